@@ -1,0 +1,103 @@
+/**
+ * Seeded randomness. Every random function in vlgrad takes an optional `Rng`; without one it uses the
+ * global generator that `manualSeed(n)` resets. The generator is xoshiro128** (Blackman & Vigna),
+ * seeded through splitmix32, so a seed fixes every stream bit for bit on every platform.
+ */
+
+/** Serializable generator state: four uint32 words plus the cached second normal deviate. */
+export interface RngState { s: [number, number, number, number]; spare: number | null }
+
+function splitmix32(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (x + 0x9e3779b9) >>> 0;
+    let z = x;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+/** A seeded pseudo-random generator (xoshiro128**). */
+export class Rng {
+  private s = new Uint32Array(4);
+  private spare: number | null = null;
+
+  constructor(seed = 0) {
+    const sm = splitmix32(seed);
+    for (let i = 0; i < 4; i++) this.s[i] = sm();
+  }
+
+  /** A uniform uint32. */
+  nextU32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** A uniform double in [0, 1) with 53 random bits. */
+  uniform(): number {
+    const hi = this.nextU32() >>> 5, lo = this.nextU32() >>> 6;
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /** A standard normal deviate (Box-Muller; the second deviate is cached). */
+  normal(): number {
+    if (this.spare !== null) { const v = this.spare; this.spare = null; return v; }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** A uniform integer in [lo, hi). */
+  int(lo: number, hi: number): number {
+    if (!(hi > lo)) throw new RangeError(`Rng.int: empty range [${lo}, ${hi})`);
+    return lo + Math.floor(this.uniform() * (hi - lo));
+  }
+
+  /** Fisher-Yates shuffle in place; returns the array. */
+  shuffle<T>(xs: T[]): T[] {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = this.int(0, i + 1);
+      const tmp = xs[i]; xs[i] = xs[j]; xs[j] = tmp;
+    }
+    return xs;
+  }
+
+  /** A random permutation of 0..n-1. */
+  permutation(n: number): number[] {
+    return this.shuffle(Array.from({ length: n }, (_, i) => i));
+  }
+
+  /** A fresh generator seeded from this one (for independent sub-streams). */
+  fork(): Rng { return new Rng(this.nextU32()); }
+
+  getState(): RngState {
+    return { s: [this.s[0], this.s[1], this.s[2], this.s[3]], spare: this.spare };
+  }
+
+  setState(state: RngState): this {
+    this.s.set(state.s);
+    this.spare = state.spare;
+    return this;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+let globalRng = new Rng(0);
+
+/** Reset the global generator used when no `Rng` is passed. */
+export function manualSeed(seed: number): void { globalRng = new Rng(seed); }
+
+/** The global generator (the one `manualSeed` resets). */
+export function defaultRng(): Rng { return globalRng; }
