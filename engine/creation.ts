@@ -1,0 +1,118 @@
+/** Tensor factories. Every random factory takes an optional `rng` (default: the global one). */
+import { allocArray, type Backend, type DType, type TypedArray } from '../kernels/backend.js';
+import { defaultBackend } from '../kernels/select.js';
+import { defaultRng, type Rng } from './random.js';
+import { fmt, ShapeError, sizeOf, type Shape } from './shape.js';
+import { Tensor, type NestedArray } from './tensor.js';
+
+export interface TensorOpts { dtype?: DType; requiresGrad?: boolean; device?: Backend; rng?: Rng }
+
+function make(data: TypedArray, shape: Shape, opts: TensorOpts, dtype: DType): Tensor {
+  const be = opts.device ?? defaultBackend();
+  const t = new Tensor(be.upload(data, dtype), [...shape], be);
+  if (opts.requiresGrad) t.requiresGrad = true;
+  return t;
+}
+
+function flattenNested(data: NestedArray, op: string): { values: number[]; shape: number[] } {
+  const shape: number[] = [];
+  for (let d: NestedArray = data; Array.isArray(d); d = d[0]) shape.push(d.length);
+  const values: number[] = [];
+  const walk = (x: NestedArray, depth: number): void => {
+    if (depth === shape.length) {
+      if (typeof x !== 'number') throw new ShapeError(`${op}: ragged nested array (expected a number at depth ${depth})`);
+      values.push(x);
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[depth]) throw new ShapeError(`${op}: ragged nested array at depth ${depth} (expected length ${shape[depth]})`);
+    for (const y of x) walk(y, depth + 1);
+  };
+  walk(data, 0);
+  return { values, shape };
+}
+
+/**
+ * A tensor from nested arrays or a number, or from a typed array plus `shape`. The dtype defaults to
+ * float32 (int32 for an Int32Array, float64 for a Float64Array).
+ */
+export function tensor(data: NestedArray | TypedArray, opts: TensorOpts & { shape?: Shape } = {}): Tensor {
+  if (ArrayBuffer.isView(data)) {
+    const arr = data as TypedArray;
+    const shape = opts.shape ?? [arr.length];
+    if (sizeOf(shape) !== arr.length) throw new ShapeError(`tensor: shape ${fmt(shape)} needs ${sizeOf(shape)} values, got ${arr.length}`);
+    const dtype = opts.dtype ?? (arr instanceof Int32Array ? 'int32' : arr instanceof Float64Array ? 'float64' : 'float32');
+    return make(arr, shape, opts, dtype);
+  }
+  const { values, shape } = flattenNested(data, 'tensor');
+  const dtype = opts.dtype ?? 'float32';
+  const arr = allocArray(dtype, values.length);
+  arr.set(values);
+  return make(arr, opts.shape ?? shape, opts, dtype);
+}
+
+export function full(shape: Shape, value: number, opts: TensorOpts = {}): Tensor {
+  checkShape('full', shape);
+  return make(allocArray(opts.dtype ?? 'float32', sizeOf(shape)).fill(value), shape, opts, opts.dtype ?? 'float32');
+}
+export function zeros(shape: Shape, opts: TensorOpts = {}): Tensor { return full(shape, 0, opts); }
+export function ones(shape: Shape, opts: TensorOpts = {}): Tensor { return full(shape, 1, opts); }
+export function zerosLike(x: Tensor, opts: TensorOpts = {}): Tensor { return full(x.shape, 0, like(x, opts)); }
+export function onesLike(x: Tensor, opts: TensorOpts = {}): Tensor { return full(x.shape, 1, like(x, opts)); }
+export function fullLike(x: Tensor, value: number, opts: TensorOpts = {}): Tensor { return full(x.shape, value, like(x, opts)); }
+export function randLike(x: Tensor, opts: TensorOpts = {}): Tensor { return rand(x.shape, like(x, opts)); }
+export function randnLike(x: Tensor, opts: TensorOpts = {}): Tensor { return randn(x.shape, like(x, opts)); }
+
+function like(x: Tensor, opts: TensorOpts): TensorOpts {
+  return { dtype: x.dtype, device: x.backend, ...opts };
+}
+
+function checkShape(op: string, shape: Shape): void {
+  if (!shape.every((n) => Number.isInteger(n) && n >= 0)) throw new ShapeError(`${op}: invalid shape ${fmt(shape)}`);
+}
+
+/** start, start+step, ... < end (float32 by default; int32 when all arguments are integers). */
+export function arange(start: number, end?: number, step = 1, opts: TensorOpts = {}): Tensor {
+  if (end === undefined) { end = start; start = 0; }
+  if (step === 0) throw new RangeError('arange: step must be non-zero');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const dtype = opts.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int32' : 'float32');
+  const arr = allocArray(dtype, n);
+  for (let i = 0; i < n; i++) arr[i] = start + i * step;
+  return make(arr, [n], opts, dtype);
+}
+
+/** `steps` evenly spaced values from start to end inclusive. */
+export function linspace(start: number, end: number, steps: number, opts: TensorOpts = {}): Tensor {
+  const dtype = opts.dtype ?? 'float32';
+  const arr = allocArray(dtype, steps);
+  for (let i = 0; i < steps; i++) arr[i] = steps === 1 ? start : start + ((end - start) * i) / (steps - 1);
+  return make(arr, [steps], opts, dtype);
+}
+
+export function eye(n: number, m = n, opts: TensorOpts = {}): Tensor {
+  const dtype = opts.dtype ?? 'float32';
+  const arr = allocArray(dtype, n * m);
+  for (let i = 0; i < Math.min(n, m); i++) arr[i * m + i] = 1;
+  return make(arr, [n, m], opts, dtype);
+}
+
+function random(shape: Shape, opts: TensorOpts, draw: (r: Rng) => number, op: string, dtype: DType): Tensor {
+  checkShape(op, shape);
+  const r = opts.rng ?? defaultRng();
+  const arr = allocArray(dtype, sizeOf(shape));
+  for (let i = 0; i < arr.length; i++) arr[i] = draw(r);
+  return make(arr, shape, opts, dtype);
+}
+
+/** Uniform on [0, 1). */
+export function rand(shape: Shape, opts: TensorOpts = {}): Tensor {
+  return random(shape, opts, (r) => r.uniform(), 'rand', opts.dtype ?? 'float32');
+}
+/** Standard normal. */
+export function randn(shape: Shape, opts: TensorOpts = {}): Tensor {
+  return random(shape, opts, (r) => r.normal(), 'randn', opts.dtype ?? 'float32');
+}
+/** Uniform integers in [low, high) (int32). */
+export function randint(low: number, high: number, shape: Shape, opts: TensorOpts = {}): Tensor {
+  return random(shape, opts, (r) => r.int(low, high), 'randint', opts.dtype ?? 'int32');
+}

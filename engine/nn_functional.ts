@@ -1,0 +1,155 @@
+/**
+ * Neural-net functions composed from primitives (teenygrad style): no hand-written backward, so
+ * each is differentiable to any order and gradient-checked through its parts.
+ */
+import * as F from './functional.js';
+import { defaultRng, type Rng } from './random.js';
+import { DTypeError, fmt, ShapeError } from './shape.js';
+import { Tensor } from './tensor.js';
+
+/** Row-wise softmax. y_i = e^(x_i - max x) / Σ_j e^(x_j - max x). Shapes: [..., N] -> [..., N]. */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  const e = x.sub(x.amax(dim, true).detach()).exp();
+  return e.div(e.sum(dim, true));
+}
+
+/** log softmax(x) = x - logsumexp(x). Shapes: [..., N] -> [..., N]. */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return x.sub(x.logsumexp(dim, true));
+}
+
+/** GELU: exact x·Φ(x) = x/2 (1 + erf(x/√2)), or the tanh approximation (GPT-2/BERT-tanh). */
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  if (approximate === 'tanh') {
+    const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+    return x.mul(0.5).mul(inner.tanh().add(1));
+  }
+  return x.mul(0.5).mul(x.mul(Math.SQRT1_2).erf().add(1));
+}
+
+/** x · sigmoid(x). */
+export function silu(x: Tensor): Tensor {
+  return x.mul(x.sigmoid());
+}
+
+/**
+ * Layer normalization over the trailing `normalizedShape` dims:
+ * y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
+ */
+export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null,
+  bias?: Tensor | null, eps = 1e-5): Tensor {
+  const k = normalizedShape.length;
+  if (k > x.ndim || normalizedShape.some((n, i) => n !== x.shape[x.ndim - k + i])) {
+    throw new ShapeError(`layerNorm: normalizedShape ${fmt(normalizedShape)} does not end ${fmt(x.shape)}`);
+  }
+  const dims = normalizedShape.map((_, i) => x.ndim - k + i);
+  const mu = x.mean(dims, true);
+  const c = x.sub(mu);
+  const v = c.mul(c).mean(dims, true);
+  let y = c.mul(v.add(eps).rsqrt());
+  if (weight) y = y.mul(weight);
+  if (bias) y = y.add(bias);
+  return y;
+}
+
+/** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p). */
+export function dropout(x: Tensor, p: number, training = true, rng: Rng = defaultRng()): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
+  if (!training || p === 0) return x;
+  if (p === 1) return x.mul(0);
+  const keep = new Float64Array(x.size);
+  for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? 1 / (1 - p) : 0;
+  const mask = new Tensor(x.backend.upload(keep, x.dtype), x.shape, x.backend);
+  return x.mul(mask);
+}
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+function reduce(x: Tensor, reduction: Reduction): Tensor {
+  return reduction === 'mean' ? x.mean() : reduction === 'sum' ? x.sum() : x;
+}
+
+export interface CrossEntropyOpts { ignoreIndex?: number; labelSmoothing?: number; reduction?: Reduction }
+
+/** Moves the class dim (1) last and flattens: [N, C, d1, ...] -> [N*d1*..., C] (PyTorch layout). */
+function classesLast(x: Tensor): Tensor {
+  if (x.ndim <= 2) return x.ndim === 1 ? x.unsqueeze(0) : x;
+  const perm = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2), 1];
+  return x.permute(perm).reshape([-1, x.shape[1]]);
+}
+
+/**
+ * Cross-entropy of logits against class indices (int32, with ignoreIndex and labelSmoothing) or
+ * against class probabilities (float, same shape as the logits), as torch.nn.functional.cross_entropy.
+ * Shapes: logits [N, C] or [C] or [N, C, d...]; target [N] / [] / [N, d...] or like logits.
+ */
+export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOpts = {}): Tensor {
+  const { ignoreIndex = -100, labelSmoothing = 0, reduction = 'mean' } = opts;
+  const logp = classesLast(logits).logSoftmax(-1); // [N, C]
+  const C = logp.shape[1];
+  if (target.dtype !== 'int32') {
+    if (fmt(target.shape) !== fmt(logits.shape)) {
+      throw new ShapeError(`crossEntropy: probability target ${fmt(target.shape)} must match logits ${fmt(logits.shape)}`);
+    }
+    let q = classesLast(target);
+    if (labelSmoothing > 0) q = q.mul(1 - labelSmoothing).add(labelSmoothing / C);
+    const loss = q.mul(logp).sum(-1).neg();
+    return reduction === 'none' ? loss.reshape(lossShape(logits)) : reduce(loss, reduction);
+  }
+  const t = target.reshape([-1]);
+  if (t.size !== logp.shape[0]) {
+    throw new ShapeError(`crossEntropy: target ${fmt(target.shape)} does not match logits ${fmt(logits.shape)} (class dim 1)`);
+  }
+  const valid = t.ne(ignoreIndex);                         // [N] 1 where counted
+  const safe = t.where(valid, 0);                           // ignored rows pick class 0, then get masked
+  let loss = logp.gather(1, safe.unsqueeze(1)).squeeze(1).neg(); // [N]
+  if (labelSmoothing > 0) loss = loss.mul(1 - labelSmoothing).add(logp.mean(-1).neg().mul(labelSmoothing));
+  loss = loss.mul(valid);
+  if (reduction === 'none') return loss.reshape(lossShape(logits));
+  if (reduction === 'sum') return loss.sum();
+  return loss.sum().div(valid.sum().to(loss.dtype)); // NaN when every target is ignored, as PyTorch
+}
+
+function lossShape(logits: Tensor): number[] {
+  return logits.ndim === 1 ? [] : [logits.shape[0], ...logits.shape.slice(2)];
+}
+
+/** Mean squared error. */
+export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  const d = input.sub(target);
+  return reduce(d.mul(d), reduction);
+}
+
+/**
+ * KL(target || exp(input)) with `input` log-probabilities, as torch.nn.functional.kl_div:
+ * pointwise target (log target - input), 0 where target = 0. 'batchmean' divides the sum by N.
+ */
+export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+  const { reduction = 'mean', logTarget = false } = opts;
+  const pointwise = logTarget
+    ? target.exp().mul(target.sub(input))
+    : target.mul(target.where(target.gt(0), 1).log().sub(input)); // xlogy: 0 log 0 = 0
+  if (reduction === 'batchmean') return pointwise.sum().div(input.ndim === 0 ? 1 : input.shape[0]);
+  return reduce(pointwise, reduction);
+}
+
+/** Binary cross-entropy on logits, stable: max(x,0) - x·y + log(1 + e^-|x|). */
+export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  const loss = logits.relu().sub(logits.mul(target)).add(logits.abs().neg().exp().log1p());
+  return reduce(loss, reduction);
+}
+
+/** One-hot float32 encoding of int32 class ids: [...] -> [..., numClasses]. */
+export function oneHot(ids: Tensor, numClasses: number): Tensor {
+  if (ids.dtype !== 'int32') throw new DTypeError(`oneHot: ids must be int32, got ${ids.dtype}`);
+  const classes = F.fullOn(ids.backend, [numClasses], 0, 'int32');
+  const ar = new Int32Array(numClasses).map((_, i) => i);
+  const range = new Tensor(ids.backend.upload(ar, 'int32'), classes.shape, ids.backend);
+  return ids.unsqueeze(-1).eq(range).to('float32');
+}
+
+/** Embedding lookup: rows of `weight` [V, C] at `ids` [...] -> [..., C]. */
+export function embedding(weight: Tensor, ids: Tensor): Tensor {
+  if (weight.ndim !== 2) throw new ShapeError(`embedding: weight must be [V, C], got ${fmt(weight.shape)}`);
+  return weight.indexSelect(0, ids.reshape([-1])).reshape([...ids.shape, weight.shape[1]]);
+}

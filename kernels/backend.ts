@@ -1,0 +1,114 @@
+/**
+ * The whole contract between the engine and a compute device. It knows nothing about autograd:
+ * `engine/` imports this file, and `kernels/` never imports `engine/`.
+ *
+ * The async contract: every compute method *enqueues* work and returns a handle at once; only
+ * `read` is asynchronous. On the CPU the handle wraps the typed array and work is done eagerly; a
+ * GPU backend wraps a device buffer (or a pending promise of one) and never blocks. `readSync`
+ * exists only where the data is already on the CPU.
+ */
+
+export type DType = 'float32' | 'float64' | 'int32';
+export type TypedArray = Float32Array | Float64Array | Int32Array;
+export type Shape = readonly number[];
+
+/** A device buffer holding `size` elements of `dtype`, contiguous and row-major. */
+export interface Raw {
+  readonly dtype: DType;
+  readonly size: number;
+  readonly device: string;
+}
+
+/**
+ * A strided read of a contiguous buffer: element `(i0, i1, ...)` of the view is
+ * `x[offset + i0*strides[0] + i1*strides[1] + ...]`. A stride of 0 repeats (broadcast/expand);
+ * permute, slice, expand and broadcasting all become a View.
+ */
+export interface View {
+  readonly shape: Shape;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/** A scalar function applied elementwise. It must be a named, self-contained `function` using only
+ * arithmetic and `Math.*`: backends compile its source into their loops (CPU) or shaders (gpu.js). */
+export type ScalarFn1 = (x: number) => number;
+export type ScalarFn2 = (a: number, b: number) => number;
+export type ScalarFn3 = (c: number, a: number, b: number) => number;
+
+export type ReduceKind = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+
+/** A batched matrix product: for each batch `i`, C_i = op(A_i) @ op(B_i), with `op` an optional
+ * transpose. Offsets are element offsets of each batch's matrix in `a` and `b`; batch broadcasting
+ * repeats an offset. C is written contiguously as [batch, m, n]. */
+export interface MatmulParams {
+  readonly batch: number;
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly aOffsets: Int32Array;
+  readonly bOffsets: Int32Array;
+  readonly transA: boolean;
+  readonly transB: boolean;
+}
+
+/** One compute device. */
+export interface Backend {
+  readonly device: string;
+  /** Copies host data onto the device. */
+  upload(data: TypedArray, dtype: DType): Raw;
+  /** A new buffer of `size` elements all equal to `value`. */
+  full(size: number, value: number, dtype: DType): Raw;
+  /** Reads the buffer back to the host (a copy). */
+  read(x: Raw): Promise<TypedArray>;
+  /** The host array itself, where the data lives on the host; throws elsewhere. */
+  readSync(x: Raw): TypedArray;
+  /** Releases device memory early (GC would do it later). */
+  dispose(x: Raw): void;
+
+  /** out[i] = f(x[i]) over a view of x, written contiguously. */
+  unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw;
+  /** out = f(a, b) over broadcast views of the same shape. */
+  binary(f: ScalarFn2, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw;
+  /** out = f(c, a, b) over broadcast views (used by `where`). */
+  ternary(f: ScalarFn3, c: Raw, cv: View, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw;
+  /** Reduces `axes` of a contiguous tensor of shape `shape` (result keeps them as size 1).
+   * argmax/argmin take exactly one axis and return int32 indices. */
+  reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw;
+  matmul(a: Raw, b: Raw, p: MatmulParams): Raw;
+  /** Materializes a view into a new contiguous buffer. */
+  copyStrided(x: Raw, v: View): Raw;
+  /** Writes `src` (contiguous, shape `region.shape`) into a copy of `base` at the strided region. */
+  writeStrided(base: Raw, region: View, src: Raw): Raw;
+  /** torch.gather: out[..i_d..] = x[..index[..i_d..]..] along `dim`; `index` has out's shape. */
+  gather(x: Raw, xShape: Shape, dim: number, index: Raw, indexShape: Shape): Raw;
+  /** torch.scatter_add on a copy of `base`: base[..index[..]..] += src[..] along `dim`. */
+  scatterAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw, srcShape: Shape): Raw;
+  /** Selects slices `index` (1-D int32) along `dim`. */
+  indexSelect(x: Raw, xShape: Shape, dim: number, index: Raw): Raw;
+  /** A copy of `base` with slices of `src` added at positions `index` along `dim`. */
+  indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw;
+  /** Converts dtype. */
+  cast(x: Raw, dtype: DType): Raw;
+}
+
+/** Bytes per element of a dtype. */
+export function itemSize(dtype: DType): number {
+  return dtype === 'float64' ? 8 : 4;
+}
+
+/** Allocates a zeroed typed array of `dtype`. */
+export function allocArray(dtype: DType, size: number): TypedArray {
+  switch (dtype) {
+    case 'float32': return new Float32Array(size);
+    case 'float64': return new Float64Array(size);
+    case 'int32': return new Int32Array(size);
+  }
+}
+
+/** The dtype a typed array stores. */
+export function dtypeOfArray(a: TypedArray): DType {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  return 'int32';
+}

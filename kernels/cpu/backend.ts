@@ -1,0 +1,107 @@
+/**
+ * CpuBackend: the plain-TypeScript reference. Every method computes eagerly on typed arrays; it is
+ * written for clarity first and is the oracle other backends are tested against.
+ */
+import {
+  allocArray, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
+  type ScalarFn1, type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
+} from '../backend.js';
+import { stridedLoop } from './compile.js';
+import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
+import { matmulRef } from './matmul.js';
+import { reduceKind } from './reduce.js';
+import { CpuRaw, host } from './raw.js';
+
+function identity(x: number): number { return x; }
+
+function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Options that let a faster CPU path replace individual kernels (see kernels/wasm). */
+export interface CpuKernels {
+  matmul(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray;
+}
+
+export class CpuBackend implements Backend {
+  constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = { matmul: matmulRef }) {}
+
+  upload(data: TypedArray, dtype: DType): Raw {
+    const a = allocArray(dtype, data.length);
+    a.set(data);
+    return new CpuRaw(a, dtype);
+  }
+  full(size: number, value: number, dtype: DType): Raw {
+    return new CpuRaw(allocArray(dtype, size).fill(value), dtype);
+  }
+  read(x: Raw): Promise<TypedArray> { return Promise.resolve(host(x).slice()); }
+  readSync(x: Raw): TypedArray { return host(x); }
+  dispose(_x: Raw): void { /* garbage collected */ }
+
+  unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw {
+    const out = allocArray(dtype, sizeOf(xv.shape));
+    stridedLoop(f, 1)(out, xv.shape, host(x), xv.strides, xv.offset);
+    return new CpuRaw(out, dtype);
+  }
+  binary(f: ScalarFn2, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
+    const out = allocArray(dtype, sizeOf(av.shape));
+    stridedLoop(f, 2)(out, av.shape, host(a), av.strides, av.offset, host(b), bv.strides, bv.offset);
+    return new CpuRaw(out, dtype);
+  }
+  ternary(f: ScalarFn3, c: Raw, cv: View, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
+    const out = allocArray(dtype, sizeOf(av.shape));
+    stridedLoop(f, 3)(out, av.shape, host(c), cv.strides, cv.offset, host(a), av.strides, av.offset,
+      host(b), bv.strides, bv.offset);
+    return new CpuRaw(out, dtype);
+  }
+  reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
+    const dtype = kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype;
+    return new CpuRaw(reduceKind(kind, host(x), shape, axes, dtype), dtype);
+  }
+  matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
+    return new CpuRaw(this.kernels.matmul(host(a), host(b), p, a.dtype), a.dtype);
+  }
+  copyStrided(x: Raw, v: View): Raw { return this.unary(identity, x, v, x.dtype); }
+  writeStrided(base: Raw, region: View, src: Raw): Raw {
+    const out = host(base).slice();
+    const s = host(src);
+    // Walk the region's positions in order; each maps to one offset in `out`.
+    const nd = region.shape.length, idx = new Int32Array(Math.max(nd, 1));
+    let p = region.offset;
+    for (let i = 0; i < s.length; i++) {
+      out[p] = s[i];
+      for (let d = nd - 1; d >= 0; d--) {
+        p += region.strides[d];
+        if (++idx[d] < region.shape[d]) break;
+        p -= region.strides[d] * region.shape[d];
+        idx[d] = 0;
+      }
+    }
+    return new CpuRaw(out, base.dtype);
+  }
+  gather(x: Raw, xShape: Shape, dim: number, index: Raw, indexShape: Shape): Raw {
+    return new CpuRaw(gather(host(x), xShape, dim, host(index) as Int32Array, indexShape, x.dtype), x.dtype);
+  }
+  scatterAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw, srcShape: Shape): Raw {
+    const out = scatterAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), srcShape, base.dtype);
+    return new CpuRaw(out, base.dtype);
+  }
+  indexSelect(x: Raw, xShape: Shape, dim: number, index: Raw): Raw {
+    return new CpuRaw(indexSelect(host(x), xShape, dim, host(index) as Int32Array, x.dtype), x.dtype);
+  }
+  indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw {
+    return new CpuRaw(indexAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), base.dtype), base.dtype);
+  }
+  cast(x: Raw, dtype: DType): Raw {
+    const out = allocArray(dtype, x.size);
+    const src = host(x);
+    if (dtype === 'int32') for (let i = 0; i < src.length; i++) out[i] = Math.trunc(src[i]);
+    else out.set(src);
+    return new CpuRaw(out, dtype);
+  }
+}
+
+/** The default CPU backend instance. */
+export const cpu = new CpuBackend();
