@@ -1,0 +1,229 @@
+/**
+ * A tiny WebAssembly binary emitter. Instructions are plain byte arrays (`Code`) built by
+ * functions named after the text format, so `f32x4.add(a, b)` reads like `(f32x4.add a b)`:
+ * operands are emitted first, then the opcode, exactly as the stack machine consumes them.
+ * A `ModuleBuilder` collects functions and writes the sections. No validation happens here:
+ * `WebAssembly.validate` / `new WebAssembly.Module` is the checker.
+ */
+import {
+  NATURAL_ALIGN, Op, Section, SIMD_PREFIX, SimdOp, ValType,
+  type OpName, type SimdOpName, type ValTypeName,
+} from './opcodes.js';
+
+/** A sequence of encoded instruction bytes. */
+export type Code = number[];
+
+/** Unsigned LEB128 (sizes, indices, offsets). */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (i32.const immediates). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  n |= 0;
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+/** UTF-8 name with its length prefix (import/export names). */
+function name(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/** A length-prefixed vector of already-encoded items. */
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+/** Concatenates instruction sequences (a block body). */
+export function seq(...parts: Code[]): Code {
+  return parts.flat();
+}
+
+const op = (o: OpName, ...operands: Code[]): Code => [...operands.flat(), Op[o]];
+const simd = (o: SimdOpName, ...operands: Code[]): Code => [...operands.flat(), SIMD_PREFIX, ...uleb(SimdOp[o])];
+const memarg = (o: OpName | SimdOpName, offset: number): number[] => [NATURAL_ALIGN[o] ?? 0, ...uleb(offset)];
+const load = (o: OpName, addr: Code, offset = 0): Code => [...addr, Op[o], ...memarg(o, offset)];
+const store = (o: OpName, addr: Code, value: Code, offset = 0): Code => [...addr, ...value, Op[o], ...memarg(o, offset)];
+const simdMem = (o: SimdOpName, offset: number, ...operands: Code[]): Code =>
+  [...simd(o, ...operands), ...memarg(o, offset)];
+
+/** Local variable access. Locals are numbered params first, then declared locals. */
+export const local = {
+  get: (i: number): Code => [Op['local.get'], ...uleb(i)],
+  set: (i: number, value: Code): Code => [...value, Op['local.set'], ...uleb(i)],
+  tee: (i: number, value: Code): Code => [...value, Op['local.tee'], ...uleb(i)],
+};
+/** Shorthand for `local.get`, the most frequent instruction by far. */
+export const get = local.get;
+
+/** i32 arithmetic, comparisons and memory access. */
+export const i32 = {
+  const: (n: number): Code => [Op['i32.const'], ...sleb(n)],
+  add: (a: Code, b: Code) => op('i32.add', a, b),
+  sub: (a: Code, b: Code) => op('i32.sub', a, b),
+  mul: (a: Code, b: Code) => op('i32.mul', a, b),
+  div_s: (a: Code, b: Code) => op('i32.div_s', a, b),
+  rem_s: (a: Code, b: Code) => op('i32.rem_s', a, b),
+  and: (a: Code, b: Code) => op('i32.and', a, b),
+  or: (a: Code, b: Code) => op('i32.or', a, b),
+  shl: (a: Code, b: Code) => op('i32.shl', a, b),
+  eqz: (a: Code) => op('i32.eqz', a),
+  eq: (a: Code, b: Code) => op('i32.eq', a, b),
+  ne: (a: Code, b: Code) => op('i32.ne', a, b),
+  lt_s: (a: Code, b: Code) => op('i32.lt_s', a, b),
+  gt_s: (a: Code, b: Code) => op('i32.gt_s', a, b),
+  le_s: (a: Code, b: Code) => op('i32.le_s', a, b),
+  ge_s: (a: Code, b: Code) => op('i32.ge_s', a, b),
+  /** Signed minimum via `select` (no branch). */
+  min_s: (a: Code, b: Code): Code => [...a, ...b, ...a, ...b, Op['i32.lt_s'], Op.select],
+  load: (addr: Code, offset = 0) => load('i32.load', addr, offset),
+  store: (addr: Code, value: Code, offset = 0) => store('i32.store', addr, value, offset),
+};
+
+/** Scalar f32 arithmetic and memory access. */
+export const f32 = {
+  const: (x: number): Code => [Op['f32.const'], ...new Uint8Array(new Float32Array([x]).buffer)],
+  add: (a: Code, b: Code) => op('f32.add', a, b),
+  mul: (a: Code, b: Code) => op('f32.mul', a, b),
+  load: (addr: Code, offset = 0) => load('f32.load', addr, offset),
+  store: (addr: Code, value: Code, offset = 0) => store('f32.store', addr, value, offset),
+};
+
+/** Scalar f64 arithmetic and memory access. */
+export const f64 = {
+  add: (a: Code, b: Code) => op('f64.add', a, b),
+  mul: (a: Code, b: Code) => op('f64.mul', a, b),
+  load: (addr: Code, offset = 0) => load('f64.load', addr, offset),
+  store: (addr: Code, value: Code, offset = 0) => store('f64.store', addr, value, offset),
+};
+
+/** 128-bit vector memory access and constants. */
+export const v128 = {
+  load: (addr: Code, offset = 0) => simdMem('v128.load', offset, addr),
+  store: (addr: Code, value: Code, offset = 0) => simdMem('v128.store', offset, addr, value),
+  /** Loads one f32 and broadcasts it to all four lanes (x86: vbroadcastss). */
+  load32_splat: (addr: Code, offset = 0) => simdMem('v128.load32_splat', offset, addr),
+  load64_splat: (addr: Code, offset = 0) => simdMem('v128.load64_splat', offset, addr),
+  zero: (): Code => [SIMD_PREFIX, ...uleb(SimdOp['v128.const']), ...new Array<number>(16).fill(0)],
+};
+
+/** Four-lane f32 vector arithmetic. */
+export const f32x4 = {
+  splat: (x: Code) => simd('f32x4.splat', x),
+  add: (a: Code, b: Code) => simd('f32x4.add', a, b),
+  sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),
+  mul: (a: Code, b: Code) => simd('f32x4.mul', a, b),
+  extract_lane: (a: Code, lane: number): Code => [...simd('f32x4.extract_lane', a), lane],
+};
+
+/** Two-lane f64 vector arithmetic. */
+export const f64x2 = {
+  splat: (x: Code) => simd('f64x2.splat', x),
+  add: (a: Code, b: Code) => simd('f64x2.add', a, b),
+  mul: (a: Code, b: Code) => simd('f64x2.mul', a, b),
+};
+
+const EMPTY_BLOCK = 0x40;
+/** Structured control flow. Branch depths count enclosing blocks outward from 0. */
+export const ctl = {
+  block: (...body: Code[]): Code => [Op.block, EMPTY_BLOCK, ...body.flat(), Op.end],
+  loop: (...body: Code[]): Code => [Op.loop, EMPTY_BLOCK, ...body.flat(), Op.end],
+  if: (cond: Code, then: Code, otherwise?: Code): Code =>
+    [...cond, Op.if, EMPTY_BLOCK, ...then, ...(otherwise ? [Op.else, ...otherwise] : []), Op.end],
+  br: (depth: number): Code => [Op.br, ...uleb(depth)],
+  br_if: (depth: number, cond: Code): Code => [...cond, Op.br_if, ...uleb(depth)],
+  call: (fn: Func, ...args: Code[]): Code => [...args.flat(), Op.call, ...uleb(fn.index)],
+};
+
+/**
+ * `for (i = from; i < to; i += step) body`. `to` is re-evaluated every iteration, so pass a
+ * local or a constant. The body must not branch out by depth (it sits two blocks deep).
+ */
+export function forRange(i: number, from: Code, to: Code, step: Code, ...body: Code[]): Code {
+  return seq(
+    local.set(i, from),
+    ctl.block(ctl.loop(
+      ctl.br_if(1, i32.ge_s(get(i), to)),
+      ...body,
+      local.set(i, i32.add(get(i), step)),
+      ctl.br(0),
+    )),
+  );
+}
+
+/** One function: its signature, its extra locals and its body. */
+export class Func {
+  readonly locals: ValTypeName[] = [];
+  body: Code = [];
+  constructor(
+    readonly index: number,
+    readonly exportName: string | undefined,
+    readonly params: readonly ValTypeName[],
+    readonly results: readonly ValTypeName[],
+  ) {}
+
+  /** Declares a fresh local and returns its index. */
+  local(type: ValTypeName): number {
+    this.locals.push(type);
+    return this.params.length + this.locals.length - 1;
+  }
+
+  encode(): number[] {
+    // Locals are declared as (count, type) runs; one run per local keeps this simple.
+    const decls = vec(this.locals.map((t) => [1, ValType[t]]));
+    const bytes = [...decls, ...this.body, Op.end];
+    return [...uleb(bytes.length), ...bytes];
+  }
+}
+
+/** Collects functions and an imported memory, then writes a module binary. */
+export class ModuleBuilder {
+  private readonly funcs: Func[] = [];
+  private memory?: { module: string; field: string; min: number; max: number; shared: boolean };
+
+  /** Imports `module.field` as the module's linear memory (limits in 64 KiB pages). */
+  importMemory(module: string, field: string, min: number, max: number, shared: boolean): void {
+    this.memory = { module, field, min, max, shared };
+  }
+
+  /** Declares a function; fill in `body` later, so functions can call each other in any order. */
+  func(params: readonly ValTypeName[], results: readonly ValTypeName[] = [], exportName?: string): Func {
+    const f = new Func(this.funcs.length, exportName, params, results);
+    this.funcs.push(f);
+    return f;
+  }
+
+  build(): Uint8Array {
+    const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+    const sigs = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [ValType[p]])),
+      ...vec(f.results.map((r) => [ValType[r]]))]);
+    const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]; // "\0asm", version 1
+    out.push(...section(Section.type, vec(sigs)));
+    if (this.memory) {
+      const m = this.memory;
+      const limits = [m.shared ? 0x03 : 0x01, ...uleb(m.min), ...uleb(m.max)];
+      out.push(...section(Section.import, vec([[...name(m.module), ...name(m.field), 0x02, ...limits]])));
+    }
+    // One type per function (no dedup): a few bytes wasted, one less table to read.
+    out.push(...section(Section.function, vec(this.funcs.map((f) => uleb(f.index)))));
+    const exported = this.funcs.filter((f) => f.exportName !== undefined);
+    out.push(...section(Section.export, vec(exported.map((f) => [...name(f.exportName!), 0x00, ...uleb(f.index)]))));
+    out.push(...section(Section.code, vec(this.funcs.map((f) => f.encode()))));
+    return new Uint8Array(out);
+  }
+}

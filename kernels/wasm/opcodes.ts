@@ -1,0 +1,98 @@
+/**
+ * WebAssembly opcodes used by vlgrad's emitted kernels, named as in the text format
+ * (`f32x4.add`, `local.get`). Only what the kernels need is listed; see the core spec
+ * ("Binary format / Instructions") and the SIMD proposal for the full tables.
+ */
+
+/** Value types as they appear in signatures and local declarations. */
+export const ValType = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b } as const;
+export type ValTypeName = keyof typeof ValType;
+
+/** Section ids, in the order the binary format requires them. */
+export const Section = { type: 1, import: 2, function: 3, export: 7, code: 10 } as const;
+
+/** Single-byte opcodes of the core instruction set. */
+export const Op = {
+  unreachable: 0x00,
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  br_if: 0x0d,
+  return: 0x0f,
+  call: 0x10,
+  drop: 0x1a,
+  select: 0x1b,
+  'local.get': 0x20,
+  'local.set': 0x21,
+  'local.tee': 0x22,
+  'i32.load': 0x28,
+  'f32.load': 0x2a,
+  'f64.load': 0x2b,
+  'i32.store': 0x36,
+  'f32.store': 0x38,
+  'f64.store': 0x39,
+  'i32.const': 0x41,
+  'f32.const': 0x43,
+  'f64.const': 0x44,
+  'i32.eqz': 0x45,
+  'i32.eq': 0x46,
+  'i32.ne': 0x47,
+  'i32.lt_s': 0x48,
+  'i32.lt_u': 0x49,
+  'i32.gt_s': 0x4a,
+  'i32.le_s': 0x4c,
+  'i32.ge_s': 0x4e,
+  'i32.add': 0x6a,
+  'i32.sub': 0x6b,
+  'i32.mul': 0x6c,
+  'i32.div_s': 0x6d,
+  'i32.rem_s': 0x6f,
+  'i32.and': 0x71,
+  'i32.or': 0x72,
+  'i32.shl': 0x74,
+  'i32.shr_u': 0x76,
+  'f32.add': 0x92,
+  'f32.mul': 0x94,
+  'f64.add': 0xa0,
+  'f64.mul': 0xa2,
+} as const;
+export type OpName = keyof typeof Op;
+
+/** Prefix byte of every SIMD instruction; the SIMD opcode follows as an unsigned LEB128. */
+export const SIMD_PREFIX = 0xfd;
+
+/** SIMD opcodes (after the 0xfd prefix). */
+export const SimdOp = {
+  'v128.load': 0x00,
+  'v128.load32_splat': 0x09,
+  'v128.load64_splat': 0x0a,
+  'v128.store': 0x0b,
+  'v128.const': 0x0c,
+  'f32x4.splat': 0x13,
+  'f64x2.splat': 0x14,
+  'f32x4.extract_lane': 0x1f,
+  'f32x4.add': 0xe4,
+  'f32x4.sub': 0xe5,
+  'f32x4.mul': 0xe6,
+  'f64x2.add': 0xf0,
+  'f64x2.sub': 0xf1,
+  'f64x2.mul': 0xf2,
+} as const;
+export type SimdOpName = keyof typeof SimdOp;
+
+/** Natural alignment (log2 bytes) of each memory access, used as the default align hint. */
+export const NATURAL_ALIGN: Partial<Record<OpName | SimdOpName, number>> = {
+  'i32.load': 2,
+  'i32.store': 2,
+  'f32.load': 2,
+  'f32.store': 2,
+  'f64.load': 3,
+  'f64.store': 3,
+  'v128.load': 4,
+  'v128.store': 4,
+  'v128.load32_splat': 2,
+  'v128.load64_splat': 3,
+};
