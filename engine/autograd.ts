@@ -4,6 +4,7 @@
  * stack), calling each op's backward closure and summing gradients that meet.
  */
 import { fullOn } from './functional.js';
+import { keep } from './memory.js';
 import { isGradEnabled, withGradMode } from './op.js';
 import { fmt, sameShape, ShapeError } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -94,7 +95,7 @@ export function backward(root: Tensor, grad?: Tensor, opts: BackwardOpts = {}): 
   propagate([root], [g0], opts, (t, g) => {
     if (!t.isLeaf && !t.retainsGrad) return;
     const gd = opts.createGraph ? g : g.detach();
-    t.grad = t.grad ? (opts.createGraph ? t.grad.add(gd) : t.grad.add(gd).detach()) : gd;
+    t.grad = keep(t.grad ? (opts.createGraph ? t.grad.add(gd) : t.grad.add(gd).detach()) : gd);
   });
 }
 

@@ -13,3 +13,8 @@ export { Rng, manualSeed, defaultRng, type RngState } from './random.js';
 export { ShapeError, DTypeError, broadcastShapes } from './shape.js';
 export { ALL_OPS, type OpName } from './ops/registry.js';
 export { setDefaultDevice, defaultBackend, getBackend, registerBackend } from '../kernels/select.js';
+export { keep, memory } from './memory.js';
+import { tidy as tidyWith } from './memory.js';
+import { Tensor as TensorClass } from './tensor.js';
+/** Runs `fn`, then disposes every tensor it created except those it returns or `keep`s. */
+export function tidy<T>(fn: () => T): T { return tidyWith(fn, (v): v is TensorClass => v instanceof TensorClass); }

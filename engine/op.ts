@@ -59,6 +59,7 @@ export function withGradMode<T>(mode: boolean, fn: () => T): T {
 export function apply<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
   const be = inputs[0].backend;
   for (const x of inputs) {
+    if (x.isDisposed) throw new Error(`${op.name}: input ${fmt(x.shape)} was disposed`);
     if (x.backend !== be) {
       throw new ShapeError(`${op.name}: inputs are on different devices ` +
         `(${inputs.map((t) => `${fmt(t.shape)} on ${t.device}`).join(', ')}); move them with .to(device)`);

@@ -5,6 +5,7 @@
 import type { Backend, DType, Raw, TypedArray } from '../kernels/backend.js';
 import { backward, retainGrad } from './autograd.js';
 import * as F from './functional.js';
+import { releaseRaw, retainRaw, trackTensor } from './memory.js';
 import type { Node } from './op.js';
 import type { SliceSpec } from './ops/movement.js';
 import { DTypeError, fmt, isFloat, sizeOf, type Shape } from './shape.js';
@@ -24,14 +25,19 @@ export class Tensor {
   /** Set by retainGrad(): keep this non-leaf's gradient. */
   retainsGrad = false;
   private _requiresGrad = false;
+  private _disposed = false;
 
-  constructor(public raw: Raw, readonly shape: Shape, readonly backend: Backend) {}
+  constructor(public raw: Raw, readonly shape: Shape, readonly backend: Backend) {
+    retainRaw(raw);
+    trackTensor(this);
+  }
 
   get dtype(): DType { return this.raw.dtype; }
   get ndim(): number { return this.shape.length; }
   get size(): number { return sizeOf(this.shape); }
   get device(): string { return this.backend.device; }
   get isLeaf(): boolean { return this.node === null; }
+  get isDisposed(): boolean { return this._disposed; }
   get requiresGrad(): boolean { return this._requiresGrad; }
   set requiresGrad(flag: boolean) {
     if (flag && !isFloat(this.dtype)) throw new DTypeError(`requiresGrad: only float tensors can require grad, got ${this.dtype} ${fmt(this.shape)}`);
@@ -62,7 +68,20 @@ export class Tensor {
   toArray(): NestedArray { return F.nest(this.dataSync(), this.shape); }
   toString(): string { return `Tensor(${fmt(this.shape)}, ${this.dtype}, ${this.device})`; }
   /** Replaces the data in place (optimizers, EMA); not recorded by autograd. */
-  assign(value: Tensor): this { F.checkAssign(this, value); this.raw = value.raw; return this; }
+  assign(value: Tensor): this {
+    F.checkAssign(this, value);
+    retainRaw(value.raw);
+    releaseRaw(this, this.raw);
+    this.raw = value.raw;
+    return this;
+  }
+  /** Releases the device buffer now (views sharing it keep it alive); using the tensor afterwards
+   * is an error. Idempotent. */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    releaseRaw(this, this.raw);
+  }
 
   // Elementwise
   add(o: TensorLike): Tensor { return F.add(this, o); }

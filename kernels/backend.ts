@@ -7,6 +7,7 @@
  * GPU backend wraps a device buffer (or a pending promise of one) and never blocks. `readSync`
  * exists only where the data is already on the CPU.
  */
+import type { MemoryInfo } from './memory.js';
 
 export type DType = 'float32' | 'float64' | 'int32';
 export type TypedArray = Float32Array | Float64Array | Int32Array;
@@ -65,6 +66,8 @@ export interface Backend {
   readSync(x: Raw): TypedArray;
   /** Releases device memory early (GC would do it later). */
   dispose(x: Raw): void;
+  /** Live buffers and bytes on this device. */
+  memory(): MemoryInfo;
 
   /** out[i] = f(x[i]) over a view of x, written contiguously. */
   unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw;

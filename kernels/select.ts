@@ -12,6 +12,9 @@ let current: Backend | null = null;
 /** Makes a backend selectable by name (the gpu.js and fast CPU backends register themselves). */
 export function registerBackend(be: Backend): void { registry.set(be.device, be); }
 
+/** Every registered backend. */
+export function registeredBackends(): Backend[] { return [...registry.values()]; }
+
 /** The backend registered under `device`; a clear error naming the known devices otherwise. */
 export function getBackend(device: string): Backend {
   const be = registry.get(device);

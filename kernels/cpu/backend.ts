@@ -6,6 +6,7 @@ import {
   allocArray, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
   type ScalarFn1, type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
 } from '../backend.js';
+import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulRef } from './matmul.js';
@@ -26,42 +27,54 @@ export interface CpuKernels {
 }
 
 export class CpuBackend implements Backend {
-  constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = { matmul: matmulRef }) {}
+  private readonly tracker: MemoryTracker;
+
+  constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = { matmul: matmulRef }) {
+    this.tracker = new MemoryTracker(device);
+  }
 
   upload(data: TypedArray, dtype: DType): Raw {
     const a = allocArray(dtype, data.length);
     a.set(data);
-    return new CpuRaw(a, dtype);
+    return this.wrap(a, dtype);
   }
   full(size: number, value: number, dtype: DType): Raw {
-    return new CpuRaw(allocArray(dtype, size).fill(value), dtype);
+    return this.wrap(allocArray(dtype, size).fill(value), dtype);
   }
+  /** Every buffer this backend hands out goes through here, for memory(). */
+  private wrap(data: TypedArray, dtype: DType): Raw {
+    const raw = new CpuRaw(data, dtype);
+    this.tracker.track(raw, data.byteLength);
+    return raw;
+  }
+  memory(): MemoryInfo { return this.tracker.stats(); }
+
   read(x: Raw): Promise<TypedArray> { return Promise.resolve(host(x).slice()); }
   readSync(x: Raw): TypedArray { return host(x); }
-  dispose(_x: Raw): void { /* garbage collected */ }
+  dispose(x: Raw): void { this.tracker.release(x); }
 
   unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw {
     const out = allocArray(dtype, sizeOf(xv.shape));
     stridedLoop(f, 1)(out, xv.shape, host(x), xv.strides, xv.offset);
-    return new CpuRaw(out, dtype);
+    return this.wrap(out, dtype);
   }
   binary(f: ScalarFn2, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
     const out = allocArray(dtype, sizeOf(av.shape));
     stridedLoop(f, 2)(out, av.shape, host(a), av.strides, av.offset, host(b), bv.strides, bv.offset);
-    return new CpuRaw(out, dtype);
+    return this.wrap(out, dtype);
   }
   ternary(f: ScalarFn3, c: Raw, cv: View, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
     const out = allocArray(dtype, sizeOf(av.shape));
     stridedLoop(f, 3)(out, av.shape, host(c), cv.strides, cv.offset, host(a), av.strides, av.offset,
       host(b), bv.strides, bv.offset);
-    return new CpuRaw(out, dtype);
+    return this.wrap(out, dtype);
   }
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
     const dtype = kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype;
-    return new CpuRaw(reduceKind(kind, host(x), shape, axes, dtype), dtype);
+    return this.wrap(reduceKind(kind, host(x), shape, axes, dtype), dtype);
   }
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
-    return new CpuRaw(this.kernels.matmul(host(a), host(b), p, a.dtype), a.dtype);
+    return this.wrap(this.kernels.matmul(host(a), host(b), p, a.dtype), a.dtype);
   }
   copyStrided(x: Raw, v: View): Raw { return this.unary(identity, x, v, x.dtype); }
   writeStrided(base: Raw, region: View, src: Raw): Raw {
@@ -79,27 +92,27 @@ export class CpuBackend implements Backend {
         idx[d] = 0;
       }
     }
-    return new CpuRaw(out, base.dtype);
+    return this.wrap(out, base.dtype);
   }
   gather(x: Raw, xShape: Shape, dim: number, index: Raw, indexShape: Shape): Raw {
-    return new CpuRaw(gather(host(x), xShape, dim, host(index) as Int32Array, indexShape, x.dtype), x.dtype);
+    return this.wrap(gather(host(x), xShape, dim, host(index) as Int32Array, indexShape, x.dtype), x.dtype);
   }
   scatterAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw, srcShape: Shape): Raw {
     const out = scatterAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), srcShape, base.dtype);
-    return new CpuRaw(out, base.dtype);
+    return this.wrap(out, base.dtype);
   }
   indexSelect(x: Raw, xShape: Shape, dim: number, index: Raw): Raw {
-    return new CpuRaw(indexSelect(host(x), xShape, dim, host(index) as Int32Array, x.dtype), x.dtype);
+    return this.wrap(indexSelect(host(x), xShape, dim, host(index) as Int32Array, x.dtype), x.dtype);
   }
   indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw {
-    return new CpuRaw(indexAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), base.dtype), base.dtype);
+    return this.wrap(indexAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), base.dtype), base.dtype);
   }
   cast(x: Raw, dtype: DType): Raw {
     const out = allocArray(dtype, x.size);
     const src = host(x);
     if (dtype === 'int32') for (let i = 0; i < src.length; i++) out[i] = Math.trunc(src[i]);
     else out.set(src);
-    return new CpuRaw(out, dtype);
+    return this.wrap(out, dtype);
   }
 }
 
