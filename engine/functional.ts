@@ -225,7 +225,7 @@ export function repeat(x: Tensor, reps: readonly number[]): Tensor {
 /** Matrix product with PyTorch's 1-D rules; [.., M, K] @ [K, N] runs as one 2-D product. */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: 0-d operands`);
-  if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(b.ndim === 1 ? 0 : -2); // [K]·[K] -> [1] -> []
   if (b.ndim === 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
   if (b.ndim === 2 && a.ndim > 2 && a.shape[a.ndim - 1] === b.shape[0]) {
     return apply(matmulOp, [a.reshape([-1, a.shape[a.ndim - 1]]), b], {}).reshape([...a.shape.slice(0, -1), b.shape[1]]);
