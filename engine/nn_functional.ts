@@ -107,7 +107,10 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   loss = loss.mul(valid);
   if (reduction === 'none') return loss.reshape(lossShape(logits));
   if (reduction === 'sum') return loss.sum();
-  return loss.sum().div(valid.sum().to(loss.dtype)); // NaN when every target is ignored, as PyTorch
+  // Every target ignored: the loss is NaN, as in PyTorch, but the gradients are zeros there too
+  // (not 0/0), so such a batch cannot poison the weights.
+  const count = valid.sum().to(loss.dtype);
+  return loss.sum().div(count.clamp(1)).add(F.where(count.eq(0), NaN, 0));
 }
 
 function lossShape(logits: Tensor): number[] {
