@@ -7,7 +7,7 @@ import * as vl from '../../engine/index.js';
 import { ALL_OPS, type Tensor, type TensorLike } from '../../engine/index.js';
 import type { SliceSpec } from '../../engine/ops/movement.js';
 import {
-  fixtureTensor, loadFixture, mismatch, TOLERANCE, type FixtureCase, type FixtureFile, type FixtureTensor,
+  fixtureTensor, loadFixture, mismatch, TOLERANCE, type FixtureCase, type FixtureFile,
 } from '../helpers/fixtures.js';
 
 const GROUPS = ['elementwise', 'reduce', 'movement', 'matmul', 'indexing', 'nn'];
@@ -100,7 +100,7 @@ function runCase(c: FixtureCase): string[] {
   outs.forEach((o, k) => {
     const isFloat = want[k].dtype === 'float32' || want[k].dtype === 'float64';
     if (isFloat && o.dtype !== want[k].dtype) fails.push(`out ${k}: dtype ${o.dtype}, expected ${want[k].dtype}`);
-    const m = mismatch(o.dataSync(), o.shape, want[k], TOLERANCE[isFloat ? c.dtype : want[k].dtype]);
+    const m = mismatch(o.dataSync(), o.shape, want[k], TOLERANCE[want[k].dtype]);
     if (m) fails.push(`out ${k}: ${m}`);
   });
   if (!c.upstream || !c.grads) return fails;
@@ -157,8 +157,5 @@ t.test('the fixtures cover every op of the API and every primitive', async (t) =
   }
 });
 
-t.test('dropout', async (t) => {
-  t.skip(`dropout: ${files.elementwise.skipped.dropout}`);
-});
-
-export type { FixtureTensor };
+// No fixture can match dropout; its skip reason comes from the generator and is printed by tap.
+t.test('dropout', { skip: `dropout: ${files.elementwise.skipped.dropout}` }, async () => {});
