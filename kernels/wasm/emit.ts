@@ -208,7 +208,7 @@ export class ModuleBuilder {
     return f;
   }
 
-  build(): Uint8Array {
+  build(): Uint8Array<ArrayBuffer> {
     const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
     const sigs = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [ValType[p]])),
       ...vec(f.results.map((r) => [ValType[r]]))]);

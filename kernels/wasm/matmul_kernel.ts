@@ -235,7 +235,7 @@ function emitGemmItem(mod: ModuleBuilder, c: GemmConfig, fns: Record<'kernel' | 
  * MR-row tile u % tiles of batch item floor(u / tiles), tiles = ceil(m / MR). `scratch` must
  * point at `scratchBytes(config)` bytes that no other thread uses.
  */
-export function buildGemmModule(c: GemmConfig = DEFAULT_CONFIG, memory = { min: 1, max: 65536, shared: true }): Uint8Array {
+export function buildGemmModule(c: GemmConfig = DEFAULT_CONFIG, memory = { min: 1, max: 32768, shared: true }): Uint8Array<ArrayBuffer> {
   if (c.NR % 4 !== 0 || c.MC % c.MR !== 0 || c.NC % c.NR !== 0) {
     throw new Error(`bad GemmConfig ${JSON.stringify(c)}`);
   }

@@ -1,0 +1,66 @@
+/**
+ * Plain-TS matmul for float32 and float64: the float64 path, the float32 path for tiny
+ * matrices (where entering WASM costs more than the math) and the whole float32 path where
+ * WebAssembly SIMD is unavailable.
+ *
+ * Loop order i-k-j: the innermost loop runs along contiguous rows of B and C, which V8
+ * compiles to a tight scalar loop. K and N are blocked so the KB x NB block of B being reused
+ * by every row stays in L2. A transposed B is copied to row-major first (O(KN) against the
+ * O(MKN) product); a transposed A only changes A's strides, read once per (i, k).
+ */
+import type { FloatArray, MatmulPlan } from './options.js';
+
+const KB = 128; // 128 x 512 float64 = 512 KiB: the L2 of one Zen 3 core
+const NB = 512;
+
+/** out = op(A) @ op(B) (+ out) for a validated plan. Shapes: see MatmulOptions. */
+export function matmulFallback(a: FloatArray, b: FloatArray, out: FloatArray, p: MatmulPlan): void {
+  const { batch, m, k, n } = p;
+  // op(A)[i][p] = a[off + i*ars + p*acs]
+  const [ars, acs] = p.transA ? [1, m] : [k, 1];
+  let bRowMajor: FloatArray | undefined;
+  for (let bi = 0; bi < batch; bi++) {
+    let bArr = b;
+    let bOff = bi * p.bBatchStride;
+    if (p.transB) {
+      // A broadcast B (stride 0) is transposed once for the whole batch.
+      if (bRowMajor === undefined || p.bBatchStride !== 0) bRowMajor = transposed(b, bOff, n, k, bRowMajor);
+      bArr = bRowMajor;
+      bOff = 0;
+    }
+    gemmBlock(a, bi * p.aBatchStride, ars, acs, bArr, bOff, out, bi * m * n, m, k, n, p.accumulate);
+  }
+}
+
+/** The [cols, rows] transpose of the rows x cols matrix at x[off..], reusing `into` if given. */
+function transposed(x: FloatArray, off: number, rows: number, cols: number, into?: FloatArray): FloatArray {
+  const t = into ?? (x instanceof Float64Array ? new Float64Array(rows * cols) : new Float32Array(rows * cols));
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) t[c * rows + r] = x[off + r * cols + c]!;
+  }
+  return t;
+}
+
+/** C[m, n] (+)= A[m, k] @ B[k, n] with A strided and B, C row-major. */
+function gemmBlock(
+  a: FloatArray, aOff: number, ars: number, acs: number,
+  b: FloatArray, bOff: number,
+  c: FloatArray, cOff: number,
+  m: number, k: number, n: number, accumulate: boolean,
+): void {
+  if (!accumulate) c.fill(0, cOff, cOff + m * n);
+  for (let k0 = 0; k0 < k; k0 += KB) {
+    const k1 = Math.min(k, k0 + KB);
+    for (let j0 = 0; j0 < n; j0 += NB) {
+      const j1 = Math.min(n, j0 + NB);
+      for (let i = 0; i < m; i++) {
+        const cRow = cOff + i * n;
+        for (let p = k0; p < k1; p++) {
+          const aip = a[aOff + i * ars + p * acs]!;
+          const bRow = bOff + p * n;
+          for (let j = j0; j < j1; j++) c[cRow + j]! += aip * b[bRow + j]!;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * vlgrad's fast CPU matmul. `matmul` sends float32 products big enough to pay for it to an
+ * emitted WebAssembly SIMD GEMM (matmul_kernel.ts) running on `threads()` threads over a shared
+ * memory (pool.ts), and everything else (float64, tiny float32, no WASM SIMD) to the plain-TS
+ * fallback. Results do not depend on the thread count.
+ *
+ * Operands that live outside the wasm heap are copied in and out per call (O(MK + KN + MN)
+ * against O(MKN) of work); arrays from `alloc` already live there and are used in place.
+ */
+import { availableParallelism } from 'node:os';
+import { f32, f32x4, ModuleBuilder } from './emit.js';
+import { matmulFallback } from './fallback.js';
+import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
+import { HeapLimitError, WasmHeap } from './memory.js';
+import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
+import { GemmPool, type GemmFn } from './pool.js';
+
+export type { FloatArray, MatmulOptions } from './options.js';
+export { matmulFallback } from './fallback.js';
+
+/** Below this many multiply-adds (m*n*k) plain loops beat entering WASM. Measured: docs/fast_cpu.md. */
+export const WASM_MIN_WORK = 8 * 8 * 8;
+/** Below this many multiply-adds one thread beats waking the others. */
+export const PARALLEL_MIN_WORK = 64 * 64 * 64;
+
+interface Runtime {
+  heap: WasmHeap;
+  module: WebAssembly.Module;
+  gemm: GemmFn;
+  desc: number; // byte address of the job descriptor
+  pool?: GemmPool;
+}
+let runtime: Runtime | undefined;
+let simd: boolean | undefined;
+let threadCount = threadsFromEnv();
+
+function threadsFromEnv(): number {
+  const env = process.env['VLGRAD_THREADS'];
+  const n = env === undefined ? NaN : Number(env);
+  return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
+}
+
+/** True when this runtime can validate and run WASM SIMD with shared memory (Node >= 16 can). */
+export function wasmSimdAvailable(): boolean {
+  if (simd === undefined) {
+    const probe = new ModuleBuilder();
+    probe.func([], ['f32']).body = f32x4.extract_lane(f32x4.splat(f32.const(1)), 0);
+    try {
+      new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+      simd = WebAssembly.validate(probe.build());
+    } catch {
+      simd = false;
+    }
+  }
+  return simd;
+}
+
+/** Sets how many threads (the caller included) large float32 matmuls use. */
+export function setThreads(n: number): void {
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`setThreads(${n}): need an integer >= 1`);
+  if (runtime?.pool && runtime.pool.size !== n) shutdown();
+  threadCount = n;
+}
+
+/** The thread count large float32 matmuls use (default: VLGRAD_THREADS, else availableParallelism()). */
+export function threads(): number {
+  return threadCount;
+}
+
+/** Stops the worker threads. Heap arrays stay valid; the next matmul starts workers again. */
+export function shutdown(): void {
+  runtime?.pool?.shutdown();
+  if (runtime) delete runtime.pool;
+}
+
+/**
+ * A zero-filled Float32Array of `n` elements inside the wasm heap: matmul reads and writes it
+ * in place, without staging copies. Release it with `free`.
+ */
+export function alloc(n: number): Float32Array {
+  const rt = ensureRuntime();
+  const view = rt.heap.f32(rt.heap.alloc(4 * n), n);
+  view.fill(0);
+  return view;
+}
+
+/** Returns an array from `alloc` to the heap. Using it afterwards corrupts other data. */
+export function free(view: Float32Array): void {
+  const rt = ensureRuntime();
+  const ptr = rt.heap.addressOf(view);
+  if (ptr === undefined) throw new Error('free: array was not allocated by kernels/wasm alloc');
+  rt.heap.free(ptr);
+}
+
+/** Heap size and live bytes, for tests and memory diagnostics. */
+export function heapStats(): { byteLength: number; liveBytes: number } {
+  const heap = ensureRuntime().heap;
+  return { byteLength: heap.byteLength, liveBytes: heap.liveBytes };
+}
+
+/**
+ * out = op(A) @ op(B) (+ out), batched. See MatmulOptions for shapes, transposes and
+ * broadcasting strides. Shapes: a [batch, m, k] (or [batch, k, m] with transA),
+ * b [batch, k, n] (or [batch, n, k] with transB) -> out [batch, m, n].
+ */
+export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: MatmulOptions): void {
+  const p = planMatmul(a, b, out, options);
+  if (a instanceof Float32Array && p.m * p.n * p.k >= WASM_MIN_WORK && wasmSimdAvailable()) {
+    matmulWasm(a, b as Float32Array, out as Float32Array, p);
+  } else {
+    matmulFallback(a, b, out, p);
+  }
+}
+
+function ensureRuntime(): Runtime {
+  if (!runtime) {
+    const maxMb = Number(process.env['VLGRAD_WASM_MAX_MB'] ?? 1024);
+    const heap = new WasmHeap(maxMb * 1024 * 1024);
+    const module = new WebAssembly.Module(buildGemmModule(DEFAULT_CONFIG));
+    const gemm = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports['gemm'] as GemmFn;
+    runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES) };
+  }
+  return runtime;
+}
+
+/** Copies `src[0, len)` into the heap unless it already lives there; returns [address, owned]. */
+function place(heap: WasmHeap, src: Float32Array, len: number, copy: boolean): [number, boolean] {
+  const at = heap.addressOf(src);
+  if (at !== undefined) return [at, false];
+  const ptr = heap.alloc(4 * len);
+  if (copy) heap.f32(ptr, len).set(src.subarray(0, len));
+  return [ptr, true];
+}
+
+function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
+  const rt = ensureRuntime();
+  const { heap } = rt;
+  const aLen = (p.batch - 1) * p.aBatchStride + p.m * p.k;
+  const bLen = (p.batch - 1) * p.bBatchStride + p.k * p.n;
+  const cLen = p.batch * p.m * p.n;
+  const owned: number[] = [];
+  try {
+    const [aPtr, aOwned] = place(heap, a, aLen, true);
+    if (aOwned) owned.push(aPtr);
+    const [bPtr, bOwned] = place(heap, b, bLen, true);
+    if (bOwned) owned.push(bPtr);
+    const [cPtr, cOwned] = place(heap, out, cLen, p.accumulate);
+    if (cOwned) owned.push(cPtr);
+    writeDesc(heap, rt.desc, p, aPtr, bPtr, cPtr);
+    rt.pool ??= new GemmPool(heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
+    const units = p.batch * Math.ceil(p.m / DEFAULT_CONFIG.MR);
+    rt.pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1);
+    if (cOwned) out.set(heap.f32(cPtr, cLen));
+  } catch (e) {
+    if (!(e instanceof HeapLimitError)) throw e;
+    // Staging copies would pass the heap limit: halve the batch, or compute in plain TS.
+    for (const ptr of owned.splice(0)) heap.free(ptr);
+    splitOrFallback(a, b, out, p);
+  } finally {
+    for (const ptr of owned) heap.free(ptr);
+  }
+}
+
+function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
+  if (p.batch === 1) return matmulFallback(a, b, out, p);
+  const half = p.batch >> 1;
+  const part = (from: number, count: number): void => matmulWasm(
+    a.subarray(from * p.aBatchStride), b.subarray(from * p.bBatchStride),
+    out.subarray(from * p.m * p.n), { ...p, batch: count });
+  part(0, half);
+  part(half, p.batch - half);
+}
+
+/** Fills the job descriptor read by the emitted `gemm` (byte addresses and byte strides). */
+function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr: number, cPtr: number): void {
+  const d = heap.i32(at, DESC_BYTES / 4);
+  d[Desc.m] = p.m; d[Desc.n] = p.n; d[Desc.k] = p.k; d[Desc.accumulate] = p.accumulate ? 1 : 0;
+  // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
+  d[Desc.aPtr] = aPtr; d[Desc.aBatchStride] = 4 * p.aBatchStride;
+  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.k); d[Desc.aColStride] = 4 * (p.transA ? p.m : 1);
+  d[Desc.bPtr] = bPtr; d[Desc.bBatchStride] = 4 * p.bBatchStride;
+  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.n); d[Desc.bColStride] = 4 * (p.transB ? p.k : 1);
+  d[Desc.cPtr] = cPtr; d[Desc.cRowStride] = 4 * p.n; d[Desc.cBatchStride] = 4 * p.m * p.n;
+}
