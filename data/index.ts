@@ -1,0 +1,20 @@
+/**
+ * vlgrad/data: seeded image-caption datasets (MNIST scenes, shapes), a BERT WordPiece tokenizer, MLM
+ * masking and resumable batch loaders. Images are plain Float32Arrays; models wrap them in tensors.
+ */
+export {
+  COLOURS, DATASET_NAMES, DIGIT_KINDS, HELD_OUT_PAIRS, HELD_OUT_RELATION, KINDS, MAX_OBJECTS, RELATIONS, SHAPE_KINDS, SIZES,
+  type Colour, type DatasetName, type Relation, type Size,
+} from './attributes.js';
+export { makeDataset, SceneDataset, type DatasetOptions, type SceneItem } from './dataset.js';
+export { DataError } from './errors.js';
+export { MissingMnistError, mnistSource } from './mnist_source.js';
+export { shapesSource, SHAPE_POOL_SIZE } from './shapes_source.js';
+export { GLYPH_SIZE, type GlyphSource } from './glyph_source.js';
+export { mirrorScene, type Background, type SceneMeta, type SceneObject } from './scene.js';
+export { renderScene } from './render.js';
+export { captionFor, MAX_CAPTION_TOKENS, sceneFacts, sameFacts, type ObjectFacts, type SceneFacts } from './captions.js';
+export { CaptionParseError, factsOf, holds, parseText, type Mention, type ParsedText } from './caption_parser.js';
+export { answerQuestion, questionsFor, type Question, type QuestionCategory, type QuestionFormat } from './questions.js';
+export { type NoiseKind, type NoiseOptions } from './noise.js';
+export { DEFAULT_SPLIT_FRACTIONS, heldOutReasons, SPLITS, type Split, type SplitFractions } from './splits.js';
