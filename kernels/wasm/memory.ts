@@ -23,7 +23,9 @@ export const MAX_HEAP_BYTES = 2048 * 1024 * 1024 - PAGE;
 const ALIGN = 64;
 
 /** Thrown when a block would take the heap past its limit. */
-export class HeapLimitError extends RangeError {}
+export class HeapLimitError extends RangeError {
+  override name = 'HeapLimitError';
+}
 
 /** A first-fit allocator over a shared wasm memory. Main-thread only. */
 export class WasmHeap {

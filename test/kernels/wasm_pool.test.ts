@@ -1,0 +1,70 @@
+// Threading: results are bit-identical for any thread count, workers restart after
+// shutdown/setThreads, and idle workers never keep the process alive.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { matmul, setThreads, shutdown, threads } from '../../kernels/wasm/index.js';
+
+t.teardown(shutdown);
+
+function random(n: number, seed: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    x[i] = s / 2 ** 31 - 1;
+  }
+  return x;
+}
+
+function product(threadCount: number, m: number, k: number, n: number, batch: number, transB: boolean): Float32Array {
+  setThreads(threadCount);
+  const out = new Float32Array(batch * m * n);
+  // B broadcast over the batch, so a thread's range can start in the middle of an item.
+  matmul(random(batch * m * k, 1), random(k * n, 2), out, { m, k, n, batch, transB, bBatchStride: 0 });
+  return out;
+}
+
+t.test('1, 2 and 3 threads give bit-identical outputs', async (t) => {
+  const initial = threads();
+  for (const [m, k, n, batch] of [[129, 300, 65, 1], [63, 127, 129, 3], [256, 256, 256, 1], [17, 600, 40, 7]] as const) {
+    const one = product(1, m, k, n, batch, true);
+    for (const count of [2, 3]) {
+      const many = product(count, m, k, n, batch, true);
+      t.ok(one.every((x, i) => Object.is(x, many[i])), `${m}x${k}x${n} batch ${batch}: ${count} threads`);
+    }
+  }
+  setThreads(initial);
+});
+
+t.test('setThreads validates and threads() reports', async (t) => {
+  t.throws(() => setThreads(0), RangeError);
+  t.throws(() => setThreads(1.5), RangeError);
+  setThreads(2);
+  t.equal(threads(), 2);
+});
+
+t.test('shutdown, then the next call starts workers again', async (t) => {
+  setThreads(2);
+  const before = product(2, 100, 100, 100, 1, false);
+  shutdown();
+  const after = product(2, 100, 100, 100, 1, false);
+  t.ok(before.every((x, i) => Object.is(x, after[i])));
+});
+
+t.test('a script that never calls shutdown still exits (workers are unref-ed)', async (t) => {
+  const index = fileURLToPath(new URL('../../kernels/wasm/index.ts', import.meta.url));
+  const script = `
+    import { matmul, setThreads } from ${JSON.stringify(index)};
+    setThreads(2);
+    const n = 128, a = new Float32Array(n * n).fill(1), out = new Float32Array(n * n);
+    matmul(a, a.slice(), out, { m: n, k: n, n });
+    console.log(out[0]);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    timeout: 60_000, encoding: 'utf8',
+  });
+  t.equal(r.signal, null, 'not killed by the timeout');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim(), '128');
+});
