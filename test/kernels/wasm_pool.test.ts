@@ -3,7 +3,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { matmul, setThreads, shutdown, threads } from '../../kernels/wasm/index.js';
+import { alloc, free, heapStats, matmul, setThreads, shutdown, threads } from '../../kernels/wasm/index.js';
 
 t.teardown(shutdown);
 
@@ -35,6 +35,17 @@ t.test('1, 2 and 3 threads give bit-identical outputs', async (t) => {
     }
   }
   setThreads(initial);
+});
+
+t.test('workers see memory the heap grew after they started', async (t) => {
+  const one = product(1, 150, 150, 150, 4, false);
+  product(2, 150, 150, 150, 4, false); // workers are up
+  const before = heapStats().byteLength;
+  const big = alloc(16 * 1024 * 1024); // 64 MiB: the memory grows under the running workers
+  t.ok(heapStats().byteLength > before, 'heap grew');
+  const two = product(2, 150, 150, 150, 4, false); // staged above the old end of memory
+  t.ok(one.every((x, i) => Object.is(x, two[i])));
+  free(big);
 });
 
 t.test('setThreads validates and threads() reports', async (t) => {
