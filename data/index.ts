@@ -18,3 +18,6 @@ export { CaptionParseError, factsOf, holds, parseText, type Mention, type Parsed
 export { answerQuestion, questionsFor, type Question, type QuestionCategory, type QuestionFormat } from './questions.js';
 export { type NoiseKind, type NoiseOptions } from './noise.js';
 export { DEFAULT_SPLIT_FRACTIONS, heldOutReasons, SPLITS, type Split, type SplitFractions } from './splits.js';
+export { Tokenizer, type BatchEncoding, type EncodeOptions, type Encoding, type MaskIds } from './tokenizer.js';
+export { buildVocab, grammarVocab, grammarWords, SPECIAL_TOKENS, type BuildVocabOptions } from './vocab.js';
+export { basicTokenize, wordpiece, type BasicOptions } from './wordpiece.js';
