@@ -21,3 +21,4 @@ export { DEFAULT_SPLIT_FRACTIONS, heldOutReasons, SPLITS, type Split, type Split
 export { Tokenizer, type BatchEncoding, type EncodeOptions, type Encoding, type MaskIds } from './tokenizer.js';
 export { buildVocab, grammarVocab, grammarWords, SPECIAL_TOKENS, type BuildVocabOptions } from './vocab.js';
 export { basicTokenize, wordpiece, type BasicOptions } from './wordpiece.js';
+export { IGNORE_INDEX, maskTokens, type MaskOptions, type MaskResult } from './masking.js';
