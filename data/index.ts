@@ -22,3 +22,4 @@ export { Tokenizer, type BatchEncoding, type EncodeOptions, type Encoding, type 
 export { buildVocab, grammarVocab, grammarWords, SPECIAL_TOKENS, type BuildVocabOptions } from './vocab.js';
 export { basicTokenize, wordpiece, type BasicOptions } from './wordpiece.js';
 export { IGNORE_INDEX, maskTokens, type MaskOptions, type MaskResult } from './masking.js';
+export { channelStats, DataLoader, type Batch, type LoaderDataset, type LoaderOptions, type LoaderState, type Normalize } from './loader.js';
