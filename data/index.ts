@@ -23,3 +23,5 @@ export { buildVocab, grammarVocab, grammarWords, SPECIAL_TOKENS, type BuildVocab
 export { basicTokenize, wordpiece, type BasicOptions } from './wordpiece.js';
 export { IGNORE_INDEX, maskTokens, type MaskOptions, type MaskResult } from './masking.js';
 export { channelStats, DataLoader, type Batch, type LoaderDataset, type LoaderOptions, type LoaderState, type Normalize } from './loader.js';
+export { chwToRgb8, encodePng } from './png.js';
+export { renderGrid, type GridCell, type GridOptions } from './grid.js';

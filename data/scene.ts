@@ -67,7 +67,7 @@ export interface SceneSpec {
   heldOut: boolean;
 }
 
-const LARGE = 0.875, SMALL = 0.5625; // glyph box as a fraction of a layout cell
+const LARGE = 0.875, SMALL = 0.625; // glyph box as a fraction of a layout cell
 const TEXTURES: readonly Texture[] = ['plain', 'plain', 'noise', 'stripes', 'checker'];
 
 /** Box side in pixels of an object of the given size in an image of side `imageSize`. */
