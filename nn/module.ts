@@ -183,11 +183,11 @@ export class Module {
   loadStateDict(sd: TensorDict, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
     const strict = opts.strict ?? true;
     const own = new Map([...this.walk('params', true), ...this.walk('buffers', true)]);
-    const missing = [...own.keys()].filter((k) => !(k in sd));
+    const missing = [...own.keys()].filter((k) => !Object.hasOwn(sd, k));
     const unexpected = Object.keys(sd).filter((k) => !own.has(k));
     const mismatched: string[] = [];
     for (const [k, t] of own) {
-      const v = sd[k];
+      const v = Object.hasOwn(sd, k) ? sd[k] : undefined;
       if (v && v.shape.join() !== t.shape.join()) mismatched.push(`${k}: checkpoint [${v.shape}] vs module [${t.shape}]`);
     }
     if (mismatched.length || (strict && (missing.length || unexpected.length))) {
@@ -195,8 +195,8 @@ export class Module {
     }
     noGrad(() => {
       for (const [k, t] of own) {
+        if (!Object.hasOwn(sd, k)) continue;
         const v = sd[k];
-        if (!v) continue;
         const moved = v.backend === t.backend ? v : v.to(t.backend);
         t.assign(moved.dtype === t.dtype ? cloneData(moved) : moved.to(t.dtype));
       }
