@@ -128,7 +128,7 @@ export class MultiHeadAttention extends Module {
     const [q, k, v] = this.project(x, inputs.context);          // [B, H, T, D], [B, H, S, D] x2
     let logits = q.mul(this.scale).matmul(k.mT());              // [B, H, T, D] @ [B, H, D, S] -> [B, H, T, S]
     if (inputs.relPosBias) logits = logits.add(inputs.relPosBias);
-    if (inputs.mask) logits = logits.add(inputs.mask);
+    if (inputs.mask) logits = logits.add(inputs.mask.to(logits.dtype)); // no silent dtype promotion
     if (inputs.causal) {
       if (k.shape[2] !== T) throw new RangeError(`MultiHeadAttention: causal needs T = S, got ${T} and ${k.shape[2]}`);
       logits = logits.add(causalMask(T, logits));
