@@ -120,6 +120,12 @@ export const v128 = {
   load32_splat: (addr: Code, offset = 0) => simdMem('v128.load32_splat', offset, addr),
   load64_splat: (addr: Code, offset = 0) => simdMem('v128.load64_splat', offset, addr),
   zero: (): Code => [SIMD_PREFIX, ...uleb(SimdOp['v128.const']), ...new Array<number>(16).fill(0)],
+  /**
+   * Picks four 32-bit lanes from the eight of (a, b): lanes 0-3 are a's, 4-7 are b's.
+   * Encoded as i8x16.shuffle, which V8 turns into unpcklps/shufps-style instructions.
+   */
+  shuffle32: (a: Code, b: Code, lanes: readonly [number, number, number, number]): Code =>
+    [...simd('i8x16.shuffle', a, b), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
 };
 
 /** Four-lane f32 vector arithmetic. */

@@ -68,10 +68,10 @@ function emitMicroKernel(mod: ModuleBuilder, c: GemmConfig): Func {
   const cols = [...b.keys()];
 
   // One k step: NV vectors of B, then per row one broadcast A value times each of them.
-  // The loop is deliberately not unrolled: TurboFan schedules all loads of an unrolled body
-  // ahead of its arithmetic, which needs more registers than x86 has and spills (measured
-  // 31 vs 37 GFLOP/s for 4x8 unrolled by 2). Single steps compile to a clean
-  // load-broadcast-mul-add stream.
+  // The loop is deliberately not unrolled. TurboFan hoists all loads of an unrolled body above
+  // its arithmetic, which spills on x86 (4x8 by 2: 31 vs 37 GFLOP/s); even spill-free unrolled
+  // variants (a mid-loop exit test as a scheduling fence) measured 20-25% slower than this
+  // single-step loop, which compiles to a clean load-broadcast-mul-add stream.
   const kLoop = ctl.block(
     ctl.br_if(0, i32.ge_s(get(pa), get(paEnd))),
     ctl.loop(
@@ -110,23 +110,48 @@ function emitMicroKernel(mod: ModuleBuilder, c: GemmConfig): Func {
 function emitPack(mod: ModuleBuilder, W: number): Func {
   const fn = mod.func(['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [src, rows, kc, rs, cs, dst] = [0, 1, 2, 3, 4, 5];
-  const [i, k, n, p, q] = [fn.local('i32'), fn.local('i32'), fn.local('i32'), fn.local('i32'), fn.local('i32')];
+  const [i, k, n, p, q, kc4] = [fn.local('i32'), fn.local('i32'), fn.local('i32'), fn.local('i32'), fn.local('i32'), fn.local('i32')];
   const lanes = [...Array(W).keys()];
   const rowOffset = lanes.map(() => fn.local('i32')); // r * rs, hoisted out of the k loop
 
-  // Walks k, with q pointing at element (0, k) of the panel, and emits W floats per k.
-  const overK = (perK: Code): Code => forRange(k, i32.const(0), get(kc), i32.const(1),
-    local.set(q, i32.add(get(p), i32.mul(get(k), get(cs)))),
-    perK,
-    local.set(dst, i32.add(get(dst), i32.const(4 * W))),
-  );
-  const load = (r: number): Code => f32.load(i32.add(get(q), get(rowOffset[r]!)));
-  // Panel rows adjacent in memory (B as stored, or a transposed A): vector copies of 4 floats,
-  // then single floats for W % 4 (W=5 for A).
-  const vectorLanes = W - (W % 4);
+  // Walks k over [from, kc), with q pointing at element (0, k) of the panel; perK emits the
+  // W * step floats of `step` consecutive k.
+  const overK = (perK: Code, from: Code = i32.const(0), step = 1): Code =>
+    forRange(k, from, step === 1 ? get(kc) : get(kc4), i32.const(step),
+      local.set(q, i32.add(get(p), i32.mul(get(k), get(cs)))),
+      perK,
+      local.set(dst, i32.add(get(dst), i32.const(4 * W * step))),
+    );
+  const load = (r: number, offset = 0): Code => f32.load(i32.add(get(q), get(rowOffset[r]!)), offset);
+  const vectorLanes = W - (W % 4); // W=5 (A): one 4-row group plus a scalar row
+
+  // Panel rows adjacent in memory (B as stored, or a transposed A): vector copies per k.
   const copy = (r: number): Code => r >= vectorLanes ? f32.store(get(dst), f32.load(get(q), 4 * r), 4 * r)
     : r % 4 === 0 ? v128.store(get(dst), v128.load(get(q), 4 * r), 4 * r) : [];
   const vectorPanel = overK(seq(...lanes.map(copy)));
+
+  // k adjacent in memory (A as stored, or a transposed B: Linear's x @ W^T): load 4 k of 4
+  // rows and transpose the 4x4 block in registers, instead of 16 scalar gathers.
+  const [x0, x1, x2, x3, t0, t1, t2, t3] = Array.from({ length: 8 }, () => fn.local('v128'));
+  const transpose4 = (r: number): Code => seq(
+    ...[x0, x1, x2, x3].map((x, d) => local.set(x!, v128.load(i32.add(get(q), get(rowOffset[r + d]!))))),
+    local.set(t0!, v128.shuffle32(get(x0!), get(x1!), [0, 4, 1, 5])), // r0k0 r1k0 r0k1 r1k1
+    local.set(t1!, v128.shuffle32(get(x2!), get(x3!), [0, 4, 1, 5])), // r2k0 r3k0 r2k1 r3k1
+    local.set(t2!, v128.shuffle32(get(x0!), get(x1!), [2, 6, 3, 7])), // r0k2 r1k2 r0k3 r1k3
+    local.set(t3!, v128.shuffle32(get(x2!), get(x3!), [2, 6, 3, 7])), // r2k2 r3k2 r2k3 r3k3
+    v128.store(get(dst), v128.shuffle32(get(t0!), get(t1!), [0, 1, 4, 5]), 4 * r),
+    v128.store(get(dst), v128.shuffle32(get(t0!), get(t1!), [2, 3, 6, 7]), 4 * (W + r)),
+    v128.store(get(dst), v128.shuffle32(get(t2!), get(t3!), [0, 1, 4, 5]), 4 * (2 * W + r)),
+    v128.store(get(dst), v128.shuffle32(get(t2!), get(t3!), [2, 3, 6, 7]), 4 * (3 * W + r)),
+  );
+  const scalarRows = (step: number): Code => seq(...lanes.filter((r) => r >= vectorLanes).flatMap((r) =>
+    Array.from({ length: step }, (_, t) => f32.store(get(dst), load(r, 4 * t), 4 * (t * W + r)))));
+  const transposePanel = seq(
+    overK(seq(...lanes.filter((r) => r < vectorLanes && r % 4 === 0).map(transpose4), scalarRows(4)), i32.const(0), 4),
+    overK(seq(...lanes.map((r) => f32.store(get(dst), load(r), 4 * r))), get(kc4)), // kc % 4 leftovers
+  );
+
+  // Anything else: one float at a time.
   const fullPanel = overK(seq(...lanes.map((r) => f32.store(get(dst), load(r), 4 * r))));
   // The last panel: rows past n are zero padding (never loaded: they may lie past memory).
   const partialPanel = overK(seq(...lanes.map((r) => ctl.if(i32.lt_s(i32.const(r), get(n)),
@@ -135,11 +160,13 @@ function emitPack(mod: ModuleBuilder, W: number): Func {
 
   fn.body = seq(
     ...lanes.map((r) => local.set(rowOffset[r]!, i32.mul(i32.const(r), get(rs)))),
+    local.set(kc4, i32.and(get(kc), i32.const(-4))),
     forRange(i, i32.const(0), get(rows), i32.const(W),
       local.set(n, i32.min_s(i32.const(W), i32.sub(get(rows), get(i)))),
       local.set(p, i32.add(get(src), i32.mul(get(i), get(rs)))),
       ctl.if(i32.lt_s(get(n), i32.const(W)), partialPanel,
-        ctl.if(i32.eq(get(rs), i32.const(4)), vectorPanel, fullPanel)),
+        ctl.if(i32.eq(get(rs), i32.const(4)), vectorPanel,
+          ctl.if(i32.eq(get(cs), i32.const(4)), transposePanel, fullPanel))),
     ),
   );
   return fn;

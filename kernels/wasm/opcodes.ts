@@ -71,6 +71,7 @@ export const SimdOp = {
   'v128.load64_splat': 0x0a,
   'v128.store': 0x0b,
   'v128.const': 0x0c,
+  'i8x16.shuffle': 0x0d,
   'f32x4.splat': 0x13,
   'f64x2.splat': 0x14,
   'f32x4.extract_lane': 0x1f,

@@ -67,3 +67,15 @@ t.test('the GEMM module validates for several tile shapes', async (t) => {
   }
   t.throws(() => buildGemmModule({ MR: 4, NR: 6, KC: 64, MC: 32, NC: 64 }), /bad GemmConfig/);
 });
+
+t.test('shuffle32 picks 32-bit lanes from two vectors', async (t) => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const mod = new ModuleBuilder();
+  mod.importMemory('env', 'memory', 1, 1, true);
+  // out = shuffle(x, y, [3, 4, 1, 6]) where x = mem[0..4), y = mem[4..8)
+  mod.func([], [], 'run').body = v128.store(i32.const(32), v128.shuffle32(v128.load(i32.const(0)), v128.load(i32.const(16)), [3, 4, 1, 6]));
+  const heap = new Float32Array(memory.buffer);
+  heap.set([0, 1, 2, 3, 4, 5, 6, 7]);
+  (new WebAssembly.Instance(new WebAssembly.Module(mod.build()), { env: { memory } }).exports['run'] as () => void)();
+  t.same([...heap.subarray(8, 12)], [3, 4, 1, 6]);
+});
