@@ -64,13 +64,14 @@ export const div = binaryOp({
   grad: (g, { inputs: [a, b], needs }) => [needs[0] ? g.div(b) : null, needs[1] ? g.mul(a).div(b.mul(b)).neg() : null],
 });
 
-/** a^b; d/da = b a^(b-1), d/db = a^b ln a (only computed when b needs a gradient). */
+/** a^b; d/da = b a^(b-1), d/db = a^b ln a (only computed when b needs a gradient). At the singular
+ * points PyTorch's convention holds: d/da = 0 where b = 0, and d/db = 0 where a = 0 and b >= 0. */
 export const pow = binaryOp({
   name: 'pow',
   scalar: function pow(a: number, b: number): number { return Math.pow(a, b); },
   grad: (g, { inputs: [a, b], out, needs }) => [
-    needs[0] ? g.mul(b).mul(a.pow(b.sub(1))) : null,
-    needs[1] ? g.mul(out).mul(a.log()) : null,
+    needs[0] ? g.mul(b).mul(a.pow(b.sub(1))).where(b.ne(0), 0) : null,
+    needs[1] ? g.mul(out).mul(a.log()).where(a.ne(0).add(b.lt(0)), 0) : null,
   ],
 });
 
