@@ -100,7 +100,15 @@ export function variance(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor {
   const c = x.sub(mean(x, dim, true));
   return sum(c.mul(c), dim, opts.keepdim ?? false).div(Math.max(n - correction, 0));
 }
-export function std(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor { return variance(x, dim, opts).sqrt(); }
+export function std(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor { return rootAtZero(variance(x, dim, opts), 2); }
+
+/** s^(1/p) for s >= 0, with PyTorch's zero gradient where s = 0 (a zero vector's norm, a constant
+ * row's std) instead of ∞·0 = NaN: the root never sees the zeros, so no 0^(1/p - 1) arises. */
+function rootAtZero(s: Tensor, p: number): Tensor {
+  const nonzero = s.ne(0);
+  const safe = s.where(nonzero, 1);
+  return (p === 2 ? safe.sqrt() : safe.pow(1 / p)).where(nonzero, 0);
+}
 
 /** log Σ e^x, stabilized by the (detached) max. */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
@@ -113,9 +121,9 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
 /** p-norm: (Σ |x|^p)^(1/p); p = Infinity gives max |x|. */
 export function norm(x: Tensor, p = 2, dim?: Dims, keepdim = false): Tensor {
   if (p === Infinity) return amax(x.abs(), dim, keepdim);
-  if (p === 2) return sum(x.mul(x), dim, keepdim).sqrt();
+  if (p === 2) return rootAtZero(sum(x.mul(x), dim, keepdim), 2);
   if (p === 1) return sum(x.abs(), dim, keepdim);
-  return sum(x.abs().pow(p), dim, keepdim).pow(1 / p);
+  return rootAtZero(sum(x.abs().pow(p), dim, keepdim), p);
 }
 
 /** Sums away the dims that broadcasting added, giving `shape`. */
