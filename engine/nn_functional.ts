@@ -136,9 +136,15 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
   return reduce(pointwise, reduction);
 }
 
-/** Binary cross-entropy on logits, stable: max(x,0) - x·y + log(1 + e^-|x|). */
+/**
+ * Binary cross-entropy on logits in PyTorch's stable form: (1 - y)·x + m + log(e^-m + e^(-x-m)) with
+ * m = max(-x, 0) held constant. Any constant m gives the same value, so the gradient is σ(x) - y
+ * everywhere; the shorter max(x,0) - x·y + log(1 + e^-|x|) has two kinks at x = 0 whose
+ * subgradients give -y there (wrong for zero-initialized heads).
+ */
 export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
-  const loss = logits.relu().sub(logits.mul(target)).add(logits.abs().neg().exp().log1p());
+  const m = logits.neg().relu().detach();
+  const loss = target.neg().add(1).mul(logits).add(m).add(m.neg().exp().add(logits.neg().sub(m).exp()).log());
   return reduce(loss, reduction);
 }
 
