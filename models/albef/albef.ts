@@ -1,0 +1,219 @@
+/**
+ * ALBEF (Li et al., NeurIPS 2021): align image and text features with a contrastive loss (ITC) before
+ * fusing them with cross-attention (ITM, MLM), and learn from a momentum model's pseudo-targets
+ * (momentum distillation). Reference: ALBEF:models/model_pretrain.py. Checkpoint names are the
+ * reference's, so a state dict moves to and from PyTorch unchanged.
+ */
+import { concat, full, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
+import { Linear } from '../../nn/layers.js';
+import { Module } from '../../nn/module.js';
+import { BertForMaskedLM } from './bert.js';
+import { validateConfig, type AlbefConfig } from './config.js';
+import { itcLoss, itmLoss, mlmLoss, sampleHardNegatives, softTargets, type HardNegatives } from './losses.js';
+import { copyParams, emaUpdate, enqueue, initQueue, momentumPairs } from './momentum.js';
+import { VisionTransformer } from './vit.js';
+
+/** One training batch as tensors. Shapes: images [B, 3, S, S]; ids, attentionMask, mlmIds, mlmLabels [B, T] int32. */
+export interface AlbefInputs {
+  images: Tensor;
+  ids: Tensor;
+  attentionMask: Tensor;
+  /** MLM input: `ids` with 15% of tokens masked (80/10/10); MLM is skipped when absent. */
+  mlmIds?: Tensor;
+  /** The original id at masked positions, −100 elsewhere. */
+  mlmLabels?: Tensor;
+}
+
+export interface ForwardOptions {
+  /** Distillation weight α (ramped 0 -> 0.4 over the first epoch by the trainer). Default config.alpha. */
+  alpha?: number;
+  /** Fixed ITM hard negatives (gradient checks, PyTorch parity); sampled with `rng` otherwise. */
+  negatives?: HardNegatives;
+}
+
+/** The three objectives and their sum, plus what metrics and the queue update need. */
+export interface AlbefOutput {
+  itc: Tensor; itm: Tensor; mlm: Tensor; total: Tensor;
+  /** ITC's two directions. */
+  i2t: Tensor; t2i: Tensor;
+  /** [3B, 2]: positives, then (text, negative image), then (negative text, image). */
+  itmLogits: Tensor;
+  /** [M, V] logits and [M] labels at the masked positions (null without MLM input). */
+  mlmLogits: Tensor | null; mlmTargets: Tensor | null;
+  negatives: HardNegatives;
+  /** Momentum features of this batch, enqueued after the loss. Shapes: [B, E]. */
+  imageFeatM: Tensor; textFeatM: Tensor;
+}
+
+/** L2 normalization along the last dim, x / max(‖x‖, 1e-12) (F.normalize). Shapes: [..., E]. */
+export function l2normalize(x: Tensor): Tensor {
+  return x.div(x.mul(x).sum(-1, true).sqrt().clamp(1e-12));
+}
+
+/** Row 0 of every sequence: the [CLS] state. Shapes: [B, T, C] -> [B, C]. */
+const cls = (x: Tensor): Tensor => x.narrow(1, 0, 1).squeeze(1);
+
+/**
+ * ALBEF with its momentum model and queues. Online: visual_encoder, text_encoder (BERT + MLM head),
+ * vision_proj, text_proj, temp, itm_head. Momentum (`*_m`, EMA, no gradient): the four encoders and
+ * projections. Buffers: image_queue, text_queue [E, Q], queue_ptr [1].
+ */
+export class Albef extends Module {
+  readonly visualEncoder: VisionTransformer;
+  readonly textEncoder: BertForMaskedLM;
+  readonly visionProj: Linear;
+  readonly textProj: Linear;
+  readonly itmHead: Linear;
+  readonly visualEncoderM: VisionTransformer;
+  readonly visionProjM: Linear;
+  readonly textEncoderM: BertForMaskedLM;
+  readonly textProjM: Linear;
+  /** Draws the ITM hard negatives. */
+  readonly rng: Rng;
+
+  constructor(readonly config: AlbefConfig, opts: { seed?: number } = {}) {
+    super();
+    validateConfig(config);
+    const rng = new Rng(opts.seed ?? 0), { vision: v, text: t, embedDim: E } = config;
+    this.visualEncoder = this.registerModule('visual_encoder', new VisionTransformer(v, rng, config.initStd));
+    this.textEncoder = this.registerModule('text_encoder', new BertForMaskedLM(t, rng, config.initStd));
+    this.visionProj = this.registerModule('vision_proj', new Linear(v.dim, E, { rng }));
+    this.textProj = this.registerModule('text_proj', new Linear(t.hidden, E, { rng }));
+    this.registerParameter('temp', full([], config.temp));
+    this.itmHead = this.registerModule('itm_head', new Linear(t.hidden, 2, { rng }));
+    // The momentum model starts as a copy of the online one (its own init draws are overwritten).
+    this.visualEncoderM = this.registerModule('visual_encoder_m', new VisionTransformer(v, rng, config.initStd));
+    this.visionProjM = this.registerModule('vision_proj_m', new Linear(v.dim, E, { rng }));
+    this.textEncoderM = this.registerModule('text_encoder_m', new BertForMaskedLM(t, rng, config.initStd));
+    this.textProjM = this.registerModule('text_proj_m', new Linear(t.hidden, E, { rng }));
+    copyParams(this.momentumPairs());
+    this.registerBuffer('image_queue', initQueue(E, config.queueSize, rng));
+    this.registerBuffer('text_queue', initQueue(E, config.queueSize, rng));
+    this.registerBuffer('queue_ptr', full([1], 0, { dtype: 'int32' }));
+    this.rng = rng.fork();
+  }
+
+  get temp(): Tensor { return this.param('temp'); }
+  get imageQueue(): Tensor { return this.buffer('image_queue')!; }
+  get textQueue(): Tensor { return this.buffer('text_queue')!; }
+  /** Next queue column to overwrite. */
+  get queuePtr(): number { return this.buffer('queue_ptr')!.item(); }
+  set queuePtr(ptr: number) {
+    if (!(Number.isInteger(ptr) && ptr >= 0 && ptr < this.config.queueSize)) throw new RangeError(`queue_ptr ${ptr} outside [0, ${this.config.queueSize})`);
+    noGrad(() => this.buffer('queue_ptr')!.assign(full([1], ptr, { dtype: 'int32', device: this.temp.backend })));
+  }
+  /** The parameters' dtype (inputs are cast to it). */
+  get dtype(): 'float32' | 'float64' { return this.temp.dtype as 'float32' | 'float64'; }
+
+  /** ViT states. Shapes: images [B, 3, S, S] -> [B, 1+N, Cv]. */
+  encodeImage(images: Tensor): Tensor { return this.visualEncoder.forward(images.to(this.dtype)); }
+  /** Text-encoder states (layers [0, fusionLayer)). Shapes: ids, mask [B, T] -> [B, T, C]. */
+  encodeText(ids: Tensor, mask: Tensor): Tensor { return this.textEncoder.bert.encodeText(ids, mask); }
+  /** Fusion-encoder states of (text, image) pairs. Shapes: [B, T, C], [B, T], [B, 1+N, Cv] -> [B, T, C]. */
+  fuse(text: Tensor, mask: Tensor, image: Tensor): Tensor { return this.textEncoder.bert.fuse(text, mask, image).out; }
+  /** ITC embeddings: normalize(proj([CLS])). Shapes: [B, 1+N, Cv] / [B, T, C] -> [B, E]. */
+  imageFeature(image: Tensor): Tensor { return l2normalize(this.visionProj.forward(cls(image))); }
+  textFeature(text: Tensor): Tensor { return l2normalize(this.textProj.forward(cls(text))); }
+  /** ITM logits on the fusion [CLS]; class 1 = matched. Shapes: fused [B, T, C] -> [B, 2]. */
+  itmLogits(fused: Tensor): Tensor { return this.itmHead.forward(cls(fused)); }
+
+  /** (online, momentum) parameters, looked up each time: Module.to() replaces parameter tensors. */
+  private momentumPairs(): [Tensor, Tensor][] {
+    return momentumPairs([
+      [this.visualEncoder, this.visualEncoderM], [this.visionProj, this.visionProjM],
+      [this.textEncoder, this.textEncoderM], [this.textProj, this.textProjM],
+    ]);
+  }
+
+  /** θ_m ← m·θ_m + (1 − m)·θ for every momentum parameter. */
+  momentumUpdate(): void { emaUpdate(this.momentumPairs(), this.config.momentum); }
+
+  /** Writes this batch's momentum features into both queues and advances queue_ptr. Shapes: [B, E]. */
+  enqueueFeatures(imageFeatM: Tensor, textFeatM: Tensor): void {
+    const ptr = this.queuePtr, img = enqueue(this.imageQueue, imageFeatM, ptr), txt = enqueue(this.textQueue, textFeatM, ptr);
+    noGrad(() => {
+      this.imageQueue.assign(img.queue);
+      this.textQueue.assign(txt.queue);
+    });
+    this.queuePtr = img.ptr;
+  }
+
+  /**
+   * One pre-training step's forward, in the reference's order: clamp τ to [0.001, 0.5], update the
+   * momentum model, compute the losses, enqueue the momentum features.
+   */
+  forward(inputs: AlbefInputs, opts: ForwardOptions = {}): AlbefOutput {
+    const B = inputs.images.shape[0], Q = this.config.queueSize;
+    if (Q % B !== 0) throw new RangeError(`queue size ${Q} is not a multiple of the batch size ${B}; pick a batch that divides it`);
+    noGrad(() => this.temp.assign(this.temp.clamp(0.001, 0.5)));
+    this.momentumUpdate();
+    const out = this.losses(inputs, opts);
+    this.enqueueFeatures(out.imageFeatM, out.textFeatM);
+    return out;
+  }
+
+  /** The losses for the current parameters, momentum model and queues, without changing any of them. */
+  losses(inputs: AlbefInputs, opts: ForwardOptions = {}): AlbefOutput {
+    const { images, ids, attentionMask: mask } = inputs, alpha = opts.alpha ?? this.config.alpha;
+    checkInputs(inputs);
+    const img = this.encodeImage(images);                                        // [B, 1+N, Cv]
+    const txt = this.encodeText(ids, mask);                                      // [B, T, C]
+    const v = this.imageFeature(img), t = this.textFeature(txt);                 // [B, E]
+
+    // Momentum features and soft targets, no gradient (ALBEF momentum distillation).
+    const m = noGrad(() => {
+      const imgM = this.visualEncoderM.forward(images.to(this.dtype));           // [B, 1+N, Cv]
+      const vM = l2normalize(this.visionProjM.forward(cls(imgM)));               // [B, E]
+      const tM = l2normalize(this.textProjM.forward(cls(this.textEncoderM.bert.encodeText(ids, mask))));
+      const imageAll = concat([vM.mT(), this.imageQueue], 1);                    // [E, B+Q] batch, then queue
+      const textAll = concat([tM.mT(), this.textQueue], 1);                      // [E, B+Q]
+      const temp = this.temp.detach();
+      const targetI2t = softTargets(vM.matmul(textAll).div(temp), alpha);        // α·softmax(s_m) + (1−α)·Y
+      const targetT2i = softTargets(tM.matmul(imageAll).div(temp), alpha);
+      return { imgM, vM, tM, imageAll, textAll, targetI2t, targetT2i };
+    });
+
+    // ITC: online features against momentum features + queue (not online vs online).
+    const simI2t = v.matmul(m.textAll).div(this.temp);                          // [B, E] @ [E, B+Q] -> [B, B+Q]
+    const simT2i = t.matmul(m.imageAll).div(this.temp);
+    const { i2t, t2i, itc } = itcLoss(simI2t, simT2i, m.targetI2t, m.targetT2i);
+
+    // ITM on [pos; (text, neg image); (neg text, image)], fused in one 3B pass; gradients flow into the negatives.
+    const negatives = opts.negatives ?? sampleHardNegatives(simI2t, simT2i, this.rng);
+    const negImg = tensor(negatives.imageForText, { device: img.backend }), negTxt = tensor(negatives.textForImage, { device: img.backend });
+    const textAll = concat([txt, txt, txt.indexSelect(0, negTxt)]);              // [3B, T, C]
+    const maskAll = concat([mask, mask, mask.indexSelect(0, negTxt)]);           // [3B, T], negative text keeps its mask
+    const imageAll = concat([img, img.indexSelect(0, negImg), img]);             // [3B, 1+N, Cv]
+    const itmLogits = this.itmLogits(this.fuse(textAll, maskAll, imageAll));     // [3B, 2]
+    const itm = itmLoss(itmLogits);
+
+    // MLM on the masked ids (full 'multi_modal' pass), distilled from the momentum model with img_m.
+    let mlm = full([], 0, { dtype: this.dtype, device: img.backend }), mlmLogits: Tensor | null = null, mlmTargets: Tensor | null = null;
+    const pos = inputs.mlmIds && inputs.mlmLabels ? maskedPositions(inputs.mlmLabels) : null;
+    if (pos && inputs.mlmIds) {
+      mlmTargets = inputs.mlmLabels!.reshape([-1]).indexSelect(0, pos);          // [M]
+      const mlmIds = inputs.mlmIds;
+      const soft = noGrad(() => this.textEncoderM.logitsAt(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imgM), pos).softmax(-1));
+      mlmLogits = this.textEncoder.logitsAt(this.textEncoder.bert.multimodal(mlmIds, mask, img), pos); // [M, V]
+      mlm = mlmLoss(mlmLogits, mlmTargets, soft, alpha);
+    }
+    const total = mlm.add(itc).add(itm);                                        // the reference's sum order
+    return { itc, itm, mlm, total, i2t, t2i, itmLogits, mlmLogits, mlmTargets, negatives, imageFeatM: m.vM, textFeatM: m.tM };
+  }
+}
+
+/** Flat indices of the labelled (masked) positions, or null when none was masked. Shapes: [B, T] -> [M]. */
+function maskedPositions(labels: Tensor): Tensor | null {
+  const l = labels.dataSync(), idx: number[] = [];
+  for (let i = 0; i < l.length; i++) if (l[i] !== -100) idx.push(i);
+  return idx.length ? tensor(Int32Array.from(idx), { device: labels.backend }) : null;
+}
+
+function checkInputs({ images, ids, attentionMask, mlmIds, mlmLabels }: AlbefInputs): void {
+  const B = images.shape[0], want = `[${B}, ${ids.shape[1]}]`;
+  for (const [name, t] of [['ids', ids], ['attentionMask', attentionMask], ['mlmIds', mlmIds], ['mlmLabels', mlmLabels]] as const) {
+    if (!t) continue;
+    if (t.dtype !== 'int32') throw new TypeError(`ALBEF: ${name} must be int32, got ${t.dtype}`);
+    if (t.ndim !== 2 || t.shape[0] !== B || t.shape[1] !== ids.shape[1]) throw new RangeError(`ALBEF: ${name} is [${t.shape}], expected ${want} to match ${B} images`);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Pre-training ALBEF on the bundled scenes: data, AdamW with ALBEF's weight-decay groups, warm-up +
+ * cosine learning rate, the α ramp, checkpoints with everything needed to resume bit for bit
+ * (model + momentum model + queues, optimizer, every RNG, the loader's position).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getBackend, setDefaultDevice, tensor, type Tensor } from '../../engine/index.js';
+import { AdamW, paramGroups } from '../../nn/optim.js';
+import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize } from '../../data/index.js';
+import { latestCheckpoint, loadCheckpoint, moduleRngs, restoreRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { JsonlLog, readJsonl } from '../common/jsonl.js';
+import { alphaRamp, warmupCosine } from '../common/lr_schedule.js';
+import { lossCurvesSvg } from '../common/plot.js';
+import { ProgressBar } from '../common/progress.js';
+import { trainLoop, type StepReport } from '../common/trainer.js';
+import { Albef, type AlbefInputs, type AlbefOutput } from './albef.js';
+import { albefConfig, type AlbefConfig } from './config.js';
+
+export interface AlbefTrainOptions {
+  config: string;
+  dataset: DatasetName;
+  /** Training scenes. */
+  trainSize: number;
+  /** Fraction of training captions replaced by wrong ones (noisy web pairs). */
+  noise: number;
+  steps: number;
+  batchSize: number;
+  /** Peak learning rate, its warm-up start, warm-up steps and cosine floor. */
+  lr: number; warmupLr: number; warmupSteps: number; minLr: number;
+  weightDecay: number;
+  seed: number;
+  device: string;
+  /** Run directory: log, checkpoints, final weights, plot. */
+  out: string;
+  checkpointEvery: number;
+  resume: boolean;
+  progress: boolean;
+  /** Override the config's dropout (BERT hidden and attention) and queue size. */
+  dropout?: number;
+  queueSize?: number;
+}
+
+/** The defaults of `vlgrad train albef` (sized for about 15 minutes on a 2-core CPU; see RESULTS.md). */
+export const TRAIN_DEFAULTS: AlbefTrainOptions = {
+  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 600, batchSize: 32,
+  lr: 1e-3, warmupLr: 1e-5, warmupSteps: 50, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
+  out: 'runs/albef-tiny', checkpointEvery: 100, resume: false, progress: true,
+};
+
+/** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
+export interface RunInfo { options: AlbefTrainOptions; config: AlbefConfig; normalize: Normalize; vocab: string[] }
+
+/** A loader batch as model inputs. */
+export function batchInputs(b: Batch, imageSize: number): AlbefInputs {
+  const B = b.batchSize, T = b.length;
+  const inputs: AlbefInputs = {
+    images: tensor(b.images, { shape: [B, 3, imageSize, imageSize] }),
+    ids: tensor(b.ids, { shape: [B, T] }),
+    attentionMask: tensor(b.attentionMask, { shape: [B, T] }),
+  };
+  if (b.mlm) { inputs.mlmIds = tensor(b.mlm.inputIds, { shape: [B, T] }); inputs.mlmLabels = tensor(b.mlm.labels, { shape: [B, T] }); }
+  return inputs;
+}
+
+/** Share of correct argmax predictions. Shapes: logits [N, C], labels [N] int32. */
+export function accuracy(logits: Tensor, labels: Tensor): number {
+  const pred = logits.argmax(-1).dataSync(), y = labels.dataSync();
+  let ok = 0;
+  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
+  return y.length ? ok / y.length : NaN;
+}
+
+function stepMetrics(out: AlbefOutput): Record<string, number> {
+  const B = out.itmLogits.shape[0] / 3;
+  const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
+  return {
+    itm_acc: accuracy(out.itmLogits, itmLabels),
+    mlm_acc: out.mlmLogits && out.mlmTargets ? accuracy(out.mlmLogits, out.mlmTargets) : NaN,
+  };
+}
+
+/** Builds the model, data and optimizer, resumes if asked, trains, and writes the run directory. */
+export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number }> {
+  setDefaultDevice(getBackend(opts.device));
+  const tokenizer = Tokenizer.fromVocab(grammarVocab());
+  const base = albefConfig(opts.config, tokenizer.vocabSize);
+  const p = opts.dropout, config: AlbefConfig = {
+    ...base, queueSize: opts.queueSize ?? base.queueSize,
+    text: p === undefined ? base.text : { ...base.text, hiddenDropout: p, attnDropout: p },
+  };
+  if (config.queueSize % opts.batchSize !== 0) {
+    throw new RangeError(`queue size ${config.queueSize} is not a multiple of the batch size ${opts.batchSize}; pick a batch that divides it`);
+  }
+  const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.vision.imageSize as 32 | 64,
+    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
+  const normalize = channelStats(train, 512);
+  const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed, maxLength: 16, dropLast: true, normalize,
+    mlm: { style: 'albef', prob: config.mlmProb } });
+  const model = new Albef(config, { seed: opts.seed });
+  const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, t]) => t.requiresGrad), { weightDecay: opts.weightDecay }),
+    { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 });
+  const lrAt = warmupCosine({ lr: opts.lr, warmupLr: opts.warmupLr, warmupSteps: opts.warmupSteps, minLr: opts.minLr, totalSteps: opts.steps });
+  const alphaAt = alphaRamp(config.alpha, loader.batchesPerEpoch);       // ALBEF: α ramps over the first epoch
+  const rngs = moduleRngs(model);
+  const info: RunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
+  mkdirSync(opts.out, { recursive: true });
+  writeFileSync(join(opts.out, 'run.json'), `${JSON.stringify(info, null, 2)}\n`);
+
+  let startStep = 0;
+  const ckptDir = join(opts.out, 'checkpoints');
+  const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
+  if (resumeFrom) {
+    const ck = await loadCheckpoint(resumeFrom);
+    model.loadStateDict(ck.model);
+    optimizer.loadStateDict(ck.optimizer);
+    restoreRngs(rngs, ck.state.rngs);
+    loader.setState(ck.state.extra.loader as { epoch: number; batch: number });
+    startStep = ck.state.step;
+  }
+  const log = new JsonlLog(join(opts.out, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
+
+  const step = (s: number): StepReport => {
+    const batch = loader.next(), lr = lrAt(s - 1), alpha = alphaAt(s - 1);
+    for (const g of optimizer.paramGroups) g.lr = lr;
+    model.train();
+    const out = model.forward(batchInputs(batch, config.vision.imageSize), { alpha });
+    optimizer.zeroGrad();
+    out.total.backward();
+    optimizer.step();
+    return {
+      losses: { itc: out.itc.item(), itm: out.itm.item(), mlm: out.mlm.item(), total: out.total.item() },
+      extra: { lr, alpha, temp: model.temp.item(), ...stepMetrics(out) },
+      samples: batch.batchSize,
+    };
+  };
+  const checkpoint = (s: number): Promise<string> =>
+    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state() } });
+  const result = await trainLoop({
+    startStep, totalSteps: opts.steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
+    progress: opts.progress ? new ProgressBar(process.stderr) : null,
+  });
+  writeFileSync(join(opts.out, 'loss.svg'), lossCurvesSvg(readJsonl(log.path), ['itc', 'itm', 'mlm', 'total'],
+    { title: `${config.name} on ${opts.dataset} (${opts.trainSize} scenes, batch ${opts.batchSize})` }));
+  return { model, tokenizer, info, seconds: result.seconds };
+}
