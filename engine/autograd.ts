@@ -5,6 +5,7 @@
  */
 import { fullOn } from './functional.js';
 import { keep } from './memory.js';
+import { profiling, record } from './profiler.js';
 import { isGradEnabled, withGradMode } from './op.js';
 import { fmt, sameShape, ShapeError } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -60,7 +61,9 @@ function propagate(roots: readonly Tensor[], rootGrads: readonly Tensor[], opts:
       if (!node || !g || !node.inputs) continue;
       const inputs = node.inputs;
       const needs = inputs.map((x) => x.requiresGrad);
+      const t0 = profiling() ? performance.now() : 0;
       const gs = node.op.backward!(g, { inputs, out: t, attrs: node.attrs, needs });
+      if (t0) record(node.op.name, 'backward', performance.now() - t0);
       inputs.forEach((x, i) => {
         const gi = gs[i];
         if (!gi || !needs[i]) return;

@@ -14,6 +14,7 @@ export { ShapeError, DTypeError, broadcastShapes } from './shape.js';
 export { ALL_OPS, type OpName } from './ops/registry.js';
 export { setDefaultDevice, defaultBackend, getBackend, registerBackend } from '../kernels/select.js';
 export { keep, memory } from './memory.js';
+export { profile, formatProfile, type OpStats } from './profiler.js';
 import { tidy as tidyWith } from './memory.js';
 import { Tensor as TensorClass } from './tensor.js';
 /** Runs `fn`, then disposes every tensor it created except those it returns or `keep`s. */

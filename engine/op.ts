@@ -4,6 +4,7 @@
  */
 import type { Backend, DType, Raw, Shape } from '../kernels/backend.js';
 import { DTypeError, fmt, isFloat, ShapeError } from './shape.js';
+import { profiling, record } from './profiler.js';
 import { Tensor } from './tensor.js';
 
 export type NoAttrs = Record<string, never>;
@@ -66,7 +67,9 @@ export function apply<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Ten
     }
   }
   const meta = op.shape(inputs, attrs);
+  const t0 = profiling() ? performance.now() : 0;
   const raw = op.forward(be, inputs, meta, attrs);
+  if (t0) record(op.name, 'forward', performance.now() - t0);
   const out = new Tensor(raw, meta.shape, be);
   if (gradEnabled && op.backward && inputs.some((x) => x.requiresGrad)) {
     if (!isFloat(meta.dtype)) throw new DTypeError(`${op.name}: an ${meta.dtype} result cannot carry a gradient`);

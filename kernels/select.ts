@@ -4,9 +4,9 @@
  * where factories allocate.
  */
 import type { Backend } from './backend.js';
-import { cpu } from './cpu/backend.js';
+import { cpu, cpuRef } from './cpu/backend.js';
 
-const registry = new Map<string, Backend>([['cpu', cpu]]);
+const registry = new Map<string, Backend>([['cpu', cpu], ['cpu-ref', cpuRef]]);
 let current: Backend | null = null;
 
 /** Makes a backend selectable by name (the gpu.js and fast CPU backends register themselves). */

@@ -1,6 +1,7 @@
 /**
- * CpuBackend: the plain-TypeScript reference. Every method computes eagerly on typed arrays; it is
- * written for clarity first and is the oracle other backends are tested against.
+ * CpuBackend: computes eagerly on typed arrays. Its kernels are written for clarity first; the
+ * `cpu-ref` instance uses only those and is the oracle other backends are tested against, while
+ * `cpu` (the default) swaps in the fast paths (WASM SIMD matmul over worker threads).
  */
 import {
   allocArray, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
@@ -9,6 +10,7 @@ import {
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
+import { matmulFast } from './fast_matmul.js';
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
@@ -117,4 +119,7 @@ export class CpuBackend implements Backend {
 }
 
 /** The default CPU backend instance. */
-export const cpu = new CpuBackend();
+/** The default CPU backend: fast kernels where they exist. */
+export const cpu = new CpuBackend('cpu', { matmul: matmulFast });
+/** The plain-TypeScript reference backend (the oracle). */
+export const cpuRef = new CpuBackend('cpu-ref', { matmul: matmulRef });
