@@ -1,16 +1,18 @@
 // PyTorch as an external oracle: every case test/fixtures/gen_torch.py wrote (PyTorch 1.13) is rebuilt
 // with vlgrad's API, and the output and every input gradient (of out.backward(upstream)) must match:
 // float64 to 1e-12 and float32 to 1e-5, as |ours - torch| <= tol * max(1, |torch|); integer results
-// (comparisons, argmax, oneHot) exactly. How to regenerate: docs/fixtures.md.
+// (comparisons, argmax, oneHot) exactly. Every case runs on each CPU backend: `cpu` (the default, WASM
+// SIMD matmul) and `cpu-ref` (the plain reference). How to regenerate: docs/fixtures.md.
 import t from 'tap';
 import * as vl from '../../engine/index.js';
-import { ALL_OPS, type Tensor, type TensorLike } from '../../engine/index.js';
+import { ALL_OPS, getBackend, type Backend, type Tensor, type TensorLike } from '../../engine/index.js';
 import type { SliceSpec } from '../../engine/ops/movement.js';
 import {
   fixtureTensor, loadFixture, mismatch, TOLERANCE, type FixtureCase, type FixtureFile,
 } from '../helpers/fixtures.js';
 
 const GROUPS = ['elementwise', 'reduce', 'movement', 'matmul', 'indexing', 'nn'];
+const DEVICES = ['cpu', 'cpu-ref'];
 
 type Reduction = 'mean' | 'sum' | 'none';
 /** The non-tensor arguments, in vlgrad's spelling (gen_torch.py reads the same names). */
@@ -91,9 +93,9 @@ const PRIMITIVE_VIA: Record<string, string> = { cast: 'to' };
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
 /** Runs one case; returns the failures (empty when it matches PyTorch). */
-function runCase(c: FixtureCase): string[] {
+function runCase(c: FixtureCase, device: Backend): string[] {
   const fails: string[] = [];
-  const xs = c.args.map(fixtureTensor);
+  const xs = c.args.map((a) => fixtureTensor(a, device));
   const outs = list(OPS[c.op](xs, c.kwargs as Kw));
   const want = list(c.out);
   if (outs.length !== want.length) return [`${outs.length} outputs, expected ${want.length}`];
@@ -104,7 +106,7 @@ function runCase(c: FixtureCase): string[] {
     if (m) fails.push(`out ${k}: ${m}`);
   });
   if (!c.upstream || !c.grads) return fails;
-  const ups = list(c.upstream).map(fixtureTensor);
+  const ups = list(c.upstream).map((u) => fixtureTensor(u, device));
   let grads: (Tensor | null)[];
   if (outs.length === 1) {
     outs[0].backward(ups[0]);
@@ -130,18 +132,22 @@ function runCase(c: FixtureCase): string[] {
 
 const files: Record<string, FixtureFile> = Object.fromEntries(GROUPS.map((g) => [g, loadFixture(`engine/${g}.json`)]));
 
-for (const group of GROUPS) {
-  t.test(group, async (t) => {
-    for (const c of files[group].cases) {
-      let fails: string[];
-      try {
-        fails = runCase(c);
-      } catch (e) {
-        fails = [`threw ${(e as Error).stack ?? String(e)}`];
+for (const name of DEVICES) {
+  let device: Backend | null = null;
+  try { device = getBackend(name); } catch { /* not registered in this build */ }
+  for (const group of GROUPS) {
+    t.test(`${group} on ${name}`, { skip: device ? false : `backend '${name}' is not registered` }, async (t) => {
+      for (const c of files[group].cases) {
+        let fails: string[];
+        try {
+          fails = runCase(c, device!);
+        } catch (e) {
+          fails = [`threw ${(e as Error).stack ?? String(e)}`];
+        }
+        t.same(fails, [], `${c.op} ${c.name}`);
       }
-      t.same(fails, [], `${c.op} ${c.name}`);
-    }
-  });
+    });
+  }
 }
 
 t.test('the fixtures cover every op of the API and every primitive', async (t) => {

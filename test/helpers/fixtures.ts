@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tensor, type Tensor } from '../../engine/index.js';
+import { tensor, type Backend, type Tensor } from '../../engine/index.js';
 
 export const FIXTURE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
@@ -52,11 +52,12 @@ export function fixtureValues(ft: FixtureTensor): Float64Array {
   return ft.dtype === 'float32' ? v.map(Math.fround) : v; // the exact float32 values torch had
 }
 
-/** A vlgrad tensor of the fixture's values: floats keep their dtype, int64 and bool become int32. */
-export function fixtureTensor(ft: FixtureTensor): Tensor {
+/** A vlgrad tensor of the fixture's values on `device` (default: the default backend): floats keep
+ * their dtype, int64 and bool become int32. */
+export function fixtureTensor(ft: FixtureTensor, device?: Backend): Tensor {
   const v = fixtureValues(ft);
   const data = ft.dtype === 'float32' ? Float32Array.from(v) : ft.dtype === 'float64' ? v : Int32Array.from(v);
-  const t = tensor(data, { shape: ft.shape });
+  const t = tensor(data, { shape: ft.shape, device });
   if (ft.grad) t.requiresGrad = true;
   return t;
 }
