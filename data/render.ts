@@ -80,17 +80,25 @@ function paintTexture(bg: Background, S: number): void {
   }
 }
 
+const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
+
 /** Fill the three planes of `out` (at `offset`) with the background, mirrored if asked. */
 function paintBackground(bg: Background, S: number, mirrored: boolean, out: Float32Array, offset: number): void {
-  paintTexture(bg, S);
   const plane = S * S;
-  for (let c = 0; c < 3; c++) {
-    const base = bg.level + bg.tint[c], o = offset + c * plane;
-    for (let y = 0; y < S; y++) {
-      for (let x = 0; x < S; x++) {
-        const v = base + texture[y * S + (mirrored ? S - 1 - x : x)];
-        out[o + y * S + x] = v < 0 ? 0 : v > 1 ? 1 : v;
-      }
+  const b0 = bg.level + bg.tint[0], b1 = bg.level + bg.tint[1], b2 = bg.level + bg.tint[2];
+  if (bg.texture === 'plain') {
+    out.fill(clamp01(b0), offset, offset + plane);
+    out.fill(clamp01(b1), offset + plane, offset + 2 * plane);
+    out.fill(clamp01(b2), offset + 2 * plane, offset + 3 * plane);
+    return;
+  }
+  paintTexture(bg, S);
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const t = texture[y * S + (mirrored ? S - 1 - x : x)], p = offset + y * S + x;
+      out[p] = clamp01(b0 + t);
+      out[p + plane] = clamp01(b1 + t);
+      out[p + 2 * plane] = clamp01(b2 + t);
     }
   }
 }
