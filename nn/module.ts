@@ -117,14 +117,14 @@ export class Module {
     return m;
   }
 
-  /** Every (dotted name, tensor) of one registry kind over the tree, without de-duplication. */
-  private walk(kind: 'params' | 'buffers', persistentOnly: boolean): [string, Tensor][] {
+  /** (dotted name, tensor) over the tree, without de-duplication: parameters, all buffers, or the
+   * checkpoint state (per module: parameters, then persistent buffers, then children, as PyTorch). */
+  private walk(kind: 'params' | 'buffers' | 'state'): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     const visit = (m: Module, prefix: string): void => {
-      if (kind === 'params') {
-        for (const [n, t] of m._params) if (t) out.push([prefix + n, t]);
-      } else {
-        for (const [n, b] of m._buffers) if (b.t && (b.persistent || !persistentOnly)) out.push([prefix + n, b.t]);
+      if (kind !== 'buffers') for (const [n, t] of m._params) if (t) out.push([prefix + n, t]);
+      for (const [n, b] of m._buffers) {
+        if (b.t && kind !== 'params' && (b.persistent || kind === 'buffers')) out.push([prefix + n, b.t]);
       }
       for (const [n, c] of m._children) visit(c, `${prefix}${n}.`);
     };
@@ -134,9 +134,9 @@ export class Module {
 
   /** Parameters with dotted names; a tied tensor appears once, under its first name (PyTorch's
    * remove_duplicate). */
-  namedParameters(): [string, Tensor][] { return dedupe(this.walk('params', false)); }
+  namedParameters(): [string, Tensor][] { return dedupe(this.walk('params')); }
   parameters(): Tensor[] { return this.namedParameters().map(([, t]) => t); }
-  namedBuffers(): [string, Tensor][] { return dedupe(this.walk('buffers', false)); }
+  namedBuffers(): [string, Tensor][] { return dedupe(this.walk('buffers')); }
   buffers(): Tensor[] { return this.namedBuffers().map(([, t]) => t); }
 
   /** Number of parameter elements, tied tensors counted once. */
@@ -171,7 +171,7 @@ export class Module {
    * name (as PyTorch's state_dict). The tensors share the storage the module holds now. */
   stateDict(): TensorDict {
     const sd: TensorDict = {};
-    for (const [n, t] of [...this.walk('params', true), ...this.walk('buffers', true)]) sd[n] = t.detach();
+    for (const [n, t] of this.walk('state')) sd[n] = t.detach();
     return sd;
   }
 
@@ -182,7 +182,7 @@ export class Module {
    */
   loadStateDict(sd: TensorDict, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
     const strict = opts.strict ?? true;
-    const own = new Map([...this.walk('params', true), ...this.walk('buffers', true)]);
+    const own = new Map(this.walk('state'));
     const missing = [...own.keys()].filter((k) => !Object.hasOwn(sd, k));
     const unexpected = Object.keys(sd).filter((k) => !own.has(k));
     const mismatched: string[] = [];

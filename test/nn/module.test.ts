@@ -113,7 +113,7 @@ t.test('buffers: persistent ones are saved, all are listed', (tt) => {
   m.registerBuffer('cache', zeros([2]), { persistent: false });
   m.registerModule('lin', new Linear(2, 2));
   tt.same(m.namedBuffers().map(([n]) => n), ['index', 'cache']);
-  tt.same(Object.keys(m.stateDict()), ['lin.weight', 'lin.bias', 'index']);
+  tt.same(Object.keys(m.stateDict()), ['index', 'lin.weight', 'lin.bias'], 'own state before children, as PyTorch');
   tt.throws(() => m.registerParameter('index', zeros([1])), /already registered/);
   m.to('float64');
   tt.equal(m.buffers()[0].dtype, 'int32', 'int buffers keep their dtype');
