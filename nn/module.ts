@@ -36,6 +36,10 @@ export function cloneData(t: Tensor): Tensor {
 
 const NAME = /^[^.]+$/;
 
+/**
+ * Base class of every layer and model: a tree of named parameters, buffers and child modules.
+ * Subclasses register what they own in the constructor and define their own `forward`.
+ */
 export class Module {
   /** Training mode: Dropout and DropPath are active only while true. Set by train()/eval(). */
   training = true;
