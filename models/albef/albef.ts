@@ -45,6 +45,12 @@ export interface AlbefOutput {
   imageFeatM: Tensor; textFeatM: Tensor;
 }
 
+/** What the momentum model contributes to a step. Shapes: states [B, 1+N, Cv]; feats [B, E]; banks [E, B+Q]; targets [B, B+Q]. */
+export interface MomentumOutputs {
+  imageStatesM: Tensor; imageFeatM: Tensor; textFeatM: Tensor;
+  imageBank: Tensor; textBank: Tensor; targetI2t: Tensor; targetT2i: Tensor;
+}
+
 /** L2 normalization along the last dim, x / max(‖x‖, 1e-12) (F.normalize). Shapes: [..., E]. */
 export function l2normalize(x: Tensor): Tensor {
   return x.div(x.mul(x).sum(-1, true).sqrt().clamp(1e-12));
@@ -152,30 +158,40 @@ export class Albef extends Module {
     return out;
   }
 
-  /** The losses for the current parameters, momentum model and queues, without changing any of them. */
-  losses(inputs: AlbefInputs, opts: ForwardOptions = {}): AlbefOutput {
+  /**
+   * The no-gradient half of a step (ALBEF momentum distillation): momentum features, the ITC feature
+   * banks [momentum batch | queue] and the soft targets α·softmax(s_m / τ) + (1 − α)·Y.
+   */
+  momentumOutputs(inputs: AlbefInputs, alpha = this.config.alpha): MomentumOutputs {
+    const { images, ids, attentionMask: mask } = inputs;
+    return noGrad(() => {
+      const imageStatesM = this.visualEncoderM.forward(images.to(this.dtype));          // [B, 1+N, Cv]
+      const imageFeatM = l2normalize(this.visionProjM.forward(cls(imageStatesM)));       // [B, E]
+      const textFeatM = l2normalize(this.textProjM.forward(cls(this.textEncoderM.bert.encodeText(ids, mask))));
+      const imageBank = concat([imageFeatM.mT(), this.imageQueue], 1);                   // [E, B+Q] batch, then queue
+      const textBank = concat([textFeatM.mT(), this.textQueue], 1);                      // [E, B+Q]
+      const temp = this.temp.detach();
+      const targetI2t = softTargets(imageFeatM.matmul(textBank).div(temp), alpha);       // [B, B+Q]
+      const targetT2i = softTargets(textFeatM.matmul(imageBank).div(temp), alpha);
+      return { imageStatesM, imageFeatM, textFeatM, imageBank, textBank, targetI2t, targetT2i };
+    });
+  }
+
+  /**
+   * The losses for the current parameters, momentum model and queues, without changing any of them.
+   * `momentum` reuses precomputed momentum outputs (a gradient check holds them fixed).
+   */
+  losses(inputs: AlbefInputs, opts: ForwardOptions & { momentum?: MomentumOutputs } = {}): AlbefOutput {
     const { images, ids, attentionMask: mask } = inputs, alpha = opts.alpha ?? this.config.alpha;
     checkInputs(inputs);
     const img = this.encodeImage(images);                                        // [B, 1+N, Cv]
     const txt = this.encodeText(ids, mask);                                      // [B, T, C]
     const v = this.imageFeature(img), t = this.textFeature(txt);                 // [B, E]
-
-    // Momentum features and soft targets, no gradient (ALBEF momentum distillation).
-    const m = noGrad(() => {
-      const imgM = this.visualEncoderM.forward(images.to(this.dtype));           // [B, 1+N, Cv]
-      const vM = l2normalize(this.visionProjM.forward(cls(imgM)));               // [B, E]
-      const tM = l2normalize(this.textProjM.forward(cls(this.textEncoderM.bert.encodeText(ids, mask))));
-      const imageAll = concat([vM.mT(), this.imageQueue], 1);                    // [E, B+Q] batch, then queue
-      const textAll = concat([tM.mT(), this.textQueue], 1);                      // [E, B+Q]
-      const temp = this.temp.detach();
-      const targetI2t = softTargets(vM.matmul(textAll).div(temp), alpha);        // α·softmax(s_m) + (1−α)·Y
-      const targetT2i = softTargets(tM.matmul(imageAll).div(temp), alpha);
-      return { imgM, vM, tM, imageAll, textAll, targetI2t, targetT2i };
-    });
+    const m = opts.momentum ?? this.momentumOutputs(inputs, alpha);
 
     // ITC: online features against momentum features + queue (not online vs online).
-    const simI2t = v.matmul(m.textAll).div(this.temp);                          // [B, E] @ [E, B+Q] -> [B, B+Q]
-    const simT2i = t.matmul(m.imageAll).div(this.temp);
+    const simI2t = v.matmul(m.textBank).div(this.temp);                          // [B, E] @ [E, B+Q] -> [B, B+Q]
+    const simT2i = t.matmul(m.imageBank).div(this.temp);
     const { i2t, t2i, itc } = itcLoss(simI2t, simT2i, m.targetI2t, m.targetT2i);
 
     // ITM on [pos; (text, neg image); (neg text, image)], fused in one 3B pass; gradients flow into the negatives.
@@ -193,12 +209,12 @@ export class Albef extends Module {
     if (pos && inputs.mlmIds) {
       mlmTargets = inputs.mlmLabels!.reshape([-1]).indexSelect(0, pos);          // [M]
       const mlmIds = inputs.mlmIds;
-      const soft = noGrad(() => this.textEncoderM.logitsAt(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imgM), pos).softmax(-1));
+      const soft = noGrad(() => this.textEncoderM.logitsAt(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imageStatesM), pos).softmax(-1));
       mlmLogits = this.textEncoder.logitsAt(this.textEncoder.bert.multimodal(mlmIds, mask, img), pos); // [M, V]
       mlm = mlmLoss(mlmLogits, mlmTargets, soft, alpha);
     }
     const total = mlm.add(itc).add(itm);                                        // the reference's sum order
-    return { itc, itm, mlm, total, i2t, t2i, itmLogits, mlmLogits, mlmTargets, negatives, imageFeatM: m.vM, textFeatM: m.tM };
+    return { itc, itm, mlm, total, i2t, t2i, itmLogits, mlmLogits, mlmTargets, negatives, imageFeatM: m.imageFeatM, textFeatM: m.textFeatM };
   }
 }
 
