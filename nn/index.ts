@@ -9,3 +9,11 @@ export { FeedForward, TransformerLayer, type TransformerLayerConfig, type LayerI
 export { PatchConv2d, PatchEmbed } from './patch_embed.js';
 export * from './init.js';
 export { CrossEntropyLoss, BCEWithLogitsLoss, KLDivLoss, MSELoss, infoNce } from './losses.js';
+export * from './optim.js';
+export * from './schedulers.js';
+export * from './clip_grad.js';
+export { Ema, matchByName, emaLoop, type EmaPair } from './ema.js';
+export {
+  save, load, serialize, deserialize, type TensorRecord, type StateDict, type Metadata, type Checkpoint,
+} from './safetensors.js';
+export { CheckpointError } from './checkpoint_error.js';
