@@ -65,8 +65,11 @@ function propagate(roots: readonly Tensor[], rootGrads: readonly Tensor[], opts:
       const gs = node.op.backward!(g, { inputs, out: t, attrs: node.attrs, needs });
       if (t0) record(node.op.name, 'backward', performance.now() - t0);
       inputs.forEach((x, i) => {
-        const gi = gs[i];
+        let gi = gs[i];
         if (!gi || !needs[i]) return;
+        // A mixed-dtype op (float32 * float64 -> float64) must hand each input a gradient of its
+        // own dtype, as PyTorch does; otherwise a float32 leaf would get a float64 .grad.
+        if (gi.dtype !== x.dtype) gi = gi.to(x.dtype);
         if (!sameShape(gi.shape, x.shape)) {
           throw new ShapeError(`backward of ${node.op.name}: gradient ${fmt(gi.shape)} for input ${i} of shape ${fmt(x.shape)}`);
         }
