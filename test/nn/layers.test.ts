@@ -80,3 +80,12 @@ t.test('PatchEmbed, GELU, containers', (tt) => {
   tt.same(list.namedParameters().map(([n]) => n), ['0.weight', '0.bias', '1.weight', '1.bias']);
   tt.end();
 });
+
+t.test('mixed dtypes: a float32 relative position bias feeding float64 attention gets a float32 gradient', (tt) => {
+  const mha = new MultiHeadAttention({ dim: 4, heads: 2, rng }).to('float64');
+  const rel = zeros([2, 3, 3], { requiresGrad: true });
+  mha.forward(randn([1, 3, 4], { rng, dtype: 'float64' }), { relPosBias: rel }).sum().backward();
+  tt.equal(rel.grad?.dtype, 'float32', 'engine autograd casts each gradient to its input dtype');
+  tt.equal(mha.proj.weight.grad?.dtype, 'float64');
+  tt.end();
+});
