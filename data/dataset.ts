@@ -1,7 +1,8 @@
 /**
- * `makeDataset`: a lazily computed, seeded image-caption dataset. Item i of a split is a pure function
- * of (seed, split, i) (and `splitSeed` for which source images the split may use), so items can be read
- * in any order, by any number of loaders, and still be byte-identical.
+ * `makeDataset`: a lazily computed, seeded image-caption dataset. Item i is a pure function of the
+ * options and i, so items can be read in any order, by any number of loaders, and stay byte-identical.
+ * The scene itself depends on (seed, split, i) and `splitSeed`; `size` enters only through which items
+ * are noisy or held out, since those are exact fractions of the split.
  */
 import { DATASET_NAMES, KINDS, MAX_OBJECTS, type DatasetName } from './attributes.js';
 import { captionFor, sameFacts, sceneFacts } from './captions.js';
