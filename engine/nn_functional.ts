@@ -3,6 +3,8 @@
  * each is differentiable to any order and gradient-checked through its parts.
  */
 import * as F from './functional.js';
+import { apply } from './op.js';
+import { gelu as geluOp } from './ops/fused.js';
 import { defaultRng, type Rng } from './random.js';
 import { DTypeError, fmt, ShapeError } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -18,8 +20,14 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
   return x.sub(x.logsumexp(dim, true));
 }
 
-/** GELU: exact x·Φ(x) = x/2 (1 + erf(x/√2)), or the tanh approximation (GPT-2/BERT-tanh). */
+/** GELU: exact x·Φ(x) = x/2 (1 + erf(x/√2)), or the tanh approximation (GPT-2/BERT-tanh), as one
+ * fused kernel (engine/ops/fused.ts). Shapes: any -> same. */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  return apply(geluOp, [x], { approximate });
+}
+
+/** The same GELU composed from primitives: the fused op's test oracle. */
+export function geluComposite(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   if (approximate === 'tanh') {
     const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
     return x.mul(0.5).mul(inner.tanh().add(1));

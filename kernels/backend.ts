@@ -32,10 +32,22 @@ export interface View {
 }
 
 /** A scalar function applied elementwise. It must be a named, self-contained `function` using only
- * arithmetic and `Math.*`: backends compile its source into their loops (CPU) or shaders (gpu.js). */
+ * arithmetic and `Math.*`: backends compile its source into their loops (CPU) or shaders (gpu.js).
+ * A function that calls named helpers lists them in `deps` (see `withDeps`); backends compile
+ * the helpers' sources alongside it. */
 export type ScalarFn1 = (x: number) => number;
 export type ScalarFn2 = (a: number, b: number) => number;
 export type ScalarFn3 = (c: number, a: number, b: number) => number;
+
+/** Attaches the helper functions `f` calls, so backends can compile them next to it. */
+export function withDeps<F extends (...xs: number[]) => number>(f: F, deps: readonly ((...xs: number[]) => number)[]): F {
+  return Object.assign(f, { deps });
+}
+
+/** The helper functions a scalar function declared with `withDeps` (none by default). */
+export function depsOf(f: unknown): readonly ((...xs: number[]) => number)[] {
+  return (f as { deps?: readonly ((...xs: number[]) => number)[] }).deps ?? [];
+}
 
 export type ReduceKind = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 

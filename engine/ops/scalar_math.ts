@@ -1,4 +1,5 @@
 /** Scalar functions that `Math` lacks, written self-contained so backends can compile them. */
+import { withDeps } from '../../kernels/backend.js';
 
 /**
  * The error function to ~1e-15 relative accuracy: the Maclaurin series below |x| = 3 (at most ~60
@@ -24,4 +25,25 @@ export function erf(x: number): number {
   for (let n = 60; n >= 1; n--) k = ax + n / 2 / k;
   const erfc = Math.exp(-ax * ax) / (1.7724538509055159 * k);
   return x > 0 ? 1 - erfc : erfc - 1;
+}
+
+/** GELU, exact: x Φ(x) = x/2 (1 + erf(x/√2)). */
+export const geluErf = withDeps(function geluErf(x: number): number {
+  return 0.5 * x * (1 + erf(x * 0.7071067811865476));
+}, [erf]);
+
+/** d/dx GELU exact: Φ(x) + x φ(x). */
+export const geluErfGrad = withDeps(function geluErfGrad(x: number): number {
+  return 0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * Math.exp(-0.5 * x * x);
+}, [erf]);
+
+/** GELU, tanh approximation: x/2 (1 + tanh(√(2/π) (x + 0.044715 x³))). */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+/** d/dx of the tanh approximation: (1 + t)/2 + x/2 (1 - t²) u', u' = √(2/π)(1 + 3·0.044715 x²). */
+export function geluTanhGrad(x: number): number {
+  const t = Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 0.134145 * x * x);
 }

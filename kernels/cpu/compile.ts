@@ -5,7 +5,7 @@
  * The loops walk N input views in lockstep: the innermost dimension in a tight loop, the outer
  * dimensions by an odometer that bumps each input's offset by its stride.
  */
-import type { ScalarFn1, ScalarFn2, ScalarFn3, Shape, TypedArray } from '../backend.js';
+import { depsOf, type ScalarFn1, type ScalarFn2, type ScalarFn3, type Shape, type TypedArray } from '../backend.js';
 
 type AnyFn = ScalarFn1 | ScalarFn2 | ScalarFn3;
 /** (out, shape, ...[array, strides, offset] per input) */
@@ -17,16 +17,17 @@ const cache = new Map<AnyFn, StridedLoop>();
 export function stridedLoop(f: AnyFn, arity: number): StridedLoop {
   let loop = cache.get(f);
   if (!loop) {
-    loop = build(f.toString(), arity);
+    loop = build(f.toString(), depsOf(f).map((d) => d.toString()).join('\n'), arity);
     cache.set(f, loop);
   }
   return loop;
 }
 
-function build(src: string, n: number): StridedLoop {
+function build(src: string, helpers: string, n: number): StridedLoop {
   const ins = Array.from({ length: n }, (_, k) => k);
   const params = ins.map((k) => `x${k}, s${k}, o${k}`).join(', ');
   const body = `
+    ${helpers}
     const F = (${src});
     const nd = shape.length;
     let size = 1;

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { concat, type Tensor } from '../../engine/index.js';
 import { apply } from '../../engine/op.js';
 import { cast } from '../../engine/ops/unary.js';
+import { geluGrad } from '../../engine/ops/fused.js';
 import {
   broadcastPairArb, indices, layoutArb, leaf, seedArb, shapeArb, viaLayout, type Domain,
 } from '../helpers/arb.js';
@@ -59,6 +60,8 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
   erf: unaryCase((x) => x.erf()),
   clamp: unaryCase((x) => x.clamp(-0.8, 0.8), 'gridB'),
   cast: unaryCase((x) => apply(cast, [x], { dtype: 'float64' })),
+  gelu: fc.boolean().chain((tanh) => unaryCase((x) => x.gelu(tanh ? 'tanh' : 'none'))),
+  geluGrad: fc.boolean().chain((tanh) => unaryCase((x) => apply(geluGrad, [x], { approximate: tanh ? 'tanh' : 'none' }))),
   add: binaryCase((a, b) => a.add(b)),
   sub: binaryCase((a, b) => a.sub(b)),
   mul: binaryCase((a, b) => a.mul(b)),

@@ -88,7 +88,8 @@ const OPS: Record<string, OpFn> = {
 };
 
 /** Primitives (ALL_OPS) whose name differs from the API call that exercises them. */
-const PRIMITIVE_VIA: Record<string, string> = { cast: 'to' };
+// Primitives reached through another API entry: cast via to(), geluGrad via gelu's backward.
+const PRIMITIVE_VIA: Record<string, string> = { cast: 'to', geluGrad: 'gelu' };
 
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 
