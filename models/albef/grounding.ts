@@ -1,0 +1,87 @@
+/**
+ * Weakly supervised grounding as in the ALBEF paper's visualizations (ALBEF:Grounding.py and its
+ * visualization notebook): Grad-CAM on a fusion layer's cross-attention. For the ITM score s of an
+ * (image, caption) pair, the map of text token t is mean_heads( A[h, t, p] · max(0, ∂s/∂A[h, t, p]) )
+ * over the image patches p (the image [CLS] column dropped), a grid of (S/p)² cells per word.
+ */
+import { grad, type Tensor } from '../../engine/index.js';
+import { encodePng, renderGrid } from '../../data/index.js';
+import type { Albef } from './albef.js';
+
+export interface Grounding {
+  /** Text tokens of the caption (with [CLS] and [SEP]). */
+  tokens: string[];
+  /** One map per token, row-major over the patch grid. Shapes: [T][g·g]. */
+  maps: Float64Array[];
+  /** Patch grid side g. */
+  grid: number;
+  /** ITM logit of "matched" (class 1) and its probability. */
+  itmLogit: number;
+  itmProb: number;
+}
+
+/**
+ * Per-token Grad-CAM maps for one image and caption. `layer` counts fusion layers from 0 (ALBEF's
+ * base model uses the 3rd of its 6, layer 8 of BERT; the default here is the first).
+ * Shapes: image [1, 3, S, S]; ids, mask [1, T].
+ */
+export function gradCam(model: Albef, image: Tensor, ids: Tensor, mask: Tensor, tokens: string[], layer = 0): Grounding {
+  const fusionLayers = model.config.text.layers - model.config.text.fusionLayer;
+  if (!(layer >= 0 && layer < fusionLayers)) throw new RangeError(`gradCam: layer ${layer} outside the ${fusionLayers} fusion layers`);
+  model.eval();
+  const img = model.encodeImage(image);                                     // [1, 1+N, Cv]
+  const fused = model.textEncoder.bert.fuse(model.encodeText(ids, mask), mask, img);
+  const logits = model.itmLogits(fused.out);                                // [1, 2]
+  const probs = fused.crossAttn[layer];                                     // [1, H, T, 1+N]
+  const [g] = grad(logits.narrow(1, 1, 1).sum(), [probs]);
+  const [, , T, P] = probs.shape;
+  const cam = probs.narrow(3, 1, P - 1).mul(g!.narrow(3, 1, P - 1).clamp(0)).mean(1).squeeze(0).dataSync(); // [T, N]
+  const N = P - 1, grid = Math.round(Math.sqrt(N)), l = logits.dataSync();
+  const maps = Array.from({ length: T }, (_, t) => Float64Array.from(cam.subarray(t * N, (t + 1) * N)));
+  return { tokens, maps, grid, itmLogit: l[1], itmProb: 1 / (1 + Math.exp(l[0] - l[1])) };
+}
+
+/** Bilinear upsampling of a g×g map to size×size (cell centres aligned). */
+function upsample(map: Float64Array, g: number, size: number): Float64Array {
+  const out = new Float64Array(size * size);
+  for (let y = 0; y < size; y++) {
+    const fy = Math.min(Math.max(((y + 0.5) * g) / size - 0.5, 0), g - 1), y0 = Math.floor(fy), y1 = Math.min(y0 + 1, g - 1), wy = fy - y0;
+    for (let x = 0; x < size; x++) {
+      const fx = Math.min(Math.max(((x + 0.5) * g) / size - 0.5, 0), g - 1), x0 = Math.floor(fx), x1 = Math.min(x0 + 1, g - 1), wx = fx - x0;
+      out[y * size + x] = (1 - wy) * ((1 - wx) * map[y0 * g + x0] + wx * map[y0 * g + x1]) + wy * ((1 - wx) * map[y1 * g + x0] + wx * map[y1 * g + x1]);
+    }
+  }
+  return out;
+}
+
+/** The jet colormap at v in [0, 1]. */
+function jet(v: number): [number, number, number] {
+  const c = (x: number): number => Math.min(1, Math.max(0, x));
+  return [c(1.5 - Math.abs(4 * v - 3)), c(1.5 - Math.abs(4 * v - 2)), c(1.5 - Math.abs(4 * v - 1))];
+}
+
+/**
+ * The image with one heat map per word blended over it (the notebook's getAttMap: min-max
+ * normalized, weight map^0.7), as PNG bytes. `image` is [3, S, S] in [0, 1] (not normalized).
+ */
+export function groundingPng(image: Float32Array, S: number, caption: string, g: Grounding, scale = 4): Buffer {
+  const size = S * scale, up = new Float32Array(3 * size * size);
+  for (let c = 0; c < 3; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+    up[c * size * size + y * size + x] = image[c * S * S + Math.floor(y / scale) * S + Math.floor(x / scale)];
+  }
+  const cells = [{ image: up, caption: `${caption} (ITM p=${g.itmProb.toFixed(2)})` }];
+  g.tokens.forEach((tok, t) => {
+    if (tok === '[CLS]' || tok === '[SEP]' || tok === '[PAD]') return;
+    const m = upsample(g.maps[t], g.grid, size);
+    let lo = Infinity, hi = -Infinity;
+    for (const v of m) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    const out = new Float32Array(up.length);
+    for (let p = 0; p < size * size; p++) {
+      const v = hi > lo ? (m[p] - lo) / (hi - lo) : 0, w = v ** 0.7, rgb = jet(v);
+      for (let c = 0; c < 3; c++) out[c * size * size + p] = (1 - w) * up[c * size * size + p] + w * rgb[c];
+    }
+    cells.push({ image: out, caption: tok });
+  });
+  const grid = renderGrid(cells, { imageSize: size, cols: Math.min(cells.length, 5), scale: 1, maxLines: 3 });
+  return encodePng(grid.width, grid.height, grid.rgb);
+}
