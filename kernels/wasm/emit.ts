@@ -99,7 +99,12 @@ export const i32 = {
 export const f32 = {
   const: (x: number): Code => [Op['f32.const'], ...new Uint8Array(new Float32Array([x]).buffer)],
   add: (a: Code, b: Code) => op('f32.add', a, b),
+  sub: (a: Code, b: Code) => op('f32.sub', a, b),
   mul: (a: Code, b: Code) => op('f32.mul', a, b),
+  div: (a: Code, b: Code) => op('f32.div', a, b),
+  max: (a: Code, b: Code) => op('f32.max', a, b),
+  sqrt: (a: Code) => op('f32.sqrt', a),
+  convert_i32_s: (a: Code) => op('f32.convert_i32_s', a),
   load: (addr: Code, offset = 0) => load('f32.load', addr, offset),
   store: (addr: Code, value: Code, offset = 0) => store('f32.store', addr, value, offset),
 };
@@ -120,6 +125,7 @@ export const v128 = {
   load32_splat: (addr: Code, offset = 0) => simdMem('v128.load32_splat', offset, addr),
   load64_splat: (addr: Code, offset = 0) => simdMem('v128.load64_splat', offset, addr),
   zero: (): Code => [SIMD_PREFIX, ...uleb(SimdOp['v128.const']), ...new Array<number>(16).fill(0)],
+  and: (a: Code, b: Code) => simd('v128.and', a, b),
   /**
    * Picks four 32-bit lanes from the eight of (a, b): lanes 0-3 are a's, 4-7 are b's.
    * Encoded as i8x16.shuffle, which V8 turns into unpcklps/shufps-style instructions.
@@ -134,7 +140,23 @@ export const f32x4 = {
   add: (a: Code, b: Code) => simd('f32x4.add', a, b),
   sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),
   mul: (a: Code, b: Code) => simd('f32x4.mul', a, b),
+  div: (a: Code, b: Code) => simd('f32x4.div', a, b),
+  min: (a: Code, b: Code) => simd('f32x4.min', a, b),
+  max: (a: Code, b: Code) => simd('f32x4.max', a, b),
+  /** Lane mask: all ones where a >= b. */
+  ge: (a: Code, b: Code) => simd('f32x4.ge', a, b),
+  /** Round to nearest, ties to even. */
+  nearest: (a: Code) => simd('f32x4.nearest', a),
   extract_lane: (a: Code, lane: number): Code => [...simd('f32x4.extract_lane', a), lane],
+};
+
+/** Four-lane i32 vector arithmetic (for building floats from bits). */
+export const i32x4 = {
+  splat: (n: number) => simd('i32x4.splat', i32.const(n)),
+  add: (a: Code, b: Code) => simd('i32x4.add', a, b),
+  shl: (a: Code, bits: Code) => simd('i32x4.shl', a, bits),
+  /** f32 lanes to i32, saturating (the lanes here are already integral). */
+  trunc_sat_f32x4_s: (a: Code) => simd('i32x4.trunc_sat_f32x4_s', a),
 };
 
 /** Two-lane f64 vector arithmetic. */

@@ -1,9 +1,9 @@
 /**
- * Plain-TS matmul for float32 and float64: the float64 path, the float32 path for tiny
- * matrices (where entering WASM costs more than the math) and the whole float32 path where
- * WebAssembly SIMD is unavailable.
+ * Plain-TS kernels (matmul, row-wise softmax and layer norm) for float32 and float64: the
+ * float64 path, the float32 path for tiny inputs (where entering WASM costs more than the math)
+ * and the whole float32 path where WebAssembly SIMD is unavailable.
  *
- * Loop order i-k-j: the innermost loop runs along contiguous rows of B and C, which V8
+ * Matmul loop order i-k-j: the innermost loop runs along contiguous rows of B and C, which V8
  * compiles to a tight scalar loop. K and N are blocked so the KB x NB block of B being reused
  * by every row stays in L2. A transposed B is copied to row-major first (O(KN) against the
  * O(MKN) product); a transposed A only changes A's strides, read once per (i, k).
@@ -62,5 +62,34 @@ function gemmBlock(
         }
       }
     }
+  }
+}
+
+/** Row-wise softmax in plain TS: y = e^(x - max x) / sum e^(x - max x). Shapes: [rows, n] -> [rows, n]. */
+export function softmaxFallback(x: FloatArray, out: FloatArray, rows: number, n: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, x[o + j]!);
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += (out[o + j] = Math.exp(x[o + j]! - max));
+    const inv = 1 / sum;
+    for (let j = 0; j < n; j++) out[o + j]! *= inv;
+  }
+}
+
+/** Row-wise layer norm in plain TS: y = (x - mean) / sqrt(var + eps) * gamma + beta. Shapes: [rows, n], gamma/beta [n]. */
+export function layerNormFallback(
+  x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let mean = 0;
+    for (let j = 0; j < n; j++) mean += x[o + j]!;
+    mean /= n;
+    let v = 0;
+    for (let j = 0; j < n; j++) v += (x[o + j]! - mean) ** 2;
+    const rstd = 1 / Math.sqrt(v / n + eps);
+    for (let j = 0; j < n; j++) out[o + j] = (x[o + j]! - mean) * rstd * gamma[j]! + beta[j]!;
   }
 }

@@ -9,17 +9,20 @@
  */
 import { availableParallelism } from 'node:os';
 import { f32, f32x4, ModuleBuilder } from './emit.js';
-import { matmulFallback } from './fallback.js';
+import { layerNormFallback, matmulFallback, softmaxFallback } from './fallback.js';
+import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
-import { GemmPool, type GemmFn } from './pool.js';
+import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 
 export type { FloatArray, MatmulOptions } from './options.js';
-export { matmulFallback } from './fallback.js';
+export { layerNormFallback, matmulFallback, softmaxFallback } from './fallback.js';
 
 /** Below this many multiply-adds (m*n*k) plain loops beat entering WASM. Measured: docs/fast_cpu.md. */
 export const WASM_MIN_WORK = 8 * 8 * 8;
+/** Below this many elements the row-wise kernels run in plain TS. */
+export const ROWWISE_MIN_ELEMENTS = 256;
 /** Below this many multiply-adds one thread beats waking the others. */
 export const PARALLEL_MIN_WORK = 64 * 64 * 64;
 
@@ -29,6 +32,11 @@ interface Runtime {
   gemm: GemmFn;
   desc: number; // byte address of the job descriptor
   pool?: GemmPool;
+  rowwise?: RowwiseFns;
+}
+interface RowwiseFns {
+  softmaxRows(x: number, y: number, rows: number, n: number): void;
+  layerNormRows(x: number, y: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
 }
 let runtime: Runtime | undefined;
 let simd: boolean | undefined;
@@ -37,7 +45,7 @@ let threadCount = threadsFromEnv();
 function threadsFromEnv(): number {
   const env = process.env['VLGRAD_THREADS'];
   const n = env === undefined ? NaN : Number(env);
-  return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
+  return Math.min(MAX_THREADS, Number.isInteger(n) && n >= 1 ? n : availableParallelism());
 }
 
 /** True when this runtime can validate and run WASM SIMD with shared memory (Node >= 16 can). */
@@ -57,7 +65,9 @@ export function wasmSimdAvailable(): boolean {
 
 /** Sets how many threads (the caller included) large float32 matmuls use. */
 export function setThreads(n: number): void {
-  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`setThreads(${n}): need an integer >= 1`);
+  if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS)) {
+    throw new RangeError(`setThreads(${n}): need an integer in [1, ${MAX_THREADS}]`);
+  }
   if (runtime?.pool && runtime.pool.size !== n) shutdown();
   threadCount = n;
 }
@@ -181,4 +191,69 @@ function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr
   d[Desc.bPtr] = bPtr; d[Desc.bBatchStride] = 4 * p.bBatchStride;
   d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.n); d[Desc.bColStride] = 4 * (p.transB ? p.k : 1);
   d[Desc.cPtr] = cPtr; d[Desc.cRowStride] = 4 * p.n; d[Desc.cBatchStride] = 4 * p.m * p.n;
+}
+
+/**
+ * Row-wise softmax: out = e^(x - max x) / sum e^(x - max x) over each row of n.
+ * Shapes: x [rows, n] -> out [rows, n]; out may be x. Float32 uses a WASM SIMD polynomial e^x
+ * (within 1e-6 relative of Math.exp on the same float32 differences); float64 uses Math.exp.
+ */
+export function softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void {
+  checkRows('softmax', [x, out], rows, n);
+  if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+    return softmaxFallback(x, out, rows, n);
+  }
+  withStaged([x], out as Float32Array, rows * n, ([px], py) => rowwise().softmaxRows(px!, py, rows, n));
+}
+
+/**
+ * Row-wise layer norm: out = (x - mean) / sqrt(var + eps) * gamma + beta, with the biased
+ * variance (as PyTorch). Shapes: x [rows, n], gamma [n], beta [n] -> out [rows, n]; out may be x.
+ */
+export function layerNorm(
+  x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps = 1e-5,
+): void {
+  checkRows('layerNorm', [x, out], rows, n);
+  if (gamma.length < n || beta.length < n) throw new RangeError(`layerNorm: gamma and beta need ${n} elements`);
+  if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+    return layerNormFallback(x, gamma, beta, out, rows, n, eps);
+  }
+  if (!(gamma instanceof Float32Array && beta instanceof Float32Array)) throw new TypeError('layerNorm: mixed dtypes');
+  withStaged([x, gamma.subarray(0, n), beta.subarray(0, n)], out as Float32Array, rows * n,
+    ([px, pg, pb], py) => rowwise().layerNormRows(px!, py, pg!, pb!, rows, n, eps));
+}
+
+function checkRows(name: string, arrays: FloatArray[], rows: number, n: number): void {
+  if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(n) && n >= 1)) throw new RangeError(`${name}: bad rows=${rows} n=${n}`);
+  if (arrays.some((a) => a.length < rows * n)) throw new RangeError(`${name}: arrays need ${rows * n} elements`);
+  if (arrays.some((a) => a.constructor !== arrays[0]!.constructor)) throw new TypeError(`${name}: mixed dtypes`);
+}
+
+function rowwise(): RowwiseFns {
+  const rt = ensureRuntime();
+  rt.rowwise ??= new WebAssembly.Instance(new WebAssembly.Module(buildRowwiseModule()),
+    { env: { memory: rt.heap.memory } }).exports as unknown as RowwiseFns;
+  return rt.rowwise;
+}
+
+/**
+ * Runs `fn` on heap addresses of `inputs` and of an `len`-float output, staging copies for
+ * arrays outside the heap (the first input is `len` floats, the others are whole arrays).
+ */
+function withStaged(inputs: Float32Array[], out: Float32Array, len: number, fn: (ptrs: number[], out: number) => void): void {
+  const { heap } = ensureRuntime();
+  const owned: number[] = [];
+  try {
+    const ptrs = inputs.map((x) => {
+      const [p, own] = place(heap, x, x === inputs[0] ? len : x.length, true);
+      if (own) owned.push(p);
+      return p;
+    });
+    const [py, ownOut] = place(heap, out, len, false);
+    if (ownOut) owned.push(py);
+    fn(ptrs, py);
+    if (ownOut) out.set(heap.f32(py, len));
+  } finally {
+    for (const p of owned) heap.free(p);
+  }
 }
