@@ -5,12 +5,13 @@
  * reference's, so a state dict moves to and from PyTorch unchanged.
  */
 import { concat, full, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
+import { Ema } from '../../nn/ema.js';
 import { Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { BertForMaskedLM } from './bert.js';
 import { validateConfig, type AlbefConfig } from './config.js';
 import { itcLoss, itmLoss, mlmLoss, sampleHardNegatives, softTargets, type HardNegatives } from './losses.js';
-import { copyParams, emaUpdate, enqueue, initQueue, momentumPairs } from './momentum.js';
+import { enqueue, initQueue } from './momentum.js';
 import { VisionTransformer } from './vit.js';
 
 /** One training batch as tensors. Shapes: images [B, 3, S, S]; ids, attentionMask, mlmIds, mlmLabels [B, T] int32. */
@@ -92,7 +93,7 @@ export class Albef extends Module {
     this.visionProjM = this.registerModule('vision_proj_m', new Linear(v.dim, E, { rng }));
     this.textEncoderM = this.registerModule('text_encoder_m', new BertForMaskedLM(t, rng, config.initStd));
     this.textProjM = this.registerModule('text_proj_m', new Linear(t.hidden, E, { rng }));
-    copyParams(this.momentumPairs());
+    for (const ema of this.emas()) ema.copyFrom();
     this.registerBuffer('image_queue', initQueue(E, config.queueSize, rng));
     this.registerBuffer('text_queue', initQueue(E, config.queueSize, rng));
     this.registerBuffer('queue_ptr', full([1], 0, { dtype: 'int32' }));
@@ -123,16 +124,14 @@ export class Albef extends Module {
   /** ITM logits on the fusion [CLS]; class 1 = matched. Shapes: fused [B, T, C] -> [B, 2]. */
   itmLogits(fused: Tensor): Tensor { return this.itmHead.forward(cls(fused)); }
 
-  /** (online, momentum) parameters, looked up each time: Module.to() replaces parameter tensors. */
-  private momentumPairs(): [Tensor, Tensor][] {
-    return momentumPairs([
-      [this.visualEncoder, this.visualEncoderM], [this.visionProj, this.visionProjM],
-      [this.textEncoder, this.textEncoderM], [this.textProj, this.textProjM],
-    ]);
+  /** ALBEF's model_pairs, matched by name each time (Module.to() replaces parameter tensors). */
+  private emas(): Ema[] {
+    return ([[this.visualEncoder, this.visualEncoderM], [this.visionProj, this.visionProjM],
+      [this.textEncoder, this.textEncoderM], [this.textProj, this.textProjM]] as const).map(([on, mom]) => new Ema(on, mom));
   }
 
   /** θ_m ← m·θ_m + (1 − m)·θ for every momentum parameter. */
-  momentumUpdate(): void { emaUpdate(this.momentumPairs(), this.config.momentum); }
+  momentumUpdate(): void { for (const ema of this.emas()) ema.update(this.config.momentum); }
 
   /** Writes this batch's momentum features into both queues and advances queue_ptr. Shapes: [B, E]. */
   enqueueFeatures(imageFeatM: Tensor, textFeatM: Tensor): void {

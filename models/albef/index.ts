@@ -3,7 +3,7 @@ export { Albef, l2normalize, type AlbefInputs, type AlbefOutput, type ForwardOpt
 export { BertEmbeddings, BertForMaskedLM, BertLayer, BertModel, MlmHead } from './bert.js';
 export { ALBEF_BASE, albefConfig, albefMicro, albefTiny, CONFIG_NAMES, validateConfig, type AlbefConfig, type BertConfig, type VitConfig } from './config.js';
 export { drawIndex, hardNegativeWeights, itcLoss, itmLabels, itmLoss, mlmLoss, sampleHardNegatives, softTargets, type HardNegatives } from './losses.js';
-export { copyParams, emaUpdate, enqueue, initQueue, momentumPairs } from './momentum.js';
+export { enqueue, initQueue } from './momentum.js';
 export { VisionTransformer } from './vit.js';
 export { countParameters, IGNORED_REFERENCE_KEYS, referenceLayout, type LayoutEntry } from './weights.js';
 export { accuracy, batchInputs, TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';

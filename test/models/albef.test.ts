@@ -1,6 +1,6 @@
 // ALBEF's objectives and state on hand-checkable micro examples: the soft-target mix, ITC, ITM
 // labels and hard-negative sampling (never the positive; frequencies follow the softmax), MLM labels
-// and the distillation mix, queue enqueue and wrap-around, the EMA update, τ clamping, and the
+// and the distillation mix, queue enqueue and wrap-around, the EMA update inside forward, τ clamping, and the
 // errors bad inputs must give.
 import t from 'tap';
 import { noGrad, ones, randn, Rng, tensor, type Tensor } from '../../engine/index.js';
@@ -8,7 +8,7 @@ import { grammarVocab, maskTokens, Tokenizer } from '../../data/index.js';
 import { Albef } from '../../models/albef/albef.js';
 import { albefMicro } from '../../models/albef/config.js';
 import { drawIndex, hardNegativeWeights, itcLoss, itmLabels, itmLoss, mlmLoss, sampleHardNegatives, softTargets } from '../../models/albef/losses.js';
-import { emaUpdate, enqueue } from '../../models/albef/momentum.js';
+import { enqueue } from '../../models/albef/momentum.js';
 import { B, microSetup } from './albef_fixtures.js';
 
 const f64 = (x: number[][] | number[]): Tensor => tensor(x, { dtype: 'float64' });
@@ -114,12 +114,6 @@ t.test('queue: enqueue writes columns at the pointer and wraps around', async (t
   ({ queue: q, ptr } = enqueue(q, f64([[9, 9], [9, 9]]), ptr));
   t.same(q.toArray(), [[9, 9, 5, 7], [9, 9, 6, 8]], 'the oldest columns are overwritten first');
   t.throws(() => enqueue(q, f64([[1, 1], [1, 1], [1, 1]]), 0), /not a multiple of the batch size 3/);
-});
-
-t.test('EMA: θ_m ← m·θ_m + (1 − m)·θ', async (t) => {
-  const p = f64([1, 2]), pm = f64([3, -1]);
-  emaUpdate([[p, pm]], 0.9);
-  t.ok(close((pm.toArray() as number[])[0], 0.9 * 3 + 0.1 * 1) && close((pm.toArray() as number[])[1], -0.9 + 0.2));
 });
 
 t.test('forward: τ clamped, EMA before use, features enqueued; losses sum to total', async (t) => {
