@@ -19,8 +19,11 @@ import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 export type { FloatArray, MatmulOptions } from './options.js';
 export { layerNormFallback, matmulFallback, softmaxFallback } from './fallback.js';
 
-/** Below this many multiply-adds (m*n*k) plain loops beat entering WASM. Measured: docs/fast_cpu.md. */
-export const WASM_MIN_WORK = 8 * 8 * 8;
+/**
+ * Below this many multiply-adds (m*n*k) plain loops beat entering WASM, whose fixed cost
+ * (staging, descriptor, call) is 2-6 us. Measured crossover: 12^3 (docs/fast_cpu.md).
+ */
+export const WASM_MIN_WORK = 12 * 12 * 12;
 /** Below this many elements the row-wise kernels run in plain TS. */
 export const ROWWISE_MIN_ELEMENTS = 256;
 /** Below this many multiply-adds one thread beats waking the others. */
@@ -116,7 +119,7 @@ export function heapStats(): { byteLength: number; liveBytes: number } {
 export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: MatmulOptions): void {
   const p = planMatmul(a, b, out, options);
   if (a instanceof Float32Array && p.m * p.n * p.k >= WASM_MIN_WORK && wasmSimdAvailable()) {
-    matmulWasm(a, b as Float32Array, out as Float32Array, p);
+    gemmWasm(a, b as Float32Array, out as Float32Array, p);
   } else {
     matmulFallback(a, b, out, p);
   }
@@ -142,7 +145,16 @@ function place(heap: WasmHeap, src: Float32Array, len: number, copy: boolean): [
   return [ptr, true];
 }
 
-function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
+/**
+ * `matmul` forced onto the WASM SIMD path whatever the size (float32 only; throws where WASM
+ * SIMD is unavailable). For tests of the kernel's edge cases and for benchmarks.
+ */
+export function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, options: MatmulOptions): void {
+  if (!wasmSimdAvailable()) throw new Error('matmulWasm: WebAssembly SIMD is not available');
+  gemmWasm(a, b, out, planMatmul(a, b, out, options));
+}
+
+function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
   const rt = ensureRuntime();
   const { heap } = rt;
   const aLen = (p.batch - 1) * p.aBatchStride + p.m * p.k;
@@ -174,7 +186,7 @@ function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matm
 function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
   if (p.batch === 1) return matmulFallback(a, b, out, p);
   const half = p.batch >> 1;
-  const part = (from: number, count: number): void => matmulWasm(
+  const part = (from: number, count: number): void => gemmWasm(
     a.subarray(from * p.aBatchStride), b.subarray(from * p.bBatchStride),
     out.subarray(from * p.m * p.n), { ...p, batch: count });
   part(0, half);

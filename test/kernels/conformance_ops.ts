@@ -10,7 +10,7 @@ import type { SliceSpec } from '../../engine/ops/movement.js';
 
 type Reduction = 'mean' | 'sum' | 'none';
 /** The non-tensor arguments, in vlgrad's spelling (gen_torch.py reads the same names). */
-interface Kw {
+export interface Kw {
   other?: number; self?: number; value?: number; min?: number; max?: number;
   approximate?: 'none' | 'tanh'; dtype?: 'float32' | 'float64';
   dim?: number | number[]; keepdim?: boolean; unbiased?: boolean; correction?: number; p?: number | 'inf';

@@ -7,7 +7,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import {
-  alloc, free, matmul, matmulFallback, shutdown, wasmSimdAvailable, WASM_MIN_WORK,
+  alloc, free, matmul, matmulFallback, matmulWasm, shutdown, wasmSimdAvailable, WASM_MIN_WORK,
   type FloatArray, type MatmulOptions,
 } from '../../kernels/wasm/index.js';
 import { planMatmul } from '../../kernels/wasm/options.js';
@@ -78,10 +78,11 @@ const caseArb = (maxBatch: number): fc.Arbitrary<Case> => fc.record({
   bBatchStride: broadcastB ? 0 : c.k * c.n,
 }));
 
-function runCase(c: Case, impl: 'matmul' | 'fallback', make: (n: number) => FloatArray): string | undefined {
+function runCase(c: Case, impl: 'matmul' | 'wasm' | 'fallback', make: (n: number) => FloatArray): string | undefined {
   const { a, b, out } = operands(c, make);
   const before = out.slice();
   if (impl === 'matmul') matmul(a, b, out, c);
+  else if (impl === 'wasm') matmulWasm(a as Float32Array, b as Float32Array, out as Float32Array, c);
   else matmulFallback(a, b, out, planMatmul(a, b, out, c));
   return check(c, a, b, before, out);
 }
@@ -90,21 +91,29 @@ t.test('WASM SIMD is available in Node 20', async (t) => {
   t.ok(wasmSimdAvailable());
 });
 
-t.test('float32 matmul matches float64 reference (odd sizes, transposes, broadcast, accumulate)', async (t) => {
+t.test('WASM path matches float64 reference (odd sizes, transposes, broadcast, accumulate)', async (t) => {
   fc.assert(fc.property(caseArb(3), (c) => {
-    const err = runCase(c, 'matmul', (n) => new Float32Array(n));
+    const err = runCase(c, 'wasm', (n) => new Float32Array(n));
     if (err) throw new Error(`${JSON.stringify(c)}: ${err}`);
   }), { numRuns: 120 });
   t.pass('120 random cases');
 });
 
-t.test('every odd-size edge combination, both transposes', async (t) => {
+t.test('matmul (WASM or fallback by size) matches the reference', async (t) => {
+  fc.assert(fc.property(caseArb(2), (c) => {
+    const err = runCase(c, 'matmul', (n) => new Float32Array(n));
+    if (err) throw new Error(`${JSON.stringify(c)}: ${err}`);
+  }), { numRuns: 40 });
+  t.pass('40 random cases');
+});
+
+t.test('WASM path: every odd-size edge combination, both transposes', async (t) => {
   for (const m of [1, 3, 17, 65, 129]) {
     for (const n of [1, 3, 17, 63, 127]) {
       for (const k of [1, 17, 129]) {
         for (const [transA, transB] of [[false, false], [true, true]] as const) {
           const c: Case = { m, k, n, batch: 1, transA, transB, aBatchStride: m * k, bBatchStride: k * n, accumulate: false, seed: m * n + k };
-          const err = runCase(c, 'matmul', (len) => new Float32Array(len));
+          const err = runCase(c, 'wasm', (len) => new Float32Array(len));
           if (err) t.fail(`${JSON.stringify(c)}: ${err}`);
         }
       }
@@ -117,7 +126,7 @@ t.test('several K blocks, N blocks and M blocks (k > KC, n > NC, m > MC)', async
   for (const [m, k, n] of [[70, 600, 9], [130, 257, 520], [5, 513, 1030]] as const) {
     for (const accumulate of [false, true]) {
       const c: Case = { m, k, n, batch: 2, transA: false, transB: true, aBatchStride: m * k, bBatchStride: 0, accumulate, seed: m + k + n };
-      t.equal(runCase(c, 'matmul', (len) => new Float32Array(len)), undefined, `${m}x${k}x${n} accumulate=${accumulate}`);
+      t.equal(runCase(c, 'wasm', (len) => new Float32Array(len)), undefined, `${m}x${k}x${n} accumulate=${accumulate}`);
     }
   }
 });
