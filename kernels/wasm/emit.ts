@@ -78,21 +78,16 @@ export const i32 = {
   sub: (a: Code, b: Code) => op('i32.sub', a, b),
   mul: (a: Code, b: Code) => op('i32.mul', a, b),
   div_s: (a: Code, b: Code) => op('i32.div_s', a, b),
-  rem_s: (a: Code, b: Code) => op('i32.rem_s', a, b),
   and: (a: Code, b: Code) => op('i32.and', a, b),
   or: (a: Code, b: Code) => op('i32.or', a, b),
   shl: (a: Code, b: Code) => op('i32.shl', a, b),
-  eqz: (a: Code) => op('i32.eqz', a),
   eq: (a: Code, b: Code) => op('i32.eq', a, b),
-  ne: (a: Code, b: Code) => op('i32.ne', a, b),
   lt_s: (a: Code, b: Code) => op('i32.lt_s', a, b),
   gt_s: (a: Code, b: Code) => op('i32.gt_s', a, b),
-  le_s: (a: Code, b: Code) => op('i32.le_s', a, b),
   ge_s: (a: Code, b: Code) => op('i32.ge_s', a, b),
   /** Signed minimum via `select` (no branch). */
   min_s: (a: Code, b: Code): Code => [...a, ...b, ...a, ...b, Op['i32.lt_s'], Op.select],
   load: (addr: Code, offset = 0) => load('i32.load', addr, offset),
-  store: (addr: Code, value: Code, offset = 0) => store('i32.store', addr, value, offset),
 };
 
 /** Scalar f32 arithmetic and memory access. */
@@ -109,21 +104,12 @@ export const f32 = {
   store: (addr: Code, value: Code, offset = 0) => store('f32.store', addr, value, offset),
 };
 
-/** Scalar f64 arithmetic and memory access. */
-export const f64 = {
-  add: (a: Code, b: Code) => op('f64.add', a, b),
-  mul: (a: Code, b: Code) => op('f64.mul', a, b),
-  load: (addr: Code, offset = 0) => load('f64.load', addr, offset),
-  store: (addr: Code, value: Code, offset = 0) => store('f64.store', addr, value, offset),
-};
-
 /** 128-bit vector memory access and constants. */
 export const v128 = {
   load: (addr: Code, offset = 0) => simdMem('v128.load', offset, addr),
   store: (addr: Code, value: Code, offset = 0) => simdMem('v128.store', offset, addr, value),
   /** Loads one f32 and broadcasts it to all four lanes (x86: vbroadcastss). */
   load32_splat: (addr: Code, offset = 0) => simdMem('v128.load32_splat', offset, addr),
-  load64_splat: (addr: Code, offset = 0) => simdMem('v128.load64_splat', offset, addr),
   zero: (): Code => [SIMD_PREFIX, ...uleb(SimdOp['v128.const']), ...new Array<number>(16).fill(0)],
   and: (a: Code, b: Code) => simd('v128.and', a, b),
   /**
@@ -140,7 +126,6 @@ export const f32x4 = {
   add: (a: Code, b: Code) => simd('f32x4.add', a, b),
   sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),
   mul: (a: Code, b: Code) => simd('f32x4.mul', a, b),
-  div: (a: Code, b: Code) => simd('f32x4.div', a, b),
   min: (a: Code, b: Code) => simd('f32x4.min', a, b),
   max: (a: Code, b: Code) => simd('f32x4.max', a, b),
   /** Lane mask: all ones where a >= b. */
@@ -157,13 +142,6 @@ export const i32x4 = {
   shl: (a: Code, bits: Code) => simd('i32x4.shl', a, bits),
   /** f32 lanes to i32, saturating (the lanes here are already integral). */
   trunc_sat_f32x4_s: (a: Code) => simd('i32x4.trunc_sat_f32x4_s', a),
-};
-
-/** Two-lane f64 vector arithmetic. */
-export const f64x2 = {
-  splat: (x: Code) => simd('f64x2.splat', x),
-  add: (a: Code, b: Code) => simd('f64x2.add', a, b),
-  mul: (a: Code, b: Code) => simd('f64x2.mul', a, b),
 };
 
 const EMPTY_BLOCK = 0x40;
