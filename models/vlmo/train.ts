@@ -1,0 +1,223 @@
+/**
+ * Stagewise pre-training of VLMo on the bundled scenes (spec B5, B6): stage 1 image-only masked image
+ * modelling, stage 2 text-only MLM with attention and V-FFN frozen, stage 3 ITC + ITM + MLM with
+ * everything trainable. Each stage is one run of the shared trainer in `<out>/stage<n>/` (log.jsonl,
+ * loss.svg, checkpoints/ with bit-identical resume) and starts from the previous stage's final
+ * weights when they exist. AdamW with VLMo's no-decay rule, betas (0.9, 0.98), linear warm-up then
+ * linear decay to 0 (UNILM:vlmo/vlmo/modules/vlmo_utils.py `set_schedule`).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getBackend, Rng, setDefaultDevice, tensor, type Tensor } from '../../engine/index.js';
+import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize, type SceneDataset } from '../../data/index.js';
+import { AdamW, paramGroups } from '../../nn/optim.js';
+import { load, save } from '../../nn/safetensors.js';
+import { warmupLinear } from '../../nn/schedulers.js';
+import { fromRecords, latestCheckpoint, loadCheckpoint, moduleRngs, restoreRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { JsonlLog, readJsonl } from '../common/jsonl.js';
+import { lossCurvesSvg } from '../common/plot.js';
+import { ProgressBar } from '../common/progress.js';
+import { trainLoop, type StepReport } from '../common/trainer.js';
+import { accuracy } from '../albef/train.js';
+import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
+import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
+import { mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
+import { freezeForStage, loadPreviousStage, STAGE_NAMES, stageConfig, STAGES, vlmoNoDecay, type Stage } from './stages.js';
+import { Vlmo } from './vlmo.js';
+
+export interface VlmoTrainOptions {
+  config: string;
+  dataset: DatasetName;
+  /** Training scenes (images for stage 1, captions for stage 2, pairs for stage 3). */
+  trainSize: number;
+  /** Fraction of noisy (mismatched) training captions. */
+  noise: number;
+  /** Which stages to run, e.g. '1,2,3' or '3' (stage 3 alone starts from scratch unless stage 2 is done in --out). */
+  stages: string;
+  steps1: number; steps2: number; steps3: number;
+  batchSize: number;
+  /** Peak learning rate, and the warm-up as a fraction of each stage's steps. */
+  lr: number; warmup: number;
+  weightDecay: number;
+  /** Training images whose patches build the stage-1 k-means codebook. */
+  codebookImages: number;
+  seed: number;
+  device: string;
+  out: string;
+  checkpointEvery: number;
+  resume: boolean;
+  progress: boolean;
+}
+
+/** Defaults of `vlgrad train vlmo`, sized from bench/vlmo_step.ts (see models/vlmo/RESULTS.md). */
+export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
+  config: 'vlmo-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, stages: '1,2,3',
+  steps1: 300, steps2: 300, steps3: 300, batchSize: 32, lr: 1e-3, warmup: 0.1, weightDecay: 0.01,
+  codebookImages: 1024, seed: 0, device: 'cpu', out: 'runs/vlmo-tiny', checkpointEvery: 100, resume: false, progress: true,
+};
+
+/** What `<out>/run.json` records, so eval rebuilds the same model and data. */
+export interface VlmoRunInfo { options: VlmoTrainOptions; config: VlmoConfig; normalize: Normalize; vocab: string[] }
+
+/** Written as `<out>/stage<n>/done.json` when a stage finishes. */
+export interface StageDone { stage: Stage; steps: number; seconds: number; startedFrom: string }
+
+/** Parses '1,2,3' into sorted stages. */
+export function parseStages(s: string): Stage[] {
+  const out = [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean).map(Number))].sort();
+  for (const n of out) if (!(STAGES as readonly number[]).includes(n)) throw new RangeError(`--stages: unknown stage '${n}' (expected some of 1,2,3)`);
+  if (out.length === 0) throw new RangeError('--stages: name at least one of 1,2,3');
+  return out as Stage[];
+}
+
+/** A loader batch as stage-3 inputs. Shapes: images [B, 3, S, S], ids etc. [B, T]. */
+export function vlBatch(b: Batch, S: number): VlBatch {
+  const B = b.batchSize, T = b.length, mlm = b.mlm!;
+  return {
+    images: tensor(b.images, { shape: [B, 3, S, S] }), ids: tensor(b.ids, { shape: [B, T] }),
+    attentionMask: tensor(b.attentionMask, { shape: [B, T] }),
+    mlmIds: tensor(mlm.inputIds, { shape: [B, T] }), mlmLabels: tensor(mlm.labels, { shape: [B, T] }),
+  };
+}
+
+const acc = (logits: Tensor | null, labels: Tensor | null): number => (logits && labels ? accuracy(logits, labels) : NaN);
+
+/** Builds (or reads back) the stage-1 codebook: k-means over the patches of the first training images. */
+export async function prepareCodebook(path: string, train: SceneDataset, normalize: Normalize, c: VlmoConfig, images: number, seed: number): Promise<Codebook> {
+  const dim = 3 * c.patchSize ** 2;
+  if (existsSync(path)) {
+    const t = (await load(path)).tensors.centroids;
+    if (t.shape[0] !== c.codebookSize || t.shape[1] !== dim) throw new Error(`${path} holds a [${t.shape}] codebook; this config needs [${c.codebookSize}, ${dim}]`);
+    return { k: c.codebookSize, dim, centroids: Float32Array.from(t.data) };
+  }
+  const n = Math.min(images, train.length), S = c.imageSize, plane = S * S, px = new Float32Array(n * 3 * plane);
+  for (let i = 0; i < n; i++) train.image(i, false, px, i * 3 * plane);
+  for (let i = 0; i < px.length; i++) { const ch = Math.floor(i / plane) % 3; px[i] = (px[i] - normalize.mean[ch]) / normalize.std[ch]; }
+  const rows = n * gridSize(c) ** 2, cb = kmeans(patchVectors(px, n, S, c.patchSize), rows, dim, c.codebookSize, new Rng(seed));
+  await save(path, { centroids: { dtype: 'float32', shape: [cb.k, dim], data: cb.centroids } });
+  return cb;
+}
+
+interface StageContext {
+  opts: VlmoTrainOptions; config: VlmoConfig; tokenizer: Tokenizer; train: SceneDataset; normalize: Normalize;
+  codebook: () => Promise<Codebook>;
+}
+
+/** The weights a stage starts from: its previous stage's final checkpoint, if that stage is done. */
+async function previousWeights(out: string, stage: Stage): Promise<{ weights: Record<string, Tensor>; from: string } | null> {
+  for (let s = stage - 1; s >= 1; s--) {
+    const done = join(out, `stage${s}`, 'done.json');
+    if (!existsSync(done)) continue;
+    const dir = await latestCheckpoint(join(out, `stage${s}`, 'checkpoints'));
+    if (dir) return { weights: fromRecords((await load(join(dir, 'model.safetensors'))).tensors), from: dir };
+  }
+  return null;
+}
+
+/** One stage: build, start or resume, train, mark done. Returns the trained model. */
+async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise<Vlmo> {
+  const { opts, config, tokenizer, train, normalize } = ctx, dir = join(opts.out, `stage${stage}`), ckptDir = join(dir, 'checkpoints');
+  const model = new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: stage === 1 });
+  const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
+  let startedFrom = 'scratch';
+  if (!resumeFrom) {
+    rmSync(dir, { recursive: true, force: true });
+    const prev = stage > 1 ? await previousWeights(opts.out, stage) : null;
+    if (prev) { loadPreviousStage(model, prev.weights, stage); startedFrom = prev.from; }
+  }
+  const { trainable } = freezeForStage(model, stage);
+  const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: opts.weightDecay, noDecay: vlmoNoDecay }),
+    { lr: opts.lr, betas: [0.9, 0.98], eps: 1e-8 });
+  const lrAt = warmupLinear({ warmupSteps: Math.floor(opts.warmup * steps), totalSteps: steps });
+  const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed + stage, maxLength: config.maxTextLen, dropLast: true,
+    normalize, ...(stage > 1 ? { mlm: { style: 'vlmo' as const, prob: config.mlmProb } } : {}) });
+  const rngs = moduleRngs(model);
+  let startStep = 0;
+  if (resumeFrom) {
+    const ck = await loadCheckpoint(resumeFrom);
+    model.loadStateDict(ck.model);
+    optimizer.loadStateDict(ck.optimizer);
+    restoreRngs(rngs, ck.state.rngs);
+    loader.setState(ck.state.extra.loader as { epoch: number; batch: number });
+    startStep = ck.state.step;
+    startedFrom = String(ck.state.extra.startedFrom ?? resumeFrom);
+  }
+  console.log(`stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`);
+  const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
+  const codebook = stage === 1 ? await ctx.codebook() : null;
+  const S = config.imageSize, g = gridSize(config), P = g * g, maskCount = Math.round(config.mimMaskRatio * P);
+
+  const step = (s: number): StepReport => {
+    const batch = loader.next(), lr = lrAt(s - 1, opts.lr), B = batch.batchSize;
+    for (const grp of optimizer.paramGroups) grp.lr = lr;
+    model.train();
+    let total: Tensor, losses: Record<string, number>, extra: Record<string, number>;
+    if (stage === 1) {
+      const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0), mask = new Int32Array(B * P); // masks: a pure function of the step
+      for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
+      const out = mimObjective(model, { images: tensor(batch.images, { shape: [B, 3, S, S] }), mimMask: tensor(mask, { shape: [B, P] }),
+        codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }) });
+      total = out.loss; losses = { mim: out.loss.item() }; extra = { mim_acc: acc(out.logits, out.labels) };
+    } else if (stage === 2) {
+      const v = vlBatch(batch, S), out = textMlmObjective(model, v);
+      total = out.loss; losses = { mlm: out.loss.item() }; extra = { mlm_acc: acc(out.logits, out.labels) };
+    } else {
+      const out = vlObjective(model, vlBatch(batch, S));
+      const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
+      total = out.total;
+      losses = { itc: out.itc.item(), itm: out.itm.item(), mlm: out.mlm.item(), total: out.total.item() };
+      extra = { itc_a: out.itcA.item(), itc_b: out.itcB.item(), itm_acc: accuracy(out.itmLogits, itmLabels), mlm_acc: acc(out.mlmLogits, out.mlmLabels),
+        itc_acc: accuracy(out.itcLogits, tensor(Int32Array.from({ length: B }, (_, i) => i))), logit_scale: model.logitScale.item() };
+    }
+    optimizer.zeroGrad();
+    total.backward();
+    optimizer.step();
+    return { losses, extra: { lr, ...extra }, samples: B };
+  };
+  const checkpoint = (s: number): Promise<string> =>
+    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom } });
+  const result = await trainLoop({ startStep, totalSteps: steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
+    progress: opts.progress ? new ProgressBar(process.stderr) : null });
+  const keys = stage === 1 ? ['mim', 'mim_acc'] : stage === 2 ? ['mlm', 'mlm_acc'] : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
+  writeFileSync(join(dir, 'loss.svg'), lossCurvesSvg(readJsonl(log.path), keys,
+    { title: `${config.name} stage ${stage} (${STAGE_NAMES[stage]}), ${opts.dataset}, batch ${opts.batchSize}` }));
+  const previous = existsSync(join(dir, 'done.json')) ? (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as StageDone).seconds : 0;
+  const done: StageDone = { stage, steps, seconds: (resumeFrom ? previous : 0) + result.seconds, startedFrom };
+  writeFileSync(join(dir, 'done.json'), `${JSON.stringify(done, null, 2)}\n`);
+  return model;
+}
+
+/** Runs the requested stages in order; returns the last stage's model. */
+export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
+  setDefaultDevice(getBackend(opts.device));
+  const t0 = performance.now(), stages = parseStages(opts.stages);
+  const tokenizer = Tokenizer.fromVocab(grammarVocab()), config = vlmoConfig(opts.config, tokenizer.vocabSize);
+  const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.imageSize as 32 | 64,
+    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
+  const normalize = channelStats(train, 512);
+  const info: VlmoRunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
+  mkdirSync(opts.out, { recursive: true });
+  writeFileSync(join(opts.out, 'run.json'), `${JSON.stringify(info, null, 2)}\n`);
+  const ctx: StageContext = { opts, config, tokenizer, train, normalize,
+    codebook: () => prepareCodebook(join(opts.out, 'codebook.safetensors'), train, normalize, config, opts.codebookImages, opts.seed) };
+  const steps: Record<Stage, number> = { 1: opts.steps1, 2: opts.steps2, 3: opts.steps3 };
+  let model: Vlmo | null = null;
+  for (const stage of stages) {
+    if (opts.resume && existsSync(join(opts.out, `stage${stage}`, 'done.json'))) {
+      const done = JSON.parse(readFileSync(join(opts.out, `stage${stage}`, 'done.json'), 'utf8')) as StageDone;
+      if (done.steps === steps[stage]) { console.log(`stage ${stage}: already done (${done.steps} steps), skipped`); continue; }
+    }
+    if (steps[stage] > 0) model = await runStage(stage, steps[stage], ctx);
+  }
+  model ??= await loadStageModel(opts.out, stages[stages.length - 1], config);
+  return { model, tokenizer, info, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The final weights of a finished stage, as a model of that stage. */
+export async function loadStageModel(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<Vlmo> {
+  const dir = checkpoint || (await latestCheckpoint(join(out, `stage${stage}`, 'checkpoints')));
+  if (!dir) throw new Error(`no stage-${stage} checkpoint under ${out}; train first (vlgrad train vlmo --out ${out})`);
+  const model = new Vlmo(stageConfig(config, stage), { mim: stage === 1 });
+  model.loadStateDict(fromRecords((await load(join(dir, 'model.safetensors'))).tensors));
+  return model;
+}
