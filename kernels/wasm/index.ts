@@ -1,11 +1,13 @@
 /**
- * vlgrad's fast CPU matmul. `matmul` sends float32 products big enough to pay for it to an
+ * vlgrad's fast CPU kernels. `matmul` sends float32 products big enough to pay for it to an
  * emitted WebAssembly SIMD GEMM (matmul_kernel.ts) running on `threads()` threads over a shared
  * memory (pool.ts), and everything else (float64, tiny float32, no WASM SIMD) to the plain-TS
- * fallback. Results do not depend on the thread count.
+ * fallback. Results do not depend on the thread count. `softmax` and `layerNorm` are fused
+ * row-wise kernels (rowwise_kernel.ts) on the same heap, single-threaded.
  *
  * Operands that live outside the wasm heap are copied in and out per call (O(MK + KN + MN)
  * against O(MKN) of work); arrays from `alloc` already live there and are used in place.
+ * The heap and the worker pool are process-wide (one per thread count), created on first use.
  */
 import { availableParallelism } from 'node:os';
 import { f32, f32x4, ModuleBuilder } from './emit.js';
@@ -171,7 +173,9 @@ function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matmul
     writeDesc(heap, rt.desc, p, aPtr, bPtr, cPtr);
     rt.pool ??= new GemmPool(heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
     const units = p.batch * Math.ceil(p.m / DEFAULT_CONFIG.MR);
-    rt.pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1);
+    // A chunk of at least one MC block of rows keeps B re-packing per chunk cheap.
+    const minChunk = DEFAULT_CONFIG.MC / DEFAULT_CONFIG.MR;
+    rt.pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1, minChunk);
     if (cOwned) out.set(heap.f32(cPtr, cLen));
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;

@@ -1,16 +1,21 @@
 /**
  * Synchronous multi-threading for the GEMM: N-1 worker_threads instantiate the same compiled
- * module on the same shared memory; a call splits the job's work units (MR-row tiles across
- * the batch) into N contiguous ranges, wakes the workers, computes range 0 on the calling
- * thread and then blocks in `Atomics.wait` until every worker is done. The caller sees an
- * ordinary synchronous function, as the engine's CPU backend requires.
+ * module on the same shared memory. A call publishes the job, wakes the workers and joins them:
+ * every thread claims chunks of work units (MR-row tiles across the batch) from a shared counter
+ * with Atomics.add until none are left, then the caller blocks in `Atomics.wait` until every
+ * worker is done. The caller sees an ordinary synchronous function, as the engine's CPU backend
+ * requires. Claiming (instead of a fixed split) matters on a shared machine: when the OS
+ * parks one thread, the others take its chunks instead of waiting for it.
  *
  * Control words live at the bottom of the shared memory (memory.ts: CONTROL_BYTES):
  *   GEN      bumped once per job; workers sleep on it
  *   PENDING  workers still running the current job; the caller sleeps on it
  *   EPOCH    which pool owns the workers; a worker whose pool was shut down exits
  *   FAILED   set by a worker whose job threw (the caller rethrows)
- *   SLOT+4t  thread t's (u0, u1, scratch, desc)
+ *   NEXT     the next unclaimed work unit
+ *   UNITS, CHUNK, DESC, ACTIVE   the job: unit count, units per claim, descriptor address,
+ *            threads taking part (workers with id >= ACTIVE sit this job out)
+ *   SLOT+t   thread t's scratch address
  */
 import { Worker } from 'node:worker_threads';
 import type { WasmHeap } from './memory.js';
@@ -19,6 +24,11 @@ const GEN = 0;
 const PENDING = 1;
 const EPOCH = 2;
 const FAILED = 3;
+const NEXT = 4;
+const UNITS = 5;
+const CHUNK = 6;
+const DESC = 7;
+const ACTIVE = 8;
 const SLOT = 16;
 /** Most threads the control block has slots for. */
 export const MAX_THREADS = 64;
@@ -28,17 +38,21 @@ export const MAX_THREADS = 64;
  * microseconds; back-to-back matmuls (a training step) mostly find the next job while polling.
  */
 export const SPIN_MS = 0.05;
+/**
+ * Chunks per thread. Each chunk re-packs B (O(KN)), so fewer is cheaper on an idle machine;
+ * more balances better when threads get preempted. Two costs ~2% at 512^2.
+ */
+const CHUNKS_PER_THREAD = 2;
 
 /** The signature of the module's exported `gemm(desc, u0, u1, scratch)`. */
 export type GemmFn = (desc: number, u0: number, u1: number, scratch: number) => void;
 
-// Plain JS evaluated inside each worker (no TS loader there). It mirrors `run` below.
+// Plain JS evaluated inside each worker (no TS loader there). Its claim loop mirrors `claim`.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, id, gen, epoch } = workerData;
 const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
-const ctl = new Int32Array(memory.buffer, 0, ${SLOT + 4 * MAX_THREADS});
-const s = ${SLOT} + 4 * id;
+const ctl = new Int32Array(memory.buffer, 0, ${SLOT + MAX_THREADS});
 let seen = gen;
 for (;;) {
   const until = performance.now() + ${SPIN_MS};
@@ -47,7 +61,10 @@ for (;;) {
   seen = Atomics.load(ctl, ${GEN});
   if (Atomics.load(ctl, ${EPOCH}) !== epoch) break;
   try {
-    if (ctl[s] < ctl[s + 1]) gemm(ctl[s + 3], ctl[s], ctl[s + 1], ctl[s + 2]);
+    if (id < ctl[${ACTIVE}]) {
+      const units = ctl[${UNITS}], chunk = ctl[${CHUNK}], desc = ctl[${DESC}], scratch = ctl[${SLOT} + id];
+      for (let u0; (u0 = Atomics.add(ctl, ${NEXT}, chunk)) < units;) gemm(desc, u0, Math.min(units, u0 + chunk), scratch);
+    }
   } catch (e) {
     Atomics.store(ctl, ${FAILED}, 1);
   }
@@ -75,8 +92,9 @@ export class GemmPool {
     if (!(Number.isInteger(size) && size >= 1 && size <= MAX_THREADS)) {
       throw new RangeError(`thread count ${size} outside [1, ${MAX_THREADS}]`);
     }
-    this.ctl = heap.i32(0, SLOT + 4 * MAX_THREADS);
+    this.ctl = heap.i32(0, SLOT + MAX_THREADS);
     for (let t = 0; t < size; t++) this.scratch.push(heap.alloc(scratchBytes));
+    this.scratch.forEach((p, t) => { this.ctl[SLOT + t] = p; });
     const gen = Atomics.load(this.ctl, GEN);
     const epoch = Atomics.load(this.ctl, EPOCH);
     for (let id = 1; id < size; id++) {
@@ -91,34 +109,38 @@ export class GemmPool {
   }
 
   /**
-   * Runs job `desc` over work units [0, units) on all threads and returns when it is done.
-   * Thread t takes the contiguous range [t*units/size, (t+1)*units/size), so each output
-   * element is computed by one thread exactly as a single thread would.
+   * Runs job `desc` over work units [0, units) on up to `threads` threads and returns when it
+   * is done. Chunks are contiguous unit ranges of at least `minChunk` units; whichever thread
+   * computes a unit computes it exactly as a single thread would.
    */
-  run(desc: number, units: number, threads = this.size): void {
-    const n = Math.max(1, Math.min(threads, this.size, units));
+  run(desc: number, units: number, threads = this.size, minChunk = 1): void {
+    const n = Math.max(1, Math.min(threads, this.size, Math.ceil(units / minChunk)));
     const ctl = this.ctl;
-    for (let t = 0; t < this.size; t++) {
-      const s = SLOT + 4 * t;
-      ctl[s] = t < n ? Math.floor((t * units) / n) : 0;
-      ctl[s + 1] = t < n ? Math.floor(((t + 1) * units) / n) : 0;
-      ctl[s + 2] = this.scratch[t]!;
-      ctl[s + 3] = desc;
+    if (n === 1) return this.gemm(desc, 0, units, this.scratch[0]!);
+    ctl[UNITS] = units;
+    ctl[CHUNK] = Math.max(minChunk, Math.ceil(units / (n * CHUNKS_PER_THREAD)));
+    ctl[DESC] = desc;
+    ctl[ACTIVE] = n;
+    Atomics.store(ctl, NEXT, 0);
+    Atomics.store(ctl, FAILED, 0);
+    Atomics.store(ctl, PENDING, this.workers.length);
+    Atomics.add(ctl, GEN, 1);
+    Atomics.notify(ctl, GEN);
+    this.claim();
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(ctl, PENDING) !== 0 && performance.now() < until);
+    for (let p = Atomics.load(ctl, PENDING); p !== 0; p = Atomics.load(ctl, PENDING)) {
+      Atomics.wait(ctl, PENDING, p);
     }
-    if (n > 1) {
-      Atomics.store(ctl, FAILED, 0);
-      Atomics.store(ctl, PENDING, this.workers.length);
-      Atomics.add(ctl, GEN, 1);
-      Atomics.notify(ctl, GEN);
-    }
-    this.gemm(desc, ctl[SLOT]!, ctl[SLOT + 1]!, this.scratch[0]!);
-    if (n > 1) {
-      const until = performance.now() + SPIN_MS;
-      while (Atomics.load(ctl, PENDING) !== 0 && performance.now() < until);
-      for (let p = Atomics.load(ctl, PENDING); p !== 0; p = Atomics.load(ctl, PENDING)) {
-        Atomics.wait(ctl, PENDING, p);
-      }
-      if (Atomics.load(ctl, FAILED) !== 0) throw new Error('wasm GEMM failed in a worker thread');
+    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('wasm GEMM failed in a worker thread');
+  }
+
+  /** The caller's share: claim chunks until the job's units run out. */
+  private claim(): void {
+    const ctl = this.ctl;
+    const units = ctl[UNITS]!, chunk = ctl[CHUNK]!, desc = ctl[DESC]!;
+    for (let u0; (u0 = Atomics.add(ctl, NEXT, chunk)) < units;) {
+      this.gemm(desc, u0, Math.min(units, u0 + chunk), this.scratch[0]!);
     }
   }
 
