@@ -1,0 +1,179 @@
+/**
+ * The execution layer under the gpu.js backends: device buffers, the kernel cache, and the order
+ * in which work runs.
+ *
+ * webgpu is asynchronous: a gpu.js call returns a Promise of a device handle, and a handle must be
+ * resolved before it is passed on. Each op therefore chains onto one queue (`tail`) and returns at
+ * once with a DeviceBuf whose value is a Promise; nothing in the engine awaits. One queue in
+ * program order mirrors WebGPU's single device queue, and also keeps gpu.js from building or
+ * resizing one kernel for two calls at once. webasm and gpu.js cpu mode are synchronous: values
+ * are Float32Arrays and ops run on the spot.
+ */
+import type { DType } from '../backend.js';
+import type { DeviceHandle, GpuJsKernel, GpuJsMode, Started } from './loader.js';
+
+/** What a device buffer holds: host floats (webasm, cpu mode) or a WebGPU handle. */
+export type Value = Float32Array | DeviceHandle;
+
+/**
+ * One device allocation. `uses` counts queued ops that still have to read it, so a dispose()
+ * issued while they are pending frees it only after they ran.
+ */
+export class DeviceBuf {
+  uses = 0;
+  released = false;
+  freed = false;
+  constructor(public value: Value | Promise<Value>) {}
+}
+
+/** A gpu.js kernel's source and argument types (arrays first, then scalars, in call order). */
+export interface KernelSource {
+  src: string;
+  types: Record<string, 'Array' | 'Integer' | 'Float'>;
+  functions?: ((...xs: number[]) => number)[];
+}
+
+const EMPTY = new Float32Array(0);
+const WEBASM_MODULES = 64;
+// WebGPU cannot bind a zero-byte buffer; an empty input is never read, so one float stands in.
+const PLACEHOLDER = new Float32Array(1);
+const noop = (): void => {};
+
+function isHandle(v: Value): v is DeviceHandle {
+  return !(v instanceof Float32Array);
+}
+
+export class Runtime {
+  readonly async: boolean;
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly kernels = new Map<string, GpuJsKernel>();
+  private readonly built = new Set<string>();
+  /** Kernel whose readback path serves handles made by `upload` (webgpu). */
+  private reader: GpuJsKernel | null = null;
+
+  constructor(readonly mode: GpuJsMode, private readonly started: Started) {
+    this.async = mode === 'webgpu';
+  }
+
+  /** The cached kernel for `key`, created from `make()` on first use. */
+  kernel(key: string, make: () => KernelSource): GpuJsKernel {
+    let k = this.kernels.get(key);
+    if (!k) {
+      const s = make();
+      k = this.started.gpu.createKernel(s.src, {
+        output: [1], argumentTypes: s.types, functions: s.functions ?? [],
+        pipeline: true, immutable: true, dynamicOutput: true, dynamicArguments: true,
+        loopMaxIterations: 1 << 30,
+      });
+      // webasm compiles one module per size signature and keeps 8 per kernel; a training step
+      // calls e.g. `mul` at a few dozen sizes, and recompiling made each call ~1 ms.
+      const inner = k.kernel as { moduleCacheLimit?: number } | undefined;
+      if (inner && 'moduleCacheLimit' in inner) inner.moduleCacheLimit = WEBASM_MODULES;
+      this.kernels.set(key, k);
+    }
+    return k;
+  }
+
+  /** Whether `key` has run successfully once (a failure before that is a build failure). */
+  isBuilt(key: string): boolean { return this.built.has(key); }
+
+  /** Calls kernel `key` over `size` outputs; a Promise on webgpu. */
+  call(key: string, make: () => KernelSource, size: number, args: unknown[]): Value | Promise<Value> {
+    const k = this.kernel(key, make);
+    k.setOutput([size]);
+    const r = k(...args.map((a) => (a instanceof Float32Array && a.length === 0 ? PLACEHOLDER : a)));
+    if (r instanceof Promise) {
+      return r.then((v: DeviceHandle) => { this.built.add(key); return v; });
+    }
+    this.built.add(key);
+    return r as Float32Array;
+  }
+
+  /**
+   * Runs `compute` on the values of `inputs` once they exist: now (sync modes) or after everything
+   * queued before it (webgpu). Inputs stay allocated until it has run.
+   */
+  exec(inputs: readonly DeviceBuf[], compute: (vals: Value[]) => Value | Promise<Value>): Value | Promise<Value> {
+    for (const b of inputs) if (b.freed) throw new Error('gpu.js backend: a buffer was used after it was disposed');
+    if (!this.async) return compute(inputs.map((b) => b.value as Value));
+    for (const b of inputs) b.uses++;
+    const p = this.tail.then(async () => compute(await Promise.all(inputs.map((b) => b.value))));
+    const done = (): void => { for (const b of inputs) { b.uses--; this.maybeFree(b); } };
+    p.then(done, done);
+    p.catch(noop); // errors surface at the next read of a result, as tfjs does
+    this.tail = p.then(noop, noop);
+    return p;
+  }
+
+  /** Device buffers allocated and not yet freed (a freed one may still be pending on webgpu). */
+  liveBuffers = 0;
+
+  /** A new device buffer holding `value`. */
+  buf(value: Value | Promise<Value>): DeviceBuf {
+    this.liveBuffers++;
+    return new DeviceBuf(value);
+  }
+
+  /** Resolves once everything queued so far has been submitted to the device (and the buffers
+   * that waited for it are freed). */
+  async idle(): Promise<void> {
+    await this.tail;
+    await new Promise((r) => setImmediate(r));
+  }
+
+  /** Marks `b` as no longer referenced; its memory goes once no queued op needs it. */
+  release(b: DeviceBuf): void {
+    b.released = true;
+    this.maybeFree(b);
+  }
+
+  private maybeFree(b: DeviceBuf): void {
+    if (!b.released || b.uses > 0 || b.freed) return;
+    b.freed = true;
+    this.liveBuffers--;
+    const free = (v: Value): void => { if (isHandle(v)) v.delete(); };
+    if (b.value instanceof Promise) b.value.then(free, noop);
+    else free(b.value);
+  }
+
+  /** Host floats onto the device, synchronously (webgpu: a mapped-at-creation buffer). Takes
+   * ownership of `data` (the synchronous modes keep it as the buffer). */
+  upload(data: Float32Array): Value {
+    if (data.length === 0) return EMPTY;
+    if (!this.async) return data;
+    const { device, context, module } = this.started;
+    const buffer = device!.createBuffer({ size: data.byteLength, usage: 0x80 | 0x04 | 0x08, mappedAtCreation: true });
+    new Float32Array(buffer.getMappedRange()).set(data); // STORAGE | COPY_SRC | COPY_DST
+    buffer.unmap();
+    return new module.WebGPUBufferResult({ buffer, output: [data.length], context, kernel: this.reader!.kernel });
+  }
+
+  /** Builds the kernel that reads uploaded buffers back (webgpu needs a built kernel for that). */
+  async prepare(): Promise<void> {
+    if (!this.async) return;
+    const make = (): KernelSource => ({ src: 'function (v) { return v; }', types: { v: 'Float' } });
+    const h = (await this.call('reader', make, 1, [0])) as DeviceHandle;
+    h.delete();
+    this.reader = this.kernel('reader', make);
+  }
+
+  /** A buffer's floats on the host (sync modes only). */
+  hostSync(v: Value): Float32Array {
+    if (isHandle(v)) throw new Error('gpu.js backend: a device handle cannot be read synchronously');
+    return v;
+  }
+
+  /** A buffer's floats on the host. */
+  async host(v: Value | Promise<Value>): Promise<Float32Array> {
+    const r = await v;
+    if (!isHandle(r)) return r;
+    const out = await r.toArray();
+    if (!(out instanceof Float32Array)) throw new Error('gpu.js backend: unexpected readback shape');
+    return out;
+  }
+}
+
+/** Host floats as the typed array of `dtype` (int32 is stored as exact floats on the device). */
+export function fromFloats(f: Float32Array, dtype: DType): Float32Array | Int32Array {
+  return dtype === 'int32' ? Int32Array.from(f) : f.slice();
+}
