@@ -3,12 +3,15 @@
  * the functions in ops/ and functional.ts, so each computation is written in exactly one place.
  */
 import type { Backend, DType, Raw, TypedArray } from '../kernels/backend.js';
+import { getBackend } from '../kernels/select.js';
 import { backward, retainGrad } from './autograd.js';
 import * as F from './functional.js';
 import { releaseRaw, retainRaw, trackTensor } from './memory.js';
 import type { Node } from './op.js';
 import type { SliceSpec } from './ops/movement.js';
 import { DTypeError, fmt, isFloat, sizeOf, type Shape } from './shape.js';
+
+const DTYPES: readonly string[] = ['float32', 'float64', 'int32'];
 
 /** A number or a tensor: binary ops accept either. */
 export type TensorLike = Tensor | number;
@@ -59,10 +62,16 @@ export class Tensor {
   dataSync(): TypedArray { return this.backend.readSync(this.raw).slice(); }
   /** A copy of the data on the host, when the device is done. */
   data(): Promise<TypedArray> { return this.backend.read(this.raw); }
-  /** The single value of a one-element tensor. */
+  /** The single value of a one-element tensor (synchronous: host devices only; see itemAsync). */
   item(): number {
     if (this.size !== 1) throw new Error(`item: expected a one-element tensor, got ${fmt(this.shape)}`);
     return this.backend.readSync(this.raw)[0];
+  }
+  /** The single value of a one-element tensor, once the device has computed it. Works on every
+   * device; the way to read a loss on 'webgpu' (`await loss.itemAsync()`). */
+  async itemAsync(): Promise<number> {
+    if (this.size !== 1) throw new Error(`itemAsync: expected a one-element tensor, got ${fmt(this.shape)}`);
+    return (await this.backend.read(this.raw))[0];
   }
   /** Nested arrays of the values (numbers for a 0-d tensor). */
   toArray(): NestedArray { return F.nest(this.dataSync(), this.shape); }
@@ -117,8 +126,21 @@ export class Tensor {
   cos(): Tensor { return F.cos(this); }
   erf(): Tensor { return F.erf(this); }
   clamp(min?: number, max?: number): Tensor { return F.clamp(this, min, max); }
-  /** Converts to another dtype (differentiable between float dtypes) or device. */
-  to(target: DType | Backend): Tensor { return F.to(this, target); }
+  /** Converts to another dtype (differentiable between float dtypes) or moves to a device (a
+   * backend or its name: 'cpu', 'webgpu', ...). Moving reads the data synchronously, so moving off
+   * an asynchronous device ('webgpu') throws: use `await t.toAsync(device)` there. */
+  to(target: DType | Backend | string): Tensor {
+    return F.to(this, typeof target === 'string' && !DTYPES.includes(target) ? getBackend(target) : target as DType | Backend);
+  }
+  /** Moves to a device after the data is ready: works from every device, including 'webgpu'.
+   * The result is a new leaf (requiresGrad copied), as with `to`. */
+  async toAsync(target: Backend | string): Promise<Tensor> {
+    const be = typeof target === 'string' ? getBackend(target) : target;
+    if (be === this.backend) return this;
+    const moved = new Tensor(be.upload(await this.backend.read(this.raw), this.dtype), this.shape, be);
+    moved.requiresGrad = this.requiresGrad;
+    return moved;
+  }
 
   // Reductions
   sum(dim?: Dims, keepdim = false): Tensor { return F.sum(this, dim, keepdim); }
