@@ -4,7 +4,7 @@
  * children as `encoder`, `layer`, `0`, `attention`, ... gets PyTorch-style keys such as
  * `encoder.layer.0.attention.self.query.weight`.
  */
-import { keep, noGrad, Tensor, type DType } from '../engine/index.js';
+import { getBackend, keep, noGrad, Tensor, type Backend, type DType } from '../engine/index.js';
 import { contiguousStrides } from '../engine/shape.js';
 
 /** Checkpoint contents: dotted name -> tensor (parameters and persistent buffers). */
@@ -214,14 +214,20 @@ export class Module {
    * per old one) and layer accessors see the new tensors, but references held outside (an
    * optimizer, a variable) keep the old ones, so build optimizers after calling this. int32
    * buffers are left alone; gradients are dropped.
+   *
+   * Given a device instead (a Backend or its name, e.g. 'webgpu'), moves every parameter and
+   * buffer there, the same way. Moving reads synchronously, so it works from host devices (the
+   * usual case: build on 'cpu', then `.to('webgpu')`).
    */
-  to(dtype: Exclude<DType, 'int32'>): this {
+  to(target: Exclude<DType, 'int32'> | Backend | string): this {
+    const dtype = target === 'float32' || target === 'float64' ? target : null;
+    const device = dtype ? null : typeof target === 'string' ? getBackend(target) : target as Backend;
     const converted = new Map<Tensor, Tensor>();
     const convert = (t: Tensor): Tensor => {
-      if (t.dtype === dtype || t.dtype === 'int32') return t;
+      if (dtype ? t.dtype === dtype || t.dtype === 'int32' : t.backend === device) return t;
       let c = converted.get(t);
       if (!c) {
-        c = keep(noGrad(() => t.to(dtype)));
+        c = keep(noGrad(() => t.to(dtype ?? device!)));
         c.requiresGrad = t.requiresGrad;
         converted.set(t, c);
       }
