@@ -4,3 +4,4 @@
  */
 export * from './albef/index.js';
 export * from './common/index.js';
+export * from './vlmo/index.js';

@@ -7,3 +7,5 @@ export * from './plot.js';
 export * from './progress.js';
 export * from './retrieval.js';
 export * from './trainer.js';
+export * from './gallery.js';
+export * from './vqa.js';

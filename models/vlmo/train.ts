@@ -26,7 +26,8 @@ import { freezeForStage, loadPreviousStage, STAGE_NAMES, stageConfig, STAGES, vl
 import { Vlmo } from './vlmo.js';
 
 export interface VlmoTrainOptions {
-  config: string;
+  /** A config name (its vocabulary becomes the tokenizer's) or a full config. */
+  config: string | VlmoConfig;
   dataset: DatasetName;
   /** Training scenes (images for stage 1, captions for stage 2, pairs for stage 3). */
   trainSize: number;
@@ -191,7 +192,9 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
 export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
   setDefaultDevice(getBackend(opts.device));
   const t0 = performance.now(), stages = parseStages(opts.stages);
-  const tokenizer = Tokenizer.fromVocab(grammarVocab()), config = vlmoConfig(opts.config, tokenizer.vocabSize);
+  const tokenizer = Tokenizer.fromVocab(grammarVocab());
+  const config = typeof opts.config === 'string' ? vlmoConfig(opts.config, tokenizer.vocabSize) : opts.config;
+  if (config.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${config.name}: vocabSize ${config.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
   const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.imageSize as 32 | 64,
     ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
   const normalize = channelStats(train, 512);
