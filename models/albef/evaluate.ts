@@ -6,15 +6,18 @@
  * simple scenes repeat), as COCO counts any of an image's five captions.
  */
 import { concat, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
-import { makeDataset, maskTokens, sceneFacts, type DatasetName, type Normalize, type Tokenizer } from '../../data/index.js';
+import { maskTokens, type DatasetName, type Normalize, type Split as DataSplit, type Tokenizer } from '../../data/index.js';
+import { buildGallery, meanOver, splitBy, type Split } from '../common/gallery.js';
 import { retrievalReport, rerankTopK, scoreMatrix, transpose, type RetrievalReport, type ScoreMatrix } from '../common/retrieval.js';
 import type { Albef } from './albef.js';
 import { sampleHardNegatives } from './losses.js';
 
 export interface EvalOptions {
   dataset: DatasetName;
-  /** Test scenes (the gallery). */
+  /** Scenes in the gallery. */
   size: number;
+  /** Which split (default 'test'; only 'test' has held-out compositions). */
+  split?: DataSplit;
   seed: number;
   normalize: Normalize;
   /** Encoding batch. */
@@ -23,8 +26,7 @@ export interface EvalOptions {
   k: number;
 }
 
-/** One metric overall, on ordinary test scenes, and on scenes with held-out compositions. */
-export interface Split<T> { all: T; regular: T; heldOut: T }
+export type { Split };
 
 export interface EvalReport {
   scenes: number; heldOutScenes: number; k: number;
@@ -50,34 +52,17 @@ function encodeAll(model: Albef, images: Float32Array, ids: Int32Array, mask: In
   return out;
 }
 
-const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-function split<T>(f: (idx: number[] | undefined) => T, regular: number[], heldOut: number[]): Split<T> {
-  return { all: f(undefined), regular: f(regular), heldOut: f(heldOut) };
-}
-
 /** Runs every metric in eval mode (no dropout) without gradients. */
 export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions): EvalReport {
   return noGrad(() => {
     model.eval();
-    const ds = makeDataset({ name: o.dataset, split: 'test', size: o.size, seed: o.seed });
-    const n = ds.length, S = ds.imageSize, L = 16, plane = S * S;
-    const images = new Float32Array(n * 3 * plane);
-    for (let i = 0; i < n; i++) ds.image(i, false, images, i * 3 * plane);
-    for (let i = 0; i < images.length; i++) { const c = Math.floor(i / plane) % 3; images[i] = (images[i] - o.normalize.mean[c]) / o.normalize.std[c]; }
-    const enc = tokenizer.encodeBatch(Array.from({ length: n }, (_, i) => ds.cleanCaption(i)), { maxLength: L, padding: 'max_length', truncation: true });
-    const batches = encodeAll(model, images, enc.ids, enc.attentionMask, n, S, L, o.batchSize);
-
-    // Which texts describe which scenes: identical facts, identical truth.
-    const keys = Array.from({ length: n }, (_, i) => JSON.stringify(sceneFacts(ds.meta(i))));
-    const groups = new Map<string, number[]>();
-    keys.forEach((k, i) => groups.set(k, [...(groups.get(k) ?? []), i]));
-    const matches = (i: number): number[] => groups.get(keys[i])!;
-    const heldOut = Array.from({ length: n }, (_, i) => i).filter((i) => ds.isHeldOut(i));
-    const regular = Array.from({ length: n }, (_, i) => i).filter((i) => !ds.isHeldOut(i));
+    const g = buildGallery(tokenizer, { dataset: o.dataset, split: o.split, size: o.size, seed: o.seed, normalize: o.normalize, textLength: 16 });
+    const { n, S, L, matches } = g;
+    const batches = encodeAll(model, g.images, g.ids, g.mask, n, S, L, o.batchSize);
 
     const V = concat(batches.map((b) => b.imageFeat)), T = concat(batches.map((b) => b.textFeat));   // [n, E]
     const i2t = scoreMatrix(n, n, V.matmul(T.mT()).dataSync());                                         // cosine similarities
-    const report = (m: ScoreMatrix): Split<RetrievalReport> => split((q) => retrievalReport(m, transpose(m), matches, matches, q, q), regular, heldOut);
+    const report = (m: ScoreMatrix): Split<RetrievalReport> => splitBy(g, (q) => retrievalReport(m, transpose(m), matches, matches, q, q));
 
     // ALBEF re-ranking: the ITM class-1 logit of each (image, text) candidate pair, fused in batches.
     const images3 = concat(batches.map((b) => b.image)), texts3 = concat(batches.map((b) => b.text)), masks = concat(batches.map((b) => b.mask));
@@ -94,10 +79,10 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
     };
     const i2tItm = rerankTopK(i2t, o.k, itmScores);
     const t2iItm = rerankTopK(transpose(i2t), o.k, (pairs) => itmScores(pairs.map(([t, i]) => [i, t])));
-    const itcItm = split((q) => retrievalReport(i2tItm, t2iItm, matches, matches, q, q), regular, heldOut);
+    const itcItm = splitBy(g, (q) => retrievalReport(i2tItm, t2iItm, matches, matches, q, q));
 
     // ITM accuracy on the training layout: positives and in-batch hard negatives drawn from ITC.
-    const rng = new Rng(o.seed), itmOk: number[] = new Array(n).fill(0), mlmHits: number[][] = Array.from({ length: n }, () => []);
+    const rng = new Rng(o.seed), itmOk: number[] = new Array(n).fill(0), mlmHits = new Array(n).fill(0), mlmCount = new Array(n).fill(0);
     let offset = 0;
     for (const b of batches) {
       const B = b.image.shape[0];
@@ -117,16 +102,14 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
       if (posList.length) {
         const states = model.textEncoder.bert.multimodal(tensor(m.inputIds, { shape: b.ids.shape }), b.mask, b.image);
         const pred = model.textEncoder.logitsAt(states, tensor(Int32Array.from(posList))).argmax(-1).dataSync();
-        posList.forEach((k, r) => mlmHits[offset + Math.floor(k / L)].push(pred[r] === m.labels[k] ? 1 : 0));
+        posList.forEach((k, r) => { const i = offset + Math.floor(k / L); mlmCount[i]++; if (pred[r] === m.labels[k]) mlmHits[i]++; });
       }
       offset += B;
     }
-    const pick = (q: number[] | undefined): number[] => q ?? Array.from({ length: n }, (_, i) => i);
-    const chanceR1 = mean(Array.from({ length: n }, (_, i) => matches(i).length / n)) * 100;
+    const tokenShare = (q: number[] | undefined): number => 100 * meanOver(mlmHits, q) / meanOver(mlmCount, q); // hits / masked tokens
     return {
-      scenes: n, heldOutScenes: heldOut.length, k: o.k, chanceR1, itc: report(i2t), itcItm,
-      itmAccuracy: split((q) => 100 * mean(pick(q).map((i) => itmOk[i])), regular, heldOut),
-      mlmAccuracy: split((q) => 100 * mean(pick(q).flatMap((i) => mlmHits[i])), regular, heldOut),
+      scenes: n, heldOutScenes: g.heldOut.length, k: o.k, chanceR1: g.chanceR1, itc: report(i2t), itcItm,
+      itmAccuracy: splitBy(g, (q) => 100 * meanOver(itmOk, q)), mlmAccuracy: splitBy(g, tokenShare),
     };
   });
 }

@@ -18,7 +18,8 @@ import { Albef, type AlbefInputs, type AlbefOutput } from './albef.js';
 import { albefConfig, type AlbefConfig } from './config.js';
 
 export interface AlbefTrainOptions {
-  config: string;
+  /** A config name (its vocabulary is the tokenizer's) or a full config. */
+  config: string | AlbefConfig;
   dataset: DatasetName;
   /** Training scenes. */
   trainSize: number;
@@ -36,9 +37,10 @@ export interface AlbefTrainOptions {
   checkpointEvery: number;
   resume: boolean;
   progress: boolean;
-  /** Override the config's dropout (BERT hidden and attention) and queue size. */
+  /** Override the config's dropout (BERT hidden and attention), queue size and EMA momentum. */
   dropout?: number;
   queueSize?: number;
+  momentum?: number;
 }
 
 /** The defaults of `vlgrad train albef` (sized for about 15 minutes on a 2-core CPU; see RESULTS.md). */
@@ -84,9 +86,10 @@ function stepMetrics(out: AlbefOutput): Record<string, number> {
 export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number }> {
   setDefaultDevice(getBackend(opts.device));
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
-  const base = albefConfig(opts.config, tokenizer.vocabSize);
+  const base = typeof opts.config === 'string' ? albefConfig(opts.config, tokenizer.vocabSize) : opts.config;
+  if (base.text.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${base.name}: vocabSize ${base.text.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
   const p = opts.dropout, config: AlbefConfig = {
-    ...base, queueSize: opts.queueSize ?? base.queueSize,
+    ...base, queueSize: opts.queueSize ?? base.queueSize, momentum: opts.momentum ?? base.momentum,
     text: p === undefined ? base.text : { ...base.text, hiddenDropout: p, attnDropout: p },
   };
   if (config.queueSize % opts.batchSize !== 0) {
