@@ -126,13 +126,23 @@ export class GemmPool {
     Atomics.store(ctl, PENDING, this.workers.length);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
-    this.claim();
+    try {
+      this.claim();
+    } finally {
+      // Even if our share threw, the workers must finish before the next job reuses the slots.
+      this.join();
+    }
+    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('wasm GEMM failed in a worker thread');
+  }
+
+  /** Blocks until every worker has finished the current job. */
+  private join(): void {
+    const ctl = this.ctl;
     const until = performance.now() + SPIN_MS;
     while (Atomics.load(ctl, PENDING) !== 0 && performance.now() < until);
     for (let p = Atomics.load(ctl, PENDING); p !== 0; p = Atomics.load(ctl, PENDING)) {
       Atomics.wait(ctl, PENDING, p);
     }
-    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('wasm GEMM failed in a worker thread');
   }
 
   /** The caller's share: claim chunks until the job's units run out. */
