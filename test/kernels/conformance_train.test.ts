@@ -9,7 +9,7 @@
  * Each step runs in tidy(); the loss is the only value read back (await loss.itemAsync()).
  */
 import t from 'tap';
-import { crossEntropy, Rng, tensor, tidy, type Backend, type Tensor } from '../../engine/index.js';
+import { crossEntropy, keep, Rng, tensor, tidy, type Backend, type Tensor } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
 import { fallbacks, GpuJsBackend, resetFallbacks } from '../../kernels/gpujs/index.js';
 import { Embedding, LayerNorm, Linear, ModuleList } from '../../nn/layers.js';
@@ -54,7 +54,7 @@ function batches(n: number): { x: Int32Array; y: Int32Array }[] {
 }
 const DATA = batches(STEPS);
 
-/** The tensors an optimizer keeps between steps (so tidy() lets them out). */
+/** The tensors an optimizer carries between steps (its moments). */
 function stateTensors(opt: AdamW): Tensor[] {
   return [...opt.state.values()].flatMap((s) => Object.values(s).filter((v): v is Tensor => typeof v === 'object' && v !== null && 'raw' in v));
 }
@@ -84,8 +84,9 @@ async function train(be: Backend): Promise<Run> {
       const l = crossEntropy(model.forward(x).reshape([-1, V]), y);
       l.backward();
       opt.step();
-      return [l, ...stateTensors(opt)];
-    })[0];
+      stateTensors(opt).forEach(keep); // the new moments outlive the step (docs/devices.md)
+      return l;
+    });
     const after = new Set(stateTensors(opt));
     for (const s of before) if (!after.has(s)) s.dispose(); // last step's moments, replaced on devices
     losses.push(await loss.itemAsync());

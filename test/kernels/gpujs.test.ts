@@ -62,6 +62,16 @@ t.test('float64 stays on the CPU; int32 is exact below 2^24', async (tt) => {
   }, GPU_ONLY);
 });
 
+t.test('NaN and infinities pass through arithmetic', async (tt) => {
+  await forEachBackend(tt, async (td, be) => {
+    const x = tensor([NaN, Infinity, -Infinity, 1], { device: be });
+    const y = Array.from(await x.exp().add(1).data());
+    td.same(y.slice(0, 3), [NaN, Infinity, 1]);
+    td.ok(Math.abs(y[3] - (Math.E + 1)) < 1e-6, 'e + 1 to f32 accuracy');
+    td.same(Array.from(await x.to('int32').data()), [0, 0, 0, 1], 'as an Int32Array store: NaN and ±Infinity give 0');
+  }, GPU_ONLY);
+});
+
 t.test('the async contract: ops enqueue, reads await', async (tt) => {
   await forEachBackend(tt, async (td, be) => {
     const x = tensor([[1, 2], [3, 4]], { device: be }).requiresGrad_();

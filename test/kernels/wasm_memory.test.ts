@@ -79,3 +79,30 @@ t.test('public alloc/free round trip', async (t) => {
   t.throws(() => free(new Float32Array(4)), /not allocated/);
   shutdown();
 });
+
+t.test('a matmul whose staging would pass the heap limit splits the batch or falls back', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const index = fileURLToPath(new URL('../../kernels/wasm/index.ts', import.meta.url));
+  const options = fileURLToPath(new URL('../../kernels/wasm/options.ts', import.meta.url));
+  // 4 MiB heap: ~1.3 MiB of scratch per thread, so a 6 MiB batch must be split and one
+  // 12 MiB matrix product cannot be staged at all.
+  const script = `
+    import { matmul, matmulFallback, heapStats } from ${JSON.stringify(index)};
+    import { planMatmul } from ${JSON.stringify(options)};
+    const check = (m, batch) => {
+      const a = Float32Array.from({ length: batch * m * m }, (_, i) => Math.sin(i));
+      const b = Float32Array.from({ length: batch * m * m }, (_, i) => Math.cos(i));
+      const got = new Float32Array(batch * m * m), want = new Float32Array(batch * m * m);
+      matmul(a, b, got, { m, k: m, n: m, batch });
+      matmulFallback(a, b, want, planMatmul(a, b, want, { m, k: m, n: m, batch }));
+      return got.every((x, i) => Math.abs(x - want[i]) <= 1e-4 * Math.sqrt(m) * (1 + Math.abs(want[i])));
+    };
+    console.log(check(256, 8), check(1024, 1), heapStats().byteLength <= 4 * 1024 * 1024);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    timeout: 120_000, encoding: 'utf8', env: { ...process.env, VLGRAD_WASM_MAX_MB: '4', VLGRAD_THREADS: '2' },
+  });
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim(), 'true true true');
+});
