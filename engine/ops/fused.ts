@@ -6,7 +6,7 @@
  */
 import { apply } from '../op.js';
 import { unaryOp } from './unary.js';
-import { geluErf, geluErfGrad, geluTanh, geluTanhGrad } from './scalar_math.js';
+import { geluErf, geluErf32, geluErfGrad, geluErfGrad32, geluTanh, geluTanhGrad } from './scalar_math.js';
 import type { Tensor } from '../tensor.js';
 
 export interface GeluAttrs { approximate: 'none' | 'tanh' }
@@ -29,6 +29,7 @@ function geluTanhSecond(x: Tensor): Tensor {
 export const geluGrad = unaryOp<GeluAttrs>({
   name: 'geluGrad', parametric: true,
   scalar: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanhGrad : geluErfGrad),
+  scalar32: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanhGrad : geluErfGrad32),
   grad: (g, { inputs: [x], attrs }) => g.mul(attrs.approximate === 'tanh' ? geluTanhSecond(x) : geluErfSecond(x)),
 });
 
@@ -36,6 +37,7 @@ export const geluGrad = unaryOp<GeluAttrs>({
 export const gelu = unaryOp<GeluAttrs>({
   name: 'gelu', parametric: true,
   scalar: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanh : geluErf),
+  scalar32: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanh : geluErf32),
   grad: (g, { inputs: [x], attrs }) => g.mul(apply(geluGrad, [x], attrs)),
 });
 

@@ -27,6 +27,23 @@ export function erf(x: number): number {
   return x > 0 ? 1 - erfc : erfc - 1;
 }
 
+/**
+ * erf to float32 accuracy (~1.2e-7 absolute): the Maclaurin series below |x| = 0.5 (so tiny inputs
+ * keep their relative precision), above it 1 - erfc with the Chebyshev-fitted exponent of
+ * Numerical Recipes' erfcc. About 10x cheaper than `erf` in the middle range.
+ */
+export function erf32(x: number): number {
+  const z = Math.abs(x);
+  if (z < 0.5) {
+    const x2 = x * x;
+    return 1.1283791670955126 * x * (1 - x2 * (0.3333333333333333 - x2 * (0.1 - x2 * (0.023809523809523808 - x2 * (0.004629629629629629 - x2 * 0.0007575757575757576)))));
+  }
+  const t = 1 / (1 + 0.5 * z);
+  const erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? 1 - erfc : erfc - 1;
+}
+
 /** GELU, exact: x Φ(x) = x/2 (1 + erf(x/√2)). */
 export const geluErf = withDeps(function geluErf(x: number): number {
   return 0.5 * x * (1 + erf(x * 0.7071067811865476));
@@ -36,6 +53,16 @@ export const geluErf = withDeps(function geluErf(x: number): number {
 export const geluErfGrad = withDeps(function geluErfGrad(x: number): number {
   return 0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * Math.exp(-0.5 * x * x);
 }, [erf]);
+
+/** GELU exact at float32 accuracy. */
+export const geluErf32 = withDeps(function geluErf32(x: number): number {
+  return 0.5 * x * (1 + erf32(x * 0.7071067811865476));
+}, [erf32]);
+
+/** gelu' exact at float32 accuracy. */
+export const geluErfGrad32 = withDeps(function geluErfGrad32(x: number): number {
+  return 0.5 * (1 + erf32(x * 0.7071067811865476)) + x * 0.3989422804014327 * Math.exp(-0.5 * x * x);
+}, [erf32]);
 
 /** GELU, tanh approximation: x/2 (1 + tanh(√(2/π) (x + 0.044715 x³))). */
 export function geluTanh(x: number): number {

@@ -6,7 +6,7 @@ import type { DType, ScalarFn1 } from '../../kernels/backend.js';
 import { defineOp, type NoAttrs, type OpDef, type Saved } from '../op.js';
 import { fullView } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { erf as erfScalar } from './scalar_math.js';
+import { erf as erfScalar, erf32 } from './scalar_math.js';
 
 interface UnarySpec<A> {
   name: string;
@@ -17,23 +17,27 @@ interface UnarySpec<A> {
   grad?: (g: Tensor, saved: Saved<A>) => Tensor;
   /** True when `scalar` is a factory taking the attrs. */
   parametric?: boolean;
+  /** A cheaper scalar function accurate to float32 rounding, used when the result is float32
+   * (erf and GELU: float64 needs a ~40-term series, float32 a short rational fit). */
+  scalar32?: UnarySpec<A>['scalar'];
 }
 
 /** Builds a unary OpDef from a scalar function and its gradient. */
 export function unaryOp<A = NoAttrs>(spec: UnarySpec<A>): OpDef<A> {
   const fnCache = new Map<string, ScalarFn1>();
-  const scalarFor = (attrs: A): ScalarFn1 => {
-    if (!spec.parametric) return spec.scalar as ScalarFn1;
-    const key = JSON.stringify(attrs);
+  const scalarFor = (attrs: A, dtype: DType): ScalarFn1 => {
+    const scalar = dtype === 'float32' && spec.scalar32 ? spec.scalar32 : spec.scalar;
+    if (!spec.parametric) return scalar as ScalarFn1;
+    const key = `${dtype === 'float32' && spec.scalar32 ? 32 : 64}${JSON.stringify(attrs)}`;
     let f = fnCache.get(key);
-    if (!f) { f = (spec.scalar as (a: A) => ScalarFn1)(attrs); fnCache.set(key, f); }
+    if (!f) { f = (scalar as (a: A) => ScalarFn1)(attrs); fnCache.set(key, f); }
     return f;
   };
   const grad = spec.grad;
   return defineOp<A>({
     name: spec.name,
     shape: ([x]) => ({ shape: x.shape, dtype: x.dtype === 'int32' && !spec.keepsInt ? 'float32' : x.dtype as DType }),
-    forward: (be, [x], out, attrs) => be.unary(scalarFor(attrs), x.raw, fullView(x.shape), out.dtype),
+    forward: (be, [x], out, attrs) => be.unary(scalarFor(attrs, out.dtype), x.raw, fullView(x.shape), out.dtype),
     backward: grad && ((g, saved) => [grad(g, saved)]),
   });
 }
@@ -129,7 +133,7 @@ export const cos = unaryOp<NoAttrs>({
 /** The error function; d/dx erf = 2/sqrt(pi) e^(-x^2). */
 export const erf = unaryOp<NoAttrs>({
   name: 'erf',
-  scalar: erfScalar,
+  scalar: erfScalar, scalar32: erf32,
   grad: (g, { inputs: [x] }) => g.mul(x.mul(x).neg().exp()).mul(2 / Math.sqrt(Math.PI)),
 });
 
