@@ -1,4 +1,5 @@
 /** Adam (L2 weight decay in the gradient) and AdamW (decoupled weight decay), as torch.optim 1.13. */
+import { keep } from '../engine/index.js';
 import type { Tensor, TypedArray } from '../engine/index.js';
 import { checkFlag, checkRange, Optimizer, type BaseOpts, type ParamGroup, type Params, type ParamState, type RunOpts } from './optim_base.js';
 import { freshHost, hostArray, perDtype, rounder, type Round } from './optim_host.js';
@@ -50,8 +51,9 @@ abstract class AdamBase extends Optimizer<AdamOpts> {
   }
 
   protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOpts>, s: ParamState): void {
-    if (s.step === undefined) Object.assign(s, { step: 0, expAvg: p.zerosLike(), expAvgSq: p.zerosLike() });
-    if (g.amsgrad && s.maxExpAvgSq === undefined) s.maxExpAvgSq = p.zerosLike();
+    // Optimizer state outlives any tidy() scope the step runs in: keep() it.
+    if (s.step === undefined) Object.assign(s, { step: 0, expAvg: keep(p.zerosLike()), expAvgSq: keep(p.zerosLike()) });
+    if (g.amsgrad && s.maxExpAvgSq === undefined) s.maxExpAvgSq = keep(p.zerosLike());
     const t = (s.step as number) + 1;
     s.step = t;
     const [b1, b2] = g.betas;
@@ -75,10 +77,12 @@ abstract class AdamBase extends Optimizer<AdamOpts> {
     const m2 = m.mul(b1).add(gr.mul(1 - b1));
     const v2 = v.mul(b2).add(gr.mul(1 - b2).mul(gr));
     let vhat = v2;
-    if (vmax) s.maxExpAvgSq = vhat = vmax.maximum(v2);
+    if (vmax) s.maxExpAvgSq = vhat = keep(vmax.maximum(v2));
     const denom = vhat.sqrt().div(k.bc2Sqrt).add(g.eps);
-    Object.assign(s, { expAvg: m2, expAvgSq: v2 });
+    Object.assign(s, { expAvg: keep(m2), expAvgSq: keep(v2) });
     p.assign(theta.add(m2.mul(k.negStepSize).div(denom)));
+    // The replaced state is referenced by nothing else: free its device memory now.
+    m.dispose(); v.dispose(); vmax?.dispose();
   }
 }
 

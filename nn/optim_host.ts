@@ -23,9 +23,13 @@ const hostBacked = new WeakMap<Backend, boolean>();
 function keepsDataOnHost(be: Backend): boolean {
   try {
     const raw = be.full(1, 0, 'float32');
-    const a = be.readSync(raw);
-    a[0] = 1;
-    return be.readSync(raw) === a && a[0] === 1;
+    try {
+      const a = be.readSync(raw);
+      a[0] = 1;
+      return be.readSync(raw) === a && a[0] === 1;
+    } finally {
+      be.dispose(raw);
+    }
   } catch {
     return false;
   }
