@@ -11,7 +11,7 @@ import type { Backend, Tensor } from '../../engine/index.js';
 import { fallbacks, isGpuJsDevice, resetFallbacks } from '../../kernels/gpujs/index.js';
 import { fixtureTensor, loadFixture, mismatch, TOLERANCE, type FixtureCase, type FixtureTensor } from '../helpers/fixtures.js';
 import { F32_TOL, forEachBackend } from '../helpers/backends.js';
-import { OPS, type Kw } from './conformance_ops.js';
+import { OPS, type Kw } from '../helpers/fixture_ops.js';
 
 const GROUPS = ['elementwise', 'reduce', 'movement', 'matmul', 'indexing', 'nn'];
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);

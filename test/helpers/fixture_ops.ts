@@ -1,8 +1,7 @@
 /**
- * The PyTorch fixture ops (test/fixtures/engine/*.json) as vlgrad calls: a copy of the table in
- * test/engine/torch_parity.test.ts (a test file cannot be imported without running it), used to
- * replay the fixtures on every device. Keep the two in step; conformance_torch.test.ts fails on a
- * fixture op missing here.
+ * The PyTorch fixture ops (test/fixtures/engine/*.json) as vlgrad calls, shared by the parity test
+ * (test/engine/torch_parity.test.ts) and the device conformance replay
+ * (test/kernels/conformance_torch.test.ts); both fail on a fixture op missing here.
  */
 import * as vl from '../../engine/index.js';
 import type { Tensor, TensorLike } from '../../engine/index.js';
