@@ -53,7 +53,7 @@ export interface VlmoTrainOptions {
 /** Defaults of `vlgrad train vlmo`, sized from bench/vlmo_step.ts (see models/vlmo/RESULTS.md). */
 export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
   config: 'vlmo-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, stages: '1,2,3',
-  steps1: 300, steps2: 300, steps3: 300, batchSize: 32, lr: 1e-3, warmup: 0.1, weightDecay: 0.01,
+  steps1: 200, steps2: 200, steps3: 200, batchSize: 32, lr: 1e-3, warmup: 0.1, weightDecay: 0.01,
   codebookImages: 1024, seed: 0, device: 'cpu', out: 'runs/vlmo-tiny', checkpointEvery: 100, resume: false, progress: true,
 };
 
