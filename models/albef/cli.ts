@@ -59,14 +59,15 @@ const train: Command = {
     lr: 'peak learning rate (AdamW)', warmupLr: 'learning rate at step 0', warmupSteps: 'linear warm-up steps', minLr: 'cosine floor',
     weightDecay: 'AdamW weight decay (not on biases and 1-D tensors)', seed: 'seed of init, data order, masks, dropout, negatives',
     device: 'backend (cpu, or a registered one)', out: 'run directory (log.jsonl, loss.svg, checkpoints/, eval.json)',
-    checkpointEvery: 'checkpoint every N steps', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
-    dropout: 'BERT dropout (hidden and attention)', queueSize: 'ITC feature-queue length', eval: 'evaluate on the test split afterwards',
+    checkpointEvery: 'checkpoint every N steps', maxMinutes: 'stop training after this many minutes (0 = never)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
+    dropout: 'BERT dropout (hidden and attention)', queueSize: 'ITC feature-queue length', momentum: 'EMA momentum of the momentum model', eval: 'evaluate on the test split afterwards',
     evalSize: 'test scenes', evalK: 'ITM re-ranking candidates per query', evalSeed: 'test split seed', evalBatch: 'evaluation batch',
   },
   async run(f) {
     const opts = { ...(f as unknown as AlbefTrainOptions), dataset: f.dataset as DatasetName };
-    const t0 = performance.now(), { model, tokenizer, info, seconds } = await trainAlbef(opts);
-    console.log(`trained ${opts.steps} steps in ${seconds.toFixed(0)} s; run directory ${opts.out} (loss curves: ${join(opts.out, 'loss.svg')})`);
+    const t0 = performance.now(), { model, tokenizer, info, seconds, steps } = await trainAlbef(opts);
+    if (steps < opts.steps) console.log(`stopped at step ${steps} of ${opts.steps}: the --max-minutes ${opts.maxMinutes} budget ran out (resume with --resume --max-minutes 0)`);
+    console.log(`trained to step ${steps} in ${seconds.toFixed(0)} s; run directory ${opts.out} (loss curves: ${join(opts.out, 'loss.svg')})`);
     if (!f.eval) return;
     evaluateAndWrite(model, tokenizer, info, f, opts.out);
     console.log(ground(model, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
