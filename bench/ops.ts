@@ -12,8 +12,7 @@
  * memory traffic actually done: read it as "useful bytes per second". GFLOP/s counts 2·n³ per matmul.
  * Rates use process CPU time (see measure); ops/s (wall) is benchmark.js's own number.
  */
-// benchmark ships no types and @types/benchmark is not a dependency: the few members used are typed below.
-// @ts-expect-error TS7016: no declaration file for module 'benchmark'
+// Typed by @types/benchmark; the few members used are also described by the local interfaces below.
 import BenchmarkJs from 'benchmark';
 import { cpus, loadavg } from 'node:os';
 import { getBackend, layerNorm, noGrad, ones, Rng, randn, zeros, type Tensor } from '../engine/index.js';
