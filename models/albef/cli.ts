@@ -40,7 +40,8 @@ function evaluateAndWrite(model: Albef, tokenizer: Tokenizer, info: RunInfo, f: 
 }
 
 function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number, out: string): string {
-  const ds = makeDataset({ name: info.options.dataset, split: 'test', size: Math.max(index + 1, 1), seed: 1 });
+  // The eval gallery's scenes (which scenes hold held-out compositions depends on the split's size).
+  const ds = makeDataset({ name: info.options.dataset, split: 'test', size: Math.max(index + 1, EVAL_DEFAULTS.evalSize), seed: EVAL_DEFAULTS.evalSeed });
   const S = ds.imageSize, raw = ds.image(index), norm = raw.slice();
   for (let i = 0; i < norm.length; i++) { const c = Math.floor(i / (S * S)); norm[i] = (norm[i] - info.normalize.mean[c]) / info.normalize.std[c]; }
   const text = caption || ds.cleanCaption(index), enc = tokenizer.encode(text, { maxLength: 16, truncation: true });
