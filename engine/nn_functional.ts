@@ -4,20 +4,31 @@
  */
 import * as F from './functional.js';
 import { apply } from './op.js';
-import { gelu as geluOp } from './ops/fused.js';
+import {
+  gelu as geluOp, layerNorm as layerNormOp, layerNormComposite, logSoftmax as logSoftmaxOp, logSoftmaxComposite,
+  softmax as softmaxOp, softmaxComposite,
+} from './ops/fused.js';
 import { defaultRng, type Rng } from './random.js';
-import { DTypeError, fmt, ShapeError } from './shape.js';
+import { DTypeError, fmt, isFloat, normDim, ShapeError } from './shape.js';
 import { Tensor } from './tensor.js';
 
-/** Row-wise softmax. y_i = e^(x_i - max x) / Σ_j e^(x_j - max x). Shapes: [..., N] -> [..., N]. */
-export function softmax(x: Tensor, dim = -1): Tensor {
-  const e = x.sub(x.amax(dim, true).detach()).exp();
-  return e.div(e.sum(dim, true));
+export { layerNormComposite, logSoftmaxComposite, softmaxComposite };
+
+/** Whether a row-wise fused op applies: a non-empty float tensor reduced over its last dim (other
+ * dims use the composite; a permute there would cost two copies). */
+function lastDimRows(x: Tensor, dim: number): boolean {
+  return isFloat(x.dtype) && x.ndim > 0 && x.size > 0 && normDim('softmax', dim, x.ndim) === x.ndim - 1;
 }
 
-/** log softmax(x) = x - logsumexp(x). Shapes: [..., N] -> [..., N]. */
+/** Row-wise softmax. y_i = e^(x_i - max x) / Σ_j e^(x_j - max x), fused along the last dim
+ * (engine/ops/fused.ts). Shapes: [..., N] -> [..., N]. */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return lastDimRows(x, dim) ? apply(softmaxOp, [x], {}) : softmaxComposite(x, dim);
+}
+
+/** log softmax(x) = x - logsumexp(x), fused along the last dim. Shapes: [..., N] -> [..., N]. */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
-  return x.sub(x.logsumexp(dim, true));
+  return lastDimRows(x, dim) ? apply(logSoftmaxOp, [x], {}) : logSoftmaxComposite(x, dim);
 }
 
 /** GELU: exact x·Φ(x) = x/2 (1 + erf(x/√2)), or the tanh approximation (GPT-2/BERT-tanh), as one
@@ -42,7 +53,8 @@ export function silu(x: Tensor): Tensor {
 
 /**
  * Layer normalization over the trailing `normalizedShape` dims:
- * y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance.
+ * y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance. One fused op
+ * (engine/ops/fused.ts) where weight and bias have the normalized shape, the composite otherwise.
  */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null,
   bias?: Tensor | null, eps = 1e-5): Tensor {
@@ -50,14 +62,15 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?
   if (k > x.ndim || normalizedShape.some((n, i) => n !== x.shape[x.ndim - k + i])) {
     throw new ShapeError(`layerNorm: normalizedShape ${fmt(normalizedShape)} does not end ${fmt(x.shape)}`);
   }
-  const dims = normalizedShape.map((_, i) => x.ndim - k + i);
-  const mu = x.mean(dims, true);
-  const c = x.sub(mu);
-  const v = c.mul(c).mean(dims, true);
-  let y = c.mul(v.add(eps).rsqrt());
-  if (weight) y = y.mul(weight);
-  if (bias) y = y.add(bias);
-  return y;
+  const n = normalizedShape.reduce((a, d) => a * d, 1);
+  const fits = (p?: Tensor | null): boolean => !p || (fmt(p.shape) === fmt(normalizedShape) && p.dtype === x.dtype && p.backend === x.backend);
+  if (!isFloat(x.dtype) || k === 0 || x.size === 0 || !fits(weight) || !fits(bias)) {
+    return layerNormComposite(x, normalizedShape, weight, bias, eps);
+  }
+  // The fused op normalizes the last dim: fold the normalized dims into one (reshapes share storage).
+  const param = (p: Tensor | null | undefined, fill: number): Tensor => p?.reshape([n]) ?? F.fullOn(x.backend, [n], fill, x.dtype);
+  const rows = x.reshape([...x.shape.slice(0, x.ndim - k), n]);
+  return apply(layerNormOp, [rows, param(weight, 1), param(bias, 0)], { eps }).reshape(x.shape);
 }
 
 /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p). */

@@ -105,6 +105,13 @@ export interface Backend {
   indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw;
   /** Converts dtype. */
   cast(x: Raw, dtype: DType): Raw;
+
+  // Optional fused kernels (float only). Where a backend lacks one, the engine computes the op
+  // from the primitives above, so a new backend needs none of them.
+  /** Softmax (or, with `log`, log-softmax) of each contiguous row of n elements. */
+  softmaxRows?(x: Raw, n: number, log: boolean): Raw;
+  /** (x - mean) / sqrt(var + eps) * weight + bias over each row of n (biased variance); weight, bias [n]. */
+  layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw;
 }
 
 /** Bytes per element of a dtype. */

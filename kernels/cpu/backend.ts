@@ -11,6 +11,10 @@ import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulFast } from './fast_matmul.js';
+import {
+  layerNorm as layerNormFast, layerNormFallback, logSoftmaxFallback, softmax as softmaxFast, softmaxFallback,
+  type FloatArray,
+} from '../wasm/index.js';
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
@@ -23,15 +27,18 @@ function sizeOf(shape: Shape): number {
   return n;
 }
 
-/** Options that let a faster CPU path replace individual kernels (see kernels/wasm). */
+/** The kernels that differ between `cpu-ref` (plain TS) and `cpu` (kernels/wasm where it pays). */
 export interface CpuKernels {
   matmul(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray;
+  softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void;
+  layerNorm(x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps: number): void;
 }
+const REF_KERNELS: CpuKernels = { matmul: matmulRef, softmax: softmaxFallback, layerNorm: layerNormFallback };
 
 export class CpuBackend implements Backend {
   private readonly tracker: MemoryTracker;
 
-  constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = { matmul: matmulRef }) {
+  constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = REF_KERNELS) {
     this.tracker = new MemoryTracker(device);
   }
 
@@ -109,6 +116,16 @@ export class CpuBackend implements Backend {
   indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw {
     return this.wrap(indexAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), base.dtype), base.dtype);
   }
+  softmaxRows(x: Raw, n: number, log: boolean): Raw {
+    const src = host(x) as FloatArray, out = allocArray(x.dtype, src.length) as FloatArray;
+    (log ? logSoftmaxFallback : this.kernels.softmax)(src, out, src.length / n, n);
+    return this.wrap(out, x.dtype);
+  }
+  layerNormRows(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw {
+    const src = host(x) as FloatArray, out = allocArray(x.dtype, src.length) as FloatArray;
+    this.kernels.layerNorm(src, host(weight) as FloatArray, host(bias) as FloatArray, out, src.length / n, n, eps);
+    return this.wrap(out, x.dtype);
+  }
   cast(x: Raw, dtype: DType): Raw {
     const out = allocArray(dtype, x.size);
     const src = host(x);
@@ -118,8 +135,7 @@ export class CpuBackend implements Backend {
   }
 }
 
-/** The default CPU backend instance. */
-/** The default CPU backend: fast kernels where they exist. */
-export const cpu = new CpuBackend('cpu', { matmul: matmulFast });
+/** The default CPU backend: fast kernels where they exist (float32 WASM SIMD matmul, softmax, layer norm). */
+export const cpu = new CpuBackend('cpu', { matmul: matmulFast, softmax: softmaxFast, layerNorm: layerNormFast });
 /** The plain-TypeScript reference backend (the oracle). */
-export const cpuRef = new CpuBackend('cpu-ref', { matmul: matmulRef });
+export const cpuRef = new CpuBackend('cpu-ref', REF_KERNELS);

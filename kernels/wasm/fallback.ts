@@ -78,6 +78,19 @@ export function softmaxFallback(x: FloatArray, out: FloatArray, rows: number, n:
   }
 }
 
+/** Row-wise log-softmax in plain TS: y = x - max x - log sum e^(x - max x). Shapes: [rows, n] -> [rows, n]. */
+export function logSoftmaxFallback(x: FloatArray, out: FloatArray, rows: number, n: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, x[o + j]!);
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += Math.exp(x[o + j]! - max);
+    const shift = max + Math.log(sum);
+    for (let j = 0; j < n; j++) out[o + j] = x[o + j]! - shift;
+  }
+}
+
 /** Row-wise layer norm in plain TS: y = (x - mean) / sqrt(var + eps) * gamma + beta. Shapes: [rows, n], gamma/beta [n]. */
 export function layerNormFallback(
   x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps: number,

@@ -19,7 +19,7 @@ import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 
 export type { FloatArray, MatmulOptions } from './options.js';
-export { layerNormFallback, matmulFallback, softmaxFallback } from './fallback.js';
+export { layerNormFallback, logSoftmaxFallback, matmulFallback, softmaxFallback } from './fallback.js';
 
 /**
  * Below this many multiply-adds (m*n*k) plain loops beat entering WASM, whose fixed cost

@@ -4,7 +4,7 @@
  * reaches the op from them (through a random layout: transposed, sliced, expanded inputs).
  */
 import fc from 'fast-check';
-import { concat, type Tensor } from '../../engine/index.js';
+import { concat, layerNorm, type Tensor } from '../../engine/index.js';
 import { apply } from '../../engine/op.js';
 import { cast } from '../../engine/ops/unary.js';
 import { geluGrad } from '../../engine/ops/fused.js';
@@ -62,6 +62,16 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
   cast: unaryCase((x) => apply(cast, [x], { dtype: 'float64' })),
   gelu: fc.boolean().chain((tanh) => unaryCase((x) => x.gelu(tanh ? 'tanh' : 'none'))),
   geluGrad: fc.boolean().chain((tanh) => unaryCase((x) => apply(geluGrad, [x], { approximate: tanh ? 'tanh' : 'none' }))),
+  softmax: unaryCase((x) => x.softmax(-1)),
+  logSoftmax: unaryCase((x) => x.logSoftmax(-1)),
+  layerNorm: fc.record({ shape: shapeArb(1, 3), seed: seedArb, layout: layoutArb }).map(({ shape, seed, layout }) => {
+    const { leaf: x, make } = viaLayout(shape, seed, 'any', layout);
+    const n = shape[shape.length - 1];
+    return {
+      leaves: [x, leaf([n], seed + 1), leaf([n], seed + 2)],
+      fn: (a, w, b) => layerNorm(make(a), [n], w, b), label: `${layout} ${JSON.stringify(shape)}`,
+    };
+  }),
   add: binaryCase((a, b) => a.add(b)),
   sub: binaryCase((a, b) => a.sub(b)),
   mul: binaryCase((a, b) => a.mul(b)),
