@@ -25,7 +25,12 @@ export function reduceValues(kind: 'sum' | 'max' | 'min', x: TypedArray, shape: 
     const idx = new Int32Array(Math.max(nd, 1));
     let p = 0, i = 0;
     for (let r = size / inner; r > 0; r--) {
-      if (kind === 'sum') for (let j = 0; j < inner; j++) acc[p + j * ti] += x[i++];
+      if (kind === 'sum' && ti === 0) {
+        // Reducing the last axis: a register accumulator, not a load-add-store chain through acc.
+        let s = acc[p];
+        for (let j = 0; j < inner; j++) s += x[i++];
+        acc[p] = s;
+      } else if (kind === 'sum') for (let j = 0; j < inner; j++) acc[p + j * ti] += x[i++];
       else if (kind === 'max') {
         for (let j = 0; j < inner; j++) { const v = x[i++], q = p + j * ti; if (v > acc[q] || v !== v) acc[q] = v; }
       } else {
