@@ -1,6 +1,7 @@
 /**
- * `vlgrad train albef`, `vlgrad eval albef`, `vlgrad ground albef`: train ALBEF-tiny on the bundled
- * scenes and evaluate it, resume from a checkpoint, and draw per-word Grad-CAM grounding maps.
+ * `vlgrad train albef`, `eval albef`, `ground albef`, `vqa albef`: train ALBEF-tiny on the bundled
+ * scenes and evaluate it, resume from a checkpoint, draw per-word Grad-CAM grounding maps, and
+ * fine-tune the VQA head shared with VLMo.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { getBackend, setDefaultDevice, tensor } from '../../engine/index.js';
 import { makeDataset, Tokenizer, type DatasetName } from '../../data/index.js';
 import { fromRecords, latestCheckpoint } from '../common/checkpoint.js';
 import type { Command, FlagValue } from '../common/cli.js';
+import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
 import { load } from '../../nn/safetensors.js';
 import { Albef } from './albef.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
@@ -99,5 +101,16 @@ const groundCmd: Command = {
   },
 };
 
+/** ALBEF as a VQA backbone: the fusion encoder's [CLS] (no pooler; ALBEF's ITM head reads it directly). */
+export function albefVqaModel(model: Albef): FusedClsModel {
+  return { module: model, dim: model.config.text.hidden, textLength: 16,
+    fusedCls: (images, ids, mask) => model.fuse(model.encodeText(ids, mask), mask, model.encodeImage(images)).narrow(1, 0, 1).squeeze(1) };
+}
+
+const vqa = vqaCommand('albef', TRAIN_DEFAULTS.out, async (run, checkpoint) => {
+  const { model, tokenizer, info } = await loadRun(run, checkpoint);
+  return { fused: albefVqaModel(model), tokenizer, dataset: info.options.dataset, normalize: info.normalize, seed: info.options.seed, name: info.config.name };
+});
+
 /** ALBEF's commands for bin/vlgrad.ts. */
-export const albefCommands: Command[] = [train, evaluate, groundCmd];
+export const albefCommands: Command[] = [train, evaluate, groundCmd, vqa];

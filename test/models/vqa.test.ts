@@ -7,6 +7,7 @@ import { Albef } from '../../models/albef/albef.js';
 import { albefTiny } from '../../models/albef/config.js';
 import { readJsonl } from '../../models/common/jsonl.js';
 import { answerVocab, finetuneVqa, VqaHead, vqaExamples, vqaLoss, type FusedClsModel, type VqaOptions } from '../../models/common/vqa.js';
+import { albefVqaModel } from '../../models/albef/cli.js';
 import { vlmoVqaModel } from '../../models/vlmo/cli.js';
 import { vlmoTiny } from '../../models/vlmo/config.js';
 import { Vlmo } from '../../models/vlmo/vlmo.js';
@@ -60,7 +61,5 @@ t.test('fine-tuning through the VLMo adapter lowers the loss', async (t) => {
 
 t.test('the same head runs on ALBEF (fusion [CLS])', async (t) => {
   const model = new Albef(albefTiny(tokenizer.vocabSize));
-  const fused: FusedClsModel = { module: model, dim: model.config.text.hidden, textLength: 16,
-    fusedCls: (images, ids, mask) => model.fuse(model.encodeText(ids, mask), mask, model.encodeImage(images)).narrow(1, 0, 1).squeeze(1) };
-  await smoke(t, 'albef', fused, 2);
+  await smoke(t, 'albef', albefVqaModel(model), 2);
 });
