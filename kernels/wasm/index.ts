@@ -28,8 +28,14 @@ export { layerNormFallback, logSoftmaxFallback, matmulFallback, softmaxFallback 
 export const WASM_MIN_WORK = 12 * 12 * 12;
 /** Below this many elements the row-wise kernels run in plain TS. */
 export const ROWWISE_MIN_ELEMENTS = 256;
-/** Below this many multiply-adds one thread beats waking the others. */
-export const PARALLEL_MIN_WORK = 64 * 64 * 64;
+/**
+ * Below this many multiply-adds (m*n*k per batch item) the calling thread runs the product alone.
+ * A parallel call waits for every worker to wake and check in, so on a loaded machine (the 2-core
+ * box these numbers come from ran at load 4-5) 2 threads lost to 1 at every size measured from
+ * 64^3 to 384^3 (1.1-4x); on an idle one the win below ~192^3 is at most ~1.5x of a sub-0.3 ms
+ * call. ALBEF-tiny's products (up to 272x256x64) all stay on one thread. See docs/fast_cpu.md.
+ */
+export const PARALLEL_MIN_WORK = 192 * 192 * 192;
 
 interface Runtime {
   heap: WasmHeap;

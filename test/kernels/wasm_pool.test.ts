@@ -27,7 +27,7 @@ function product(threadCount: number, m: number, k: number, n: number, batch: nu
 
 t.test('1, 2 and 3 threads give bit-identical outputs', async (t) => {
   const initial = threads();
-  for (const [m, k, n, batch] of [[129, 300, 65, 1], [63, 127, 129, 3], [256, 256, 256, 1], [17, 600, 40, 7]] as const) {
+  for (const [m, k, n, batch] of [[129, 600, 97, 1], [63, 1031, 129, 3], [256, 256, 256, 1], [17, 2100, 201, 7]] as const) {
     const one = product(1, m, k, n, batch, true);
     for (const count of [2, 3]) {
       const many = product(count, m, k, n, batch, true);
@@ -38,12 +38,12 @@ t.test('1, 2 and 3 threads give bit-identical outputs', async (t) => {
 });
 
 t.test('workers see memory the heap grew after they started', async (t) => {
-  const one = product(1, 150, 150, 150, 4, false);
-  product(2, 150, 150, 150, 4, false); // workers are up
+  const one = product(1, 200, 200, 200, 4, false); // >= PARALLEL_MIN_WORK, so 2 threads do run
+  product(2, 200, 200, 200, 4, false); // workers are up
   const before = heapStats().byteLength;
   const big = alloc(16 * 1024 * 1024); // 64 MiB: the memory grows under the running workers
   t.ok(heapStats().byteLength > before, 'heap grew');
-  const two = product(2, 150, 150, 150, 4, false); // staged above the old end of memory
+  const two = product(2, 200, 200, 200, 4, false); // staged above the old end of memory
   t.ok(one.every((x, i) => Object.is(x, two[i])));
   free(big);
 });
@@ -57,9 +57,9 @@ t.test('setThreads validates and threads() reports', async (t) => {
 
 t.test('shutdown, then the next call starts workers again', async (t) => {
   setThreads(2);
-  const before = product(2, 100, 100, 100, 1, false);
+  const before = product(2, 200, 200, 200, 1, false);
   shutdown();
-  const after = product(2, 100, 100, 100, 1, false);
+  const after = product(2, 200, 200, 200, 1, false);
   t.ok(before.every((x, i) => Object.is(x, after[i])));
 });
 
@@ -68,7 +68,7 @@ t.test('a script that never calls shutdown still exits (workers are unref-ed)', 
   const script = `
     import { matmul, setThreads } from ${JSON.stringify(index)};
     setThreads(2);
-    const n = 128, a = new Float32Array(n * n).fill(1), out = new Float32Array(n * n);
+    const n = 200, a = new Float32Array(n * n).fill(1), out = new Float32Array(n * n);
     matmul(a, a.slice(), out, { m: n, k: n, n });
     console.log(out[0]);
   `;
@@ -77,5 +77,5 @@ t.test('a script that never calls shutdown still exits (workers are unref-ed)', 
   });
   t.equal(r.signal, null, 'not killed by the timeout');
   t.equal(r.status, 0, r.stderr);
-  t.equal(r.stdout.trim(), '128');
+  t.equal(r.stdout.trim(), '200');
 });
