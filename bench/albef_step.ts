@@ -2,11 +2,32 @@
  * How long one ALBEF-tiny pre-training step takes (forward with the momentum model, backward, AdamW,
  * EMA and queue update included), per backend and batch size, on random data of the real shapes
  * (32×32 images, 16 tokens, the grammar vocabulary of 70 words). Used to size the default run.
- * Prints wall time and process CPU time (all threads), which a loaded machine distorts less.
+ * Prints wall time and process CPU time (all threads, lavapipe's included), which a loaded machine
+ * distorts less.
  *
- *   npx tsx bench/albef_step.ts [--batch 16,32] [--repeats 3] [--devices cpu,cpu-ref]
+ *   npx tsx bench/albef_step.ts [--batch 16,32] [--repeats 3] [--devices cpu,cpu-ref,webasm,gpujs-cpu,webgpu]
+ *
+ * Every device gets the same model and data: the model is built on `cpu` from seed 0 and moved with
+ * `model.to(device)`; each batch is drawn on `cpu` from one Rng(1) and moved (outside the timed
+ * part). The gpu.js devices (webasm, gpujs-cpu, webgpu) are started with `await initBackend(name)`;
+ * webgpu without a GPU needs lavapipe (scripts/install_lavapipe.sh). A device that cannot start, or
+ * whose step throws, prints a row "not available: <reason>" and the run goes on.
+ *
+ * What is timed (wall clock, median of --repeats steps after one warm-up step, which also compiles
+ * the gpu.js kernels):
+ *   forward  model.forward(...) up to `await loss.itemAsync()`: the loss is read back, so on an async
+ *            device (webgpu) this covers the device work of the forward, not only its enqueueing;
+ *   backward opt.zeroGrad() + loss.backward() (on webgpu: enqueueing only);
+ *   adamw    opt.step() (on webgpu: enqueueing only);
+ *   wait     `await p.data()` of the last parameter AdamW updates: on webgpu the wait for the queued
+ *            backward and AdamW to finish (ops run in program order); on the other devices ~0;
+ *   total    the sum of the four, i.e. one whole step including every device wait.
+ * After the steps the gpu.js devices print `fallbacks()` (Backend calls that ran on the CPU instead
+ * of a kernel, over the warm-up and timed steps; the target is {}).
  */
-import { getBackend, ones, randint, randn, Rng, setDefaultDevice, tensor } from '../engine/index.js';
+import { loadavg } from 'node:os';
+import { ones, randint, randn, Rng, setDefaultDevice, tensor, type Backend, type Tensor } from '../engine/index.js';
+import { fallbacks, getBackend, initBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
 import { AdamW, paramGroups } from '../nn/optim.js';
 import { Albef } from '../models/albef/albef.js';
 import { albefTiny } from '../models/albef/config.js';
@@ -18,39 +39,75 @@ const arg = (name: string, def: string): string => {
 const batches = arg('batch', '16,32').split(',').map(Number), repeats = Number(arg('repeats', '3'));
 const devices = arg('devices', 'cpu,cpu-ref').split(',');
 const V = 70, T = 16;
+const cpuBe = getBackend('cpu');
 
-interface Timing { fwd: number; bwd: number; opt: number; cpu: number }
+interface Timing { fwd: number; bwd: number; opt: number; wait: number; cpu: number }
 
-function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng): Timing {
+/** Starts `device` (gpu.js devices through initBackend); throws with the reason when it cannot. */
+async function start(device: string): Promise<Backend> {
+  return isGpuJsDevice(device) ? await initBackend(device) : getBackend(device);
+}
+
+async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backend): Promise<Timing> {
   const S = model.config.vision.imageSize;
-  const images = randn([B, 3, S, S], { rng }), ids = randint(5, V, [B, T], { rng }), attentionMask = ones([B, T], { dtype: 'int32' });
-  const mlmLabels = tensor(Int32Array.from({ length: B * T }, () => (rng.uniform() < 0.15 ? rng.int(5, V) : -100)), { shape: [B, T] });
+  // Drawn on the CPU (the same numbers for every device), then moved: not timed.
+  const images = randn([B, 3, S, S], { rng, device: cpuBe }).to(be), ids = randint(5, V, [B, T], { rng, device: cpuBe }).to(be);
+  const attentionMask = ones([B, T], { dtype: 'int32', device: be });
+  const mlmLabels = tensor(Int32Array.from({ length: B * T }, () => (rng.uniform() < 0.15 ? rng.int(5, V) : -100)), { shape: [B, T], device: be });
   const c0 = process.cpuUsage(), t0 = performance.now();
   const out = model.forward({ images, ids, attentionMask, mlmIds: ids, mlmLabels }, { alpha: 0.4 });
-  out.total.item();
+  await out.total.itemAsync();
   const t1 = performance.now();
   opt.zeroGrad();
   out.total.backward();
   const t2 = performance.now();
   opt.step();
-  const t3 = performance.now(), c = process.cpuUsage(c0);
-  return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, cpu: (c.user + c.system) / 1000 };
+  const t3 = performance.now();
+  await lastUpdated(opt).data();
+  const t4 = performance.now(), c = process.cpuUsage(c0);
+  return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, wait: t4 - t3, cpu: (c.user + c.system) / 1000 };
 }
 
-console.log(`albef-tiny step times (ms, median of ${repeats} after one warm-up); load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(', ')}`);
-console.log('device    batch   forward  backward  adamw   total(wall)  cpu-time  samples/s(wall)');
+/** The last parameter step() updated (it skips those without a gradient). */
+function lastUpdated(opt: AdamW): Tensor {
+  const ps = opt.paramGroups.flatMap((g) => g.params).filter((p) => p.grad !== null);
+  if (!ps.length) throw new Error('no parameter has a gradient');
+  return ps[ps.length - 1];
+}
+
+const reason = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split('\n')[0];
+
+console.log(`albef-tiny step times (ms, median of ${repeats} after one warm-up); load average ${loadavg().map((x) => x.toFixed(1)).join(', ')}`);
+console.log('device    batch   forward  backward  adamw   wait  total(wall)  cpu-time  samples/s(wall)');
 for (const device of devices) {
-  setDefaultDevice(getBackend(device));
+  let be: Backend;
+  try {
+    be = await start(device);
+  } catch (e) {
+    console.log(`${device.padEnd(9)} not available: ${reason(e)}`);
+    continue;
+  }
   for (const B of batches) {
-    const model = new Albef(albefTiny(V), { seed: 0 });
-    const opt = new AdamW(paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: 0.02 }), { lr: 1e-4 });
-    const rng = new Rng(1), runs: Timing[] = [];
-    stepOnce(model, opt, B, rng);
-    for (let r = 0; r < repeats; r++) runs.push(stepOnce(model, opt, B, rng));
-    const med = (k: keyof Timing): number => runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
-    const total = med('fwd') + med('bwd') + med('opt');
-    console.log(`${device.padEnd(8)} ${String(B).padStart(6)} ${med('fwd').toFixed(0).padStart(9)} ${med('bwd').toFixed(0).padStart(9)} ` +
-      `${med('opt').toFixed(0).padStart(6)} ${total.toFixed(0).padStart(12)} ${med('cpu').toFixed(0).padStart(9)} ${((1000 * B) / total).toFixed(1).padStart(16)}`);
+    try {
+      setDefaultDevice(cpuBe);
+      const model = new Albef(albefTiny(V), { seed: 0 });          // identical init on every device
+      if (be !== cpuBe) model.to(be);
+      setDefaultDevice(be);
+      const groups = paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: 0.02 });
+      const opt = new AdamW(groups, { lr: 1e-4 });                   // after the move
+      const rng = new Rng(1), runs: Timing[] = [];
+      if (isGpuJsDevice(device)) resetFallbacks();
+      await stepOnce(model, opt, B, rng, be);
+      for (let r = 0; r < repeats; r++) runs.push(await stepOnce(model, opt, B, rng, be));
+      const med = (k: keyof Timing): number => runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+      const total = med('fwd') + med('bwd') + med('opt') + med('wait');
+      console.log(`${device.padEnd(9)} ${String(B).padStart(5)} ${med('fwd').toFixed(0).padStart(9)} ${med('bwd').toFixed(0).padStart(9)} ` +
+        `${med('opt').toFixed(0).padStart(6)} ${med('wait').toFixed(0).padStart(6)} ${total.toFixed(0).padStart(12)} ${med('cpu').toFixed(0).padStart(9)} ` +
+        `${((1000 * B) / total).toFixed(1).padStart(16)}` + (isGpuJsDevice(device) ? `  fallbacks ${JSON.stringify(fallbacks())}` : ''));
+    } catch (e) {
+      console.log(`${device.padEnd(9)} ${String(B).padStart(5)} not available: the step failed: ${reason(e)}` +
+        (isGpuJsDevice(device) ? `  (fallbacks so far ${JSON.stringify(fallbacks())})` : ''));
+    }
   }
 }
 process.exit(0);
