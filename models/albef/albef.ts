@@ -10,7 +10,7 @@ import { Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { BertForMaskedLM } from './bert.js';
 import { validateConfig, type AlbefConfig } from './config.js';
-import { itcLoss, itmLoss, mlmLoss, sampleHardNegatives, softTargets, type HardNegatives } from './losses.js';
+import { itcLoss, itmLoss, lazyLabelledSubset, mlmLoss, sampleNegativeIndices, softTargets, type HardNegatives, type NegativeIndices } from './losses.js';
 import { enqueue, initQueue } from './momentum.js';
 import { VisionTransformer } from './vit.js';
 
@@ -39,9 +39,14 @@ export interface AlbefOutput {
   i2t: Tensor; t2i: Tensor;
   /** [3B, 2]: positives, then (text, negative image), then (negative text, image). */
   itmLogits: Tensor;
-  /** [M, V] logits and [M] labels at the masked positions (null without MLM input). */
-  mlmLogits: Tensor | null; mlmTargets: Tensor | null;
-  negatives: HardNegatives;
+  /**
+   * [M, V] logits and [M] labels at the masked positions (null without MLM input or mask), for
+   * metrics. Computed on first access, which reads the labels back: the loss itself runs over all
+   * B·T positions with unlabelled ones weighted 0, so a step reads nothing.
+   */
+  readonly mlmLogits: Tensor | null; readonly mlmTargets: Tensor | null;
+  /** The ITM hard negatives used, as int32 batch indices [B] on the model's device. */
+  negatives: NegativeIndices;
   /** Momentum features of this batch, enqueued after the loss. Shapes: [B, E]. */
   imageFeatM: Tensor; textFeatM: Tensor;
 }
@@ -100,14 +105,27 @@ export class Albef extends Module {
     this.rng = rng.fork();
   }
 
+  /** Host mirror of the queue_ptr buffer, so enqueueing never reads the device. */
+  private ptr = 0;
+
   get temp(): Tensor { return this.param('temp'); }
   get imageQueue(): Tensor { return this.buffer('image_queue')!; }
   get textQueue(): Tensor { return this.buffer('text_queue')!; }
-  /** Next queue column to overwrite. */
-  get queuePtr(): number { return this.buffer('queue_ptr')!.item(); }
+  /**
+   * Next queue column to overwrite: a host mirror of the `queue_ptr` buffer (which the state dict
+   * saves); the setter writes both, `loadStateDict` refreshes the mirror.
+   */
+  get queuePtr(): number { return this.ptr; }
   set queuePtr(ptr: number) {
-    if (!(Number.isInteger(ptr) && ptr >= 0 && ptr < this.config.queueSize)) throw new RangeError(`queue_ptr ${ptr} outside [0, ${this.config.queueSize})`);
-    noGrad(() => this.buffer('queue_ptr')!.assign(full([1], ptr, { dtype: 'int32', device: this.temp.backend })));
+    this.ptr = checkPtr(ptr, this.config.queueSize);
+    noGrad(() => this.buffer('queue_ptr')!.assign(full([1], ptr, { dtype: 'int32', device: this.buffer('queue_ptr')!.backend })));
+  }
+
+  /** Module.loadStateDict, then the queue pointer's host mirror from the loaded value (a host read of the checkpoint's tensor). */
+  override loadStateDict(sd: Parameters<Module['loadStateDict']>[0], opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+    const r = super.loadStateDict(sd, opts);
+    if (Object.hasOwn(sd, 'queue_ptr')) this.ptr = checkPtr(sd.queue_ptr.dataSync()[0], this.config.queueSize);
+    return r;
   }
   /** The parameters' dtype (inputs are cast to it). */
   get dtype(): 'float32' | 'float64' { return this.temp.dtype as 'float32' | 'float64'; }
@@ -194,8 +212,8 @@ export class Albef extends Module {
     const { i2t, t2i, itc } = itcLoss(simI2t, simT2i, m.targetI2t, m.targetT2i);
 
     // ITM on [pos; (text, neg image); (neg text, image)], fused in one 3B pass; gradients flow into the negatives.
-    const negatives = opts.negatives ?? sampleHardNegatives(simI2t, simT2i, this.rng);
-    const negImg = tensor(negatives.imageForText, { device: img.backend }), negTxt = tensor(negatives.textForImage, { device: img.backend });
+    const negatives = opts.negatives ? uploadNegatives(opts.negatives, img) : sampleNegativeIndices(simI2t, simT2i, this.rng);
+    const { imageForText: negImg, textForImage: negTxt } = negatives;              // [B] int32 each
     const textAll = concat([txt, txt, txt.indexSelect(0, negTxt)]);              // [3B, T, C]
     const maskAll = concat([mask, mask, mask.indexSelect(0, negTxt)]);           // [3B, T], negative text keeps its mask
     const imageAll = concat([img, img.indexSelect(0, negImg), img]);             // [3B, 1+N, Cv]
@@ -203,25 +221,36 @@ export class Albef extends Module {
     const itm = itmLoss(itmLogits);
 
     // MLM on the masked ids (full 'multi_modal' pass), distilled from the momentum model with img_m.
-    let mlm = full([], 0, { dtype: this.dtype, device: img.backend }), mlmLogits: Tensor | null = null, mlmTargets: Tensor | null = null;
-    const pos = inputs.mlmIds && inputs.mlmLabels ? maskedPositions(inputs.mlmLabels) : null;
-    if (pos && inputs.mlmIds) {
-      mlmTargets = inputs.mlmLabels!.reshape([-1]).indexSelect(0, pos);          // [M]
+    // The head runs on all B·T positions and the loss weighs unlabelled ones 0: the same loss as on
+    // the M masked rows, without reading the labels to find them.
+    let mlm = full([], 0, { dtype: this.dtype, device: img.backend }), logitsAll: Tensor | null = null, labelsAll: Tensor | null = null;
+    if (inputs.mlmIds && inputs.mlmLabels) {
       const mlmIds = inputs.mlmIds;
-      const soft = noGrad(() => this.textEncoderM.logitsAt(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imageStatesM), pos).softmax(-1));
-      mlmLogits = this.textEncoder.logitsAt(this.textEncoder.bert.multimodal(mlmIds, mask, img), pos); // [M, V]
-      mlm = mlmLoss(mlmLogits, mlmTargets, soft, alpha);
+      labelsAll = inputs.mlmLabels.reshape([-1]);                                          // [B·T], −100 unlabelled
+      const soft = noGrad(() => this.textEncoderM.head.forward(rows(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imageStatesM))).softmax(-1));
+      logitsAll = this.textEncoder.head.forward(rows(this.textEncoder.bert.multimodal(mlmIds, mask, img))); // [B·T, V]
+      mlm = mlmLoss(logitsAll, labelsAll, soft, alpha);
     }
     const total = mlm.add(itc).add(itm);                                        // the reference's sum order
-    return { itc, itm, mlm, total, i2t, t2i, itmLogits, mlmLogits, mlmTargets, negatives, imageFeatM: m.imageFeatM, textFeatM: m.textFeatM };
+    const metrics = lazyLabelledSubset(logitsAll, labelsAll);
+    return {
+      itc, itm, mlm, total, i2t, t2i, itmLogits, negatives, imageFeatM: m.imageFeatM, textFeatM: m.textFeatM,
+      get mlmLogits() { return metrics.logits; }, get mlmTargets() { return metrics.labels; },
+    };
   }
 }
 
-/** Flat indices of the labelled (masked) positions, or null when none was masked. Shapes: [B, T] -> [M]. */
-function maskedPositions(labels: Tensor): Tensor | null {
-  const l = labels.dataSync(), idx: number[] = [];
-  for (let i = 0; i < l.length; i++) if (l[i] !== -100) idx.push(i);
-  return idx.length ? tensor(Int32Array.from(idx), { device: labels.backend }) : null;
+/** Every position as a row. Shapes: [B, T, C] -> [B·T, C]. */
+const rows = (x: Tensor): Tensor => x.reshape([-1, x.shape[2]]);
+
+/** Fixed host negatives as int32 index tensors on `like`'s device. */
+function uploadNegatives(n: HardNegatives, like: Tensor): NegativeIndices {
+  return { imageForText: tensor(n.imageForText, { device: like.backend }), textForImage: tensor(n.textForImage, { device: like.backend }) };
+}
+
+function checkPtr(ptr: number, Q: number): number {
+  if (!(Number.isInteger(ptr) && ptr >= 0 && ptr < Q)) throw new RangeError(`queue_ptr ${ptr} outside [0, ${Q})`);
+  return ptr;
 }
 
 function checkInputs({ images, ids, attentionMask, mlmIds, mlmLabels }: AlbefInputs): void {

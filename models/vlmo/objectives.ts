@@ -5,11 +5,11 @@
  *   stage 2  textMlmObjective  masked language modelling on text-only input
  *   stage 3  vlObjective       ITC (two branches) + ITM (hard negatives) + 0.25·MLM (fused)
  */
-import { arange, concat, crossEntropy, full, noGrad, tensor, type Tensor } from '../../engine/index.js';
-import { itmLoss, sampleHardNegatives, type HardNegatives } from '../albef/losses.js';
+import { arange, concat, crossEntropy, tensor, type Tensor } from '../../engine/index.js';
+import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../albef/losses.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
 
-export { itmLoss, type HardNegatives };
+export { itmLoss, type HardNegatives, type NegativeIndices };
 
 /**
  * Weight of the MLM loss in the VL stage. The reference code returns `mlm_loss * 0.25` and the
@@ -43,26 +43,38 @@ export function itcLoss(image: UnimodalOutput, text: UnimodalOutput, logitScale:
   return { itc: a.loss.add(b.loss).mul(0.5), itcA: a.loss, itcB: b.loss, logits: a.logits };
 }
 
-/** Masked language modelling: cross-entropy over the M masked positions. Shapes: logits [M, V], labels [M] -> []. */
-export function mlmLoss(logits: Tensor, labels: Tensor): Tensor { return crossEntropy(logits, labels); }
+/**
+ * Masked language modelling: cross-entropy over the masked positions, given logits at every
+ * position and −100 labels elsewhere (no read to find the M masked ones); 0 when none is masked
+ * (the reference's mean would be NaN, spec E10). Shapes: logits [N, V], labels [N] -> [].
+ */
+export function mlmLoss(logits: Tensor, labels: Tensor): Tensor { return maskedCrossEntropy(logits, labels); }
 
-/** Masked image modelling: cross-entropy of each masked patch's codebook id. Shapes: logits [M, K], codes [M] -> []. */
-export function mimLoss(logits: Tensor, codes: Tensor): Tensor { return crossEntropy(logits, codes); }
+/** Masked image modelling: cross-entropy of each masked patch's codebook id, as mlmLoss. Shapes: logits [N, K], codes [N] (−100 unmasked) -> []. */
+export function mimLoss(logits: Tensor, codes: Tensor): Tensor { return maskedCrossEntropy(logits, codes); }
 
-/** Flat indices of the labelled positions (label != −100), or null if none. Shapes: [B, n] -> [M]. */
+/** Flat indices of the labelled positions (label != −100), or null if none; a host read (evaluation). Shapes: [B, n] -> [M]. */
 export function labelledPositions(labels: Tensor): Tensor | null {
   const l = labels.dataSync(), idx: number[] = [];
   for (let i = 0; i < l.length; i++) if (l[i] !== -100) idx.push(i);
   return idx.length ? tensor(Int32Array.from(idx), { device: labels.backend }) : null;
 }
 
-/** Rows of `states` at flat positions. Shapes: [B, n, C], [M] -> [M, C]. */
-function rowsAt(states: Tensor, pos: Tensor): Tensor {
-  return states.reshape([-1, states.shape[2]]).indexSelect(0, pos);
-}
+/** Every position as a row. Shapes: [B, n, C] -> [B·n, C]. */
+const rows = (states: Tensor): Tensor => states.reshape([-1, states.shape[2]]);
 
-/** A loss with the logits and labels it was computed from (for accuracies); logits null when nothing was masked. */
-export interface MaskedPrediction { loss: Tensor; logits: Tensor | null; labels: Tensor | null }
+/**
+ * A loss with the logits and labels at the masked positions (for accuracies; null when nothing was
+ * masked). The loss runs over all positions, unmasked ones weighted 0; `logits` and `labels` are
+ * picked out on first access, which reads the labels back, so a step that skips them reads nothing.
+ */
+export interface MaskedPrediction { loss: Tensor; readonly logits: Tensor | null; readonly labels: Tensor | null }
+
+/** The loss of all-position logits against labels (−100 = not masked), with lazy masked-row views. Shapes: [N, V], [N]. */
+function maskedPrediction(loss: Tensor, logits: Tensor, labels: Tensor): MaskedPrediction {
+  const subset = lazyLabelledSubset(logits, labels);
+  return { loss, get logits() { return subset.logits; }, get labels() { return subset.labels; } };
+}
 
 /**
  * Stage 1: image-only pass with block-masked patches replaced by the mask token, MIM head on the
@@ -73,12 +85,9 @@ export function mimObjective(model: Vlmo, batch: { images: Tensor; mimMask: Tens
   if (!model.mimHead) throw new Error('mimObjective: build the model with { mim: true }');
   const hidden = model.encodeImage(batch.images, { mimMask: batch.mimMask }).hidden;     // [B, 1+P, C]
   const patches = hidden.narrow(1, 1, hidden.shape[1] - 1);                             // [B, P, C]
-  const labels = batch.codes.where(batch.mimMask.ne(0), -100);                          // codes at masked patches
-  const pos = labelledPositions(labels);
-  if (!pos) return { loss: full([], 0, { dtype: model.dtype, device: hidden.backend }), logits: null, labels: null };
-  const logits = model.mimHead.forward(rowsAt(patches, pos));                             // [M, K]
-  const targets = labels.reshape([-1]).indexSelect(0, pos);
-  return { loss: mimLoss(logits, targets), logits, labels: targets };
+  const labels = batch.codes.where(batch.mimMask.ne(0), -100).reshape([-1]);             // [B·P] codes at masked patches
+  const logits = model.mimHead.forward(rows(patches));                                    // [B·P, K]
+  return maskedPrediction(mimLoss(logits, labels), logits, labels);
 }
 
 /**
@@ -90,13 +99,10 @@ export function textMlmObjective(model: Vlmo, batch: { mlmIds: Tensor; attention
   return maskedLm(model, hidden, batch.mlmLabels);
 }
 
+/** MLM head on every text position, loss on the masked ones (0 when none, spec E10). Shapes: [B, T, C], [B, T]. */
 function maskedLm(model: Vlmo, textStates: Tensor, labels: Tensor): MaskedPrediction {
-  const pos = labelledPositions(labels);
-  // No masked token in the batch: the reference's mean would be NaN; we contribute 0 instead (spec E10).
-  if (!pos) return { loss: full([], 0, { dtype: model.dtype, device: textStates.backend }), logits: null, labels: null };
-  const logits = model.mlmScore.forward(rowsAt(textStates, pos));                       // [M, V]
-  const targets = labels.reshape([-1]).indexSelect(0, pos);
-  return { loss: mlmLoss(logits, targets), logits, labels: targets };
+  const logits = model.mlmScore.forward(rows(textStates)), flat = labels.reshape([-1]); // [B·T, V], [B·T]
+  return maskedPrediction(mlmLoss(logits, flat), logits, flat);
 }
 
 /** Stage-3 inputs. Shapes: images [B, 3, S, S]; ids, attentionMask, mlmIds, mlmLabels [B, T] int32. */
@@ -110,8 +116,10 @@ export interface VlOutput {
   itcLogits: Tensor;
   /** [3B, 2]: positives, (text, negative image), (negative text, image). */
   itmLogits: Tensor;
-  mlmLogits: Tensor | null; mlmLabels: Tensor | null;
-  negatives: HardNegatives;
+  /** At the masked positions, on first access (a read of the labels; see MaskedPrediction). */
+  readonly mlmLogits: Tensor | null; readonly mlmLabels: Tensor | null;
+  /** The ITM hard negatives used: int32 batch indices [B] on the model's device. */
+  negatives: NegativeIndices;
 }
 
 /**
@@ -127,9 +135,10 @@ export function vlObjective(model: Vlmo, batch: VlBatch, opts: { negatives?: Har
   const text = model.encodeText(ids, mask, { vlBranch: true });
   const { itc, itcA, itcB, logits } = itcLoss(image, text, model.logitScale, model.logitVlScale);
 
-  const negatives = opts.negatives ?? noGrad(() => sampleHardNegatives(logits, logits.mT(), model.rng));
-  const negImg = tensor(negatives.imageForText, { device: images.backend });
-  const negTxt = tensor(negatives.textForImage, { device: images.backend });
+  const negatives: NegativeIndices = opts.negatives
+    ? { imageForText: tensor(opts.negatives.imageForText, { device: images.backend }), textForImage: tensor(opts.negatives.textForImage, { device: images.backend }) }
+    : sampleNegativeIndices(logits, logits.mT(), model.rng);                            // on the device, no read
+  const { imageForText: negImg, textForImage: negTxt } = negatives;
   const fused = model.fuse(
     concat([ids, ids, ids.indexSelect(0, negTxt), mlmIds]),                            // [4B, T]
     concat([mask, mask, mask.indexSelect(0, negTxt), mask]),                             // the negative text keeps its mask
@@ -141,7 +150,7 @@ export function vlObjective(model: Vlmo, batch: VlBatch, opts: { negatives?: Har
   const mlm = maskedLm(model, fused.narrow(0, 3 * B, B).narrow(1, 0, T), batch.mlmLabels);
   const total = mlm.loss.mul(VL_MLM_WEIGHT).add(itc).add(itm);                           // the reference's key order
   return {
-    total, itc, itm, mlm: mlm.loss, itcA, itcB, itcLogits: logits, itmLogits,
-    mlmLogits: mlm.logits, mlmLabels: mlm.labels, negatives,
+    total, itc, itm, mlm: mlm.loss, itcA, itcB, itcLogits: logits, itmLogits, negatives,
+    get mlmLogits() { return mlm.logits; }, get mlmLabels() { return mlm.labels; },
   };
 }

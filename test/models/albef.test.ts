@@ -7,7 +7,7 @@ import { noGrad, ones, randn, Rng, tensor, type Tensor } from '../../engine/inde
 import { grammarVocab, maskTokens, Tokenizer } from '../../data/index.js';
 import { Albef } from '../../models/albef/albef.js';
 import { albefMicro } from '../../models/albef/config.js';
-import { drawIndex, hardNegativeWeights, itcLoss, itmLabels, itmLoss, mlmLoss, sampleHardNegatives, softTargets } from '../../models/albef/losses.js';
+import { hardNegativeWeights, itcLoss, itmLabels, itmLoss, mlmLoss, sampleHardNegatives, sampleNegativeIndices, softTargets } from '../../models/albef/losses.js';
 import { enqueue } from '../../models/albef/momentum.js';
 import { B, microSetup } from './albef_fixtures.js';
 
@@ -69,7 +69,18 @@ t.test('hard negatives are never the positive and follow the softmax weights (st
     t.ok(chi2 < 13.8, `row ${b}: frequencies match the weights (χ² = ${chi2.toFixed(2)} < 13.8, 2 d.o.f., p = 0.001)`);
   }
   t.throws(() => sampleHardNegatives(f64([[1, 2]]), f64([[1, 2]]), rng), /at least 2/, 'B = 1 is an error');
-  t.equal(drawIndex([0, 0, 0], 0, 3, 1, rng) !== 1, true, 'all-zero weights (τ underflow) fall back to a non-positive index');
+  // τ at its floor: every off-diagonal softmax weight underflows to 0; the Gumbel-max draw works on
+  // the logits, so it still picks a non-positive column, and the two equal ones about equally often.
+  const peaked = f64([[2000, 0, 0], [0, 2000, 0], [0, 0, 2000]]), seen = [0, 0, 0];
+  let positives = 0;
+  for (let k = 0; k < 400; k++) {
+    const neg = sampleHardNegatives(peaked, peaked, rng);
+    neg.imageForText.forEach((j, b) => { if (j === b) positives++; if (b === 0) seen[j]++; });
+  }
+  t.equal(positives, 0, 'underflowed weights: the positive is still never drawn');
+  t.ok(seen[1] > 150 && seen[2] > 150, `underflowed weights: the other columns share the draws (${seen[1]}, ${seen[2]})`);
+  const dev = sampleNegativeIndices(peaked, peaked, rng);
+  t.same([dev.imageForText.dtype, dev.imageForText.shape, dev.imageForText.device], ['int32', [3], 'cpu'], 'indices stay an int32 tensor on the sims\' device');
 });
 
 t.test('MLM: labels, exclusions and the 80/10/10 rule (ALBEF style, via data/masking)', async (t) => {
@@ -103,6 +114,12 @@ t.test('MLM loss: (1 − α)·CE + α·distillation over the masked positions', 
   const distill = -(soft[0].reduce((a, q, v) => a + q * logp[0][v], 0) + soft[1].reduce((a, q, v) => a + q * logp[1][v], 0)) / 2;
   t.ok(close(mlmLoss(f64(logits), labels, f64(soft), 0.4).item(), 0.6 * ce + 0.4 * distill));
   t.ok(close(mlmLoss(f64(logits), labels, null, 0.4).item(), ce), 'no soft labels: plain CE');
+  // All positions, −100 where unmasked: the same loss as on the masked rows alone, and 0 with none masked.
+  const allLogits = [[5, -1, 2], ...logits, [0, 4, 1]], allSoft = [[0.3, 0.3, 0.4], ...soft, [1, 0, 0]];
+  const allLabels = tensor(Int32Array.from([-100, 1, 0, -100]));
+  t.ok(close(mlmLoss(f64(allLogits), allLabels, f64(allSoft), 0.4).item(), 0.6 * ce + 0.4 * distill), 'unlabelled (−100) rows weigh 0');
+  t.ok(close(mlmLoss(f64(allLogits), allLabels, null, 0.4).item(), ce), 'unlabelled rows weigh 0 (plain CE)');
+  t.equal(mlmLoss(f64(allLogits), tensor(new Int32Array(4).fill(-100)), f64(allSoft), 0.4).item(), 0, 'nothing masked: 0, not NaN');
 });
 
 t.test('queue: enqueue writes columns at the pointer and wraps around', async (t) => {
