@@ -155,6 +155,14 @@ t.test('forward: τ clamped, EMA before use, features enqueued; losses sum to to
   t.ok(out.mlmLogits !== null && out.mlmLogits.shape[0] === 6, 'MLM logits only at the 6 masked positions');
 });
 
+t.test('queue_ptr: the host mirror is saved through the buffer and restored by loadStateDict', async (t) => {
+  const a = new Albef(albefMicro(12), { seed: 1 }), b = new Albef(albefMicro(12), { seed: 2 });
+  a.queuePtr = 3;
+  t.same(a.stateDict().queue_ptr.toArray(), [3], 'the setter writes the buffer the state dict saves');
+  b.loadStateDict(a.stateDict());
+  t.equal(b.queuePtr, 3, 'loadStateDict refreshes the mirror');
+});
+
 t.test('clear errors for bad inputs', async (t) => {
   const config = albefMicro(12), model = new Albef(config);
   const ids = tensor(Int32Array.from([2, 5, 3, 2, 6, 3]), { shape: [2, 3] }), attentionMask = ones([2, 3], { dtype: 'int32' });
