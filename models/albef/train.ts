@@ -46,14 +46,15 @@ export interface AlbefTrainOptions {
 }
 
 /**
- * The defaults of `vlgrad train albef`: about 1 s of CPU per step at batch 16, so 700 steps plus the
- * evaluation fit 15 minutes on an idle 2-core CPU, and `maxMinutes` stops training early on a busy one
- * (see RESULTS.md). Momentum 0.99 instead of 0.995: spec D1 allows it for short runs.
+ * The defaults of `vlgrad train albef`: about 0.65 s per step at batch 16 on an idle 2-core CPU, so
+ * 900 steps (~10.5 min) plus the evaluation (~3 min) fit 15 minutes, and `maxMinutes` stops training
+ * early on a busy machine (see RESULTS.md). lr 1e-3: 3e-3 learned nothing more in 200-step trials.
+ * Momentum 0.99 instead of 0.995: spec D1 allows it for short runs.
  */
 export const TRAIN_DEFAULTS: AlbefTrainOptions = {
-  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 700, batchSize: 16,
-  lr: 3e-3, warmupLr: 1e-5, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
-  out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 12.5, resume: false, progress: true, momentum: 0.99,
+  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 900, batchSize: 16,
+  lr: 1e-3, warmupLr: 1e-5, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
+  out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 12, resume: false, progress: true, momentum: 0.99,
 };
 
 /** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
