@@ -2,7 +2,10 @@
 export { Albef, l2normalize, type AlbefInputs, type AlbefOutput, type ForwardOptions, type MomentumOutputs } from './albef.js';
 export { BertEmbeddings, BertForMaskedLM, BertLayer, BertModel, MlmHead } from './bert.js';
 export { ALBEF_BASE, albefConfig, albefMicro, albefTiny, CONFIG_NAMES, validateConfig, type AlbefConfig, type BertConfig, type VitConfig } from './config.js';
-export { drawIndex, hardNegativeWeights, itcLoss, itmLabels, itmLoss, mlmLoss, sampleHardNegatives, softTargets, type HardNegatives } from './losses.js';
+export {
+  drawIndex, drawNegatives, hardNegativeWeights, itcLoss, itmLabels, itmLoss, maskedCrossEntropy, mlmLoss, sampleHardNegatives,
+  sampleNegativeIndices, softTargets, type HardNegatives, type NegativeIndices,
+} from './losses.js';
 export { enqueue, initQueue } from './momentum.js';
 export { VisionTransformer } from './vit.js';
 export { countParameters, IGNORED_REFERENCE_KEYS, referenceLayout, type LayoutEntry } from './weights.js';
