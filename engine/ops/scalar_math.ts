@@ -28,20 +28,17 @@ export function erf(x: number): number {
 }
 
 /**
- * erf to float32 accuracy (~1.2e-7 absolute): the Maclaurin series below |x| = 0.5 (so tiny inputs
- * keep their relative precision), above it 1 - erfc with the Chebyshev-fitted exponent of
- * Numerical Recipes' erfcc. About 10x cheaper than `erf` in the middle range.
+ * erf to float32 accuracy with no exp: x·P(x²)/Q(x²) on [-4, 4] (erf is ±1 beyond, in float32), the
+ * rational fit Eigen and XLA use for float32; |error| < 1e-7, and tiny inputs keep their relative
+ * precision. No `Math.exp` (~17 ns per call here): float32 GELU went from 39 to ~12 ns per element.
  */
-export function erf32(x: number): number {
-  const z = Math.abs(x);
-  if (z < 0.5) {
-    const x2 = x * x;
-    return 1.1283791670955126 * x * (1 - x2 * (0.3333333333333333 - x2 * (0.1 - x2 * (0.023809523809523808 - x2 * (0.004629629629629629 - x2 * 0.0007575757575757576)))));
-  }
-  const t = 1 / (1 + 0.5 * z);
-  const erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-  return x >= 0 ? 1 - erfc : erfc - 1;
+export function erf32(v: number): number {
+  const x = Math.max(-4, Math.min(4, v)), x2 = x * x;
+  const p = (((((-2.72614225801306e-10 * x2 + 2.77068142495902e-08) * x2 - 2.10102402082508e-06) * x2 -
+    5.69250639462346e-05) * x2 - 7.34990630326855e-04) * x2 - 2.95459980854025e-03) * x2 - 1.60960333262415e-02;
+  const q = (((-1.45660718464996e-05 * x2 - 2.13374055278905e-04) * x2 - 1.68282697438203e-03) * x2 -
+    7.37332916720468e-03) * x2 - 1.42647390514189e-02;
+  return (x * p) / q;
 }
 
 /** GELU, exact: x Φ(x) = x/2 (1 + erf(x/√2)). */
