@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBackend, setDefaultDevice, tensor } from '../../engine/index.js';
 import { makeDataset, Tokenizer, type DatasetName } from '../../data/index.js';
-import { fromRecords, latestCheckpoint } from '../common/checkpoint.js';
+import { fromRecords, latestCheckpoint, stateDictTo } from '../common/checkpoint.js';
+import { HOST_DEVICES } from '../common/trainer.js';
 import type { Command, FlagValue } from '../common/cli.js';
 import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
 import { load } from '../../nn/safetensors.js';
@@ -18,15 +19,35 @@ import { TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from
 
 const EVAL_DEFAULTS = { evalSize: 1000, evalK: 16, evalSeed: 1, evalBatch: 64 };
 
-/** Rebuilds a trained model from a run directory (run.json + the newest checkpoint, or `checkpoint`). */
+/**
+ * Rebuilds a trained model from a run directory (run.json + the newest checkpoint, or `checkpoint`),
+ * on the device it trained on; a run trained on a device other than cpu or cpu-ref (e.g. 'webgpu')
+ * is rebuilt on cpu, where evaluation, grounding and VQA read synchronously.
+ */
 export async function loadRun(run: string, checkpoint?: string): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo }> {
   const info = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as RunInfo;
-  setDefaultDevice(getBackend(info.options.device));
+  const device = HOST_DEVICES.includes(info.options.device) ? info.options.device : 'cpu';
+  if (device !== info.options.device) console.log(`${run} was trained on ${info.options.device}; its model is loaded on cpu`);
+  setDefaultDevice(getBackend(device));
   const dir = checkpoint || (await latestCheckpoint(join(run, 'checkpoints')));
   if (!dir) throw new Error(`no checkpoint under ${join(run, 'checkpoints')}; train first (vlgrad train albef --out ${run})`);
   const model = new Albef(info.config, { seed: info.options.seed });
   model.loadStateDict(fromRecords((await load(join(dir, 'model.safetensors'))).tensors));
   return { model, tokenizer: Tokenizer.fromVocab(info.vocab), info };
+}
+
+/**
+ * The trained model on cpu for evaluation and grounding (they read synchronously, which 'webgpu'
+ * refuses): a model trained on another device is rebuilt on cpu from its state dict, read with
+ * async reads. A model trained on cpu or cpu-ref is returned as it is.
+ */
+async function modelForEval(model: Albef, info: RunInfo): Promise<Albef> {
+  if (HOST_DEVICES.includes(info.options.device)) return model;
+  setDefaultDevice('cpu');
+  const onCpu = new Albef(info.config, { seed: info.options.seed });
+  onCpu.loadStateDict(await stateDictTo(model, 'cpu'));
+  console.log(`evaluation and grounding run on cpu: the model trained on ${info.options.device} was moved there`);
+  return onCpu;
 }
 
 function evalOptions(f: Record<string, FlagValue>, info: RunInfo): EvalOptions {
@@ -61,7 +82,7 @@ const train: Command = {
     noise: 'fraction of noisy (mismatched) training captions', steps: 'optimizer steps', batchSize: 'pairs per step (must divide the queue size)',
     lr: 'peak learning rate (AdamW)', warmupLr: 'learning rate at step 0', warmupSteps: 'linear warm-up steps', minLr: 'cosine floor',
     weightDecay: 'AdamW weight decay (not on biases and 1-D tensors)', seed: 'seed of init, data order, masks, dropout, negatives',
-    device: 'backend (cpu, or a registered one)', out: 'run directory (log.jsonl, loss.svg, checkpoints/, eval.json)',
+    device: 'cpu | cpu-ref | webgpu | webasm | gpujs-cpu (gpu.js devices are started first; evaluation runs on cpu)', out: 'run directory (log.jsonl, loss.svg, checkpoints/, eval.json)',
     checkpointEvery: 'checkpoint every N steps', maxMinutes: 'stop training after this many minutes (0 = never)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
     dropout: 'BERT dropout (hidden and attention)', queueSize: 'ITC feature-queue length', momentum: 'EMA momentum of the momentum model', eval: 'evaluate on the test split afterwards',
     evalSize: 'test scenes', evalK: 'ITM re-ranking candidates per query', evalSeed: 'test split seed', evalBatch: 'evaluation batch',
@@ -72,8 +93,9 @@ const train: Command = {
     if (steps < opts.steps) console.log(`stopped at step ${steps} of ${opts.steps}: the --max-minutes ${opts.maxMinutes} budget ran out (resume with --resume --max-minutes 0)`);
     console.log(`trained to step ${steps} in ${seconds.toFixed(0)} s; run directory ${opts.out} (loss curves: ${join(opts.out, 'loss.svg')})`);
     if (!f.eval) return;
-    evaluateAndWrite(model, tokenizer, info, f, opts.out);
-    console.log(ground(model, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
+    const evalModel = await modelForEval(model, info);
+    evaluateAndWrite(evalModel, tokenizer, info, f, opts.out);
+    console.log(ground(evalModel, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
     console.log(`total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   },
 };

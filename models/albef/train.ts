@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getBackend, setDefaultDevice, tensor, type Tensor } from '../../engine/index.js';
+import { noGrad, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize } from '../../data/index.js';
 import { latestCheckpoint, loadCheckpoint, moduleRngs, restoreRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
@@ -13,7 +13,7 @@ import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { alphaRamp, warmupCosine } from '../common/lr_schedule.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
-import { trainLoop, type StepReport } from '../common/trainer.js';
+import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
 import { Albef, type AlbefInputs, type AlbefOutput } from './albef.js';
 import { albefConfig, type AlbefConfig } from './config.js';
 
@@ -86,18 +86,31 @@ export function accuracy(logits: Tensor, labels: Tensor): number {
   return y.length ? ok / y.length : NaN;
 }
 
-function stepMetrics(out: AlbefOutput): Record<string, number> {
+/** Share of correct argmax predictions, read asynchronously (every device, 'webgpu' included); as `accuracy`. */
+export async function accuracyAsync(logits: Tensor, labels: Tensor): Promise<number> {
+  const [pred, y] = await Promise.all([logits.argmax(-1).data(), labels.data()]);
+  let ok = 0;
+  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
+  return y.length ? ok / y.length : NaN;
+}
+
+/**
+ * The logged numbers of a step, read with one asynchronous read of the stacked scalars (itc, itm,
+ * mlm, total, τ) and the argmax reads of the accuracies, all in flight together.
+ */
+async function stepReadings(out: AlbefOutput, temp: Tensor): Promise<{ losses: Record<string, number>; temp: number; itm_acc: number; mlm_acc: number }> {
   const B = out.itmLogits.shape[0] / 3;
   const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
-  return {
-    itm_acc: accuracy(out.itmLogits, itmLabels),
-    mlm_acc: out.mlmLogits && out.mlmTargets ? accuracy(out.mlmLogits, out.mlmTargets) : NaN,
-  };
+  const scalars = noGrad(() => stack([out.itc, out.itm, out.mlm, out.total, temp]));
+  const [v, itmAcc, mlmAcc] = await Promise.all([scalars.data(), accuracyAsync(out.itmLogits, itmLabels),
+    out.mlmLogits && out.mlmTargets ? accuracyAsync(out.mlmLogits, out.mlmTargets) : NaN]);
+  return { losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] }, temp: v[4], itm_acc: itmAcc, mlm_acc: mlmAcc };
 }
 
 /** Builds the model, data and optimizer, resumes if asked, trains, and writes the run directory. */
 export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number }> {
-  setDefaultDevice(getBackend(opts.device));
+  const device = await startTrainingDevice(opts.device);
+  setDefaultDevice(device);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
   const base = typeof opts.config === 'string' ? albefConfig(opts.config, tokenizer.vocabSize) : opts.config;
   if (base.text.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${base.name}: vocabSize ${base.text.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
@@ -113,7 +126,7 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
   const normalize = channelStats(train, 512);
   const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed, maxLength: 16, dropLast: true, normalize,
     mlm: { style: 'albef', prob: config.mlmProb } });
-  const model = new Albef(config, { seed: opts.seed });
+  const model = onHost(() => new Albef(config, { seed: opts.seed })).to(device);   // initialised on the host, as on cpu
   const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, t]) => t.requiresGrad), { weightDecay: opts.weightDecay }),
     { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 });
   const lrAt = warmupCosine({ lr: opts.lr, warmupLr: opts.warmupLr, warmupSteps: opts.warmupSteps, minLr: opts.minLr, totalSteps: opts.steps });
@@ -136,7 +149,7 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
   }
   const log = new JsonlLog(join(opts.out, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
 
-  const step = (s: number): StepReport => {
+  const step = async (s: number): Promise<StepReport> => {
     const batch = loader.next(), lr = lrAt(s - 1), alpha = alphaAt(s - 1);
     for (const g of optimizer.paramGroups) g.lr = lr;
     model.train();
@@ -144,11 +157,8 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
     optimizer.zeroGrad();
     out.total.backward();
     optimizer.step();
-    return {
-      losses: { itc: out.itc.item(), itm: out.itm.item(), mlm: out.mlm.item(), total: out.total.item() },
-      extra: { lr, alpha, temp: model.temp.item(), ...stepMetrics(out) },
-      samples: batch.batchSize,
-    };
+    const r = await stepReadings(out, model.temp);       // τ after the update, as before
+    return { losses: r.losses, extra: { lr, alpha, temp: r.temp, itm_acc: r.itm_acc, mlm_acc: r.mlm_acc }, samples: batch.batchSize };
   };
   const checkpoint = (s: number): Promise<string> =>
     saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state() } });

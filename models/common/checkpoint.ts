@@ -12,11 +12,30 @@ import type { Module } from '../../nn/module.js';
 import type { Optimizer, OptimizerStateDict, ParamState } from '../../nn/optim.js';
 import { load, save, type StateDict, type TensorRecord } from '../../nn/safetensors.js';
 
-/** Tensors -> safetensors records (copies of the data). */
+/** Tensors -> safetensors records (copies of the data; synchronous: host devices only, see toRecordsAsync). */
 export function toRecords(dict: Record<string, Tensor>): StateDict {
   const out: StateDict = {};
   for (const [k, t] of Object.entries(dict)) out[k] = { dtype: t.dtype, shape: [...t.shape], data: t.dataSync() } as TensorRecord;
   return out;
+}
+
+/** Tensors -> safetensors records, read with the async API (`await t.data()`): works on every device, 'webgpu' included. */
+export async function toRecordsAsync(dict: Record<string, Tensor>): Promise<StateDict> {
+  const entries = Object.entries(dict), data = await Promise.all(entries.map(([, t]) => t.data()));
+  const out: StateDict = {};
+  entries.forEach(([k, t], i) => { out[k] = { dtype: t.dtype, shape: [...t.shape], data: data[i] } as TensorRecord; });
+  return out;
+}
+
+/**
+ * A module's state dict copied to `device` with asynchronous reads, so it works from every device,
+ * 'webgpu' included (where `module.to('cpu')` refuses: it reads synchronously). Load it into a model
+ * built on `device` (`loadStateDict`) to get the same model there.
+ */
+export async function stateDictTo(model: Module, device: Backend | string): Promise<Record<string, Tensor>> {
+  const entries = Object.entries(model.stateDict());
+  const moved = await Promise.all(entries.map(([, t]) => t.toAsync(device)));
+  return Object.fromEntries(entries.map(([k], i) => [k, moved[i]]));
 }
 
 /** Safetensors records -> tensors on `device` (default backend when absent). */
@@ -45,7 +64,7 @@ export interface TrainerState {
   extra: Record<string, unknown>;
 }
 
-function optimizerToRecords(sd: OptimizerStateDict): { tensors: StateDict; json: unknown } {
+async function optimizerToRecords(sd: OptimizerStateDict): Promise<{ tensors: StateDict; json: unknown }> {
   const tensors: Record<string, Tensor> = {}, state: Record<string, Record<string, number | string>> = {};
   for (const [id, s] of Object.entries(sd.state)) {
     state[id] = {};
@@ -53,7 +72,7 @@ function optimizerToRecords(sd: OptimizerStateDict): { tensors: StateDict; json:
       if (v instanceof Tensor) { tensors[`optimizer.${id}.${key}`] = v; state[id][key] = '<tensor>'; } else state[id][key] = v;
     }
   }
-  return { tensors: toRecords(tensors), json: { state, paramGroups: sd.paramGroups } };
+  return { tensors: await toRecordsAsync(tensors), json: { state, paramGroups: sd.paramGroups } };
 }
 
 function optimizerFromRecords(records: StateDict, json: { state: Record<string, Record<string, number | string>>; paramGroups: OptimizerStateDict['paramGroups'] }, device?: Backend): OptimizerStateDict {
@@ -73,8 +92,8 @@ export async function saveCheckpoint(dir: string, model: Module, optimizer: Opti
   const final = join(dir, stepDir(state.step)), tmp = join(dir, `.tmp-${stepDir(state.step)}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
-  await save(join(tmp, 'model.safetensors'), toRecords(model.stateDict()), { format: 'pt', producer: 'vlgrad' });
-  const opt = optimizerToRecords(optimizer.stateDict());
+  await save(join(tmp, 'model.safetensors'), await toRecordsAsync(model.stateDict()), { format: 'pt', producer: 'vlgrad' });
+  const opt = await optimizerToRecords(optimizer.stateDict());
   await save(join(tmp, 'trainer.safetensors'), opt.tensors, { vlgrad: JSON.stringify({ ...state, optimizer: opt.json }) });
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);

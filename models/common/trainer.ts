@@ -1,8 +1,12 @@
 /**
  * The training loop shared by ALBEF and VLMo: it calls the model's step function, logs every step to
  * JSONL, redraws the progress bar and writes periodic checkpoints. What a step does (forward,
- * backward, optimizer, EMA) and what a checkpoint holds belong to the model's trainer.
+ * backward, optimizer, EMA) and what a checkpoint holds belong to the model's trainer. Steps may be
+ * asynchronous (they read their logged numbers with `await t.data()`, which works on every device,
+ * 'webgpu' included); the loop awaits each one before the next.
  */
+import { defaultBackend, getBackend, setDefaultDevice, type Backend } from '../../engine/index.js';
+import { initBackend, isGpuJsDevice } from '../../kernels/index.js';
 import type { JsonlLog, LogRecord } from './jsonl.js';
 import type { ProgressBar } from './progress.js';
 
@@ -21,8 +25,8 @@ export interface TrainLoopOptions {
   startStep: number;
   /** Total steps of the run; the loop runs steps startStep+1 .. totalSteps. */
   totalSteps: number;
-  /** Runs step number `step` (1-based). */
-  step(step: number): StepReport;
+  /** Runs step number `step` (1-based); the loop awaits it when it returns a promise. */
+  step(step: number): StepReport | Promise<StepReport>;
   /** Writes a checkpoint after `step`; called every `checkpointEvery` steps and after the last. */
   checkpoint?(step: number): Promise<unknown>;
   checkpointEvery?: number;
@@ -46,7 +50,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   let samples = 0, step = o.startStep;
   while (step < o.totalSteps) {
     step++;
-    const r = o.step(step);
+    const r = await o.step(step);
     samples += r.samples;
     const elapsed = (performance.now() - t0) / 1000, rate = samples / Math.max(elapsed, 1e-9);
     const cpu = process.cpuUsage(cpu0), cpuSeconds = (cpu.user + cpu.system) / 1e6;       // all threads; a loaded machine inflates wall time, not this
@@ -60,4 +64,32 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   }
   o.progress?.done();
   return { records, seconds: (performance.now() - t0) / 1000, step };
+}
+
+/** The devices whose data lives in host memory and that need no starting. */
+export const HOST_DEVICES: readonly string[] = ['cpu', 'cpu-ref'];
+
+/**
+ * The backend of `--device name`, started if it must be: the gpu.js devices ('webgpu', 'webasm',
+ * 'gpujs-cpu') through `initBackend`; 'cpu', 'cpu-ref' and registered devices as they are. A device
+ * that cannot start is an error naming the device, the cause and the fix.
+ */
+export async function startTrainingDevice(name: string): Promise<Backend> {
+  if (!isGpuJsDevice(name)) return getBackend(name);
+  try {
+    return await initBackend(name);
+  } catch (e) {
+    throw new Error(`--device ${name}: the device cannot start: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Runs `fn` with 'cpu' as the default device, then restores the default. Models are built there
+ * (their initialisers write with synchronous host reads, which 'webgpu' refuses) and then moved to
+ * the training device with `module.to(device)`, a no-op when that device is cpu.
+ */
+export function onHost<T>(fn: () => T): T {
+  const previous = defaultBackend();
+  setDefaultDevice('cpu');
+  try { return fn(); } finally { setDefaultDevice(previous); }
 }

@@ -9,11 +9,14 @@ import { getBackend, setDefaultDevice } from '../../engine/index.js';
 import { Tokenizer, type DatasetName } from '../../data/index.js';
 import type { Command, FlagValue } from '../common/cli.js';
 import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
+import { stateDictTo } from '../common/checkpoint.js';
+import { HOST_DEVICES } from '../common/trainer.js';
 import { vlmoConfig, VLMO_CONFIG_NAMES } from './config.js';
 import { countParameters } from './count.js';
 import { evaluateVlmo, formatVlmoReport, type VlmoEvalOptions } from './evaluate.js';
 import { loadStageModel, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
-import type { Vlmo } from './vlmo.js';
+import { stageConfig } from './stages.js';
+import { Vlmo } from './vlmo.js';
 
 const EVAL_DEFAULTS = { evalSize: 1000, evalK: 16, evalSeed: 1, evalBatch: 64 };
 const EVAL_HELP = { evalSize: 'test scenes', evalK: 'ITM re-ranking candidates per query', evalSeed: 'test split seed', evalBatch: 'evaluation batch' };
@@ -23,16 +26,35 @@ export function vlmoVqaModel(model: Vlmo): FusedClsModel {
     fusedCls: (images, ids, mask) => model.pooler.forward(model.fuse(ids, mask, images)) };
 }
 
-/** Rebuilds the trained (stage-3) model of a run directory. */
+/**
+ * Rebuilds the trained (stage-3) model of a run directory, on the device it trained on; a run trained
+ * on a device other than cpu or cpu-ref (e.g. 'webgpu') is rebuilt on cpu, where evaluation and VQA
+ * read synchronously.
+ */
 export async function loadVlmoRun(run: string, checkpoint?: string): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo }> {
   const info = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as VlmoRunInfo;
-  setDefaultDevice(getBackend(info.options.device));
+  const device = HOST_DEVICES.includes(info.options.device) ? info.options.device : 'cpu';
+  if (device !== info.options.device) console.log(`${run} was trained on ${info.options.device}; its model is loaded on cpu`);
+  setDefaultDevice(getBackend(device));
   return { model: await loadStageModel(run, 3, info.config, checkpoint || undefined), tokenizer: Tokenizer.fromVocab(info.vocab), info };
 }
 
 function evalOptions(f: Record<string, FlagValue>, info: VlmoRunInfo): VlmoEvalOptions {
   return { dataset: info.options.dataset, size: f.evalSize as number, k: f.evalK as number, seed: f.evalSeed as number,
     batchSize: f.evalBatch as number, normalize: info.normalize };
+}
+
+/**
+ * The trained stage-3 model on cpu for evaluation (it reads synchronously, which 'webgpu' refuses): a
+ * model trained on another device is rebuilt on cpu from its state dict, read with async reads.
+ */
+async function modelForEval(model: Vlmo, info: VlmoRunInfo): Promise<Vlmo> {
+  if (HOST_DEVICES.includes(info.options.device)) return model;
+  setDefaultDevice('cpu');
+  const onCpu = new Vlmo(stageConfig(info.config, 3));
+  onCpu.loadStateDict(await stateDictTo(model, 'cpu'));
+  console.log(`evaluation runs on cpu: the model trained on ${info.options.device} was moved there`);
+  return onCpu;
 }
 
 function evaluateAndWrite(model: Vlmo, tokenizer: Tokenizer, info: VlmoRunInfo, f: Record<string, FlagValue>, out: string): void {
@@ -50,7 +72,7 @@ const train: Command = {
     steps1: 'stage-1 steps (masked image modelling)', steps2: 'stage-2 steps (text-only MLM)', steps3: 'stage-3 steps (ITC + ITM + MLM)',
     batchSize: 'samples per step', lr: 'peak learning rate (AdamW, betas 0.9/0.98)', warmup: 'linear warm-up, as a fraction of each stage',
     weightDecay: 'AdamW weight decay (VLMo\'s no-decay names excluded)', codebookImages: 'training images for the stage-1 k-means codebook',
-    seed: 'seed of init, data order, masks, negatives', device: 'backend (cpu, or a registered one)',
+    seed: 'seed of init, data order, masks, negatives', device: 'cpu | cpu-ref | webgpu | webasm | gpujs-cpu (gpu.js devices are started first; evaluation runs on cpu)',
     out: 'run directory (run.json, codebook, stage<n>/{log.jsonl,loss.svg,checkpoints}, eval.json)', checkpointEvery: 'checkpoint every N steps',
     resume: 'continue: finished stages are skipped, an interrupted one resumes from its newest checkpoint', progress: 'show the progress bar',
     eval: 'evaluate on the test split after stage 3', ...EVAL_HELP,
@@ -59,7 +81,7 @@ const train: Command = {
     const opts = { ...(f as unknown as VlmoTrainOptions), dataset: f.dataset as DatasetName, stages: String(f.stages) };
     const t0 = performance.now(), { model, tokenizer, info, seconds } = await trainVlmo(opts);
     console.log(`trained stages ${opts.stages} in ${seconds.toFixed(0)} s; run directory ${opts.out}`);
-    if (f.eval && opts.stages.includes('3')) evaluateAndWrite(model, tokenizer, info, f, opts.out);
+    if (f.eval && opts.stages.includes('3')) evaluateAndWrite(await modelForEval(model, info), tokenizer, info, f, opts.out);
     console.log(`total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   },
 };

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getBackend, Rng, setDefaultDevice, tensor, type Tensor } from '../../engine/index.js';
+import { defaultBackend, getBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize, type SceneDataset } from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { load, save } from '../../nn/safetensors.js';
@@ -17,8 +17,8 @@ import { fromRecords, latestCheckpoint, loadCheckpoint, moduleRngs, restoreRngs,
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
-import { trainLoop, type StepReport } from '../common/trainer.js';
-import { accuracy } from '../albef/train.js';
+import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
+import { accuracyAsync } from '../albef/train.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
 import { mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
@@ -81,7 +81,10 @@ export function vlBatch(b: Batch, S: number): VlBatch {
   };
 }
 
-const acc = (logits: Tensor | null, labels: Tensor | null): number => (logits && labels ? accuracy(logits, labels) : NaN);
+const acc = async (logits: Tensor | null, labels: Tensor | null): Promise<number> => (logits && labels ? accuracyAsync(logits, labels) : NaN);
+
+/** Scalars stacked into one tensor now (a copy: later in-place updates do not change it), to read later. */
+const stackScalars = (xs: Tensor[]): Tensor => noGrad(() => stack(xs));
 
 /** Builds (or reads back) the stage-1 codebook: k-means over the patches of the first training images. */
 export async function prepareCodebook(path: string, train: SceneDataset, normalize: Normalize, c: VlmoConfig, images: number, seed: number): Promise<Codebook> {
@@ -104,13 +107,13 @@ interface StageContext {
   codebook: () => Promise<Codebook>;
 }
 
-/** The weights a stage starts from: its previous stage's final checkpoint, if that stage is done. */
+/** The weights a stage starts from (on cpu): its previous stage's final checkpoint, if that stage is done. */
 async function previousWeights(out: string, stage: Stage): Promise<{ weights: Record<string, Tensor>; from: string } | null> {
   for (let s = stage - 1; s >= 1; s--) {
     const done = join(out, `stage${s}`, 'done.json');
     if (!existsSync(done)) continue;
     const dir = await latestCheckpoint(join(out, `stage${s}`, 'checkpoints'));
-    if (dir) return { weights: fromRecords((await load(join(dir, 'model.safetensors'))).tensors), from: dir };
+    if (dir) return { weights: fromRecords((await load(join(dir, 'model.safetensors'))).tensors, getBackend('cpu')), from: dir };
   }
   return null;
 }
@@ -118,7 +121,8 @@ async function previousWeights(out: string, stage: Stage): Promise<{ weights: Re
 /** One stage: build, start or resume, train, mark done. Returns the trained model. */
 async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise<Vlmo> {
   const { opts, config, tokenizer, train, normalize } = ctx, dir = join(opts.out, `stage${stage}`), ckptDir = join(dir, 'checkpoints');
-  const model = new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: stage === 1 });
+  // Built and given the previous stage's weights on the host, then moved to the training device.
+  const device = defaultBackend(), model = onHost(() => new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: stage === 1 }));
   const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
   let startedFrom = 'scratch';
   if (!resumeFrom) {
@@ -126,6 +130,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
     const prev = stage > 1 ? await previousWeights(opts.out, stage) : null;
     if (prev) { loadPreviousStage(model, prev.weights, stage); startedFrom = prev.from; }
   }
+  model.to(device);
   const { trainable } = freezeForStage(model, stage);
   const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: opts.weightDecay, noDecay: vlmoNoDecay }),
     { lr: opts.lr, betas: [0.9, 0.98], eps: 1e-8 });
@@ -148,31 +153,40 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   const codebook = stage === 1 ? await ctx.codebook() : null;
   const S = config.imageSize, g = gridSize(config), P = g * g, maskCount = Math.round(config.mimMaskRatio * P);
 
-  const step = (s: number): StepReport => {
+  const step = async (s: number): Promise<StepReport> => {
     const batch = loader.next(), lr = lrAt(s - 1, opts.lr), B = batch.batchSize;
     for (const grp of optimizer.paramGroups) grp.lr = lr;
     model.train();
-    let total: Tensor, losses: Record<string, number>, extra: Record<string, number>;
+    let total: Tensor, read: () => Promise<{ losses: Record<string, number>; extra: Record<string, number> }>;
     if (stage === 1) {
       const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0), mask = new Int32Array(B * P); // masks: a pure function of the step
       for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
       const out = mimObjective(model, { images: tensor(batch.images, { shape: [B, 3, S, S] }), mimMask: tensor(mask, { shape: [B, P] }),
         codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }) });
-      total = out.loss; losses = { mim: out.loss.item() }; extra = { mim_acc: acc(out.logits, out.labels) };
+      total = out.loss;
+      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.logits, out.labels)]); return { losses: { mim: l }, extra: { mim_acc: a } }; };
     } else if (stage === 2) {
       const v = vlBatch(batch, S), out = textMlmObjective(model, v);
-      total = out.loss; losses = { mlm: out.loss.item() }; extra = { mlm_acc: acc(out.logits, out.labels) };
+      total = out.loss;
+      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.logits, out.labels)]); return { losses: { mlm: l }, extra: { mlm_acc: a } }; };
     } else {
       const out = vlObjective(model, vlBatch(batch, S));
       const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
+      const itcLabels = tensor(Int32Array.from({ length: B }, (_, i) => i));
       total = out.total;
-      losses = { itc: out.itc.item(), itm: out.itm.item(), mlm: out.mlm.item(), total: out.total.item() };
-      extra = { itc_a: out.itcA.item(), itc_b: out.itcB.item(), itm_acc: accuracy(out.itmLogits, itmLabels), mlm_acc: acc(out.mlmLogits, out.mlmLabels),
-        itc_acc: accuracy(out.itcLogits, tensor(Int32Array.from({ length: B }, (_, i) => i))), logit_scale: model.logitScale.item() };
+      // Stacked before the update, read after it: logit_scale is logged as it was in the forward pass.
+      const scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
+      read = async () => {
+        const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([scalars.data(),
+          accuracyAsync(out.itmLogits, itmLabels), acc(out.mlmLogits, out.mlmLabels), accuracyAsync(out.itcLogits, itcLabels)]);
+        return { losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
+          extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] } };
+      };
     }
     optimizer.zeroGrad();
     total.backward();
     optimizer.step();
+    const { losses, extra } = await read();
     return { losses, extra: { lr, ...extra }, samples: B };
   };
   const checkpoint = (s: number): Promise<string> =>
@@ -190,7 +204,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
 
 /** Runs the requested stages in order; returns the last stage's model. */
 export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
-  setDefaultDevice(getBackend(opts.device));
+  setDefaultDevice(await startTrainingDevice(opts.device));
   const t0 = performance.now(), stages = parseStages(opts.stages);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
   const config = typeof opts.config === 'string' ? vlmoConfig(opts.config, tokenizer.vocabSize) : opts.config;
@@ -220,7 +234,8 @@ export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; 
 export async function loadStageModel(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<Vlmo> {
   const dir = checkpoint || (await latestCheckpoint(join(out, `stage${stage}`, 'checkpoints')));
   if (!dir) throw new Error(`no stage-${stage} checkpoint under ${out}; train first (vlgrad train vlmo --out ${out})`);
-  const model = new Vlmo(stageConfig(config, stage), { mim: stage === 1 });
-  model.loadStateDict(fromRecords((await load(join(dir, 'model.safetensors'))).tensors));
-  return model;
+  const records = (await load(join(dir, 'model.safetensors'))).tensors;
+  const model = onHost(() => new Vlmo(stageConfig(config, stage), { mim: stage === 1 }));   // built on the host, then moved
+  model.loadStateDict(fromRecords(records, getBackend('cpu')));
+  return model.to(defaultBackend());
 }
