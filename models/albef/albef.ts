@@ -45,6 +45,8 @@ export interface AlbefOutput {
    * B·T positions with unlabelled ones weighted 0, so a step reads nothing.
    */
   readonly mlmLogits: Tensor | null; readonly mlmTargets: Tensor | null;
+  /** All B·T positions' MLM logits [B·T, V] and labels [B·T] (−100 = not masked), read by nothing: for metrics on any device. */
+  mlmAll: { logits: Tensor; labels: Tensor } | null;
   /** The ITM hard negatives used, as int32 batch indices [B] on the model's device. */
   negatives: NegativeIndices;
   /** Momentum features of this batch, enqueued after the loss. Shapes: [B, E]. */
@@ -235,6 +237,7 @@ export class Albef extends Module {
     const metrics = lazyLabelledSubset(logitsAll, labelsAll);
     return {
       itc, itm, mlm, total, i2t, t2i, itmLogits, negatives, imageFeatM: m.imageFeatM, textFeatM: m.textFeatM,
+      mlmAll: logitsAll && labelsAll ? { logits: logitsAll, labels: labelsAll } : null,
       get mlmLogits() { return metrics.logits; }, get mlmTargets() { return metrics.labels; },
     };
   }

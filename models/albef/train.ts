@@ -78,20 +78,22 @@ export function batchInputs(b: Batch, imageSize: number): AlbefInputs {
   return inputs;
 }
 
-/** Share of correct argmax predictions. Shapes: logits [N, C], labels [N] int32. */
-export function accuracy(logits: Tensor, labels: Tensor): number {
-  const pred = logits.argmax(-1).dataSync(), y = labels.dataSync();
-  let ok = 0;
-  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
-  return y.length ? ok / y.length : NaN;
+/** Share of correct argmax predictions over the labelled rows (label −100 is skipped; NaN if none). */
+function share(pred: ArrayLike<number>, y: ArrayLike<number>): number {
+  let ok = 0, n = 0;
+  for (let i = 0; i < y.length; i++) if (y[i] !== -100) { n++; if (pred[i] === y[i]) ok++; }
+  return n ? ok / n : NaN;
 }
 
-/** Share of correct argmax predictions, read asynchronously (every device, 'webgpu' included); as `accuracy`. */
+/** Share of correct argmax predictions; rows labelled −100 are skipped. Shapes: logits [N, C], labels [N] int32. */
+export function accuracy(logits: Tensor, labels: Tensor): number {
+  return share(logits.argmax(-1).dataSync(), labels.reshape([-1]).dataSync());
+}
+
+/** `accuracy`, read asynchronously (every device, 'webgpu' included). */
 export async function accuracyAsync(logits: Tensor, labels: Tensor): Promise<number> {
-  const [pred, y] = await Promise.all([logits.argmax(-1).data(), labels.data()]);
-  let ok = 0;
-  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
-  return y.length ? ok / y.length : NaN;
+  const [pred, y] = await Promise.all([logits.argmax(-1).data(), labels.reshape([-1]).data()]);
+  return share(pred, y);
 }
 
 /**
@@ -103,7 +105,7 @@ async function stepReadings(out: AlbefOutput, temp: Tensor): Promise<{ losses: R
   const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
   const scalars = noGrad(() => stack([out.itc, out.itm, out.mlm, out.total, temp]));
   const [v, itmAcc, mlmAcc] = await Promise.all([scalars.data(), accuracyAsync(out.itmLogits, itmLabels),
-    out.mlmLogits && out.mlmTargets ? accuracyAsync(out.mlmLogits, out.mlmTargets) : NaN]);
+    out.mlmAll ? accuracyAsync(out.mlmAll.logits, out.mlmAll.labels) : NaN]);
   return { losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] }, temp: v[4], itm_acc: itmAcc, mlm_acc: mlmAcc };
 }
 

@@ -68,12 +68,16 @@ const rows = (states: Tensor): Tensor => states.reshape([-1, states.shape[2]]);
  * masked). The loss runs over all positions, unmasked ones weighted 0; `logits` and `labels` are
  * picked out on first access, which reads the labels back, so a step that skips them reads nothing.
  */
-export interface MaskedPrediction { loss: Tensor; readonly logits: Tensor | null; readonly labels: Tensor | null }
+export interface MaskedPrediction {
+  loss: Tensor; readonly logits: Tensor | null; readonly labels: Tensor | null;
+  /** All positions' logits [N, V] and labels [N] (−100 = not masked), read by nothing: for metrics on any device. */
+  all: { logits: Tensor; labels: Tensor };
+}
 
 /** The loss of all-position logits against labels (−100 = not masked), with lazy masked-row views. Shapes: [N, V], [N]. */
 function maskedPrediction(loss: Tensor, logits: Tensor, labels: Tensor): MaskedPrediction {
   const subset = lazyLabelledSubset(logits, labels);
-  return { loss, get logits() { return subset.logits; }, get labels() { return subset.labels; } };
+  return { loss, get logits() { return subset.logits; }, get labels() { return subset.labels; }, all: { logits, labels } };
 }
 
 /**
@@ -118,6 +122,8 @@ export interface VlOutput {
   itmLogits: Tensor;
   /** At the masked positions, on first access (a read of the labels; see MaskedPrediction). */
   readonly mlmLogits: Tensor | null; readonly mlmLabels: Tensor | null;
+  /** All positions' MLM logits and labels (see MaskedPrediction.all). */
+  mlmAll: { logits: Tensor; labels: Tensor };
   /** The ITM hard negatives used: int32 batch indices [B] on the model's device. */
   negatives: NegativeIndices;
 }
@@ -151,6 +157,6 @@ export function vlObjective(model: Vlmo, batch: VlBatch, opts: { negatives?: Har
   const total = mlm.loss.mul(VL_MLM_WEIGHT).add(itc).add(itm);                           // the reference's key order
   return {
     total, itc, itm, mlm: mlm.loss, itcA, itcB, itcLogits: logits, itmLogits, negatives,
-    get mlmLogits() { return mlm.logits; }, get mlmLabels() { return mlm.labels; },
+    get mlmLogits() { return mlm.logits; }, get mlmLabels() { return mlm.labels; }, mlmAll: mlm.all,
   };
 }

@@ -81,7 +81,8 @@ export function vlBatch(b: Batch, S: number): VlBatch {
   };
 }
 
-const acc = async (logits: Tensor | null, labels: Tensor | null): Promise<number> => (logits && labels ? accuracyAsync(logits, labels) : NaN);
+/** Masked-prediction accuracy over all positions' logits and labels (−100 rows skipped). */
+const acc = (all: { logits: Tensor; labels: Tensor }): Promise<number> => accuracyAsync(all.logits, all.labels);
 
 /** Scalars stacked into one tensor now (a copy: later in-place updates do not change it), to read later. */
 const stackScalars = (xs: Tensor[]): Tensor => noGrad(() => stack(xs));
@@ -164,11 +165,11 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
       const out = mimObjective(model, { images: tensor(batch.images, { shape: [B, 3, S, S] }), mimMask: tensor(mask, { shape: [B, P] }),
         codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }) });
       total = out.loss;
-      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.logits, out.labels)]); return { losses: { mim: l }, extra: { mim_acc: a } }; };
+      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]); return { losses: { mim: l }, extra: { mim_acc: a } }; };
     } else if (stage === 2) {
       const v = vlBatch(batch, S), out = textMlmObjective(model, v);
       total = out.loss;
-      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.logits, out.labels)]); return { losses: { mlm: l }, extra: { mlm_acc: a } }; };
+      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]); return { losses: { mlm: l }, extra: { mlm_acc: a } }; };
     } else {
       const out = vlObjective(model, vlBatch(batch, S));
       const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
@@ -178,7 +179,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
       const scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
       read = async () => {
         const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([scalars.data(),
-          accuracyAsync(out.itmLogits, itmLabels), acc(out.mlmLogits, out.mlmLabels), accuracyAsync(out.itcLogits, itcLabels)]);
+          accuracyAsync(out.itmLogits, itmLabels), acc(out.mlmAll), accuracyAsync(out.itcLogits, itcLabels)]);
         return { losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
           extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] } };
       };
