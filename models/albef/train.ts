@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { noGrad, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize } from '../../data/index.js';
-import { latestCheckpoint, loadCheckpoint, moduleRngs, restoreRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { latestCheckpoint, moduleRngs, resumeTraining, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { alphaRamp, warmupCosine } from '../common/lr_schedule.js';
 import { lossCurvesSvg } from '../common/plot.js';
@@ -142,12 +142,7 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
   const ckptDir = join(opts.out, 'checkpoints');
   const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
   if (resumeFrom) {
-    const ck = await loadCheckpoint(resumeFrom);
-    model.loadStateDict(ck.model);
-    optimizer.loadStateDict(ck.optimizer);
-    restoreRngs(rngs, ck.state.rngs);
-    loader.setState(ck.state.extra.loader as { epoch: number; batch: number });
-    startStep = ck.state.step;
+    startStep = (await resumeTraining(resumeFrom, { model, optimizer, rngs, loader })).step;
   }
   const log = new JsonlLog(join(opts.out, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
 

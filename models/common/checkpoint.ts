@@ -125,6 +125,20 @@ export async function loadCheckpoint(path: string, device?: Backend): Promise<{ 
   return { model, optimizer: optimizerFromRecords(trainer.tensors, optimizer, device), state };
 }
 
+/**
+ * Continues a training run from checkpoint `path`: loads the model, the optimizer, every named RNG and
+ * the data loader's position (saved as `extra.loader`), and returns the saved trainer state.
+ */
+export async function resumeTraining(path: string, run: { model: Module; optimizer: Optimizer<any>; rngs: Map<string, Rng>;
+  loader: { setState(s: { epoch: number; batch: number }): unknown } }): Promise<TrainerState> {
+  const ck = await loadCheckpoint(path);
+  run.model.loadStateDict(ck.model);
+  run.optimizer.loadStateDict(ck.optimizer);
+  restoreRngs(run.rngs, ck.state.rngs);
+  run.loader.setState(ck.state.extra.loader as { epoch: number; batch: number });
+  return ck.state;
+}
+
 /** Applies saved generator states to live ones; throws if a saved name is missing (the model changed). */
 export function restoreRngs(live: Map<string, Rng>, saved: Record<string, RngState>): void {
   for (const [name, s] of Object.entries(saved)) {

@@ -13,7 +13,7 @@ import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Ba
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { load, save } from '../../nn/safetensors.js';
 import { warmupLinear } from '../../nn/schedulers.js';
-import { fromRecords, latestCheckpoint, loadCheckpoint, moduleRngs, restoreRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { fromRecords, latestCheckpoint, moduleRngs, resumeTraining, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
@@ -141,13 +141,9 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   const rngs = moduleRngs(model);
   let startStep = 0;
   if (resumeFrom) {
-    const ck = await loadCheckpoint(resumeFrom);
-    model.loadStateDict(ck.model);
-    optimizer.loadStateDict(ck.optimizer);
-    restoreRngs(rngs, ck.state.rngs);
-    loader.setState(ck.state.extra.loader as { epoch: number; batch: number });
-    startStep = ck.state.step;
-    startedFrom = String(ck.state.extra.startedFrom ?? resumeFrom);
+    const state = await resumeTraining(resumeFrom, { model, optimizer, rngs, loader });
+    startStep = state.step;
+    startedFrom = String(state.extra.startedFrom ?? resumeFrom);
   }
   console.log(`stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`);
   const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
