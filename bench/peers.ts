@@ -17,6 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { getBackend, layerNorm, matmul, noGrad, ones, randn, Rng, zeros, type Tensor } from '../engine/index.js';
 import { initBackend } from '../kernels/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
+import { TORCH_LAYER_PY } from './torch_layer.js';
 
 // Peers resolve from bench/node_modules, not from the library's own dependencies.
 const requirePeer = createRequire(new URL('./package.json', import.meta.url));
@@ -261,17 +262,7 @@ import json, time, torch
 import torch.nn as nn, torch.nn.functional as F
 B, T, C, H, MLP = ${B}, ${T}, ${C}, ${H}, ${MLP}
 MATMUL, ROWS, BUDGET, MAXC = ${JSON.stringify(MATMUL_SIZES)}, ${JSON.stringify(ROW_SHAPES)}, ${CELL_BUDGET_MS / 1000}, ${MAX_CELL_MS / 1000}
-class Layer(nn.Module):  # pre-LN, fused qkv with bias, exact GELU: the same layer as vlgrad's (bench/transformer_layer.ts)
-    def __init__(s):
-        super().__init__()
-        s.norm1, s.norm2 = nn.LayerNorm(C, eps=1e-6), nn.LayerNorm(C, eps=1e-6)
-        s.qkv, s.proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
-        s.fc1, s.fc2 = nn.Linear(C, MLP), nn.Linear(MLP, C)
-    def forward(s, x):
-        q, k, v = s.qkv(s.norm1(x)).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)
-        a = ((q * (C // H) ** -0.5) @ k.transpose(-2, -1)).softmax(-1) @ v
-        x = x + s.proj(a.transpose(1, 2).reshape(B, T, C))
-        return x + s.fc2(F.gelu(s.fc1(s.norm2(x))))
+${TORCH_LAYER_PY}
 def cell(fn):
     t0 = time.perf_counter(); fn(); warm = time.perf_counter() - t0
     n = min(7, max(3, int(BUDGET / max(warm, 1e-6))))

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { defaultBackend, randn, Rng } from '../engine/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
+import { TORCH_LAYER_PY } from './torch_layer.js';
 
 const B = 8, T = 64, C = 256, H = 4, MLP = 1024;
 const runsAt = process.argv.indexOf('--runs');
@@ -41,17 +42,7 @@ const TORCH_SCRIPT = `
 import json, sys, time, torch
 import torch.nn as nn, torch.nn.functional as F
 B, T, C, H, MLP, RUNS = ${B}, ${T}, ${C}, ${H}, ${MLP}, ${RUNS}
-class Layer(nn.Module):  # pre-LN, fused qkv with bias, exact GELU: the same layer as ours
-    def __init__(s):
-        super().__init__()
-        s.norm1, s.norm2 = nn.LayerNorm(C, eps=1e-6), nn.LayerNorm(C, eps=1e-6)
-        s.qkv, s.proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
-        s.fc1, s.fc2 = nn.Linear(C, MLP), nn.Linear(MLP, C)
-    def forward(s, x):
-        q, k, v = s.qkv(s.norm1(x)).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)
-        a = ((q * (C // H) ** -0.5) @ k.transpose(-2, -1)).softmax(-1) @ v
-        x = x + s.proj(a.transpose(1, 2).reshape(B, T, C))
-        return x + s.fc2(F.gelu(s.fc1(s.norm2(x))))
+${TORCH_LAYER_PY}
 out = {}
 for threads in (1, 2):
     torch.set_num_threads(threads)
