@@ -4,7 +4,8 @@
  * backward of their own: autograd differentiates the primitives they are made of.
  */
 import type { Backend, DType, TypedArray } from '../kernels/backend.js';
-import { apply, type NoAttrs, type OpDef } from './op.js';
+import { apply } from './apply.js';
+import type { NoAttrs, OpDef } from './op.js';
 import * as B from './ops/binary.js';
 import { gather as gatherOp, indexAdd as indexAddOp, indexSelect as indexSelectOp, scatterAdd as scatterAddOp } from './ops/gather.js';
 import { matmul as matmulOp } from './ops/matmul.js';

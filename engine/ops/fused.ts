@@ -9,7 +9,8 @@
  * forward, so it needs no new kernel.
  */
 import type { DType, Shape } from '../../kernels/backend.js';
-import { apply, defineOp, noGrad } from '../op.js';
+import { apply } from '../apply.js';
+import { defineOp, noGrad } from '../op.js';
 import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
 import { unaryOp } from './unary.js';
 import { geluErf, geluErf32, geluErfGrad, geluErfGrad32, geluTanh, geluTanhGrad } from './scalar_math.js';

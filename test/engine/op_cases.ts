@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { concat, layerNorm, type Tensor } from '../../engine/index.js';
-import { apply } from '../../engine/op.js';
+import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
 import { geluGrad } from '../../engine/ops/fused.js';
 import {
