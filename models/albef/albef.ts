@@ -10,7 +10,8 @@ import { Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { BertForMaskedLM } from './bert.js';
 import { validateConfig, type AlbefConfig } from './config.js';
-import { itcLoss, itmLoss, lazyLabelledSubset, mlmLoss, sampleNegativeIndices, softTargets, type HardNegatives, type NegativeIndices } from './losses.js';
+import { itmLoss, lazyLabelledSubset, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
+import { itcLoss, mlmLoss, softTargets } from './losses.js';
 import { enqueue, initQueue } from './momentum.js';
 import { VisionTransformer } from './vit.js';
 

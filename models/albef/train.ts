@@ -7,15 +7,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
+import { warmupCosine } from '../../nn/schedulers.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize } from '../../data/index.js';
 import { latestCheckpoint, moduleRngs, resumeTraining, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
-import { alphaRamp, warmupCosine } from '../common/lr_schedule.js';
+import { accuracyAsync } from '../common/objectives.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
 import { Albef, type AlbefInputs, type AlbefOutput } from './albef.js';
 import { albefConfig, type AlbefConfig } from './config.js';
+import { alphaRamp } from './momentum.js';
 
 export interface AlbefTrainOptions {
   /** A config name (its vocabulary is the tokenizer's) or a full config. */
@@ -78,24 +80,6 @@ export function batchInputs(b: Batch, imageSize: number): AlbefInputs {
   return inputs;
 }
 
-/** Share of correct argmax predictions over the labelled rows (label −100 is skipped; NaN if none). */
-function share(pred: ArrayLike<number>, y: ArrayLike<number>): number {
-  let ok = 0, n = 0;
-  for (let i = 0; i < y.length; i++) if (y[i] !== -100) { n++; if (pred[i] === y[i]) ok++; }
-  return n ? ok / n : NaN;
-}
-
-/** Share of correct argmax predictions; rows labelled −100 are skipped. Shapes: logits [N, C], labels [N] int32. */
-export function accuracy(logits: Tensor, labels: Tensor): number {
-  return share(logits.argmax(-1).dataSync(), labels.reshape([-1]).dataSync());
-}
-
-/** `accuracy`, read asynchronously (every device, 'webgpu' included). */
-export async function accuracyAsync(logits: Tensor, labels: Tensor): Promise<number> {
-  const [pred, y] = await Promise.all([logits.argmax(-1).data(), labels.reshape([-1]).data()]);
-  return share(pred, y);
-}
-
 /**
  * The logged numbers of a step, read with one asynchronous read of the stacked scalars (itc, itm,
  * mlm, total, τ) and the argmax reads of the accuracies, all in flight together.
@@ -131,7 +115,9 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
   const model = onHost(() => new Albef(config, { seed: opts.seed })).to(device);   // initialised on the host, as on cpu
   const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, t]) => t.requiresGrad), { weightDecay: opts.weightDecay }),
     { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 });
-  const lrAt = warmupCosine({ lr: opts.lr, warmupLr: opts.warmupLr, warmupSteps: opts.warmupSteps, minLr: opts.minLr, totalSteps: opts.steps });
+  // timm's cosine with a warm-up prefix, as ALBEF's scheduler, but stepped per iteration rather than per epoch.
+  const schedule = warmupCosine({ warmupInit: opts.warmupLr, warmupSteps: opts.warmupSteps, minLr: opts.minLr, totalSteps: opts.steps });
+  const lrAt = (step: number): number => schedule(step, opts.lr);
   const alphaAt = alphaRamp(config.alpha, loader.batchesPerEpoch);       // ALBEF: α ramps over the first epoch
   const rngs = moduleRngs(model);
   const info: RunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };

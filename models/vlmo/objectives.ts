@@ -6,7 +6,7 @@
  *   stage 3  vlObjective       ITC (two branches) + ITM (hard negatives) + 0.25·MLM (fused)
  */
 import { arange, concat, crossEntropy, tensor, type Tensor } from '../../engine/index.js';
-import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../albef/losses.js';
+import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
 
 export { itmLoss, type HardNegatives, type NegativeIndices };

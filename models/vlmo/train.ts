@@ -18,7 +18,7 @@ import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
-import { accuracyAsync } from '../albef/train.js';
+import { accuracyAsync } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
 import { mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
