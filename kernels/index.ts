@@ -12,6 +12,7 @@ export type {
 } from './backend.js';
 export { allocArray, dtypeOfArray, itemSize } from './backend.js';
 export { MemoryTracker, type MemoryInfo } from './memory.js';
+export { metaBackend, onMeta } from './meta.js';
 export { defaultBackend, getBackend, registerBackend, registeredBackends, setDefaultDevice } from './select.js';
 export { CpuBackend, cpu, cpuRef } from './cpu/backend.js';
 export {

@@ -11,7 +11,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { f32, f32x4, ModuleBuilder } from './emit.js';
-import { layerNormFallback, matmulFallback, softmaxFallback } from './fallback.js';
+import { layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
+import { matmulFallback } from './fallback.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
@@ -19,7 +20,7 @@ import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 
 export type { FloatArray, MatmulOptions } from './options.js';
-export { layerNormFallback, logSoftmaxFallback, matmulFallback, softmaxFallback } from './fallback.js';
+export { matmulFallback } from './fallback.js';
 
 /**
  * Below this many multiply-adds (m*n*k) plain loops beat entering WASM, whose fixed cost

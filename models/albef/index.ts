@@ -5,7 +5,8 @@ export { ALBEF_BASE, albefConfig, albefMicro, albefTiny, CONFIG_NAMES, validateC
 export { itcLoss, mlmLoss, softTargets } from './losses.js';
 export { alphaRamp, enqueue, initQueue } from './momentum.js';
 export { VisionTransformer } from './vit.js';
-export { countParameters, IGNORED_REFERENCE_KEYS, referenceLayout, type LayoutEntry } from './weights.js';
+export { IGNORED_REFERENCE_KEYS, referenceLayout, type LayoutEntry } from './weights.js';
+export { countParameters, type AlbefParameterCount } from './count.js';
 export { batchInputs, TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';
 export { evaluateAlbef, formatReport, type EvalOptions, type EvalReport } from './evaluate.js';
 export { gradCam, groundingPng, type Grounding } from './grounding.js';

@@ -1,6 +1,7 @@
 /** Training infrastructure shared by ALBEF and VLMo. */
 export * from './checkpoint.js';
 export * from './cli.js';
+export * from './count.js';
 export * from './jsonl.js';
 export * from './objectives.js';
 export * from './plot.js';
