@@ -45,7 +45,7 @@ export interface GpuJsModule {
 const FIX_PACKAGES = 'npm install gpu.js webgpu (both are optional dependencies of vlgrad)';
 const FIX_ADAPTER = 'on Debian/Ubuntu without a GPU run scripts/install_lavapipe.sh (Mesa lavapipe, a software ' +
   'Vulkan driver from bookworm-backports); with a GPU, install its Vulkan driver. Check with ' +
-  'node kernels/gpujs/spike/adapter.mjs';
+  'node tools/webgpu_adapter.mjs';
 
 /** Imports a package by a name TypeScript does not resolve, so a missing optional dependency
  * is a runtime error we can explain, not a compile error. */
