@@ -51,7 +51,7 @@ export interface AlbefTrainOptions {
  * The defaults of `vlgrad train albef`: about 0.65 s per step at batch 16 on an idle 2-core CPU, so
  * 900 steps (~10.5 min) plus the evaluation (~3 min) fit 15 minutes, and `maxMinutes` stops training
  * early on a busy machine (see RESULTS.md). lr 1e-3: 3e-3 learned nothing more in 200-step trials.
- * Momentum 0.99 instead of 0.995: spec D1 allows it for short runs.
+ * Momentum 0.99 instead of 0.995: acceptable for short runs (docs/reference.md#albef-tiny).
  */
 export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 900, batchSize: 16,

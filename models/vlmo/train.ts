@@ -1,5 +1,5 @@
 /**
- * Stagewise pre-training of VLMo on the bundled scenes (spec B5, B6): stage 1 image-only masked image
+ * Stagewise pre-training of VLMo on the bundled scenes (docs/reference.md#vlmo-stagewise-pre-training): stage 1 image-only masked image
  * modelling, stage 2 text-only MLM with attention and V-FFN frozen, stage 3 ITC + ITM + MLM with
  * everything trainable. Each stage is one run of the shared trainer in `<out>/stage<n>/` (log.jsonl,
  * loss.svg, checkpoints/ with bit-identical resume) and starts from the previous stage's final
