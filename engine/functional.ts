@@ -48,7 +48,7 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
 }
 
 const un = (op: OpDef<NoAttrs>) => (x: Tensor): Tensor => apply(op, [x], {});
-export const neg = un(U.neg), exp = un(U.exp), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
+export const neg = un(U.neg), exp = un(U.exp), expm1 = un(U.expm1), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
 export const rsqrt = un(U.rsqrt), abs = un(U.abs), sign = un(U.sign), tanh = un(U.tanh), sigmoid = un(U.sigmoid);
 export const relu = un(U.relu), sin = un(U.sin), cos = un(U.cos), erf = un(U.erf);
 

@@ -46,6 +46,7 @@ const cmp = (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') => binaryCase((a, b)
 export const CASES: Record<string, fc.Arbitrary<Case>> = {
   neg: unaryCase((x) => x.neg()),
   exp: unaryCase((x) => x.exp()),
+  expm1: unaryCase((x) => x.expm1()),
   log: unaryCase((x) => x.log(), 'positive'),
   log1p: unaryCase((x) => x.log1p(), 'unit'),
   sqrt: unaryCase((x) => x.sqrt(), 'positive'),
