@@ -149,7 +149,7 @@ export class GemmPool {
   private claim(): void {
     const ctl = this.ctl;
     const units = ctl[UNITS]!, chunk = ctl[CHUNK]!, desc = ctl[DESC]!;
-    for (let u0; (u0 = Atomics.add(ctl, NEXT, chunk)) < units;) {
+    for (let u0: number; (u0 = Atomics.add(ctl, NEXT, chunk)) < units;) {
       this.gemm(desc, u0, Math.min(units, u0 + chunk), this.scratch[0]!);
     }
   }
