@@ -15,12 +15,13 @@ import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
-import { GemmPool, MAX_THREADS, workersAvailable, type GemmFn } from './pool.js';
+import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
+import { workersAvailable } from './workers.js';
 import { coreCount, envVar, isNode } from '../platform.js';
 
 export type { FloatArray, MatmulOptions } from './options.js';
 export { layerNormFallback, logSoftmaxFallback, matmulFallback, softmaxFallback } from './fallback.js';
-export { workersAvailable } from './pool.js';
+export { workersAvailable } from './workers.js';
 
 /**
  * Below this many multiply-adds (m*n*k) plain loops beat entering WASM, whose fixed cost

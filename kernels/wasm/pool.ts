@@ -24,7 +24,7 @@
  * Workers start asynchronously and need their creator's event loop to do so: until every worker
  * has reported in (`whenReady`), jobs run on the calling thread alone, never waiting on them.
  */
-import { nodeBuiltin } from '../platform.js';
+import { spawn, workersAvailable, type ThreadHandle } from './workers.js';
 import type { WasmHeap } from './memory.js';
 
 const GEN = 0;
@@ -83,52 +83,6 @@ for (;;) {
 }
 `;
 
-/** A started worker thread, whichever platform made it. */
-interface ThreadHandle { terminate(): void }
-interface NodeWorkerThreads {
-  Worker: new (src: string, o: { eval: true; execArgv: string[]; workerData: unknown }) => ThreadHandle & { unref(): void };
-}
-interface WebWorkerLike extends ThreadHandle {
-  onmessage: ((e: { data: unknown }) => void) | null;
-  onerror: ((e: unknown) => void) | null;
-  postMessage(data: unknown): void;
-}
-type WebWorkerCtor = new (url: string) => WebWorkerLike;
-
-/** Node's worker_threads, or undefined outside Node (or on a Node without `process.getBuiltinModule`). */
-function nodeWorkers(): NodeWorkerThreads | undefined {
-  return nodeBuiltin<NodeWorkerThreads>('node:worker_threads');
-}
-
-/**
- * Whether this thread can run a pool with workers: under Node, always (where worker_threads
- * loads); in a browser, only inside a Worker of a cross-origin isolated page.
- */
-export function workersAvailable(): boolean {
-  if (nodeWorkers()) return true;
-  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown; WorkerGlobalScope?: unknown; Blob?: unknown };
-  return g.crossOriginIsolated === true && typeof g.Worker === 'function' && g.WorkerGlobalScope !== undefined && typeof g.Blob === 'function';
-}
-
-/** Starts one worker on `data`; `onReady` fires once it is running its loop. */
-function spawn(data: Record<string, unknown>, onReady: () => void, onFail: (e: unknown) => void): ThreadHandle {
-  const node = nodeWorkers();
-  if (node) {
-    // execArgv: [] because no TS loader is needed: the worker is plain JS.
-    const w = new node.Worker(`${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, { eval: true, execArgv: [], workerData: data });
-    w.unref(); // idle workers must not keep the process alive
-    onReady(); // a Node worker starts without its creator's event loop, so jobs may count on it at once
-    return w;
-  }
-  const g = globalThis as unknown as { Worker: WebWorkerCtor; Blob: new (parts: string[], o: { type: string }) => unknown; URL: { createObjectURL(b: unknown): string; revokeObjectURL(u: string): void } };
-  const url = g.URL.createObjectURL(new g.Blob([`${WEB_PRELUDE}\n${WORKER_BODY}`], { type: 'text/javascript' }));
-  const w = new g.Worker(url);
-  w.onmessage = () => { w.onmessage = null; g.URL.revokeObjectURL(url); onReady(); };
-  w.onerror = (e) => onFail(e);
-  w.postMessage(data); // the compiled module and the shared memory are cloned to the worker
-  return w;
-}
-
 /** A fixed set of threads (the caller plus `size - 1` workers) that run GEMM jobs. */
 export class GemmPool {
   private readonly workers: ThreadHandle[] = [];
@@ -167,7 +121,8 @@ export class GemmPool {
     const onFail = (e: unknown): void => fail(new Error(`GemmPool: a worker failed to start (${String((e as { message?: string }).message ?? e)})`));
     if (size === 1) ready();
     for (let id = 1; id < size; id++) {
-      this.workers.push(spawn({ module, memory: heap.memory, id, gen, epoch }, onReady, onFail));
+      const data = { module, memory: heap.memory, id, gen, epoch };
+      this.workers.push(spawn({ node: `${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, web: `${WEB_PRELUDE}\n${WORKER_BODY}` }, data, onReady, onFail));
     }
     this.whenReady.catch(() => {}); // a failed start leaves jobs on the calling thread; callers that await see it
   }

@@ -14,9 +14,9 @@ t.test('zlibStored: a valid zlib stream of stored blocks (the PNG path without n
 t.test('deserializeBlob reads what serialize wrote, and rejects a truncated blob', async (t) => {
   const data = Float32Array.from([1, 2, 3, 4, 5, 6]);
   const bytes = serialize({ w: { dtype: 'float32', shape: [2, 3], data } }, { note: 'x' });
-  const ck = await deserializeBlob(new Blob([bytes]));
+  const ck = await deserializeBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]));
   t.same(ck.metadata, { note: 'x' });
   t.same([...ck.tensors.w!.data], [...data]);
   t.same(ck.tensors.w!.shape, [2, 3]);
-  await t.rejects(deserializeBlob(new Blob([bytes.subarray(0, bytes.length - 4)]), 'model.safetensors'), CheckpointError);
+  await t.rejects(deserializeBlob(new Blob([bytes.subarray(0, bytes.length - 4) as Uint8Array<ArrayBuffer>]), 'model.safetensors'), CheckpointError);
 });
