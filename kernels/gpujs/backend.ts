@@ -18,6 +18,7 @@ import { countFallback } from './fallbacks.js';
 import { mergeViews, reducePlan, regionPlan, splitAt } from './layout.js';
 import type { GpuJsDevice } from './loader.js';
 import { fromFloats, type DeviceBuf, type KernelSource, type Runtime, type Value } from './runtime.js';
+import { warn } from '../platform.js';
 
 /** The largest tensor (elements) and int32 magnitude these backends represent exactly. */
 export const MAX_EXACT = 1 << 24;
@@ -210,7 +211,7 @@ export class GpuJsBackend implements Backend {
       const fail = (e: unknown): Value | Promise<Value> => {
         if (this.rt.isBuilt(key)) throw e;
         this.broken.add(key);
-        process.emitWarning(`vlgrad ${this.device}: kernel ${key} failed to build; using the CPU (${String((e as Error).message ?? e).split('\n')[0]})`);
+        warn(`vlgrad ${this.device}: kernel ${key} failed to build; using the CPU (${String((e as Error).message ?? e).split('\n')[0]})`);
         return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
       };
       try {

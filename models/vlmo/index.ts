@@ -15,6 +15,4 @@ export { freezeForStage, LANGUAGE_STAGE_KEYS, loadPreviousStage, STAGE_NAMES, st
 export { fromReference, fromReferenceKey, toReference, toReferenceKey } from './weights.js';
 export { countParameters as countVlmoParameters, type ParameterCount } from './count.js';
 export { blockMask, kmeans, nearest, patchCodes, patchVectors, type Codebook } from './mim.js';
-export { loadStageModel, parseStages, prepareCodebook, trainVlmo, VLMO_TRAIN_DEFAULTS, vlBatch, type StageDone, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
 export { evaluateVlmo, formatVlmoReport, type VlmoEvalOptions, type VlmoEvalReport } from './evaluate.js';
-export { loadVlmoRun, vlmoCommands, vlmoVqaModel } from './cli.js';

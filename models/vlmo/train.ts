@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { defaultBackend, getBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize, type SceneDataset } from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
-import { load, save } from '../../nn/safetensors.js';
+import { load, save } from '../../nn/safetensors_node.js';
 import { warmupLinear } from '../../nn/schedulers.js';
 import { fromRecords, latestCheckpoint, moduleRngs, resumeTraining, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { compareUint8Arrays } from 'typed-array-utils';
-import { CheckpointError, deserialize, load, save, serialize, type StateDict } from '../../nn/safetensors.js';
+import { CheckpointError, deserialize, load, save, serialize, type StateDict } from '../../nn/safetensors_node.js';
 import { halfToFloatBits } from '../../nn/safetensors_dtype.js';
 import {
   arbMetadata,

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { CheckpointError, deserialize, load, serialize } from '../../nn/safetensors.js';
+import { CheckpointError, deserialize, load, serialize } from '../../nn/safetensors_node.js';
 import { arbStateDict, craft } from '../fixtures/safetensors/records.js';
 
 const BOUND_MS = 50;
