@@ -116,6 +116,10 @@ export interface Backend {
   softmaxRows?(x: Raw, n: number, log: boolean): Raw;
   /** (x - mean) / sqrt(var + eps) * weight + bias over each row of n (biased variance); weight, bias [n]. */
   layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw;
+  /** GELU of each element (erf form for 'none'), or g · gelu'(x) when `g` (same size) is given.
+   * Returns null where the backend has no kernel for this dtype or size: the engine then runs
+   * the op's elementwise scalar loop. */
+  gelu?(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null;
 }
 
 /** Number of elements of a shape (1 for a scalar []). */

@@ -12,6 +12,7 @@
 import { f32, f32x4, ModuleBuilder } from './emit.js';
 import { layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
 import { matmulFallback } from './fallback.js';
+import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
@@ -47,6 +48,7 @@ interface Runtime {
   desc: number; // byte address of the job descriptor
   pool?: GemmPool;
   rowwise?: RowwiseFns;
+  gelu?: GeluFns;
 }
 interface RowwiseFns {
   softmaxRows(x: number, y: number, rows: number, n: number): void;
@@ -307,4 +309,49 @@ function withStaged(inputs: Float32Array[], out: Float32Array, len: number, fn: 
   } finally {
     for (const p of owned) heap.free(p);
   }
+}
+
+/**
+ * Float32 GELU in WASM SIMD (gelu_kernel.ts): out = gelu(x), or out = g · gelu'(x) when `g` is
+ * given; `approximate` picks the erf form ('none') or the tanh form. Within ~1e-6 of the plain-TS
+ * float32 scalar functions. Returns false, computing nothing, where the kernel does not apply
+ * (no WASM SIMD, or fewer than ROWWISE_MIN_ELEMENTS elements): the caller runs its own loop.
+ */
+export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean {
+  const len = x.length;
+  if (out.length !== len || (g && g.length !== len)) throw new RangeError(`gelu: x, out${g ? ', g' : ''} lengths differ`);
+  if (len < ROWWISE_MIN_ELEMENTS || !wasmSimdAvailable()) return false;
+  const rt = ensureRuntime(), { heap } = rt;
+  rt.gelu ??= new WebAssembly.Instance(new WebAssembly.Module(buildGeluModule()),
+    { env: { memory: heap.memory } }).exports as unknown as GeluFns;
+  // Staged copies padded to a multiple of 4 lanes, so the kernel needs no scalar tail; the
+  // result is computed in place over the staged x.
+  const n4 = (len + 3) & ~3;
+  let px = 0, pg = 0;
+  try {
+    px = heap.alloc(4 * n4);
+    if (g) pg = heap.alloc(4 * n4);
+  } catch (e) {
+    if (px) heap.free(px);
+    if (e instanceof HeapLimitError) return false; // too large for the heap: the caller's loop
+    throw e;
+  }
+  try {
+    const vx = heap.f32(px, n4);
+    vx.set(x);
+    vx.fill(0, len);
+    if (g) {
+      const vg = heap.f32(pg, n4);
+      vg.set(g);
+      vg.fill(0, len);
+      (approximate === 'tanh' ? rt.gelu.geluTanhBwd : rt.gelu.geluErfBwd)(pg, px, px, n4);
+    } else {
+      (approximate === 'tanh' ? rt.gelu.geluTanh : rt.gelu.geluErf)(px, px, n4);
+    }
+    out.set(heap.f32(px, len));
+  } finally {
+    heap.free(px);
+    if (g) heap.free(pg);
+  }
+  return true;
 }
