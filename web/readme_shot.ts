@@ -21,7 +21,7 @@ type Demo = { demo: Record<string, (...a: unknown[]) => Promise<unknown>> & { st
 setDefaultDevice('cpu');
 const node = new AlbefSession(demoOptions({ ...spec, steps: TIMED + 1 }, 'cpu'), 'cpu');
 await node.step();
-let t0 = performance.now();
+const t0 = performance.now();
 for (let s = 0; s < TIMED; s++) await node.step();
 const nodeSec = (performance.now() - t0) / 1000 / TIMED;
 

@@ -12,7 +12,7 @@ import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
-import { Albef } from './albef.js';
+import type { Albef } from './albef.js';
 import { albefSetup, type AlbefTrainOptions, type RunInfo } from './session.js';
 import { albefStep } from './step.js';
 

@@ -2,7 +2,7 @@
  * Tensors <-> safetensors records and RNG states: the in-memory half of a checkpoint, usable
  * anywhere (a browser included). Writing checkpoint directories is checkpoint.ts (Node).
  */
-import { Rng, Tensor, tensor, type Backend, type RngState } from '../../engine/index.js';
+import { Rng, type Tensor, tensor, type Backend, type RngState } from '../../engine/index.js';
 import type { Module } from '../../nn/module.js';
 import type { StateDict, TensorRecord } from '../../nn/safetensors.js';
 
