@@ -11,7 +11,6 @@
 import type { DType, Shape } from '../../kernels/backend.js';
 import { defineOp, noGrad } from '../op.js';
 import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
-import { GELU_OPS } from './gelu.js';
 import type { Tensor } from '../tensor.js';
 
 export { gelu, geluBackward, geluGrad, type GeluAttrs } from './gelu.js';
@@ -94,4 +93,6 @@ export const layerNorm = defineOp<LayerNormAttrs>({
   },
 });
 
-export const FUSED_OPS = [...GELU_OPS, softmax, logSoftmax, layerNorm] as const;
+// GELU's ops are listed in registry.ts: reading GELU_OPS here at load time would break the load order
+// (gelu.ts calls apply, so it loads inside the Tensor cycle; docs/architecture.md#load-order).
+export const FUSED_OPS = [softmax, logSoftmax, layerNorm] as const;

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
+t.setTimeout(600_000); // the runner's per-file limit (package.json) applies as well
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const files = ['engine', 'engine/ops'].flatMap((dir) =>
   readdirSync(join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`));
@@ -35,7 +36,8 @@ t.test('the file list covers engine/ and engine/ops/', async (t) => {
   t.ok(files.length >= 20, `${files.length} files`);
 });
 
-t.test('every engine file imports first in a fresh process', async (t) => {
+// ~1 s per process on an idle machine; the limit leaves room for a loaded one.
+t.test('every engine file imports first in a fresh process', { timeout: 600_000 }, async (t) => {
   const results = new Map<string, string>();
   const queue = [...files];
   // Two at a time: each process starts tsx, which is most of the cost.
