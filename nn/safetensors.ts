@@ -30,7 +30,6 @@ import {
   MAX_RANK,
   parseHeader,
   readHeaderLength,
-  setOwn,
 } from './safetensors_header.js';
 
 export { CheckpointError } from './checkpoint_error.js';
@@ -71,11 +70,8 @@ export function deserialize(bytes: Uint8Array | ArrayBuffer, label = '<bytes>'):
   const n = readHeaderLength(all, all.length, label);
   const [headerBytes, buffer] = splitUint8Array(all.subarray(8), n);
   const header = parseHeader(headerBytes, buffer.length, label);
-  const tensors: StateDict = {};
-  for (const e of header.entries) {
-    setOwn(tensors, e.name, decodeEntry(e, buffer.subarray(e.begin, e.end), false, label));
-  }
-  return { tensors, metadata: header.metadata };
+  const tensors = header.entries.map((e) => [e.name, decodeEntry(e, buffer.subarray(e.begin, e.end), false, label)]);
+  return { tensors: Object.fromEntries(tensors) as StateDict, metadata: header.metadata };
 }
 
 /**
@@ -109,12 +105,13 @@ export async function load(path: string): Promise<Checkpoint> {
     if (!stat.isFile()) throw new CheckpointError(path, undefined, 'is not a regular file');
     const n = readHeaderLength(await readExact(fh, 0, Math.min(8, stat.size), path), stat.size, path);
     const header = parseHeader(await readExact(fh, 8, n, path), stat.size - 8 - n, path);
-    const tensors: StateDict = {};
+    const tensors: [string, TensorRecord][] = [];
     for (const e of header.entries) {
       const raw = await readExact(fh, 8 + n + e.begin, e.end - e.begin, path, e.name);
-      setOwn(tensors, e.name, decodeEntry(e, raw, true, path));
+      tensors.push([e.name, decodeEntry(e, raw, true, path)]);
     }
-    return { tensors, metadata: header.metadata };
+    // fromEntries defines own data properties: a tensor named "__proto__" stays data.
+    return { tensors: Object.fromEntries(tensors) as StateDict, metadata: header.metadata };
   } finally {
     await fh.close();
   }
