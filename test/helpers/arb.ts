@@ -6,8 +6,14 @@
  */
 import fc from 'fast-check';
 import { Rng, tensor, type Tensor } from '../../engine/index.js';
+import { DEEP } from './deep.js';
 
-export const RUNS = Number(process.env.VLGRAD_PROP_RUNS ?? 6);
+export { seedFor, seedNote } from './deep.js';
+
+/** Cases per op: 6 by default, 100 under VLGRAD_DEEP=1; VLGRAD_PROP_RUNS=N sets it outright. */
+export const RUNS = Number(process.env.VLGRAD_PROP_RUNS ?? (DEEP ? 100 : 6));
+/** Largest input (elements over all leaves) that gradgradcheck runs on: 24, or 200 in deep mode. */
+export const GRADGRAD_MAX_SIZE = DEEP ? 200 : 24;
 
 export type Domain = 'any' | 'positive' | 'nonzero' | 'gridA' | 'gridB' | 'unit';
 export type Layout = 'plain' | 'transposed' | 'sliced' | 'expanded';
