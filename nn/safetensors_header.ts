@@ -12,6 +12,11 @@ import { MAX_RANK, parseHeaderJson, type RawEntry } from './safetensors_json.js'
 
 export { MAX_RANK } from './safetensors_json.js';
 
+/** Sets an own enumerable property, so that a key like "__proto__" is data, never a prototype change. */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** The official loader's cap on the header; a larger one is refused before it is read. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
