@@ -49,7 +49,11 @@ export function readHeaderLength(prefix: Uint8Array, fileSize: number, file: str
   }
   if (n > BigInt(fileSize - 8)) {
     const rest = fileSize - 8;
-    throw new CheckpointError(file, undefined, `header length ${n} runs past the end of the file (${rest} bytes follow the length)`);
+    throw new CheckpointError(
+      file,
+      undefined,
+      `header length ${n} runs past the end of the file (${rest} bytes follow the length)`,
+    );
   }
   return Number(n);
 }
@@ -76,7 +80,9 @@ function parseEntry(
   fail: (p: string, tensor?: string) => never,
 ): HeaderEntry {
   const bad = (problem: string): never => fail(problem, name);
-  const dtype = fields.get('dtype'), shape = fields.get('shape'), offsets = fields.get('data_offsets');
+  const dtype = fields.get('dtype'),
+    shape = fields.get('shape'),
+    offsets = fields.get('data_offsets');
   if (typeof dtype !== 'string') bad('"dtype" is missing or not a string');
   if (!isFileDtype(dtype as string)) {
     bad(`unsupported dtype ${quote(dtype as string)} (readable: ${Object.keys(FILE_DTYPES).join(', ')})`);
@@ -89,7 +95,8 @@ function parseEntry(
   if (!Array.isArray(offsets) || offsets.length !== 2) bad('"data_offsets" is missing or not a [begin, end] pair');
   const [begin, end] = offsets as unknown[];
   if (!isCount(begin) || !isCount(end)) bad(`data_offsets ${brief(offsets)} are not non-negative safe integers`);
-  const b = begin as number, e = end as number;
+  const b = begin as number,
+    e = end as number;
   if (b > e) bad(`data_offsets [${b}, ${e}] end before they begin`);
   if (e > bufferLen) bad(`data_offsets [${b}, ${e}] run past the ${bufferLen}-byte data buffer`);
   const { itemsize } = FILE_DTYPES[dt];

@@ -29,7 +29,6 @@ export interface RawEntry {
   fields: Map<string, Scalar | Scalar[]>;
 }
 
-
 const FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
 const NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -74,7 +73,8 @@ function readEntry(r: Reader, name: string): Map<string, Scalar | Scalar[]> {
   r.i++;
   const fields = new Map<string, Scalar | Scalar[]>();
   r.members(CLOSE_OBJ, (key) => {
-    if (!FIELDS.has(key)) r.fail(`unknown field ${quote(key)} (an entry holds only dtype, shape and data_offsets)`, name);
+    if (!FIELDS.has(key))
+      r.fail(`unknown field ${quote(key)} (an entry holds only dtype, shape and data_offsets)`, name);
     if (fields.has(key)) r.fail(`duplicate field ${quote(key)}`, name);
     if (r.peek() === OPEN_ARR) {
       r.i++;
@@ -99,7 +99,10 @@ function readArray(r: Reader, name: string, key: string): Scalar[] {
     if (v === CONTAINER) r.fail(`${quote(key)} holds a nested array or object, not a number`, name);
     out.push(v as Scalar);
     if (out.length > MAX_RANK) {
-      r.fail(key === 'shape' ? `rank exceeds the limit of ${MAX_RANK}` : `${quote(key)} has more than ${MAX_RANK} elements`, name);
+      r.fail(
+        key === 'shape' ? `rank exceeds the limit of ${MAX_RANK}` : `${quote(key)} has more than ${MAX_RANK} elements`,
+        name,
+      );
     }
   } while (r.commaOr(CLOSE_ARR, '"]"'));
   return out;
@@ -127,7 +130,10 @@ function readMetadata(r: Reader): Record<string, string> {
 class Reader {
   i = 0;
 
-  constructor(readonly bytes: Uint8Array, readonly file: string) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly file: string,
+  ) {}
 
   fail(problem: string, tensor?: string): never {
     throw new CheckpointError(this.file, tensor, problem);
@@ -250,7 +256,10 @@ function asciiText(bytes: Uint8Array, a: number, b: number): string {
   return out;
 }
 
-const LITERALS: [number[], Scalar][] = [['true', true] as const, ['false', false] as const, ['null', null] as const]
-  .map(([w, v]) => [[...w].map((ch) => ch.charCodeAt(0)), v]);
+const LITERALS: [number[], Scalar][] = [
+  ['true', true] as const,
+  ['false', false] as const,
+  ['null', null] as const,
+].map(([w, v]) => [[...w].map((ch) => ch.charCodeAt(0)), v]);
 const NUMBER_CHAR = new Uint8Array(256);
 for (const ch of '0123456789+-.eE') NUMBER_CHAR[ch.charCodeAt(0)] = 1;

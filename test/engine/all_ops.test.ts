@@ -19,7 +19,12 @@ for (const op of ALL_OPS) {
     const arb = CASES[op.name];
     t.ok(arb, `op '${op.name}' has test inputs in test/engine/op_cases.ts`);
     if (!arb) return;
-    fc.assert(fc.property(arb, (c) => { gradcheck(c.fn, c.leaves); }), { numRuns: RUNS, seed: seedFor(`${op.name}:grad`) });
+    fc.assert(
+      fc.property(arb, (c) => {
+        gradcheck(c.fn, c.leaves);
+      }),
+      { numRuns: RUNS, seed: seedFor(`${op.name}:grad`) },
+    );
     t.pass(`${RUNS} random cases`);
   });
   if (!op.backward) continue;
@@ -27,7 +32,12 @@ for (const op of ALL_OPS) {
     const arb = CASES[op.name];
     if (!arb) return t.fail(`no inputs for ${op.name}`);
     const small = arb.filter((c) => size(c) <= GRADGRAD_MAX_SIZE);
-    fc.assert(fc.property(small, (c) => { gradgradcheck(c.fn, c.leaves); }), { numRuns: RUNS, seed: seedFor(`${op.name}:gradgrad`) });
+    fc.assert(
+      fc.property(small, (c) => {
+        gradgradcheck(c.fn, c.leaves);
+      }),
+      { numRuns: RUNS, seed: seedFor(`${op.name}:gradgrad`) },
+    );
     t.pass(`${RUNS} random small cases`);
   });
 }

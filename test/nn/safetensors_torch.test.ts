@@ -8,7 +8,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { CheckpointError, deserialize, load, save, type StateDict, type TensorRecord } from '../../nn/safetensors_node.js';
+import {
+  CheckpointError,
+  deserialize,
+  load,
+  save,
+  type StateDict,
+  type TensorRecord,
+} from '../../nn/safetensors_node.js';
 import { f32FromBits, f64FromBits, hexBits } from '../fixtures/safetensors/records.js';
 import { PYTHON, torchSkip } from '../helpers/torch.js';
 
@@ -37,7 +44,18 @@ t.test('a checkpoint PyTorch wrote loads with every value as torch converts it',
   t.same(metadata, want.metadata);
   t.same(Object.keys(tensors).sort(), Object.keys(want.tensors).sort());
   // Official order: I64, F64, F32 (by name), I32, BF16, F16, U8, BOOL.
-  t.same(Object.keys(tensors), ['i64.index', 'f64.values', 'empty', 'f32.special', 'scalar', 'i32.count', 'bf16.weight', 'f16.half', 'u8.pixels', 'bool.mask']);
+  t.same(Object.keys(tensors), [
+    'i64.index',
+    'f64.values',
+    'empty',
+    'f32.special',
+    'scalar',
+    'i32.count',
+    'bf16.weight',
+    'f16.half',
+    'u8.pixels',
+    'bool.mask',
+  ]);
   for (const [name, rec] of Object.entries(tensors)) t.same(asExpected(rec), want.tensors[name], name);
 });
 
@@ -57,15 +75,27 @@ t.test('every proper prefix of the PyTorch file is refused', async (t) => {
 
 t.test('an int64 outside int32 range is refused, not wrapped', async (t) => {
   const file = join(FIXTURES, 'safetensors', 'torch_int64_overflow.safetensors');
-  await t.rejects(load(file), { name: 'CheckpointError', tensor: 'ids', message: /I64 element 1 = 2147483648 does not fit in int32/ });
+  await t.rejects(load(file), {
+    name: 'CheckpointError',
+    tensor: 'ids',
+    message: /I64 element 1 = 2147483648 does not fit in int32/,
+  });
 });
 
 const skip = torchSkip(t); // a failure under CI=true
 
 t.test('PyTorch reads a checkpoint we wrote', { skip: skip || false }, async (t) => {
   const sd: StateDict = {
-    'encoder.w': { dtype: 'float32', shape: [2, 3], data: f32FromBits([0x3f800000, 0x80000000, 0x7f800000, 0x7fc00123, 1, 0xff7fffff]) },
-    bias: { dtype: 'float64', shape: [3], data: f64FromBits([0x400921fb54442d18n, 0x7ff8000000000001n, 0x8000000000000000n]) },
+    'encoder.w': {
+      dtype: 'float32',
+      shape: [2, 3],
+      data: f32FromBits([0x3f800000, 0x80000000, 0x7f800000, 0x7fc00123, 1, 0xff7fffff]),
+    },
+    bias: {
+      dtype: 'float64',
+      shape: [3],
+      data: f64FromBits([0x400921fb54442d18n, 0x7ff8000000000001n, 0x8000000000000000n]),
+    },
     step: { dtype: 'int32', shape: [], data: new Int32Array([-2147483648]) },
     odd: { dtype: 'float32', shape: [1], data: new Float32Array([0.1]) }, // puts the next f64 at a 4-byte offset
     after: { dtype: 'float64', shape: [1, 1], data: new Float64Array([-1e-310]) },
