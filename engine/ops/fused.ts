@@ -93,6 +93,4 @@ export const layerNorm = defineOp<LayerNormAttrs>({
   },
 });
 
-// GELU's ops are listed in registry.ts: reading GELU_OPS here at load time would break the load order
-// (gelu.ts calls apply, so it loads inside the Tensor cycle; docs/architecture.md#load-order).
 export const FUSED_OPS = [softmax, logSoftmax, layerNorm] as const;

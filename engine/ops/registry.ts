@@ -1,8 +1,8 @@
 /** Every primitive, in one list. Tests iterate it, so an op without test inputs fails the suite. */
 import { BINARY_OPS } from './binary.js';
 import { FUSED_OPS } from './fused.js';
-import { GATHER_OPS } from './gather.js';
 import { GELU_OPS } from './gelu.js';
+import { GATHER_OPS } from './gather.js';
 import { matmul } from './matmul.js';
 import { MOVEMENT_OPS } from './movement.js';
 import { REDUCE_OPS } from './reduce.js';
