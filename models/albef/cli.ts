@@ -15,6 +15,7 @@ import { load } from '../../nn/safetensors.js';
 import { Albef } from './albef.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
 import { gradCam, groundingPng } from './grounding.js';
+import { pretrainCommand } from './pretrain.js';
 import { TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';
 
 const EVAL_DEFAULTS = { evalSize: 1000, evalK: 16, evalSeed: 1, evalBatch: 64 };
@@ -135,4 +136,4 @@ const vqa = vqaCommand('albef', TRAIN_DEFAULTS.out, async (run, checkpoint) => {
 });
 
 /** ALBEF's commands for bin/vlgrad.ts. */
-export const albefCommands: Command[] = [train, evaluate, groundCmd, vqa];
+export const albefCommands: Command[] = [pretrainCommand, train, evaluate, groundCmd, vqa];

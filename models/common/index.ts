@@ -9,3 +9,4 @@ export * from './retrieval.js';
 export * from './trainer.js';
 export * from './gallery.js';
 export * from './vqa.js';
+export * from './facts.js';
