@@ -4,7 +4,7 @@
  * fine-tune the VQA head shared with VLMo.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { getBackend, setDefaultDevice, tensor } from '../../engine/index.js';
 import { makeDataset, Tokenizer, type DatasetName } from '../../data/index.js';
 import { fromRecords, latestCheckpoint, stateDictTo } from '../common/checkpoint.js';
@@ -15,7 +15,7 @@ import { load } from '../../nn/safetensors.js';
 import { Albef } from './albef.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
 import { gradCam, groundingPng } from './grounding.js';
-import { pretrainCommand } from './pretrain.js';
+import { formatPretrain, PRETRAIN_DEFAULTS, pretrainCommand, pretrainVit, readPretrainInfo, type VitPretrainOptions } from './pretrain.js';
 import { TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';
 
 const EVAL_DEFAULTS = { evalSize: 1000, evalK: 16, evalSeed: 1, evalBatch: 64 };
@@ -56,10 +56,13 @@ function evalOptions(f: Record<string, FlagValue>, info: RunInfo): EvalOptions {
     batchSize: f.evalBatch as number, normalize: info.normalize };
 }
 
-function evaluateAndWrite(model: Albef, tokenizer: Tokenizer, info: RunInfo, f: Record<string, FlagValue>, out: string): void {
+/** Which training state an evaluation scored: a run cut short by --max-minutes says so. */
+interface TrainingRecord { stepEvaluated: number; stepsPlanned: number; cutShort: boolean; checkpoint: string | null; initVision: string }
+
+function evaluateAndWrite(model: Albef, tokenizer: Tokenizer, info: RunInfo, f: Record<string, FlagValue>, out: string, training?: TrainingRecord): void {
   const t0 = performance.now(), report = evaluateAlbef(model, tokenizer, evalOptions(f, info));
   const seconds = (performance.now() - t0) / 1000;
-  writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ ...report, seconds }, null, 2)}\n`);
+  writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ ...(training ? { training } : {}), ...report, seconds }, null, 2)}\n`);
   console.log(formatReport(report, `${info.config.name} on ${info.options.dataset}, test split (eval ${seconds.toFixed(0)} s)`));
 }
 
@@ -75,29 +78,63 @@ function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number
   return `${out}: "${text}" (ITM p(match) = ${g.itmProb.toFixed(3)})`;
 }
 
+/** Flags of `train albef` that are not training options: the warm start. */
+const WARM_DEFAULTS = { initVision: 'auto', vitSteps: PRETRAIN_DEFAULTS.steps };
+
+/**
+ * The image-tower warm start of a `train albef` run: 'none' (from scratch), a file path, or 'auto':
+ * the `pretrain vit` checkpoint for this run's config, scenes and seed under `<dir of --out>/<config>-vit/`,
+ * trained now unless a file made with the same options is already there.
+ */
+async function resolveInitVision(f: Record<string, FlagValue>): Promise<string> {
+  const spec = f.initVision as string;
+  if (spec === 'none' || spec === '') return '';
+  if (spec !== 'auto') return spec;
+  const o: VitPretrainOptions = { ...PRETRAIN_DEFAULTS, config: f.config as string, dataset: f.dataset as DatasetName, trainSize: f.trainSize as number,
+    seed: f.seed as number, steps: f.vitSteps as number, out: join(dirname(f.out as string), `${f.config as string}-vit`), progress: f.progress as boolean };
+  const path = join(o.out, 'vit.safetensors'), cached = await readPretrainInfo(path);
+  const key = (x: VitPretrainOptions): string => JSON.stringify({ ...x, out: '', progress: false });
+  if (cached && key(cached.options) === key(o)) {
+    console.log(`warm start: reusing ${path} (cached: ${o.steps} facts steps, made with these options; delete it to retrain)`);
+    return path;
+  }
+  console.log(`warm start: training the image tower to name each scene's facts (${o.steps} steps) -> ${path}`);
+  const r = await pretrainVit(o);
+  console.log(formatPretrain(r.path, r.info));
+  return r.path;
+}
+
 const train: Command = {
   verb: 'train', model: 'albef', summary: 'pre-train ALBEF on MNIST scenes, then evaluate and draw a grounding map',
-  flags: { ...TRAIN_DEFAULTS, dropout: 0.1, queueSize: 256, eval: true, ...EVAL_DEFAULTS } as Record<string, FlagValue>,
+  flags: { ...TRAIN_DEFAULTS, dropout: 0.1, queueSize: 256, ...WARM_DEFAULTS, eval: true, ...EVAL_DEFAULTS } as Record<string, FlagValue>,
   help: {
     config: 'albef-tiny | albef-micro | albef-base', dataset: 'mnist-scenes | shapes', trainSize: 'training scenes',
     noise: 'fraction of noisy (mismatched) training captions', steps: 'optimizer steps', batchSize: 'pairs per step (must divide the queue size)',
     lr: 'peak learning rate (AdamW)', warmupLr: 'learning rate at step 0', warmupSteps: 'linear warm-up steps', minLr: 'cosine floor',
     weightDecay: 'AdamW weight decay (not on biases and 1-D tensors)', seed: 'seed of init, data order, masks, dropout, negatives',
     device: 'cpu | cpu-ref | webgpu | webasm | gpujs-cpu (gpu.js devices are started first; evaluation runs on cpu)', out: 'run directory (log.jsonl, loss.svg, checkpoints/, eval.json)',
-    checkpointEvery: 'checkpoint every N steps', maxMinutes: 'stop training after this many minutes (0 = never)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
+    checkpointEvery: 'checkpoint every N steps', maxMinutes: 'opt-in time budget: stop training after this many minutes (0 = train every step)',
+    initVision: 'image-tower warm start: auto (vlgrad pretrain vit, cached under <dir of --out>/<config>-vit/) | none | PATH to a vit.safetensors',
+    vitSteps: 'steps of the automatic warm start (--init-vision auto)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
     dropout: 'BERT dropout (hidden and attention)', queueSize: 'ITC feature-queue length', momentum: 'EMA momentum of the momentum model', eval: 'evaluate on the test split afterwards',
     evalSize: 'test scenes', evalK: 'ITM re-ranking candidates per query', evalSeed: 'test split seed', evalBatch: 'evaluation batch',
   },
   async run(f) {
-    const opts = { ...(f as unknown as AlbefTrainOptions), dataset: f.dataset as DatasetName };
-    const t0 = performance.now(), { model, tokenizer, info, seconds, steps } = await trainAlbef(opts);
-    if (steps < opts.steps) console.log(`stopped at step ${steps} of ${opts.steps}: the --max-minutes ${opts.maxMinutes} budget ran out (resume with --resume --max-minutes 0)`);
+    const t0 = performance.now(), initVision = await resolveInitVision(f);
+    const { initVision: _spec, vitSteps: _v, ...rest } = f;
+    const opts = { ...(rest as unknown as AlbefTrainOptions), dataset: f.dataset as DatasetName, initVision };
+    const { model, tokenizer, info, seconds, steps } = await trainAlbef(opts);
+    const cut = steps < opts.steps ? `CUT SHORT at step ${steps} of ${opts.steps} by --max-minutes ${opts.maxMinutes} (continue with --resume --max-minutes 0)` : '';
+    if (cut) console.log(cut);
     console.log(`trained to step ${steps} in ${seconds.toFixed(0)} s; run directory ${opts.out} (loss curves: ${join(opts.out, 'loss.svg')})`);
     if (!f.eval) return;
+    const training: TrainingRecord = { stepEvaluated: steps, stepsPlanned: opts.steps, cutShort: steps < opts.steps,
+      checkpoint: await latestCheckpoint(join(opts.out, 'checkpoints')), initVision };
     const evalModel = await modelForEval(model, info);
-    evaluateAndWrite(evalModel, tokenizer, info, f, opts.out);
+    evaluateAndWrite(evalModel, tokenizer, info, f, opts.out, training);
     console.log(ground(evalModel, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
-    console.log(`total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    if (cut) console.log(`these numbers are of step ${steps}, not of the planned ${opts.steps}: ${cut}`);
+    console.log(`evaluated step ${steps} of ${opts.steps} (${training.checkpoint}); total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   },
 };
 

@@ -21,8 +21,8 @@ import { VisionTransformer } from './vit.js';
 
 /** Options of `pretrainVit` (the flags of `vlgrad pretrain vit`). */
 export interface VitPretrainOptions {
-  /** ALBEF config whose ViT is trained. */
-  config: string;
+  /** ALBEF config (a name, or a full config from code) whose ViT is trained. */
+  config: string | AlbefConfig;
   dataset: DatasetName;
   /** Training scenes and scene seed: use the ALBEF run's, so images and normalization are the same. */
   trainSize: number;
@@ -41,8 +41,8 @@ export interface VitPretrainOptions {
 
 /** Defaults of `vlgrad pretrain vit` (and of `train albef`'s automatic warm start). */
 export const PRETRAIN_DEFAULTS: VitPretrainOptions = {
-  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, seed: 0, steps: 600, batchSize: 32,
-  lr: 1e-3, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, groups: FACT_GROUPS.join(','), valSize: 500,
+  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, seed: 0, steps: 1000, batchSize: 32,
+  lr: 3e-3, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, groups: FACT_GROUPS.join(','), valSize: 500,
   out: 'runs/albef-tiny-vit', progress: true,
 };
 
@@ -67,7 +67,7 @@ export function vitTower(vit: VisionTransformer): ImageTower {
 /** Trains the ViT of `o.config` on the facts and writes `<out>/vit.safetensors`. Returns its path and record. */
 export async function pretrainVit(o: VitPretrainOptions): Promise<{ path: string; info: VitPretrainInfo }> {
   const groups = parseGroups(o.groups);
-  const config = albefConfig(o.config, grammarVocab().length);
+  const config = typeof o.config === 'string' ? albefConfig(o.config, grammarVocab().length) : o.config;
   const imageSize = config.vision.imageSize as 32 | 64;
   // The same statistics `train albef` computes (first 512 training scenes of the same seed).
   const normalize = channelStats(makeDataset({ name: o.dataset, split: 'train', size: o.trainSize, seed: o.seed, imageSize }), 512);
@@ -99,7 +99,7 @@ export async function readPretrainInfo(path: string): Promise<VitPretrainInfo | 
  */
 export async function loadVisionInit(model: Albef, path: string): Promise<void> {
   if (!existsSync(path)) throw new Error(`--init-vision ${path}: no such file (make one with: vlgrad pretrain vit --out DIR)`);
-  const all = fromRecords((await load(path)).tensors);
+  const all = fromRecords((await load(path)).tensors, model.visualEncoder.clsToken.backend);
   const prefix = 'visual_encoder.';
   const sd = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
   if (!Object.keys(sd).length) throw new Error(`--init-vision ${path}: the file has no '${prefix}*' tensors (keys: ${Object.keys(all).slice(0, 5).join(', ')}...)`);
