@@ -14,7 +14,7 @@ import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
 import { load } from '../../nn/safetensors.js';
 import { Albef } from './albef.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
-import { gradCam, groundingPng } from './grounding.js';
+import { gradCam, groundingPng, groundingStats, type GroundingStats } from './grounding.js';
 import { formatPretrain, PRETRAIN_DEFAULTS, pretrainCommand, pretrainVit, readPretrainInfo, type VitPretrainOptions } from './pretrain.js';
 import { TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';
 
@@ -66,7 +66,8 @@ function evaluateAndWrite(model: Albef, tokenizer: Tokenizer, info: RunInfo, f: 
   console.log(formatReport(report, `${info.config.name} on ${info.options.dataset}, test split (eval ${seconds.toFixed(0)} s)`));
 }
 
-function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number, out: string): string {
+/** Grad-CAM of test scene `index` (the eval gallery's scenes) with `caption` (default: its own). */
+function groundScene(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number) {
   // The eval gallery's scenes (which scenes hold held-out compositions depends on the split's size).
   const ds = makeDataset({ name: info.options.dataset, split: 'test', size: Math.max(index + 1, EVAL_DEFAULTS.evalSize), seed: EVAL_DEFAULTS.evalSeed });
   const S = ds.imageSize, raw = ds.image(index), norm = raw.slice();
@@ -74,12 +75,34 @@ function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number
   const text = caption || ds.cleanCaption(index), enc = tokenizer.encode(text, { maxLength: 16, truncation: true });
   const g = gradCam(model, tensor(norm, { shape: [1, 3, S, S] }), tensor(enc.ids, { shape: [1, enc.ids.length] }),
     tensor(enc.attentionMask, { shape: [1, enc.ids.length] }), enc.tokens, layer);
+  return { raw, S, text, g, meta: ds.meta(index) };
+}
+
+function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number, out: string): string {
+  const { raw, S, text, g } = groundScene(model, tokenizer, info, index, caption, layer);
   writeFileSync(out, groundingPng(raw, S, text, g));
   return `${out}: "${text}" (ITM p(match) = ${g.itmProb.toFixed(3)})`;
 }
 
+/** Grounding statistics over test scenes 0..n-1 with their own captions (see `groundingStats`). */
+function groundStats(model: Albef, tokenizer: Tokenizer, info: RunInfo, n: number, layer: number): GroundingStats {
+  return groundingStats(Array.from({ length: n }, (_, i) => {
+    const { S, g, meta } = groundScene(model, tokenizer, info, i, '', layer);
+    return { tokens: g.tokens, maps: g.maps, grid: g.grid, imageSize: S, objects: meta.objects };
+  }));
+}
+
+/** The statistics as one line. */
+export function formatGroundingStats(s: GroundingStats, n: number, layer: number): string {
+  const pct = (h: number, w: number): string => `${(100 * h / w).toFixed(0)}% of ${w}`;
+  return `grounding (fusion layer ${layer}, ${n} test scenes): a word's map peaks on the object it names for ${pct(s.hits, s.words)} words ` +
+    `(colour ${pct(s.byType.colour.hits, s.byType.colour.words)}, size ${pct(s.byType.size.hits, s.byType.size.words)}, ` +
+    `kind ${pct(s.byType.kind.hits, s.byType.kind.words)}); a random patch would hit ${(100 * s.chance).toFixed(0)}%`;
+}
+
+
 /** Flags of `train albef` that are not training options: the warm start. */
-const WARM_DEFAULTS = { initVision: 'auto', vitSteps: PRETRAIN_DEFAULTS.steps };
+const WARM_DEFAULTS = { initVision: 'auto', vitSteps: PRETRAIN_DEFAULTS.steps, groundingStats: 50 };
 
 /**
  * The image-tower warm start of a `train albef` run: 'none' (from scratch), a file path, or 'auto':
@@ -115,13 +138,14 @@ const train: Command = {
     device: 'cpu | cpu-ref | webgpu | webasm | gpujs-cpu (gpu.js devices are started first; evaluation runs on cpu)', out: 'run directory (log.jsonl, loss.svg, checkpoints/, eval.json)',
     checkpointEvery: 'checkpoint every N steps', maxMinutes: 'opt-in time budget: stop training after this many minutes (0 = train every step)',
     initVision: 'image-tower warm start: auto (vlgrad pretrain vit, cached under <dir of --out>/<config>-vit/) | none | PATH to a vit.safetensors',
-    vitSteps: 'steps of the automatic warm start (--init-vision auto)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
+    vitSteps: 'steps of the automatic warm start (--init-vision auto)',
+    groundingStats: 'after evaluation, score grounding on test scenes 0..N-1 (0 = skip; see ground albef --stats)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
     dropout: 'BERT dropout (hidden and attention)', queueSize: 'ITC feature-queue length', momentum: 'EMA momentum of the momentum model', eval: 'evaluate on the test split afterwards',
     evalSize: 'test scenes', evalK: 'ITM re-ranking candidates per query', evalSeed: 'test split seed', evalBatch: 'evaluation batch',
   },
   async run(f) {
     const t0 = performance.now(), initVision = await resolveInitVision(f);
-    const { initVision: _spec, vitSteps: _v, ...rest } = f;
+    const { initVision: _spec, vitSteps: _v, groundingStats: nStats, ...rest } = f;
     const opts = { ...(rest as unknown as AlbefTrainOptions), dataset: f.dataset as DatasetName, initVision };
     const { model, tokenizer, info, seconds, steps } = await trainAlbef(opts);
     const cut = steps < opts.steps ? `CUT SHORT at step ${steps} of ${opts.steps} by --max-minutes ${opts.maxMinutes} (continue with --resume --max-minutes 0)` : '';
@@ -133,6 +157,11 @@ const train: Command = {
     const evalModel = await modelForEval(model, info);
     evaluateAndWrite(evalModel, tokenizer, info, f, opts.out, training);
     console.log(ground(evalModel, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
+    if ((nStats as number) > 0) {
+      const stats = groundStats(evalModel, tokenizer, info, nStats as number, 0);
+      writeFileSync(join(opts.out, 'grounding-stats.json'), `${JSON.stringify({ scenes: nStats, layer: 0, ...stats }, null, 2)}\n`);
+      console.log(formatGroundingStats(stats, nStats as number, 0));
+    }
     if (cut) console.log(`these numbers are of step ${steps}, not of the planned ${opts.steps}: ${cut}`);
     console.log(`evaluated step ${steps} of ${opts.steps} (${training.checkpoint}); total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   },
@@ -151,11 +180,18 @@ const evaluate: Command = {
 
 const groundCmd: Command = {
   verb: 'ground', model: 'albef', summary: 'per-word Grad-CAM on the fusion cross-attention, as a PNG heat map over the image',
-  flags: { run: TRAIN_DEFAULTS.out, checkpoint: '', index: 0, caption: '', layer: 0, out: '' },
+  flags: { run: TRAIN_DEFAULTS.out, checkpoint: '', index: 0, caption: '', layer: 0, out: '', stats: 0 },
   help: { run: 'run directory written by train', checkpoint: 'checkpoint directory', index: 'test scene index',
-    caption: 'caption to ground (default: the scene\'s own)', layer: 'fusion layer (0 = first)', out: 'PNG path (default <run>/grounding-<index>.png)' },
+    caption: 'caption to ground (default: the scene\'s own)', layer: 'fusion layer (0 = first)', out: 'PNG path (default <run>/grounding-<index>.png)',
+    stats: 'also score test scenes 0..N-1: how often each colour/size/digit word\'s map peaks on the object it names (-> <run>/grounding-stats.json)' },
   async run(f) {
     const { model, tokenizer, info } = await loadRun(f.run as string, f.checkpoint as string);
+    const n = f.stats as number;
+    if (n > 0) {
+      const stats = groundStats(model, tokenizer, info, n, f.layer as number);
+      writeFileSync(join(f.run as string, 'grounding-stats.json'), `${JSON.stringify({ scenes: n, layer: f.layer, ...stats }, null, 2)}\n`);
+      console.log(formatGroundingStats(stats, n, f.layer as number));
+    }
     const out = (f.out as string) || join(f.run as string, `grounding-${f.index}.png`);
     console.log(ground(model, tokenizer, info, f.index as number, f.caption as string, f.layer as number, out));
   },
