@@ -3,18 +3,18 @@
  * the bundled scenes (all stages or any, resumable), evaluation in both retrieval modes, VQA
  * fine-tuning through the shared head, and parameter counts of every config without training.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBackend, setDefaultDevice } from '../../engine/index.js';
 import { Tokenizer, type DatasetName } from '../../data/index.js';
 import type { Command, FlagValue } from '../common/cli.js';
 import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
-import { latestCheckpoint, stateDictTo } from '../common/checkpoint.js';
+import { stateDictTo } from '../common/checkpoint.js';
 import { HOST_DEVICES } from '../common/trainer.js';
 import { vlmoConfig, VLMO_CONFIG_NAMES } from './config.js';
 import { countParameters } from './count.js';
 import { evaluateVlmo, formatVlmoReport, type VlmoEvalOptions } from './evaluate.js';
-import { loadStageModel, parseStages, trainVlmo, VLMO_TRAIN_DEFAULTS, type StageDone, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
+import { loadStageModel, trainedStages, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
 import { stageConfig } from './stages.js';
 import { Vlmo } from './vlmo.js';
 
@@ -55,20 +55,6 @@ async function modelForEval(model: Vlmo, info: VlmoRunInfo): Promise<Vlmo> {
   onCpu.loadStateDict(await stateDictTo(model, 'cpu'));
   console.log(`evaluation runs on cpu: the model trained on ${info.options.device} was moved there`);
   return onCpu;
-}
-
-/**
- * What was trained, for eval.json and the printout: each stage's planned and trained steps (from
- * run.json and `stage<n>/done.json`) and the stage-3 checkpoint evaluated. A stage without done.json
- * was cut short (an interrupted run evaluated with `eval vlmo`).
- */
-async function trainedStages(out: string, info: VlmoRunInfo, checkpoint?: string): Promise<{ stages: { stage: number; planned: number; trained: number | null }[]; checkpoint: string | null; complete: boolean }> {
-  const planned: Record<number, number> = { 1: info.options.steps1, 2: info.options.steps2, 3: info.options.steps3 };
-  const stages = parseStages(info.options.stages).map((stage) => {
-    const done = join(out, `stage${stage}`, 'done.json');
-    return { stage, planned: planned[stage], trained: existsSync(done) ? (JSON.parse(readFileSync(done, 'utf8')) as StageDone).steps : null };
-  });
-  return { stages, checkpoint: checkpoint || (await latestCheckpoint(join(out, 'stage3', 'checkpoints'))), complete: stages.every((s) => s.trained === s.planned) };
 }
 
 async function evaluateAndWrite(model: Vlmo, tokenizer: Tokenizer, info: VlmoRunInfo, f: Record<string, FlagValue>, out: string, checkpoint?: string): Promise<void> {

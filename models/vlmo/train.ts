@@ -261,6 +261,23 @@ export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; 
   return { model, tokenizer, info, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** What `trainedStages` reports: `trained` is null for a stage without done.json. */
+export interface TrainedStages { stages: { stage: number; planned: number; trained: number | null }[]; checkpoint: string | null; complete: boolean }
+
+/**
+ * What was trained, for eval.json and the printout: each stage's planned and trained steps (from
+ * run.json and `stage<n>/done.json`) and the stage-3 checkpoint evaluated. A stage without done.json
+ * was cut short (an interrupted run evaluated with `eval vlmo`).
+ */
+export async function trainedStages(out: string, info: VlmoRunInfo, checkpoint?: string): Promise<TrainedStages> {
+  const planned: Record<number, number> = { 1: info.options.steps1, 2: info.options.steps2, 3: info.options.steps3 };
+  const stages = parseStages(info.options.stages).map((stage) => {
+    const done = join(out, `stage${stage}`, 'done.json');
+    return { stage, planned: planned[stage], trained: existsSync(done) ? (JSON.parse(readFileSync(done, 'utf8')) as StageDone).steps : null };
+  });
+  return { stages, checkpoint: checkpoint || (await latestCheckpoint(join(out, 'stage3', 'checkpoints'))), complete: stages.every((s) => s.trained === s.planned) };
+}
+
 /** The final weights of a finished stage, as a model of that stage. */
 export async function loadStageModel(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<Vlmo> {
   const dir = checkpoint || (await latestCheckpoint(join(out, `stage${stage}`, 'checkpoints')));
