@@ -1,7 +1,7 @@
 // ALBEF learns its objectives, not just lowers its losses: a small ALBEF-tiny run on 'shapes' scenes
 // (image tower first warm-started on the training scenes' caption facts, `pretrainVit`, then ALBEF)
 // must, on 256 HELD-OUT test scenes in batches of 16 (the training batch), retrieve in-batch clearly
-// above chance both ways (chance 1/16), and should tell matches from ITC-mined hard negatives clearly
+// above chance both ways (>= 8x the 1/16 chance), and should tell matches from ITC-mined hard negatives clearly
 // above the "never a match" prior (66.7%): that part is a TODO, printed with its reason, because no
 // CI-sized recipe reached it yet. A from-scratch model stays at the prior with this budget: set VLGRAD_LEARN_SCRATCH=1 to
 // run the same config without the warm start and watch these assertions fail (RESULTS.md records it).
@@ -76,7 +76,7 @@ t.test(`ALBEF-tiny ${scratch ? 'FROM SCRATCH (expected to fail)' : 'warm-started
   // (models/albef/RESULTS.md). Kept as a visible TODO rather than a passing threshold below the target.
   t.ok(r.itmAccuracy.all >= 75, `ITM accuracy on hard negatives ${r.itmAccuracy.all.toFixed(1)}% >= 75% (prior 66.7%)`,
     { todo: 'ITM does not leave its 66.7% prior within a CI-sized run yet (see models/albef/RESULTS.md, "The learning test")' });
-  t.ok(inBatch.i2t >= 4 * chance, `ITC image->text in-batch accuracy ${inBatch.i2t.toFixed(1)}% >= 4x chance (${chance.toFixed(1)}%)`);
-  t.ok(inBatch.t2i >= 4 * chance, `ITC text->image in-batch accuracy ${inBatch.t2i.toFixed(1)}% >= 4x chance (${chance.toFixed(1)}%)`);
+  t.ok(inBatch.i2t >= 8 * chance, `ITC image->text in-batch accuracy ${inBatch.i2t.toFixed(1)}% >= 8x chance (${chance.toFixed(1)}%)`);
+  t.ok(inBatch.t2i >= 8 * chance, `ITC text->image in-batch accuracy ${inBatch.t2i.toFixed(1)}% >= 8x chance (${chance.toFixed(1)}%)`);
   t.comment(`gallery of 256: ITC R@1 ${r.itc.all.i2t.r1.toFixed(1)}% / ${r.itc.all.t2i.r1.toFixed(1)}% (chance ${r.chanceR1.toFixed(1)}%)`);
 });
