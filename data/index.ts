@@ -25,3 +25,7 @@ export { IGNORE_INDEX, maskTokens, type MaskOptions, type MaskResult } from './m
 export { channelStats, DataLoader, type Batch, type LoaderDataset, type LoaderOptions, type LoaderState, type Normalize } from './loader.js';
 export { chwToRgb8, encodePng } from './png.js';
 export { renderGrid, type GridCell, type GridOptions } from './grid.js';
+export {
+  DEFAULT_FACT_GROUPS, FACT_GROUPS, factBatch, factTargets, factVocab, sceneFactLabels,
+  type FactGroup, type FactsSource, type FactVocab,
+} from './facts.js';

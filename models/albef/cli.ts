@@ -4,7 +4,7 @@
  * fine-tune the VQA head shared with VLMo.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { getBackend, setDefaultDevice, tensor } from '../../engine/index.js';
 import { makeDataset, Tokenizer, type DatasetName } from '../../data/index.js';
 import { fromRecords, latestCheckpoint, stateDictTo } from '../common/checkpoint.js';
@@ -14,7 +14,8 @@ import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
 import { load } from '../../nn/safetensors_node.js';
 import { Albef } from './albef.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
-import { gradCam, groundingPng } from './grounding.js';
+import { gradCam, groundingPng, groundingStats, type GroundingStats } from './grounding.js';
+import { formatPretrain, PRETRAIN_DEFAULTS, pretrainCommand, pretrainVit, readPretrainInfo, type VitPretrainOptions } from './pretrain.js';
 import { TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';
 
 const EVAL_DEFAULTS = { evalSize: 1000, evalK: 16, evalSeed: 1, evalBatch: 64 };
@@ -55,14 +56,18 @@ function evalOptions(f: Record<string, FlagValue>, info: RunInfo): EvalOptions {
     batchSize: f.evalBatch as number, normalize: info.normalize };
 }
 
-function evaluateAndWrite(model: Albef, tokenizer: Tokenizer, info: RunInfo, f: Record<string, FlagValue>, out: string): void {
+/** Which training state an evaluation scored: a run cut short by --max-minutes says so. */
+interface TrainingRecord { stepEvaluated: number; stepsPlanned: number; cutShort: boolean; checkpoint: string | null; initVision: string }
+
+function evaluateAndWrite(model: Albef, tokenizer: Tokenizer, info: RunInfo, f: Record<string, FlagValue>, out: string, training?: TrainingRecord): void {
   const t0 = performance.now(), report = evaluateAlbef(model, tokenizer, evalOptions(f, info));
   const seconds = (performance.now() - t0) / 1000;
-  writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ ...report, seconds }, null, 2)}\n`);
+  writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ ...(training ? { training } : {}), ...report, seconds }, null, 2)}\n`);
   console.log(formatReport(report, `${info.config.name} on ${info.options.dataset}, test split (eval ${seconds.toFixed(0)} s)`));
 }
 
-function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number, out: string): string {
+/** Grad-CAM of test scene `index` (the eval gallery's scenes) with `caption` (default: its own). */
+function groundScene(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number) {
   // The eval gallery's scenes (which scenes hold held-out compositions depends on the split's size).
   const ds = makeDataset({ name: info.options.dataset, split: 'test', size: Math.max(index + 1, EVAL_DEFAULTS.evalSize), seed: EVAL_DEFAULTS.evalSeed });
   const S = ds.imageSize, raw = ds.image(index), norm = raw.slice();
@@ -70,33 +75,95 @@ function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number
   const text = caption || ds.cleanCaption(index), enc = tokenizer.encode(text, { maxLength: 16, truncation: true });
   const g = gradCam(model, tensor(norm, { shape: [1, 3, S, S] }), tensor(enc.ids, { shape: [1, enc.ids.length] }),
     tensor(enc.attentionMask, { shape: [1, enc.ids.length] }), enc.tokens, layer);
+  return { raw, S, text, g, meta: ds.meta(index) };
+}
+
+function ground(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number, out: string): string {
+  const { raw, S, text, g } = groundScene(model, tokenizer, info, index, caption, layer);
   writeFileSync(out, groundingPng(raw, S, text, g));
   return `${out}: "${text}" (ITM p(match) = ${g.itmProb.toFixed(3)})`;
 }
 
+/** Grounding statistics over test scenes 0..n-1 with their own captions (see `groundingStats`). */
+function groundStats(model: Albef, tokenizer: Tokenizer, info: RunInfo, n: number, layer: number): GroundingStats {
+  return groundingStats(Array.from({ length: n }, (_, i) => {
+    const { S, g, meta } = groundScene(model, tokenizer, info, i, '', layer);
+    return { tokens: g.tokens, maps: g.maps, grid: g.grid, imageSize: S, objects: meta.objects };
+  }));
+}
+
+/** The statistics as one line. */
+export function formatGroundingStats(s: GroundingStats, n: number, layer: number): string {
+  const pct = (h: number, w: number): string => `${(100 * h / w).toFixed(0)}% of ${w}`;
+  return `grounding (fusion layer ${layer}, ${n} test scenes): a word's map peaks on the object it names for ${pct(s.hits, s.words)} words ` +
+    `(colour ${pct(s.byType.colour.hits, s.byType.colour.words)}, size ${pct(s.byType.size.hits, s.byType.size.words)}, ` +
+    `kind ${pct(s.byType.kind.hits, s.byType.kind.words)}); a random patch would hit ${(100 * s.chance).toFixed(0)}%`;
+}
+
+
+/** Flags of `train albef` that are not training options: the warm start. */
+const WARM_DEFAULTS = { initVision: 'auto', vitSteps: PRETRAIN_DEFAULTS.steps, groundingStats: 50 };
+
+/**
+ * The image-tower warm start of a `train albef` run: 'none' (from scratch), a file path, or 'auto':
+ * the `pretrain vit` checkpoint for this run's config, scenes and seed under `<dir of --out>/<config>-vit/`,
+ * trained now unless a file made with the same options is already there.
+ */
+async function resolveInitVision(f: Record<string, FlagValue>): Promise<string> {
+  const spec = f.initVision as string;
+  if (spec === 'none' || spec === '') return '';
+  if (spec !== 'auto') return spec;
+  const o: VitPretrainOptions = { ...PRETRAIN_DEFAULTS, config: f.config as string, dataset: f.dataset as DatasetName, trainSize: f.trainSize as number,
+    seed: f.seed as number, steps: f.vitSteps as number, out: join(dirname(f.out as string), `${f.config as string}-vit`), progress: f.progress as boolean };
+  const path = join(o.out, 'vit.safetensors'), cached = await readPretrainInfo(path);
+  const key = (x: VitPretrainOptions): string => JSON.stringify({ ...x, out: '', progress: false });
+  if (cached && key(cached.options) === key(o)) {
+    console.log(`warm start: reusing ${path} (cached: ${o.steps} facts steps, made with these options; delete it to retrain)`);
+    return path;
+  }
+  console.log(`warm start: training the image tower to name each scene's facts (${o.steps} steps) -> ${path}`);
+  const r = await pretrainVit(o);
+  console.log(formatPretrain(r.path, r.info));
+  return r.path;
+}
+
 const train: Command = {
   verb: 'train', model: 'albef', summary: 'pre-train ALBEF on MNIST scenes, then evaluate and draw a grounding map',
-  flags: { ...TRAIN_DEFAULTS, dropout: 0.1, queueSize: 256, eval: true, ...EVAL_DEFAULTS } as Record<string, FlagValue>,
+  flags: { ...TRAIN_DEFAULTS, dropout: 0.1, queueSize: 256, ...WARM_DEFAULTS, eval: true, ...EVAL_DEFAULTS } as Record<string, FlagValue>,
   help: {
     config: 'albef-tiny | albef-micro | albef-base', dataset: 'mnist-scenes | shapes', trainSize: 'training scenes',
     noise: 'fraction of noisy (mismatched) training captions', steps: 'optimizer steps', batchSize: 'pairs per step (must divide the queue size)',
     lr: 'peak learning rate (AdamW)', warmupLr: 'learning rate at step 0', warmupSteps: 'linear warm-up steps', minLr: 'cosine floor',
     weightDecay: 'AdamW weight decay (not on biases and 1-D tensors)', seed: 'seed of init, data order, masks, dropout, negatives',
     device: 'cpu | cpu-ref | webgpu | webasm | gpujs-cpu (gpu.js devices are started first; evaluation runs on cpu)', out: 'run directory (log.jsonl, loss.svg, checkpoints/, eval.json)',
-    checkpointEvery: 'checkpoint every N steps', maxMinutes: 'stop training after this many minutes (0 = never)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
+    checkpointEvery: 'checkpoint every N steps', maxMinutes: 'opt-in time budget: stop training after this many minutes (0 = train every step)',
+    initVision: 'image-tower warm start: auto (vlgrad pretrain vit, cached under <dir of --out>/<config>-vit/) | none | PATH to a vit.safetensors',
+    vitSteps: 'steps of the automatic warm start (--init-vision auto)',
+    groundingStats: 'after evaluation, score grounding on test scenes 0..N-1 (0 = skip; see ground albef --stats)', resume: 'continue from the newest checkpoint in --out', progress: 'show the progress bar',
     dropout: 'BERT dropout (hidden and attention)', queueSize: 'ITC feature-queue length', momentum: 'EMA momentum of the momentum model', eval: 'evaluate on the test split afterwards',
     evalSize: 'test scenes', evalK: 'ITM re-ranking candidates per query', evalSeed: 'test split seed', evalBatch: 'evaluation batch',
   },
   async run(f) {
-    const opts = { ...(f as unknown as AlbefTrainOptions), dataset: f.dataset as DatasetName };
-    const t0 = performance.now(), { model, tokenizer, info, seconds, steps } = await trainAlbef(opts);
-    if (steps < opts.steps) console.log(`stopped at step ${steps} of ${opts.steps}: the --max-minutes ${opts.maxMinutes} budget ran out (resume with --resume --max-minutes 0)`);
+    const t0 = performance.now(), initVision = await resolveInitVision(f);
+    const { initVision: _spec, vitSteps: _v, groundingStats: nStats, ...rest } = f;
+    const opts = { ...(rest as unknown as AlbefTrainOptions), dataset: f.dataset as DatasetName, initVision };
+    const { model, tokenizer, info, seconds, steps } = await trainAlbef(opts);
+    const cut = steps < opts.steps ? `CUT SHORT at step ${steps} of ${opts.steps} by --max-minutes ${opts.maxMinutes} (continue with --resume --max-minutes 0)` : '';
+    if (cut) console.log(cut);
     console.log(`trained to step ${steps} in ${seconds.toFixed(0)} s; run directory ${opts.out} (loss curves: ${join(opts.out, 'loss.svg')})`);
     if (!f.eval) return;
+    const training: TrainingRecord = { stepEvaluated: steps, stepsPlanned: opts.steps, cutShort: steps < opts.steps,
+      checkpoint: await latestCheckpoint(join(opts.out, 'checkpoints')), initVision };
     const evalModel = await modelForEval(model, info);
-    evaluateAndWrite(evalModel, tokenizer, info, f, opts.out);
+    evaluateAndWrite(evalModel, tokenizer, info, f, opts.out, training);
     console.log(ground(evalModel, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
-    console.log(`total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    if ((nStats as number) > 0) {
+      const stats = groundStats(evalModel, tokenizer, info, nStats as number, 0);
+      writeFileSync(join(opts.out, 'grounding-stats.json'), `${JSON.stringify({ scenes: nStats, layer: 0, ...stats }, null, 2)}\n`);
+      console.log(formatGroundingStats(stats, nStats as number, 0));
+    }
+    if (cut) console.log(`these numbers are of step ${steps}, not of the planned ${opts.steps}: ${cut}`);
+    console.log(`evaluated step ${steps} of ${opts.steps} (${training.checkpoint}); total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   },
 };
 
@@ -113,11 +180,18 @@ const evaluate: Command = {
 
 const groundCmd: Command = {
   verb: 'ground', model: 'albef', summary: 'per-word Grad-CAM on the fusion cross-attention, as a PNG heat map over the image',
-  flags: { run: TRAIN_DEFAULTS.out, checkpoint: '', index: 0, caption: '', layer: 0, out: '' },
+  flags: { run: TRAIN_DEFAULTS.out, checkpoint: '', index: 0, caption: '', layer: 0, out: '', stats: 0 },
   help: { run: 'run directory written by train', checkpoint: 'checkpoint directory', index: 'test scene index',
-    caption: 'caption to ground (default: the scene\'s own)', layer: 'fusion layer (0 = first)', out: 'PNG path (default <run>/grounding-<index>.png)' },
+    caption: 'caption to ground (default: the scene\'s own)', layer: 'fusion layer (0 = first)', out: 'PNG path (default <run>/grounding-<index>.png)',
+    stats: 'also score test scenes 0..N-1: how often each colour/size/digit word\'s map peaks on the object it names (-> <run>/grounding-stats.json)' },
   async run(f) {
     const { model, tokenizer, info } = await loadRun(f.run as string, f.checkpoint as string);
+    const n = f.stats as number;
+    if (n > 0) {
+      const stats = groundStats(model, tokenizer, info, n, f.layer as number);
+      writeFileSync(join(f.run as string, 'grounding-stats.json'), `${JSON.stringify({ scenes: n, layer: f.layer, ...stats }, null, 2)}\n`);
+      console.log(formatGroundingStats(stats, n, f.layer as number));
+    }
     const out = (f.out as string) || join(f.run as string, `grounding-${f.index}.png`);
     console.log(ground(model, tokenizer, info, f.index as number, f.caption as string, f.layer as number, out));
   },
@@ -135,4 +209,4 @@ const vqa = vqaCommand('albef', TRAIN_DEFAULTS.out, async (run, checkpoint) => {
 });
 
 /** ALBEF's commands for bin/vlgrad.ts. */
-export const albefCommands: Command[] = [train, evaluate, groundCmd, vqa];
+export const albefCommands: Command[] = [pretrainCommand, train, evaluate, groundCmd, vqa];

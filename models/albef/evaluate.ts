@@ -36,6 +36,12 @@ export interface EvalReport {
   itcItm: Split<RetrievalReport>;
   itmAccuracy: Split<number>;
   mlmAccuracy: Split<number>;
+  /**
+   * What the ITC-mined hard negatives of the ITM evaluation are, % of negatives (both directions):
+   * `countMatch` shows as many objects as the positive (`countMatchRandom`: the same for a uniformly
+   * drawn other scene of the batch), `sameFacts` states exactly the positive's facts (a false negative).
+   */
+  hardNegatives: { countMatch: number; countMatchRandom: number; sameFacts: number };
 }
 
 interface Encoded { image: Tensor; text: Tensor; mask: Tensor; ids: Tensor; imageFeat: Tensor; textFeat: Tensor }
@@ -83,17 +89,27 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
 
     // ITM accuracy on the training layout: positives and in-batch hard negatives drawn from ITC.
     const rng = new Rng(o.seed), itmOk: number[] = new Array(n).fill(0), mlmHits = new Array(n).fill(0), mlmCount = new Array(n).fill(0);
+    const count = Array.from({ length: n }, (_, i) => g.dataset.meta(i).objects.length);
+    const neg = { pairs: 0, countMatch: 0, sameFacts: 0, randomPairs: 0, randomCountMatch: 0 };
     let offset = 0;
     for (const b of batches) {
       const B = b.image.shape[0];
       if (B >= 2) {
         const sim = b.imageFeat.matmul(b.textFeat.mT()).div(model.temp);                 // [B, B]
-        const neg = sampleHardNegatives(sim, sim.mT(), rng);
-        const ni = tensor(neg.imageForText), nt = tensor(neg.textForImage);
+        const hard = sampleHardNegatives(sim, sim.mT(), rng);
+        const ni = tensor(hard.imageForText), nt = tensor(hard.textForImage);
         const fused = model.fuse(concat([b.text, b.text, b.text.indexSelect(0, nt)]), concat([b.mask, b.mask, b.mask.indexSelect(0, nt)]),
           concat([b.image, b.image.indexSelect(0, ni), b.image]));
         const pred = model.itmLogits(fused).argmax(-1).dataSync();
         for (let r = 0; r < B; r++) itmOk[offset + r] = ((pred[r] === 1 ? 1 : 0) + (pred[B + r] === 0 ? 1 : 0) + (pred[2 * B + r] === 0 ? 1 : 0)) / 3;
+        for (let r = 0; r < B; r++) {
+          for (const j of [hard.imageForText[r], hard.textForImage[r]]) {
+            neg.pairs++;
+            if (count[offset + j] === count[offset + r]) neg.countMatch++;
+            if (g.matches(offset + r).includes(offset + j)) neg.sameFacts++;
+          }
+          for (let j = 0; j < B; j++) if (j !== r) { neg.randomPairs++; if (count[offset + j] === count[offset + r]) neg.randomCountMatch++; }
+        }
       }
       // MLM accuracy: ALBEF masking of the test captions, predictions at the masked positions.
       const m = maskTokens(b.ids.dataSync(), b.mask.dataSync(), tokenizer.vocabSize, rng, tokenizer.maskIds('albef'));
@@ -110,6 +126,7 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
     return {
       scenes: n, heldOutScenes: g.heldOut.length, k: o.k, chanceR1: g.chanceR1, itc: report(i2t), itcItm,
       itmAccuracy: splitBy(g, (q) => 100 * meanOver(itmOk, q)), mlmAccuracy: splitBy(g, tokenShare),
+      hardNegatives: { countMatch: 100 * neg.countMatch / neg.pairs, countMatchRandom: 100 * neg.randomCountMatch / neg.randomPairs, sameFacts: 100 * neg.sameFacts / neg.pairs },
     };
   });
 }
@@ -125,6 +142,8 @@ export function formatReport(r: EvalReport, title: string): string {
   }
   lines.push(`ITM accuracy (hard negatives)  all ${r.itmAccuracy.all.toFixed(1)}%   regular ${r.itmAccuracy.regular.toFixed(1)}%   held-out ${r.itmAccuracy.heldOut.toFixed(1)}%`);
   lines.push(`MLM accuracy (masked tokens)   all ${r.mlmAccuracy.all.toFixed(1)}%   regular ${r.mlmAccuracy.regular.toFixed(1)}%   held-out ${r.mlmAccuracy.heldOut.toFixed(1)}%`);
+  const h = r.hardNegatives;
+  lines.push(`ITM hard negatives: ${h.countMatch.toFixed(1)}% show the positive's object count (random in-batch scene: ${h.countMatchRandom.toFixed(1)}%), ${h.sameFacts.toFixed(1)}% state its exact facts`);
   lines.push(`(${r.scenes} test scenes, ${r.heldOutScenes} with held-out compositions; gallery: all scenes; chance R@1 ${r.chanceR1.toFixed(2)}%)`);
   return lines.join('\n');
 }

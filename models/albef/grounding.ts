@@ -85,3 +85,52 @@ export function groundingPng(image: Float32Array, S: number, caption: string, g:
   const grid = renderGrid(cells, { imageSize: size, cols: Math.min(cells.length, 5), scale: 1, maxLines: 3 });
   return encodePng(grid.width, grid.height, grid.rgb);
 }
+
+/** How often a word's Grad-CAM map peaks on the object the word names. */
+export interface GroundingStats {
+  /** Words scored (colour, size and kind words of the captions), and how many peaked inside their object's box. */
+  words: number; hits: number;
+  /** Expected hit rate of a peak at a uniformly random patch (the share of patches touching the named object). */
+  chance: number;
+  /** Hits / words per word type. */
+  byType: Record<'colour' | 'size' | 'kind', { words: number; hits: number }>;
+}
+
+const COLOUR_WORDS = new Set(['red', 'green', 'blue', 'yellow', 'white', 'purple']);
+const SIZE_WORDS = new Set(['small', 'little', 'large', 'big']);
+
+/**
+ * Scores per-word grounding on scenes whose objects are known: in the caption grammar a size or
+ * colour word belongs to the next kind word (the noun phrase "small red 3"), and a kind word names
+ * the object of that kind. A word hits when its map's peak patch overlaps that object's glyph box.
+ * `ground` returns the Grad-CAM of one (scene, caption) pair; `objects` are the scene's objects.
+ */
+export function groundingStats(scenes: { tokens: string[]; maps: Float64Array[]; grid: number; imageSize: number;
+  objects: { kind: string; x: number; y: number; box: number }[] }[]): GroundingStats {
+  const out: GroundingStats = { words: 0, hits: 0, chance: 0, byType: { colour: { words: 0, hits: 0 }, size: { words: 0, hits: 0 }, kind: { words: 0, hits: 0 } } };
+  let chanceSum = 0;
+  for (const s of scenes) {
+    const cell = s.imageSize / s.grid;
+    const touches = (p: number, o: { x: number; y: number; box: number }): boolean => {
+      const px = (p % s.grid) * cell, py = Math.floor(p / s.grid) * cell;
+      return px < o.x + o.box && px + cell > o.x && py < o.y + o.box && py + cell > o.y;
+    };
+    s.tokens.forEach((tok, t) => {
+      const type = COLOUR_WORDS.has(tok) ? 'colour' : SIZE_WORDS.has(tok) ? 'size' : s.objects.some((o) => o.kind === tok) ? 'kind' : null;
+      if (!type) return;
+      const kind = type === 'kind' ? tok : s.tokens.slice(t + 1).find((w) => s.objects.some((o) => o.kind === w));
+      const obj = s.objects.find((o) => o.kind === kind);
+      if (!obj) return;
+      const m = s.maps[t];
+      let peak = 0;
+      for (let p = 1; p < m.length; p++) if (m[p] > m[peak]) peak = p;
+      const hit = touches(peak, obj) ? 1 : 0;
+      out.words++; out.hits += hit; out.byType[type].words++; out.byType[type].hits += hit;
+      let covered = 0;
+      for (let p = 0; p < m.length; p++) if (touches(p, obj)) covered++;
+      chanceSum += covered / m.length;
+    });
+  }
+  out.chance = out.words ? chanceSum / out.words : NaN;
+  return out;
+}

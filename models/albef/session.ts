@@ -4,7 +4,7 @@
  * `trainAlbef` (Node, with a run directory) and `AlbefSession` (any runtime, a browser tab
  * included) start here, so the same options and seed give the same run everywhere.
  */
-import type { Backend } from '../../engine/index.js';
+import type { Backend, Tensor } from '../../engine/index.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type DatasetName, type Normalize } from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { warmupCosine } from '../../nn/schedulers.js';
@@ -40,22 +40,45 @@ export interface AlbefTrainOptions {
   dropout?: number;
   queueSize?: number;
   momentum?: number;
+  /**
+   * A warm-start file (`vlgrad pretrain vit`) whose `visual_encoder.*` tensors initialise the online
+   * and momentum image encoders; '' or absent = from scratch. Ignored when resuming (the checkpoint wins).
+   */
+  initVision?: string;
 }
 
 /**
  * The defaults of `vlgrad train albef`: about 0.65 s per step at batch 16 on an idle 2-core CPU, so
- * 900 steps (~10.5 min) plus the evaluation (~3 min) fit 15 minutes, and `maxMinutes` stops training
- * early on a busy machine (see RESULTS.md). lr 1e-3: 3e-3 learned nothing more in 200-step trials.
- * Momentum 0.99 instead of 0.995: acceptable for short runs (docs/reference.md#albef-tiny).
+ * 900 steps (~10 min) plus the warm start and the evaluation fit 15 minutes. A fixed schedule: the
+ * result does not depend on the machine's speed (`maxMinutes` is an opt-in budget, 0 = none).
+ * lr 1e-3: 3e-3 learned nothing more in 200-step trials. Momentum 0.99 instead of 0.995: acceptable
+ * for short runs (docs/reference.md#albef-tiny).
  */
 export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 900, batchSize: 16,
   lr: 1e-3, warmupLr: 1e-5, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
-  out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 12, resume: false, progress: true, momentum: 0.99,
+  out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 0, resume: false, progress: true, momentum: 0.99,
 };
 
 /** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
 export interface RunInfo { options: AlbefTrainOptions; config: AlbefConfig; normalize: Normalize; vocab: string[] }
+
+/**
+ * A warm start as read by the caller (reading files is the caller's business): the normalization the
+ * tower learned with, and its `visual_encoder.*` state without the prefix (null when resuming).
+ */
+export interface AlbefWarmStart { source: string; normalize?: Normalize; vision: Record<string, Tensor> | null }
+
+/** Loads a warm-started image encoder into the online and momentum towers, or says why it does not fit. */
+export function applyVisionInit(model: Albef, warm: AlbefWarmStart): void {
+  if (!warm.vision) return;
+  try {
+    model.visualEncoder.loadStateDict(warm.vision);
+    model.visualEncoderM.loadStateDict(warm.vision);
+  } catch (e) {
+    throw new Error(`--init-vision ${warm.source}: does not fit ${model.config.name}'s image encoder: ${(e as Error).message}`, { cause: e });
+  }
+}
 
 /** What `albefSetup` builds. */
 export interface AlbefSetup {
@@ -75,7 +98,7 @@ export interface AlbefSetup {
  * Throws a RangeError for a config whose vocabulary is not the tokenizer's or a queue that the
  * batch size does not divide.
  */
-export function albefSetup(opts: AlbefTrainOptions, device: Backend | string): AlbefSetup {
+export function albefSetup(opts: AlbefTrainOptions, device: Backend | string, warm: AlbefWarmStart | null = null): AlbefSetup {
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
   const base = typeof opts.config === 'string' ? albefConfig(opts.config, tokenizer.vocabSize) : opts.config;
   if (base.text.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${base.name}: vocabSize ${base.text.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
@@ -88,10 +111,15 @@ export function albefSetup(opts: AlbefTrainOptions, device: Backend | string): A
   }
   const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.vision.imageSize as 32 | 64,
     ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
-  const normalize = channelStats(train, 512);
+  // A warm-started tower keeps the normalization it learned with (the same statistics for the same scenes).
+  const normalize = warm?.normalize ?? channelStats(train, 512);
   const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed, maxLength: 16, dropLast: true, normalize,
     mlm: { style: 'albef', prob: config.mlmProb } });
-  const model = onHost(() => new Albef(config, { seed: opts.seed })).to(device);   // initialised on the host, as on cpu
+  const model = onHost(() => {                      // initialised on the host, as on cpu
+    const m = new Albef(config, { seed: opts.seed });
+    if (warm) applyVisionInit(m, warm);
+    return m;
+  }).to(device);
   const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, t]) => t.requiresGrad), { weightDecay: opts.weightDecay }),
     { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 });
   // timm's cosine with a warm-up prefix, as ALBEF's scheduler, but stepped per iteration rather than per epoch.

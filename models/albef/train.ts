@@ -13,6 +13,7 @@ import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
 import type { Albef } from './albef.js';
+import { readVisionInit } from './pretrain.js';
 import { albefSetup, type AlbefTrainOptions, type RunInfo } from './session.js';
 import { albefStep } from './step.js';
 
@@ -24,7 +25,8 @@ export { TRAIN_DEFAULTS, type AlbefTrainOptions, type RunInfo } from './session.
 export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number }> {
   const device = await startTrainingDevice(opts.device);
   setDefaultDevice(device);
-  const { tokenizer, config, loader, model, optimizer, lrAt, alphaAt, info } = albefSetup(opts, device);
+  const warm = opts.initVision ? await readVisionInit(opts.initVision, { tensors: !opts.resume }) : null;
+  const { tokenizer, config, loader, model, optimizer, lrAt, alphaAt, info } = albefSetup(opts, device, warm);
   const rngs = moduleRngs(model);
   mkdirSync(opts.out, { recursive: true });
   writeFileSync(join(opts.out, 'run.json'), `${JSON.stringify(info, null, 2)}\n`);

@@ -13,3 +13,4 @@ export * from './retrieval.js';
 export * from './trainer.js';
 export * from './gallery.js';
 export type { LogRecord } from './jsonl.js';
+export * from './facts.js';

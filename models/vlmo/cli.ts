@@ -14,7 +14,7 @@ import { HOST_DEVICES } from '../common/trainer.js';
 import { vlmoConfig, VLMO_CONFIG_NAMES } from './config.js';
 import { countParameters } from './count.js';
 import { evaluateVlmo, formatVlmoReport, type VlmoEvalOptions } from './evaluate.js';
-import { loadStageModel, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
+import { loadStageModel, trainedStages, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
 import { stageConfig } from './stages.js';
 import { Vlmo } from './vlmo.js';
 
@@ -57,10 +57,12 @@ async function modelForEval(model: Vlmo, info: VlmoRunInfo): Promise<Vlmo> {
   return onCpu;
 }
 
-function evaluateAndWrite(model: Vlmo, tokenizer: Tokenizer, info: VlmoRunInfo, f: Record<string, FlagValue>, out: string): void {
-  const report = evaluateVlmo(model, tokenizer, evalOptions(f, info));
-  writeFileSync(join(out, 'eval.json'), `${JSON.stringify(report, null, 2)}\n`);
+async function evaluateAndWrite(model: Vlmo, tokenizer: Tokenizer, info: VlmoRunInfo, f: Record<string, FlagValue>, out: string, checkpoint?: string): Promise<void> {
+  const report = evaluateVlmo(model, tokenizer, evalOptions(f, info)), training = await trainedStages(out, info, checkpoint);
+  writeFileSync(join(out, 'eval.json'), `${JSON.stringify({ ...report, training }, null, 2)}\n`);
   console.log(formatVlmoReport(report, `${info.config.name} on ${info.options.dataset}, test split`));
+  const steps = training.stages.map((s) => `stage ${s.stage} ${s.trained ?? 'unfinished'}/${s.planned}`).join(', ');
+  console.log(`${training.complete ? 'trained' : 'CUT SHORT, trained'}: ${steps} steps; evaluated ${training.checkpoint}`);
 }
 
 const train: Command = {
@@ -72,6 +74,7 @@ const train: Command = {
     steps1: 'stage-1 steps (masked image modelling)', steps2: 'stage-2 steps (text-only MLM)', steps3: 'stage-3 steps (ITC + ITM + MLM)',
     batchSize: 'samples per step', lr: 'peak learning rate (AdamW, betas 0.9/0.98)', warmup: 'linear warm-up, as a fraction of each stage',
     weightDecay: 'AdamW weight decay (VLMo\'s no-decay names excluded)', codebookImages: 'training images for the stage-1 k-means codebook',
+    stage1: 'stage-1 objective: mim | facts | mim+facts (facts: name the scene\'s colours, digits, sizes, pairs)', initStd: 'weight init std (0 = the config\'s)', lr1: 'stage-1 peak learning rate (0 = --lr)',
     seed: 'seed of init, data order, masks, negatives', device: 'cpu | cpu-ref | webgpu | webasm | gpujs-cpu (gpu.js devices are started first; evaluation runs on cpu)',
     out: 'run directory (run.json, codebook, stage<n>/{log.jsonl,loss.svg,checkpoints}, eval.json)', checkpointEvery: 'checkpoint every N steps',
     resume: 'continue: finished stages are skipped, an interrupted one resumes from its newest checkpoint', progress: 'show the progress bar',
@@ -81,7 +84,7 @@ const train: Command = {
     const opts = { ...(f as unknown as VlmoTrainOptions), dataset: f.dataset as DatasetName, stages: String(f.stages) };
     const t0 = performance.now(), { model, tokenizer, info, seconds } = await trainVlmo(opts);
     console.log(`trained stages ${opts.stages} in ${seconds.toFixed(0)} s; run directory ${opts.out}`);
-    if (f.eval && opts.stages.includes('3')) evaluateAndWrite(await modelForEval(model, info), tokenizer, info, f, opts.out);
+    if (f.eval && opts.stages.includes('3')) await evaluateAndWrite(await modelForEval(model, info), tokenizer, info, f, opts.out);
     console.log(`total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   },
 };
@@ -92,7 +95,7 @@ const evaluate: Command = {
   help: { run: 'run directory written by train', checkpoint: 'stage-3 checkpoint directory (default: newest)', ...EVAL_HELP },
   async run(f) {
     const { model, tokenizer, info } = await loadVlmoRun(f.run as string, f.checkpoint as string);
-    evaluateAndWrite(model, tokenizer, info, f, f.run as string);
+    await evaluateAndWrite(model, tokenizer, info, f, f.run as string, (f.checkpoint as string) || undefined);
   },
 };
 

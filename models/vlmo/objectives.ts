@@ -5,7 +5,8 @@
  *   stage 2  textMlmObjective  masked language modelling on text-only input
  *   stage 3  vlObjective       ITC (two branches) + ITM (hard negatives) + 0.25·MLM (fused)
  */
-import { arange, concat, crossEntropy, tensor, type Tensor } from '../../engine/index.js';
+import { arange, binaryCrossEntropyWithLogits, concat, crossEntropy, tensor, type Tensor } from '../../engine/index.js';
+import { clsOf } from './heads.js';
 import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
 
@@ -92,6 +93,29 @@ export function mimObjective(model: Vlmo, batch: { images: Tensor; mimMask: Tens
   const labels = batch.codes.where(batch.mimMask.ne(0), -100).reshape([-1]);             // [B·P] codes at masked patches
   const logits = model.mimHead.forward(rows(patches));                                    // [B·P, K]
   return maskedPrediction(mimLoss(logits, labels), logits, labels);
+}
+
+/**
+ * Stage 1, scene facts (our departure, see facts.ts): image-only pass on unmasked images, a linear
+ * multi-label head on the final [CLS], binary cross-entropy averaged over facts and scenes.
+ * `exact()` reads the logits: the fraction of scenes whose predicted fact set (logit > 0) is exactly
+ * the target's. Shapes: images [B, 3, S, S], targets [B, F] float (0/1).
+ */
+export function factsObjective(model: Vlmo, images: Tensor, targets: Tensor): { loss: Tensor; logits: Tensor; exact: () => Promise<number> } {
+  if (!model.factsHead) throw new Error('factsObjective: build the model with { facts: F }');
+  const logits = model.factsHead.forward(clsOf(model.encodeImage(images).hidden));      // [B, F]
+  const loss = binaryCrossEntropyWithLogits(logits, targets);
+  const exact = async (): Promise<number> => {
+    const [l, y] = await Promise.all([logits.data(), targets.data()]), [B, F] = targets.shape;
+    let hit = 0;
+    for (let b = 0; b < B; b++) {
+      let ok = true;
+      for (let f = 0; f < F && ok; f++) ok = (l[b * F + f] > 0) === (y[b * F + f] > 0.5);
+      if (ok) hit++;
+    }
+    return hit / B;
+  };
+  return { loss, logits, exact };
 }
 
 /**

@@ -26,7 +26,7 @@ export const LANGUAGE_STAGE_KEYS = ['text_embeddings', 'token_type_embeddings', 
 
 /** Our stage-1 set, written in the same style (BEiT trains all of these; docs/reference.md#vlmo-tiny). */
 export const VISION_STAGE_KEYS = ['transformer.patch_embed', 'transformer.cls_token', '.attn.', '.norm1.', 'mlp_imag', 'norm2_imag',
-  'gamma_1', 'gamma_2', 'relative_position_bias_table', 'transformer.norm', 'mask_token', 'mim_head'] as const;
+  'gamma_1', 'gamma_2', 'relative_position_bias_table', 'transformer.norm', 'mask_token', 'mim_head', 'facts_head'] as const;
 
 /** Whether the parameter with this (our) name trains in `stage`. */
 export function trainsInStage(stage: Stage, name: string): boolean {
@@ -74,7 +74,7 @@ export function vlmoNoDecay(name: string): boolean {
 export function loadPreviousStage(model: Module, previous: Record<string, Tensor>, stage: Stage): { fresh: string[]; dropped: string[] } {
   const { missing, unexpected } = model.loadStateDict(previous, { strict: false });
   const newInStage3 = (k: string): boolean => /\.(mlp_vl|norm2_vl)\./.test(k);
-  const stage1Only = (k: string): boolean => k === 'mask_token' || k.startsWith('mim_head.');
+  const stage1Only = (k: string): boolean => k === 'mask_token' || k.startsWith('mim_head.') || k.startsWith('facts_head.');
   const badMissing = missing.filter((k) => !(stage === 3 && newInStage3(k)));
   const badUnexpected = unexpected.filter((k) => !stage1Only(k));
   if (badMissing.length || badUnexpected.length) {

@@ -21,7 +21,8 @@ import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../comm
 import { accuracyAsync } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
-import { mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
+import { factsObjective, mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
+import { FactTargets } from './facts.js';
 import { freezeForStage, loadPreviousStage, STAGE_NAMES, stageConfig, STAGES, vlmoNoDecay, type Stage } from './stages.js';
 import { Vlmo } from './vlmo.js';
 
@@ -42,6 +43,15 @@ export interface VlmoTrainOptions {
   weightDecay: number;
   /** Training images whose patches build the stage-1 k-means codebook. */
   codebookImages: number;
+  /**
+   * Stage 1's objective: 'mim' (masked image modelling on k-means codes), 'facts' (multi-label
+   * scene facts on the image [CLS], see facts.ts), or 'mim+facts' (the sum).
+   */
+  stage1: Stage1Objective;
+  /** Weight init std; 0 keeps the config's. */
+  initStd: number;
+  /** Stage 1's peak learning rate; 0 uses `lr`. */
+  lr1: number;
   seed: number;
   device: string;
   out: string;
@@ -53,9 +63,13 @@ export interface VlmoTrainOptions {
 /** Defaults of `vlgrad train vlmo`, sized from bench/vlmo_step.ts (see models/vlmo/RESULTS.md). */
 export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
   config: 'vlmo-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, stages: '1,2,3',
-  steps1: 200, steps2: 200, steps3: 200, batchSize: 32, lr: 1e-3, warmup: 0.1, weightDecay: 0.01,
-  codebookImages: 1024, seed: 0, device: 'cpu', out: 'runs/vlmo-tiny', checkpointEvery: 100, resume: false, progress: true,
+  steps1: 600, steps2: 100, steps3: 300, batchSize: 32, lr: 1e-3, warmup: 0.1, weightDecay: 0.01,
+  codebookImages: 1024, stage1: 'facts', initStd: 0, lr1: 3e-3, seed: 0, device: 'cpu', out: 'runs/vlmo-tiny', checkpointEvery: 100, resume: false, progress: true,
 };
+
+/** Stage 1's objectives. */
+export const STAGE1_OBJECTIVES = ['mim', 'facts', 'mim+facts'] as const;
+export type Stage1Objective = (typeof STAGE1_OBJECTIVES)[number];
 
 /** What `<out>/run.json` records, so eval rebuilds the same model and data. */
 export interface VlmoRunInfo { options: VlmoTrainOptions; config: VlmoConfig; normalize: Normalize; vocab: string[] }
@@ -123,7 +137,8 @@ async function previousWeights(out: string, stage: Stage): Promise<{ weights: Re
 async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise<Vlmo> {
   const { opts, config, tokenizer, train, normalize } = ctx, dir = join(opts.out, `stage${stage}`), ckptDir = join(dir, 'checkpoints');
   // Built and given the previous stage's weights on the host, then moved to the training device.
-  const device = defaultBackend(), model = onHost(() => new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: stage === 1 }));
+  const device = defaultBackend(), useMim = stage === 1 && opts.stage1 !== 'facts', facts = stage === 1 && opts.stage1 !== 'mim' ? new FactTargets(opts.dataset) : null;
+  const model = onHost(() => new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: useMim, ...(facts ? { facts: facts.size } : {}) }));
   const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
   let startedFrom = 'scratch';
   if (!resumeFrom) {
@@ -133,8 +148,9 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   }
   model.to(device);
   const { trainable } = freezeForStage(model, stage);
+  const peakLr = stage === 1 && opts.lr1 > 0 ? opts.lr1 : opts.lr;
   const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: opts.weightDecay, noDecay: vlmoNoDecay }),
-    { lr: opts.lr, betas: [0.9, 0.98], eps: 1e-8 });
+    { lr: peakLr, betas: [0.9, 0.98], eps: 1e-8 });
   const lrAt = warmupLinear({ warmupSteps: Math.floor(opts.warmup * steps), totalSteps: steps });
   const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed + stage, maxLength: config.maxTextLen, dropLast: true,
     normalize, ...(stage > 1 ? { mlm: { style: 'vlmo' as const, prob: config.mlmProb } } : {}) });
@@ -147,21 +163,37 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   }
   console.log(`stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`);
   const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
-  const codebook = stage === 1 ? await ctx.codebook() : null;
+  const codebook = useMim ? await ctx.codebook() : null;
   const S = config.imageSize, g = gridSize(config), P = g * g, maskCount = Math.round(config.mimMaskRatio * P);
 
   const step = async (s: number): Promise<StepReport> => {
-    const batch = loader.next(), lr = lrAt(s - 1, opts.lr), B = batch.batchSize;
+    const batch = loader.next(), lr = lrAt(s - 1, peakLr), B = batch.batchSize;
     for (const grp of optimizer.paramGroups) grp.lr = lr;
     model.train();
     let total: Tensor, read: () => Promise<{ losses: Record<string, number>; extra: Record<string, number> }>;
     if (stage === 1) {
-      const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0), mask = new Int32Array(B * P); // masks: a pure function of the step
-      for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
-      const out = mimObjective(model, { images: tensor(batch.images, { shape: [B, 3, S, S] }), mimMask: tensor(mask, { shape: [B, P] }),
-        codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }) });
-      total = out.loss;
-      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]); return { losses: { mim: l }, extra: { mim_acc: a } }; };
+      const images = tensor(batch.images, { shape: [B, 3, S, S] }), terms: Tensor[] = [], reads: (() => Promise<Record<string, number>>)[] = [];
+      if (useMim) {
+        const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0), mask = new Int32Array(B * P); // masks: a pure function of the step
+        for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
+        const out = mimObjective(model, { images, mimMask: tensor(mask, { shape: [B, P] }),
+          codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }) });
+        terms.push(out.loss);
+        reads.push(async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]); return { mim: l, mim_acc: a }; });
+      }
+      if (facts) {
+        const metas = batch.indices.map((i, b) => train.meta(i, batch.flipped[b] === 1));
+        const out = factsObjective(model, images, tensor(facts.targets(metas), { shape: [B, facts.size] }));
+        terms.push(out.loss);
+        reads.push(async () => ({ facts: await out.loss.itemAsync(), facts_exact: await out.exact() }));
+      }
+      total = terms.length === 2 ? terms[0].add(terms[1]) : terms[0];
+      read = async () => {
+        const r = Object.assign({}, ...(await Promise.all(reads.map((f) => f())))) as Record<string, number>;
+        const losses: Record<string, number> = {}, extra: Record<string, number> = {};
+        for (const [k, v] of Object.entries(r)) (k.endsWith('_acc') || k.endsWith('_exact') ? extra : losses)[k] = v;
+        return { losses, extra };
+      };
     } else if (stage === 2) {
       const v = vlBatch(batch, S), out = textMlmObjective(model, v);
       total = out.loss;
@@ -190,7 +222,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
     saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom } });
   const result = await trainLoop({ startStep, totalSteps: steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
     progress: opts.progress ? new ProgressBar(process.stderr) : null });
-  const keys = stage === 1 ? ['mim', 'mim_acc'] : stage === 2 ? ['mlm', 'mlm_acc'] : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
+  const keys = stage === 1 ? [...(useMim ? ['mim', 'mim_acc'] : []), ...(facts ? ['facts', 'facts_exact'] : [])] : stage === 2 ? ['mlm', 'mlm_acc'] : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
   writeFileSync(join(dir, 'loss.svg'), lossCurvesSvg(readJsonl(log.path), keys,
     { title: `${config.name} stage ${stage} (${STAGE_NAMES[stage]}), ${opts.dataset}, batch ${opts.batchSize}` }));
   const previous = existsSync(join(dir, 'done.json')) ? (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as StageDone).seconds : 0;
@@ -204,7 +236,9 @@ export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; 
   setDefaultDevice(await startTrainingDevice(opts.device));
   const t0 = performance.now(), stages = parseStages(opts.stages);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
-  const config = typeof opts.config === 'string' ? vlmoConfig(opts.config, tokenizer.vocabSize) : opts.config;
+  const named = typeof opts.config === 'string' ? vlmoConfig(opts.config, tokenizer.vocabSize) : opts.config;
+  const config = opts.initStd > 0 ? { ...named, initStd: opts.initStd } : named;
+  if (!(STAGE1_OBJECTIVES as readonly string[]).includes(opts.stage1)) throw new RangeError(`train vlmo --stage1: '${opts.stage1}' is not one of ${STAGE1_OBJECTIVES.join(', ')}`);
   if (config.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${config.name}: vocabSize ${config.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
   const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.imageSize as 32 | 64,
     ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
@@ -225,6 +259,23 @@ export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; 
   }
   model ??= await loadStageModel(opts.out, stages[stages.length - 1], config);
   return { model, tokenizer, info, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** What `trainedStages` reports: `trained` is null for a stage without done.json. */
+export interface TrainedStages { stages: { stage: number; planned: number; trained: number | null }[]; checkpoint: string | null; complete: boolean }
+
+/**
+ * What was trained, for eval.json and the printout: each stage's planned and trained steps (from
+ * run.json and `stage<n>/done.json`) and the stage-3 checkpoint evaluated. A stage without done.json
+ * was cut short (an interrupted run evaluated with `eval vlmo`).
+ */
+export async function trainedStages(out: string, info: VlmoRunInfo, checkpoint?: string): Promise<TrainedStages> {
+  const planned: Record<number, number> = { 1: info.options.steps1, 2: info.options.steps2, 3: info.options.steps3 };
+  const stages = parseStages(info.options.stages).map((stage) => {
+    const done = join(out, `stage${stage}`, 'done.json');
+    return { stage, planned: planned[stage], trained: existsSync(done) ? (JSON.parse(readFileSync(done, 'utf8')) as StageDone).steps : null };
+  });
+  return { stages, checkpoint: checkpoint || (await latestCheckpoint(join(out, 'stage3', 'checkpoints'))), complete: stages.every((s) => s.trained === s.planned) };
 }
 
 /** The final weights of a finished stage, as a model of that stage. */

@@ -59,6 +59,8 @@ export interface VlmoOptions {
   seed?: number;
   /** Build the stage-1 masked-image-modelling parts (`mask_token`, `mim_head`). */
   mim?: boolean;
+  /** Build the stage-1 scene-facts head (`facts_head`, Linear C -> F on the image [CLS]) with F facts. */
+  facts?: number;
   /** Draw the reference init (default true); false leaves nn's defaults (counting parameters). */
   init?: boolean;
   /** Overrides the generator built from `seed`. */
@@ -80,6 +82,8 @@ export class Vlmo extends Module {
   readonly itcVlTextProj: ItcHead;
   readonly itcVlImageProj: ItcHead;
   readonly mimHead: MimHead | null = null;
+  /** Stage 1's multi-label scene-facts head (see facts.ts), or null. */
+  readonly factsHead: Linear | null = null;
   /** Draws ITM hard negatives. */
   readonly rng: Rng;
   private readonly indexCache = new Map<Modality, Int32Array>();
@@ -106,6 +110,7 @@ export class Vlmo extends Module {
       this.registerParameter('mask_token', full([1, 1, C], 0));
       this.mimHead = this.registerModule('mim_head', new MimHead(C, config.codebookSize, rng));
     }
+    if (opts.facts) this.factsHead = this.registerModule('facts_head', new Linear(C, opts.facts, { rng }));
     if (opts.init ?? true) initVlmo_(this, rng, config.initStd);
     this.rng = rng.fork();
   }
@@ -241,7 +246,7 @@ function checkText(ids: Tensor, T: number): void {
  * token trunc-normal (multiway_transformer.py `_init_weights`; the patch conv keeps PyTorch's
  * default); embeddings and heads N(0, 0.02²) with zero biases (objectives.py `init_weights`);
  * LayerNorms 1/0, the relative-position table and q/v biases 0, logit scales ln(1/0.07).
- * Stage 1's mask token and MIM head are trunc-normal(0.02), as BEiT's.
+ * Stage 1's mask token and MIM head are trunc-normal(0.02), as BEiT's; its facts head is N(0, std²), zero bias.
  */
 export function initVlmo_(model: Vlmo, rng: Rng, std: number): void {
   noGrad(() => {
@@ -262,5 +267,6 @@ export function initVlmo_(model: Vlmo, rng: Rng, std: number): void {
       truncNormal_(model.mimHead.fc.weight, rng, { std });
       zeros_(model.mimHead.fc.bias!);
     }
+    if (model.factsHead) { normal_(model.factsHead.weight, rng, { std }); zeros_(model.factsHead.bias!); }
   });
 }

@@ -1,7 +1,8 @@
 // Training smoke test on a small split: 300 steps of a narrowed ALBEF-tiny (every element kept;
 // widths 32, one ViT block, one text and one fusion layer; init std 0.2, momentum 0.99 and no dropout
-// for a short run) on 128 'shapes' scenes must lower every loss and lift text->image R@1 over those
-// scenes far above chance (unseen test scenes are reported too). Then resuming from the step-280
+// for a short run) on 128 'shapes' scenes must lower every loss and lift text->image R@1 over 64 of
+// those TRAINING scenes far above chance (unseen test scenes are only reported: learning that
+// generalizes is albef_learn.test.ts's job). Then resuming from the step-280
 // checkpoint in a fresh model must reproduce the uninterrupted run's step-300 state bit for bit.
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ const smoke: AlbefConfig = {
   embedDim: 16,
 };
 
-t.test('300 steps lower every loss and retrieve unseen scenes far above chance; resume is bit-identical', async (t) => {
+t.test('300 steps lower every loss and retrieve their training scenes far above chance (unseen scenes reported); resume is bit-identical', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'albef-train-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const opts: AlbefTrainOptions = {

@@ -1,5 +1,5 @@
 // Smoke training of every VLMo stage through the real command path (data, codebook, freezing,
-// checkpoints), on a narrow config and the dependency-free 'shapes' scenes: each stage lowers its
+// checkpoints; stage 1 with both of its objectives, MIM and scene facts), on a narrow config and the dependency-free 'shapes' scenes: each stage lowers its
 // loss, stage 3 starts from the earlier stages' weights, and an interrupted stage resumes bit for bit.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,12 +9,12 @@ import t from 'tap';
 import { grammarVocab } from '../../data/index.js';
 import { readJsonl } from '../../models/common/jsonl.js';
 import { vlmoTiny, type VlmoConfig } from '../../models/vlmo/config.js';
-import { trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoTrainOptions } from '../../models/vlmo/train.js';
+import { trainedStages, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoTrainOptions } from '../../models/vlmo/train.js';
 
 const SMOKE: VlmoConfig = { ...vlmoTiny(grammarVocab().length), name: 'vlmo-smoke', dim: 32, depth: 2, heads: 2, mlpDim: 64, vlffnStart: 1, codebookSize: 16 };
 
 function options(out: string, o: Partial<VlmoTrainOptions>): VlmoTrainOptions {
-  return { ...VLMO_TRAIN_DEFAULTS, config: SMOKE, dataset: 'shapes', trainSize: 64, batchSize: 16, lr: 3e-3, warmup: 0, codebookImages: 32,
+  return { ...VLMO_TRAIN_DEFAULTS, config: SMOKE, dataset: 'shapes', trainSize: 64, batchSize: 16, lr: 3e-3, warmup: 0, codebookImages: 32, stage1: 'mim+facts',
     out, checkpointEvery: 1000, progress: false, ...o };
 }
 
@@ -25,7 +25,7 @@ t.test('each stage lowers its loss; later stages start from the earlier ones', a
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const steps = 16;
   await trainVlmo(options(out, { stages: '1,2,3', steps1: steps, steps2: steps, steps3: steps }));
-  for (const [stage, key] of [[1, 'mim'], [2, 'mlm'], [3, 'total']] as const) {
+  for (const [stage, key] of [[1, 'mim'], [1, 'facts'], [2, 'mlm'], [3, 'total']] as const) {
     const log = readJsonl(join(out, `stage${stage}`, 'log.jsonl')).map((r) => r[key] as number);
     t.equal(log.length, steps, `stage ${stage}: ${steps} logged steps`);
     const first = mean(log.slice(0, 4)), last = mean(log.slice(-4));
@@ -35,6 +35,14 @@ t.test('each stage lowers its loss; later stages start from the earlier ones', a
   const done3 = JSON.parse(readFileSync(join(out, 'stage3', 'done.json'), 'utf8'));
   t.match(done3.startedFrom, /stage2[/\\]checkpoints[/\\]step-000016$/, 'stage 3 started from stage 2\'s final checkpoint');
   t.ok(existsSync(join(out, 'codebook.safetensors')), 'the stage-1 codebook was built at data-prep time');
+  const info = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+  const full = await trainedStages(out, info);
+  t.same(full.stages, [1, 2, 3].map((stage) => ({ stage, planned: steps, trained: steps })), 'eval.json\'s record: every stage trained its planned steps');
+  t.ok(full.complete && /stage3[/\\]checkpoints[/\\]step-000016$/.test(full.checkpoint ?? ''), 'complete, newest stage-3 checkpoint');
+  rmSync(join(out, 'stage3', 'done.json'));                           // as if stage 3 had been interrupted
+  const cut = await trainedStages(out, info);
+  t.equal(cut.complete, false, 'a stage without done.json makes the record incomplete');
+  t.equal(cut.stages[2].trained, null, 'and names that stage');
 });
 
 t.test('an interrupted stage resumes bit for bit (stage 1 masks and codes, stage 3 hard negatives)', async (t) => {
