@@ -146,7 +146,6 @@ function allWorkloads(): string[] {
 }
 
 // ---------------------------------------------------------------- TensorFlow.js
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any; // tfjs and js-pytorch are typed loosely: they are not dependencies of the library
 async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
   const impl = `tfjs ${backend}`;

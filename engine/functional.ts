@@ -4,7 +4,8 @@
  * backward of their own: autograd differentiates the primitives they are made of.
  */
 import type { Backend, DType, TypedArray } from '../kernels/backend.js';
-import { apply, type NoAttrs, type OpDef } from './op.js';
+import { apply } from './apply.js';
+import type { NoAttrs, OpDef } from './op.js';
 import * as B from './ops/binary.js';
 import { gather as gatherOp, indexAdd as indexAddOp, indexSelect as indexSelectOp, scatterAdd as scatterAddOp } from './ops/gather.js';
 import { matmul as matmulOp, type MatmulAttrs } from './ops/matmul.js';
@@ -47,7 +48,7 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
 }
 
 const un = (op: OpDef<NoAttrs>) => (x: Tensor): Tensor => apply(op, [x], {});
-export const neg = un(U.neg), exp = un(U.exp), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
+export const neg = un(U.neg), exp = un(U.exp), expm1 = un(U.expm1), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
 export const rsqrt = un(U.rsqrt), abs = un(U.abs), sign = un(U.sign), tanh = un(U.tanh), sigmoid = un(U.sigmoid);
 export const relu = un(U.relu), sin = un(U.sin), cos = un(U.cos), erf = un(U.erf);
 

@@ -11,7 +11,6 @@
 import type { DType, Shape } from '../../kernels/backend.js';
 import { defineOp, noGrad } from '../op.js';
 import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
-import { GELU_OPS } from './gelu.js';
 import type { Tensor } from '../tensor.js';
 
 export { gelu, geluBackward, geluGrad, type GeluAttrs } from './gelu.js';
@@ -94,4 +93,4 @@ export const layerNorm = defineOp<LayerNormAttrs>({
   },
 });
 
-export const FUSED_OPS = [...GELU_OPS, softmax, logSoftmax, layerNorm] as const;
+export const FUSED_OPS = [softmax, logSoftmax, layerNorm] as const;

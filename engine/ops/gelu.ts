@@ -8,7 +8,7 @@
  */
 import { defineOp } from '../op.js';
 import { DTypeError, fmt, fullView, isFloat, sameShape, ShapeError } from '../shape.js';
-import { apply } from '../op.js';
+import { apply } from '../apply.js';
 import { unaryOp } from './unary.js';
 import {
   geluErf, geluErf32, geluErfBackward, geluErfBackward32, geluErfGrad, geluErfGrad32, geluTanh, geluTanhBackward,

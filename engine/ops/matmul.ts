@@ -4,7 +4,8 @@
  * in place, so `x @ Wᵀ` (Linear), `q @ kᵀ` (attention) and every matmul backward run without a
  * transpose copy.
  */
-import { apply, defineOp } from '../op.js';
+import { apply } from '../apply.js';
+import { defineOp } from '../op.js';
 import { broadcastShapes, contiguousStrides, DTypeError, fmt, promote, ShapeError, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 

@@ -4,28 +4,20 @@
  * `cpu` (the default) swaps in the fast paths (WASM SIMD matmul over worker threads).
  */
 import {
-  allocArray, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
+  allocArray, sizeOf, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
   type ScalarFn1, type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
 } from '../backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulFast } from './fast_matmul.js';
-import {
-  geluWasm, layerNorm as layerNormFast, layerNormFallback, logSoftmaxFallback, softmax as softmaxFast, softmaxFallback,
-  type FloatArray,
-} from '../wasm/index.js';
+import { geluWasm, layerNorm as layerNormFast, softmax as softmaxFast, type FloatArray } from '../wasm/index.js';
+import { layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
 
 function identity(x: number): number { return x; }
-
-function sizeOf(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 /** The kernels that differ between `cpu-ref` (plain TS) and `cpu` (kernels/wasm where it pays). */
 export interface CpuKernels {
@@ -38,6 +30,8 @@ export interface CpuKernels {
 const REF_KERNELS: CpuKernels = { matmul: matmulRef, softmax: softmaxFallback, layerNorm: layerNormFallback };
 
 export class CpuBackend implements Backend {
+  /** readSync hands out the live typed array behind each buffer. */
+  readonly hostData: boolean = true;
   private readonly tracker: MemoryTracker;
 
   constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = REF_KERNELS) {

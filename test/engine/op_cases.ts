@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { concat, layerNorm, matmul, type Tensor } from '../../engine/index.js';
-import { apply } from '../../engine/op.js';
+import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
 import { geluBackward, geluGrad } from '../../engine/ops/fused.js';
 import {
@@ -46,6 +46,7 @@ const cmp = (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') => binaryCase((a, b)
 export const CASES: Record<string, fc.Arbitrary<Case>> = {
   neg: unaryCase((x) => x.neg()),
   exp: unaryCase((x) => x.exp()),
+  expm1: unaryCase((x) => x.expm1()),
   log: unaryCase((x) => x.log(), 'positive'),
   log1p: unaryCase((x) => x.log1p(), 'unit'),
   sqrt: unaryCase((x) => x.sqrt(), 'positive'),
