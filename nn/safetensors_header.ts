@@ -1,17 +1,24 @@
 /**
  * Validation of a safetensors header, done in full before any tensor memory is allocated.
  * The rules follow the official loader (huggingface/safetensors `read_metadata` + `validate`):
- * the header length is capped, the header is a UTF-8 JSON object starting with `{`, every tensor has
+ * the header length is capped, the header is a UTF-8 JSON object starting with `{` that fits the schema
+ * with no duplicated key at any level (safetensors_json.ts, which replaces JSON.parse), every tensor has
  * a known dtype, a shape of non-negative safe integers and in-bounds offsets whose span equals
  * prod(shape)·itemsize, and the spans, sorted, tile the data buffer with no overlap and no hole.
  */
 import { CheckpointError, quote } from './checkpoint_error.js';
 import { FILE_DTYPES, type FileDtypeName, isFileDtype } from './safetensors_dtype.js';
+import { MAX_RANK, parseHeaderJson, type RawEntry } from './safetensors_json.js';
+
+export { MAX_RANK } from './safetensors_json.js';
+
+/** Sets an own enumerable property, so that a key like "__proto__" is data, never a prototype change. */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 /** The official loader's cap on the header; a larger one is refused before it is read. */
 export const MAX_HEADER_BYTES = 100_000_000;
-/** Highest rank accepted (numpy's limit); only a broken or hostile file has more. */
-export const MAX_RANK = 64;
 
 /** One validated tensor entry. `begin`/`end` are byte offsets into the data buffer. */
 export interface HeaderEntry {
@@ -28,11 +35,6 @@ export interface Header {
   metadata: Record<string, string>;
 }
 
-/** Sets an own enumerable property, so that a key like "__proto__" is data, never a prototype change. */
-export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
 /**
  * Reads the 8-byte little-endian header length N and checks it against the cap and the file size.
  * Returns N; throws {@link CheckpointError} if the file is too short or N does not fit.
@@ -47,12 +49,14 @@ export function readHeaderLength(prefix: Uint8Array, fileSize: number, file: str
   }
   if (n > BigInt(fileSize - 8)) {
     const rest = fileSize - 8;
-    throw new CheckpointError(file, undefined, `header length ${n} runs past the end of the file (${rest} bytes follow the length)`);
+    throw new CheckpointError(
+      file,
+      undefined,
+      `header length ${n} runs past the end of the file (${rest} bytes follow the length)`,
+    );
   }
   return Number(n);
 }
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Parses the header bytes and validates every entry against a data buffer of `bufferLen` bytes.
@@ -64,56 +68,21 @@ export function parseHeader(bytes: Uint8Array, bufferLen: number, file: string):
     throw new CheckpointError(file, tensor, problem);
   };
   if (bytes[0] !== 0x7b) fail('header does not start with "{"');
-  let text = '';
-  try {
-    text = UTF8.decode(bytes);
-  } catch {
-    fail('header is not valid UTF-8');
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    // V8's message quotes a snippet of the input; keep it short.
-    fail(`header is not valid JSON (${String((e as Error).message).slice(0, 200)})`);
-  }
-  if (!isPlainObject(json)) fail('header is not a JSON object');
-  const root = json as Record<string, unknown>;
-
   const entries: HeaderEntry[] = [];
-  let metadata: Record<string, string> = {};
-  for (const name of Object.keys(root)) {
-    if (name === '__metadata__') metadata = parseMetadata(root[name], fail);
-    else entries.push(parseEntry(name, root[name], bufferLen, fail));
-  }
+  const metadata = parseHeaderJson(bytes, file, (e) => entries.push(parseEntry(e, bufferLen, fail)));
   checkTiling(entries, bufferLen, fail);
-  return { entries, metadata };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function parseMetadata(v: unknown, fail: (p: string) => never): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (v === null) return out; // the official writer omits it, serde also reads null as absent
-  if (!isPlainObject(v)) fail('__metadata__ is not a JSON object');
-  for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof s !== 'string') fail(`__metadata__ value for key ${quote(k)} is not a string`);
-    setOwn(out, k, s as string);
-  }
-  return out;
+  return { entries, metadata: metadata ?? {} };
 }
 
 function parseEntry(
-  name: string,
-  v: unknown,
+  { name, fields }: RawEntry,
   bufferLen: number,
   fail: (p: string, tensor?: string) => never,
 ): HeaderEntry {
   const bad = (problem: string): never => fail(problem, name);
-  if (!isPlainObject(v)) bad('entry is not a JSON object');
-  const { dtype, shape, data_offsets: offsets } = v as Record<string, unknown>;
+  const dtype = fields.get('dtype'),
+    shape = fields.get('shape'),
+    offsets = fields.get('data_offsets');
   if (typeof dtype !== 'string') bad('"dtype" is missing or not a string');
   if (!isFileDtype(dtype as string)) {
     bad(`unsupported dtype ${quote(dtype as string)} (readable: ${Object.keys(FILE_DTYPES).join(', ')})`);
@@ -121,12 +90,13 @@ function parseEntry(
   const dt = dtype as FileDtypeName;
   if (!Array.isArray(shape)) bad('"shape" is missing or not an array');
   const dims = shape as unknown[];
-  if (dims.length > MAX_RANK) bad(`rank ${dims.length} exceeds the limit of ${MAX_RANK}`);
+  if (dims.length > MAX_RANK) bad(`rank exceeds the limit of ${MAX_RANK}`); // the reader stops at MAX_RANK + 1
   for (const d of dims) if (!isCount(d)) bad(`shape ${brief(dims)} has ${brief(d)}, not a non-negative safe integer`);
   if (!Array.isArray(offsets) || offsets.length !== 2) bad('"data_offsets" is missing or not a [begin, end] pair');
   const [begin, end] = offsets as unknown[];
   if (!isCount(begin) || !isCount(end)) bad(`data_offsets ${brief(offsets)} are not non-negative safe integers`);
-  const b = begin as number, e = end as number;
+  const b = begin as number,
+    e = end as number;
   if (b > e) bad(`data_offsets [${b}, ${e}] end before they begin`);
   if (e > bufferLen) bad(`data_offsets [${b}, ${e}] run past the ${bufferLen}-byte data buffer`);
   const { itemsize } = FILE_DTYPES[dt];
@@ -134,17 +104,14 @@ function parseEntry(
     const need = exactBytes(dims as number[], itemsize);
     bad(`shape [${dims.join(', ')}] of ${dt} needs ${need} bytes but data_offsets [${b}, ${e}] span ${e - b}`);
   }
-  return { name, dtype: dt, shape: (dims as number[]).slice(), begin: b, end: e };
+  return { name, dtype: dt, shape: dims as number[], begin: b, end: e };
 }
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-/**
- * A short rendering of a hostile value for a message. Only one level deep: JSON.stringify of a value
- * nested 10^5 levels deep would overflow the stack, and JSON.parse builds such values without complaint.
- */
+/** A short rendering of a hostile value for a message (arrays hold only scalars: see the reader). */
 function brief(v: unknown): string {
   if (!Array.isArray(v)) return scalar(v);
   const items = v.slice(0, 8).map(scalar).join(', ');

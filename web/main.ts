@@ -89,7 +89,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     case 'step': onStep(m); break;
     case 'paused': $('pause').textContent = 'Resume'; break;
-    case 'done': state.done = true; $('pause').disabled = true; $('status').textContent += ' | done'; break;
+    case 'done': state.done = true; ($('pause') as HTMLButtonElement).disabled = true; $('status').textContent += ' | done'; break;
     case 'checkpoint':
       state.checkpoint = { model: m.model, runJson: m.runJson };
       break;

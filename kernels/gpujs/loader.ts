@@ -42,7 +42,9 @@ export interface GpuJsModule {
   WebGPUBufferResult: new (settings: Record<string, unknown>) => DeviceHandle;
 }
 
-const FIX_PACKAGES = 'npm install gpu.js webgpu (both are optional dependencies of vlgrad)';
+/** How to install a missing package: `webasm`/`gpujs-cpu` need gpu.js, `webgpu` needs gpu.js and webgpu. */
+const fixPackage = (name: string) =>
+  `npm install ${name} (an optional peer dependency of vlgrad; the webgpu device needs both gpu.js and webgpu)`;
 const FIX_ADAPTER = 'on Debian/Ubuntu without a GPU run scripts/install_lavapipe.sh (Mesa lavapipe, a software ' +
   'Vulkan driver from bookworm-backports); with a GPU, install its Vulkan driver. Check with ' +
   'node tools/webgpu_adapter.mjs';
@@ -55,7 +57,7 @@ export async function importOptional(name: string): Promise<Record<string, unkno
     return (mod.default && typeof mod.default === 'object' ? mod.default : mod) as Record<string, unknown>;
   } catch (e) {
     throw new GpuUnavailableError(`cannot load the '${name}' package (${(e as Error).message.split('\n')[0]}); ` +
-      `fix: ${FIX_PACKAGES}`);
+      `fix: ${fixPackage(name)}`);
   }
 }
 
@@ -107,7 +109,7 @@ async function installNavigatorGpu(dawnFlags: string[]): Promise<void> {
   if (g.navigator?.gpu) return raiseLimitsOf(g.navigator.gpu);
   const webgpu = await importOptional('webgpu');
   const create = webgpu.create as ((flags: string[]) => NavigatorGpu) | undefined;
-  if (typeof create !== 'function') throw new GpuUnavailableError(`the 'webgpu' package has no create(); fix: ${FIX_PACKAGES}`);
+  if (typeof create !== 'function') throw new GpuUnavailableError(`the 'webgpu' package has no create(); fix: ${fixPackage('webgpu')}`);
   const gpu = withRaisedLimits(create(dawnFlags));
   raised.add(gpu);
   if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });

@@ -9,7 +9,7 @@ import t from 'tap';
 import { ALL_OPS, noGrad, tensor, type Backend, type TypedArray } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
 import { fallbacks, resetFallbacks } from '../../kernels/gpujs/index.js';
-import { RUNS, values } from '../helpers/arb.js';
+import { RUNS, seedFor, seedNote, values } from '../helpers/arb.js';
 import { compareF32, F32_TOL, forEachBackend } from '../helpers/backends.js';
 import { deviceCases, type DeviceCase } from './conformance_cases.js';
 
@@ -47,7 +47,7 @@ const cases = new Map<string, DeviceCase[]>();
 const refs = new Map<DeviceCase, Promise<Result>>();
 for (const op of ALL_OPS) {
   const arb = deviceCases(op.name);
-  if (arb) cases.set(op.name, fc.sample(arb, { numRuns: RUNS, seed: 3 }));
+  if (arb) cases.set(op.name, fc.sample(arb, { numRuns: RUNS, seed: seedFor(`${op.name}:conformance`) }));
 }
 const reference = (c: DeviceCase): Promise<Result> => {
   let r = refs.get(c);
@@ -56,6 +56,7 @@ const reference = (c: DeviceCase): Promise<Result> => {
 };
 
 t.test('every primitive has replayable cases', async (tt) => {
+  tt.comment(seedNote(`float32 conformance, ${RUNS} cases per op`));
   tt.same(ALL_OPS.map((op) => op.name).filter((n) => !cases.has(n)), []);
 });
 

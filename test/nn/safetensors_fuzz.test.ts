@@ -1,5 +1,7 @@
 // Hostile and broken files: every one must end in a CheckpointError, quickly, never a crash, a hang
-// or a huge allocation. A case over the time bound is rerun once, so one GC pause on a busy CI
+// or a huge allocation; a damaged file that is still valid must load as exactly what it says. The
+// default run tries about 1,500 files; VLGRAD_DEEP=1 more than 55,000 (20,000 of them mutated headers
+// and 20,000 byte-damaged files). A case over the time bound is rerun once, so one GC pause on a busy CI
 // machine cannot fail the suite while a real slow path (it is slow every time) still does.
 import fc from 'fast-check';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { CheckpointError, deserialize, load, serialize } from '../../nn/safetensors_node.js';
 import { arbStateDict, craft } from '../fixtures/safetensors/records.js';
+import { cases, seedFor, seedNote } from '../helpers/deep.js';
 
 const BOUND_MS = 50;
 
@@ -35,6 +38,7 @@ function refusedOrValid(bytes: Uint8Array): boolean {
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 const f32 = (shape: unknown, offsets: unknown) => ({ dtype: 'F32', shape, data_offsets: offsets });
 const d8 = new Uint8Array(8);
+const f32one = new Uint8Array(new Float32Array([1]).buffer);
 
 /** [what, file bytes, expected message] for each hostile shape of file the loader must name. */
 const CASES: [string, Uint8Array, RegExp][] = [
@@ -42,7 +46,11 @@ const CASES: [string, Uint8Array, RegExp][] = [
   ['7-byte file', new Uint8Array(7), /7 bytes, too short/],
   ['header length 2^64-1', craft('{}', d8, { length: 2n ** 64n - 1n }), /header length 18446744073709551615 exceeds/],
   ['header length just over the cap', craft('{}', d8, { length: 100_000_001n }), /exceeds the 100000000-byte limit/],
-  ['header length past end of file', craft('{}', d8, { length: 11n }), /runs past the end of the file \(10 bytes follow/],
+  [
+    'header length past end of file',
+    craft('{}', d8, { length: 11n }),
+    /runs past the end of the file \(10 bytes follow/,
+  ],
   ['header length 0', craft('', d8), /does not start with "\{"/],
   ['byte order mark', craft('\ufeff{}'), /does not start with "\{"/],
   ['leading space', craft(' {}'), /does not start with "\{"/],
@@ -50,41 +58,150 @@ const CASES: [string, Uint8Array, RegExp][] = [
   ['invalid UTF-8', craft(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), /not valid UTF-8/],
   ['non-JSON', craft('{not json}'), /not valid JSON/],
   ['trailing garbage', craft('{}x'), /not valid JSON/],
-  ['unbalanced deep nesting', craft(`{"a":${'['.repeat(100_000)}`), /not valid JSON/],
+  ['unbalanced deep nesting', craft(`{"a":${'['.repeat(100_000)}`), /tensor "a": entry is not a JSON object/],
   ['deeply nested entry', craft(`{"a":${deep(10_000)}}`), /tensor "a": entry is not a JSON object/],
-  ['deeply nested shape', craft(`{"a":{"dtype":"F32","shape":[${deep(10_000)}],"data_offsets":[0,0]}}`), /shape \[\[…\]\] has \[\[…\]\], not a non-negative/],
+  // Issue 13's repro: a 2 MB nested header took 3 s with JSON.parse (98 MB: 120 s and 4.9 GB).
+  [
+    '2 MB nested header',
+    craft(`{"a":{"dtype":"F32","shape":${deep(1_000_000)},"data_offsets":[0,0]}}`),
+    /"shape" holds a nested array or object/,
+  ],
+  [
+    '2 MB of empty arrays',
+    craft(`{"a":{"dtype":"F32","shape":[],"data_offsets":[${'[],'.repeat(700_000)}[]]}}`),
+    /"data_offsets" holds a nested array/,
+  ],
+  [
+    '2 MB offsets list',
+    craft(`{"a":{"dtype":"F32","shape":[],"data_offsets":[${'0,'.repeat(1_000_000)}0]}}`),
+    /"data_offsets" has more than 64 elements/,
+  ],
+  [
+    'deeply nested shape',
+    craft(`{"a":{"dtype":"F32","shape":[${deep(10_000)}],"data_offsets":[0,0]}}`),
+    /"shape" holds a nested array or object/,
+  ],
+  ['nested metadata', craft(`{"__metadata__":${deep(10_000)}}`), /__metadata__ is not a JSON object/],
+  // Duplicates: JSON.parse would keep the last one, so F32 bytes would load as int32 1065353216.
+  [
+    'duplicate dtype',
+    craft('{"a":{"dtype":"F32","dtype":"I32","shape":[],"data_offsets":[0,4]}}', f32one),
+    /tensor "a": duplicate field "dtype"/,
+  ],
+  [
+    'duplicate dtype, escaped',
+    craft('{"a":{"dtype":"F32","\\u0064type":"I32","shape":[],"data_offsets":[0,4]}}', f32one),
+    /tensor "a": duplicate field "dtype"/,
+  ],
+  [
+    'duplicate shape',
+    craft('{"a":{"dtype":"F32","shape":[1],"shape":[],"data_offsets":[0,4]}}', f32one),
+    /duplicate field "shape"/,
+  ],
+  [
+    'duplicate offsets',
+    craft('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4],"data_offsets":[0,4]}}', f32one),
+    /duplicate field "data_offsets"/,
+  ],
+  [
+    'duplicate tensor name',
+    craft(
+      '{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}',
+      f32one,
+    ),
+    /tensor "a": name "a" appears twice/,
+  ],
+  ['duplicate metadata', craft('{"__metadata__":{},"__metadata__":{"x":"1"}}'), /__metadata__ appears twice/],
+  ['duplicate metadata key', craft('{"__metadata__":{"x":"1","x":"2"}}'), /__metadata__ has the key "x" twice/],
+  [
+    'unknown field',
+    craft('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4],"extra":{}}}', f32one),
+    /tensor "a": unknown field "extra"/,
+  ],
+  ['leading zero number', craft('{"a":{"dtype":"F32","shape":[],"data_offsets":[0,04]}}', f32one), /not valid JSON/],
+  ['bad escape', craft('{"a\\x":{}}'), /not valid JSON \(bad escape/],
+  ['raw control character', craft('{"a\n":{}}'), /control character/],
+  ['non-ASCII outside strings', craft(new Uint8Array([0x7b, 0xc3, 0xa9, 0x7d])), /not valid JSON/],
   ['entry is a number', craft({ a: 5 }), /tensor "a": entry is not a JSON object/],
   ['missing dtype', craft({ a: { shape: [], data_offsets: [0, 4] } }, new Uint8Array(4)), /"dtype" is missing/],
   ['missing shape', craft({ a: { dtype: 'F32', data_offsets: [0, 4] } }, new Uint8Array(4)), /"shape" is missing/],
   ['missing offsets', craft({ a: { dtype: 'F32', shape: [] } }, new Uint8Array(4)), /"data_offsets" is missing/],
-  ['unknown dtype', craft({ a: { dtype: 'F128', shape: [], data_offsets: [0, 16] } }, new Uint8Array(16)), /unsupported dtype "F128"/],
-  ['prototype key as dtype', craft({ a: { dtype: 'toString', shape: [], data_offsets: [0, 4] } }, new Uint8Array(4)), /unsupported dtype "toString"/],
-  ['dtype not a string', craft({ a: { dtype: 4, shape: [], data_offsets: [0, 4] } }, new Uint8Array(4)), /"dtype" is missing or not a string/],
+  [
+    'unknown dtype',
+    craft({ a: { dtype: 'F128', shape: [], data_offsets: [0, 16] } }, new Uint8Array(16)),
+    /unsupported dtype "F128"/,
+  ],
+  [
+    'prototype key as dtype',
+    craft({ a: { dtype: 'toString', shape: [], data_offsets: [0, 4] } }, new Uint8Array(4)),
+    /unsupported dtype "toString"/,
+  ],
+  [
+    'dtype not a string',
+    craft({ a: { dtype: 4, shape: [], data_offsets: [0, 4] } }, new Uint8Array(4)),
+    /"dtype" is missing or not a string/,
+  ],
   ['negative dim', craft({ a: f32([-1], [0, 4]) }, new Uint8Array(4)), /has -1, not a non-negative safe integer/],
   ['fractional dim', craft({ a: f32([1.5], [0, 4]) }, new Uint8Array(4)), /has 1.5/],
-  ['infinite dim', craft('{"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}', new Uint8Array(4)), /has null|not a non-negative safe integer/],
+  [
+    'infinite dim',
+    craft('{"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}}', new Uint8Array(4)),
+    /has null|not a non-negative safe integer/,
+  ],
   ['dim past 2^53', craft({ a: f32([2 ** 53], [0, 4]) }, new Uint8Array(4)), /not a non-negative safe integer/],
   ['string dim', craft({ a: f32(['2'], [0, 8]) }, new Uint8Array(8)), /has "2"/],
-  ['rank 65', craft({ a: f32(new Array(65).fill(1), [0, 4]) }, new Uint8Array(4)), /rank 65 exceeds the limit of 64/],
-  ['huge shape product', craft({ a: f32([2 ** 26, 2 ** 26, 2 ** 26], [0, 8]) }, d8), /needs 1208925819614629174706176 bytes but data_offsets \[0, 8\] span 8/],
+  ['rank 65', craft({ a: f32(new Array(65).fill(1), [0, 4]) }, new Uint8Array(4)), /rank exceeds the limit of 64/],
+  [
+    'huge shape product',
+    craft({ a: f32([2 ** 26, 2 ** 26, 2 ** 26], [0, 8]) }, d8),
+    /needs 1208925819614629174706176 bytes but data_offsets \[0, 8\] span 8/,
+  ],
   ['max safe dims', craft({ a: f32([2 ** 53 - 1, 2 ** 53 - 1], [0, 8]) }, d8), /needs \d{33} bytes/],
-  ['shape/byte mismatch', craft({ a: f32([3], [0, 8]) }, d8), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/],
+  [
+    'shape/byte mismatch',
+    craft({ a: f32([3], [0, 8]) }, d8),
+    /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] span 8/,
+  ],
   ['empty shape with bytes', craft({ a: f32([0, 2], [0, 4]) }, new Uint8Array(4)), /needs 0 bytes/],
-  ['negative offset', craft({ a: f32([1], [-4, 0]) }, new Uint8Array(4)), /data_offsets \[-4, 0\] are not non-negative/],
+  [
+    'negative offset',
+    craft({ a: f32([1], [-4, 0]) }, new Uint8Array(4)),
+    /data_offsets \[-4, 0\] are not non-negative/,
+  ],
   ['fractional offset', craft({ a: f32([1], [0, 4.5]) }, new Uint8Array(4)), /are not non-negative safe integers/],
   ['three offsets', craft({ a: f32([1], [0, 4, 8]) }, new Uint8Array(4)), /not a \[begin, end\] pair/],
   ['reversed offsets', craft({ a: f32([1], [4, 0]) }, new Uint8Array(4)), /end before they begin/],
-  ['offset past buffer', craft({ a: f32([2 ** 40], [0, 2 ** 42]) }, new Uint8Array(4)), /run past the 4-byte data buffer/],
-  ['overlap', craft({ a: f32([2], [0, 8]), b: f32([1], [4, 8]) }, d8), /tensor "b": data_offsets \[4, 8\] overlap tensor "a"/],
+  [
+    'offset past buffer',
+    craft({ a: f32([2 ** 40], [0, 2 ** 42]) }, new Uint8Array(4)),
+    /run past the 4-byte data buffer/,
+  ],
+  [
+    'overlap',
+    craft({ a: f32([2], [0, 8]), b: f32([1], [4, 8]) }, d8),
+    /tensor "b": data_offsets \[4, 8\] overlap tensor "a"/,
+  ],
   ['identical ranges', craft({ a: f32([2], [0, 8]), b: f32([2], [0, 8]) }, d8), /overlap/],
-  ['hole', craft({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, new Uint8Array(12)), /bytes \[4, 8\) of the data buffer belong to no tensor/],
+  [
+    'hole',
+    craft({ a: f32([1], [0, 4]), b: f32([1], [8, 12]) }, new Uint8Array(12)),
+    /bytes \[4, 8\) of the data buffer belong to no tensor/,
+  ],
   ['not starting at 0', craft({ a: f32([1], [4, 8]) }, d8), /bytes \[0, 4\) .* belong to no tensor/],
   ['trailing bytes', craft({ a: f32([1], [0, 4]) }, d8), /bytes \[4, 8\) .* belong to no tensor/],
   ['data without tensors', craft('{}', d8), /bytes \[0, 8\) .* belong to no tensor/],
   ['metadata array', craft({ __metadata__: ['a'] }), /__metadata__ is not a JSON object/],
-  ['metadata number value', craft({ __metadata__: { epoch: 3 } }), /__metadata__ value for key "epoch" is not a string/],
+  [
+    'metadata number value',
+    craft({ __metadata__: { epoch: 3 } }),
+    /__metadata__ value for key "epoch" is not a string/,
+  ],
   ['metadata nested value', craft({ __metadata__: { a: { b: 'c' } } }), /value for key "a" is not a string/],
-  ['huge name', craft({ ['n'.repeat(100_000)]: f32([2], [0, 4]) }, new Uint8Array(4)), /tensor "n{120}…\(100000 chars\)"/],
+  [
+    'huge name',
+    craft({ ['n'.repeat(100_000)]: f32([2], [0, 4]) }, new Uint8Array(4)),
+    /tensor "n{120}…\(100000 chars\)"/,
+  ],
 ];
 
 t.test('each hostile file is refused with a message that names the problem', async (t) => {
@@ -97,11 +214,21 @@ t.test('each hostile file is refused with a message that names the problem', asy
 });
 
 t.test('fast-check: random bytes', async (t) => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), refusedOrValid), { numRuns: 2000 });
+  t.comment(seedNote('safetensors fuzz'));
+  const runs = cases(300, 5000);
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), refusedOrValid), { numRuns: runs, seed: seedFor('bytes') });
   // Random bytes behind a well-formed length prefix, so the header parser sees them.
-  const prefixed = fc.uint8Array({ maxLength: 300 }).chain((h) => fc.tuple(fc.constant(h), fc.uint8Array({ maxLength: 64 })));
-  fc.assert(fc.property(prefixed, ([h, d]) => refusedOrValid(craft(h, d))), { numRuns: 2000 });
-  fc.assert(fc.property(fc.json(), fc.uint8Array({ maxLength: 64 }), (j, d) => refusedOrValid(craft(`{"t":${j}}`, d))), { numRuns: 2000 });
+  const prefixed = fc
+    .uint8Array({ maxLength: 300 })
+    .chain((h) => fc.tuple(fc.constant(h), fc.uint8Array({ maxLength: 64 })));
+  fc.assert(
+    fc.property(prefixed, ([h, d]) => refusedOrValid(craft(h, d))),
+    { numRuns: runs, seed: seedFor('prefixed') },
+  );
+  fc.assert(
+    fc.property(fc.json(), fc.uint8Array({ maxLength: 64 }), (j, d) => refusedOrValid(craft(`{"t":${j}}`, d))),
+    { numRuns: runs, seed: seedFor('json') },
+  );
   t.pass('no crash, no other error type, every case under the bound');
 });
 
@@ -109,11 +236,38 @@ t.test('fast-check: random bytes', async (t) => {
 const hostileValue = fc.oneof(
   fc.jsonValue(),
   fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
-  fc.constantFrom(-1, 0.5, 2 ** 53, 2 ** 64, 1e308, -0, '1', null, [], [0], [0, 0, 0], [2 ** 52, 2 ** 52], 'F16', 'U64', 'F8_E4M3', 'bogus'),
+  fc.constantFrom(
+    -1,
+    0.5,
+    2 ** 53,
+    2 ** 64,
+    1e308,
+    -0,
+    '1',
+    null,
+    [],
+    [0],
+    [0, 0, 0],
+    [2 ** 52, 2 ** 52],
+    'F16',
+    'U64',
+    'F8_E4M3',
+    'bogus',
+  ),
 );
 const mutation = fc.record({
   entry: fc.nat(),
-  field: fc.constantFrom('dtype', 'shape', 'data_offsets', 'shape.0', 'data_offsets.0', 'data_offsets.1', 'whole', '__metadata__', 'delete'),
+  field: fc.constantFrom(
+    'dtype',
+    'shape',
+    'data_offsets',
+    'shape.0',
+    'data_offsets.0',
+    'data_offsets.1',
+    'whole',
+    '__metadata__',
+    'delete',
+  ),
   value: hostileValue,
   dataDelta: fc.integer({ min: -9, max: 9 }),
   length: fc.option(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { freq: 4 }),
@@ -123,7 +277,10 @@ t.test('fast-check: mutated valid headers', async (t) => {
   const prop = fc.property(arbStateDict, mutation, (sd, m) => {
     const bytes = serialize(sd);
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, Record<string, unknown>>;
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
+      string,
+      Record<string, unknown>
+    >;
     const names = Object.keys(header);
     const name = names.length > 0 ? names[m.entry % names.length]! : 'x';
     const e = (header[name] ??= {});
@@ -134,17 +291,70 @@ t.test('fast-check: mutated valid headers', async (t) => {
     else if (idx !== undefined && Array.isArray(e[key])) (e[key] as unknown[])[Number(idx)] = m.value;
     else e[key] = m.value;
     let data = bytes.subarray(8 + n);
-    data = m.dataDelta < 0 ? data.subarray(0, Math.max(0, data.length + m.dataDelta)) : new Uint8Array([...data, ...new Uint8Array(m.dataDelta)]);
+    data =
+      m.dataDelta < 0
+        ? data.subarray(0, Math.max(0, data.length + m.dataDelta))
+        : new Uint8Array([...data, ...new Uint8Array(m.dataDelta)]);
     const file = craft(header, data, m.length === null ? {} : { length: m.length });
     const { error, ms } = attempt(file);
     if (ms >= BOUND_MS || !(error === undefined || error instanceof CheckpointError)) return false;
     if (error) return true;
-    // Accepted: then it must be self-consistent.
-    return Object.values(deserialize(file).tensors).every((r) => r.data.length === r.shape.reduce((a, d) => a * d, 1));
+    return acceptedIdentically(file);
   });
-  fc.assert(prop, { numRuns: 3000 });
+  fc.assert(prop, { numRuns: cases(300, 20_000), seed: seedFor('mutated') });
   t.pass('every mutation refused or consistent, in time');
 });
+
+/** Byte-level damage to a valid file: overwrite, insert or delete a few bytes anywhere. */
+const damage = fc.array(
+  fc.record({ at: fc.nat(), kind: fc.constantFrom('set', 'insert', 'delete'), byte: fc.integer({ min: 0, max: 255 }) }),
+  { minLength: 1, maxLength: 4 },
+);
+
+t.test('fast-check: byte-damaged valid files', async (t) => {
+  const prop = fc.property(arbStateDict, damage, (sd, edits) => {
+    const bytes = Array.from(serialize(sd));
+    for (const { at, kind, byte } of edits) {
+      const i = at % (bytes.length + 1);
+      if (kind === 'set' && i < bytes.length) bytes[i] = byte;
+      else if (kind === 'insert') bytes.splice(i, 0, byte);
+      else bytes.splice(i, 1);
+    }
+    const file = Uint8Array.from(bytes);
+    const { error, ms } = attempt(file);
+    if (ms >= BOUND_MS || !(error === undefined || error instanceof CheckpointError)) return false;
+    return error !== undefined || acceptedIdentically(file);
+  });
+  fc.assert(prop, { numRuns: cases(300, 20_000), seed: seedFor('damaged') });
+  t.pass('every damaged file refused, or accepted with exactly the bytes its header describes');
+});
+
+/**
+ * An accepted file must load as exactly what it says, by an independent reading: JSON.parse of the
+ * header (the file is known to be valid, so its keys are unique) and the raw bytes at each entry's
+ * offsets, for the dtypes that load without conversion; and load() from disk must agree later (below).
+ */
+function acceptedIdentically(file: Uint8Array): boolean {
+  const { tensors } = deserialize(file);
+  const n = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
+  const data = file.subarray(8 + n);
+  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  if (names.length !== Object.keys(tensors).length) return false;
+  return names.every((name) => {
+    const want = header[name]!,
+      got = tensors[name];
+    if (!got || got.shape.join() !== want.shape.join()) return false;
+    if (got.data.length !== want.shape.reduce((a, d) => a * d, 1)) return false;
+    if (!['F32', 'F64', 'I32'].includes(want.dtype)) return true;
+    const raw = data.subarray(want.data_offsets[0], want.data_offsets[1]);
+    const bytes = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength);
+    return raw.length === bytes.length && raw.every((b, i) => b === bytes[i]);
+  });
+}
 
 t.test('fast-check: every proper prefix and every extension of a valid file is refused', async (t) => {
   fc.assert(
@@ -156,7 +366,7 @@ t.test('fast-check: every proper prefix and every extension of a valid file is r
       }
       return attempt(new Uint8Array([...bytes, ...extra])).error instanceof CheckpointError;
     }),
-    { numRuns: 200 },
+    { numRuns: cases(50, 500), seed: seedFor('prefixes') },
   );
   t.pass('all prefixes and extensions refused');
 });

@@ -1,0 +1,41 @@
+/**
+ * The project's two test switches, read in one place:
+ * - `VLGRAD_DEEP=1` runs the slow variants (more property cases, bigger shapes, the long fuzz runs);
+ *   the default `npm test` runs reduced versions of them and says so.
+ * - `VLGRAD_SEED=N` replays a property run: every property test draws a fresh seed per run, prints it,
+ *   and uses N instead when it is set.
+ */
+import { createHash, randomInt } from 'node:crypto';
+
+/** True under `VLGRAD_DEEP=1`. */
+export const DEEP = process.env.VLGRAD_DEEP === '1';
+
+/** `normal` cases by default, `deep` under VLGRAD_DEEP=1. */
+export function cases(normal: number, deep: number): number {
+  return DEEP ? deep : normal;
+}
+
+function readSeed(): number {
+  const raw = process.env.VLGRAD_SEED;
+  if (raw === undefined || raw === '') return randomInt(0, 2 ** 31);
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) throw new Error(`VLGRAD_SEED must be an integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** This process's base seed: VLGRAD_SEED if set, else drawn fresh. */
+export const BASE_SEED = readSeed();
+
+/**
+ * A fast-check seed for one property, derived from the base seed and a label, so that each property
+ * explores differently while one VLGRAD_SEED replays them all.
+ */
+export function seedFor(label: string): number {
+  return createHash('sha256').update(`${BASE_SEED}:${label}`).digest().readInt32LE(0);
+}
+
+/** The line a test prints so that a failure can be replayed (and a reduced run is labelled as such). */
+export function seedNote(what: string): string {
+  const mode = DEEP ? 'deep mode' : 'reduced run (VLGRAD_DEEP=1 for the deep one)';
+  return `${what}: seed ${BASE_SEED} (replay with VLGRAD_SEED=${BASE_SEED}), ${mode}`;
+}
