@@ -6,6 +6,7 @@ import type { Backend, DType, Raw, Shape } from '../kernels/backend.js';
 import { DTypeError, fmt, isFloat, ShapeError } from './shape.js';
 import { profiling, record } from './profiler.js';
 import { Tensor } from './tensor.js';
+import { checkNotFenced, writeClock } from './version.js';
 
 export type NoAttrs = Record<string, never>;
 
@@ -33,6 +34,8 @@ export interface Node {
   readonly op: OpDef<any>;
   inputs: readonly Tensor[] | null; // null once the graph is released after backward
   readonly attrs: unknown;
+  /** The write clock at the forward: inputs written later hold values backward must not use. */
+  readonly stamp: number;
 }
 
 let gradEnabled = true;
@@ -61,6 +64,7 @@ export function apply<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Ten
   const be = inputs[0].backend;
   for (const x of inputs) {
     if (x.isDisposed) throw new Error(`${op.name}: input ${fmt(x.shape)} was disposed`);
+    checkNotFenced(x);
     if (x.backend !== be) {
       throw new ShapeError(`${op.name}: inputs are on different devices ` +
         `(${inputs.map((t) => `${fmt(t.shape)} on ${t.device}`).join(', ')}); move them with .to(device)`);
@@ -73,7 +77,7 @@ export function apply<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Ten
   const out = new Tensor(raw, meta.shape, be);
   if (gradEnabled && op.backward && inputs.some((x) => x.requiresGrad)) {
     if (!isFloat(meta.dtype)) throw new DTypeError(`${op.name}: an ${meta.dtype} result cannot carry a gradient`);
-    out.node = { op, inputs, attrs };
+    out.node = { op, inputs, attrs, stamp: writeClock() };
     out.requiresGrad = true;
   }
   return out;
