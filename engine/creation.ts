@@ -2,7 +2,7 @@
 import { allocArray, type Backend, type DType, type TypedArray } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/select.js';
 import { defaultRng, type Rng } from './random.js';
-import { checkDType, checkInt32, fmt, INT32_MAX, INT32_MIN, ShapeError, sizeOf, type Shape } from './shape.js';
+import { checkDType, checkInt32, contiguousStrides, fmt, INT32_MAX, INT32_MIN, ShapeError, sizeOf, type Shape } from './shape.js';
 import { Tensor, type NestedArray } from './tensor.js';
 
 export interface TensorOpts { dtype?: DType; requiresGrad?: boolean; device?: Backend; rng?: Rng }
@@ -75,9 +75,21 @@ export function randnLike(x: Tensor, opts: TensorOpts = {}): Tensor { return ran
 function filled(op: string, shape: Shape, value: number, opts: TensorOpts): Tensor {
   checkShape(op, shape);
   const dtype = opts.dtype ?? 'float32';
-  const arr = alloc(op, dtype, sizeOf(shape));
+  checkDType(op, dtype);
   if (dtype === 'int32') checkInt32(op, [value]);
-  return make(arr.fill(value), shape, opts, dtype);
+  // The device fills its own buffer (no host array to upload; on the meta device, no data at all).
+  const be = opts.device ?? defaultBackend();
+  const t = new Tensor(be.full(sizeOf(shape), value, dtype), [...shape], be);
+  if (opts.requiresGrad) t.requiresGrad = true;
+  return t;
+}
+
+/** A copy of `x`'s data in fresh storage on the same device, cut from the graph (torch's
+ * `x.detach().clone()`): writing one never changes the other. For optimizer state, EMA copies
+ * and loaded checkpoints. */
+export function cloneData(x: Tensor): Tensor {
+  const raw = x.backend.copyStrided(x.raw, { shape: x.shape, strides: contiguousStrides(x.shape), offset: 0 });
+  return new Tensor(raw, [...x.shape], x.backend);
 }
 
 function like(x: Tensor, opts: TensorOpts): TensorOpts {

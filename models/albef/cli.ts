@@ -11,7 +11,7 @@ import { fromRecords, latestCheckpoint, stateDictTo } from '../common/checkpoint
 import { HOST_DEVICES } from '../common/trainer.js';
 import type { Command, FlagValue } from '../common/cli.js';
 import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
-import { load } from '../../nn/safetensors.js';
+import { load } from '../../nn/safetensors_node.js';
 import { Albef } from './albef.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
 import { gradCam, groundingPng } from './grounding.js';

@@ -46,15 +46,16 @@ export interface TrainLoopResult {
 
 /** Runs the loop. Every step is logged; the average rate is over this loop's steps. */
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
-  const t0 = performance.now(), cpu0 = process.cpuUsage(), records: LogRecord[] = [];
+  const t0 = performance.now(), cpu0 = cpuSeconds(), records: LogRecord[] = [];
   let samples = 0, step = o.startStep;
   while (step < o.totalSteps) {
     step++;
     const r = await o.step(step);
     samples += r.samples;
     const elapsed = (performance.now() - t0) / 1000, rate = samples / Math.max(elapsed, 1e-9);
-    const cpu = process.cpuUsage(cpu0), cpuSeconds = (cpu.user + cpu.system) / 1e6;       // all threads; a loaded machine inflates wall time, not this
-    const record: LogRecord = { step, ...r.losses, ...(r.extra ?? {}), samples_per_s: Number(rate.toFixed(2)), time_s: Number(elapsed.toFixed(2)), cpu_s: Number(cpuSeconds.toFixed(2)) };
+    const cpu = cpuSeconds() - cpu0;       // all threads; a loaded machine inflates wall time, not this
+    const record: LogRecord = { step, ...r.losses, ...(r.extra ?? {}), samples_per_s: Number(rate.toFixed(2)), time_s: Number(elapsed.toFixed(2)),
+      ...(Number.isNaN(cpu) ? {} : { cpu_s: Number(cpu.toFixed(2)) }) };
     records.push(record);
     o.log?.write(record);
     o.progress?.update({ step, total: o.totalSteps, elapsed, stepsDone: step - o.startStep, samplesPerSecond: rate, losses: r.losses });
@@ -64,6 +65,13 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   }
   o.progress?.done();
   return { records, seconds: (performance.now() - t0) / 1000, step };
+}
+
+/** CPU seconds of this process, all threads (Node's process.cpuUsage); NaN where there is none (a browser). */
+function cpuSeconds(): number {
+  const p = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process;
+  const u = p?.cpuUsage?.();
+  return u ? (u.user + u.system) / 1e6 : NaN;
 }
 
 /** The devices whose data lives in host memory and that need no starting. */
