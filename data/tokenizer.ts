@@ -29,6 +29,18 @@ export interface BatchEncoding { ids: Int32Array; attentionMask: Int32Array; bat
 /** Which ids MLM masking may not touch, and the [MASK] id (see `maskTokens`). */
 export interface MaskIds { maskId: number; exclude: number[] }
 
+/** Rejects option values that would silently mean something else (maxLength NaN gave no limit). */
+function checkEncodeOptions(op: string, opts: EncodeOptions): void {
+  const { maxLength, padding, truncation, addSpecialTokens } = opts;
+  check(maxLength === undefined || (Number.isInteger(maxLength) && maxLength >= 0),
+    `${op}: maxLength must be an integer >= 0, got ${maxLength}`);
+  check(padding === undefined || padding === false || padding === 'max_length' || padding === 'longest',
+    `${op}: padding must be 'max_length', 'longest' or false, got ${JSON.stringify(padding)}`);
+  check(truncation === undefined || typeof truncation === 'boolean', `${op}: truncation must be a boolean, got ${JSON.stringify(truncation)}`);
+  check(addSpecialTokens === undefined || typeof addSpecialTokens === 'boolean',
+    `${op}: addSpecialTokens must be a boolean, got ${JSON.stringify(addSpecialTokens)}`);
+}
+
 /** WordPiece tokenizer over a fixed vocabulary. */
 export class Tokenizer {
   readonly padId: number;
@@ -89,6 +101,7 @@ export class Tokenizer {
 
   /** Text -> WordPiece tokens, without [CLS]/[SEP]. Special tokens written in the text are kept whole. */
   tokenize(text: string): string[] {
+    check(typeof text === 'string', `tokenize: expected a string, got ${text === null ? 'null' : typeof text}`);
     const out: string[] = [];
     const has = (p: string): boolean => this.index.has(p);
     for (const part of text.split(this.specials)) {
@@ -100,6 +113,8 @@ export class Tokenizer {
 
   /** Encode one text. */
   encode(text: string, opts: EncodeOptions = {}): Encoding {
+    check(typeof text === 'string', `encode: expected a string, got ${text === null ? 'null' : typeof text}`);
+    checkEncodeOptions('encode', opts);
     const special = opts.addSpecialTokens ?? true;
     let toks = this.tokenize(text);
     if (opts.truncation) {
@@ -121,6 +136,10 @@ export class Tokenizer {
 
   /** Encode texts into one padded [B, L] batch. */
   encodeBatch(texts: readonly string[], opts: EncodeOptions = {}): BatchEncoding {
+    check(Array.isArray(texts), `encodeBatch: expected an array of strings, got ${typeof texts}`);
+    check(texts.length > 0, 'encodeBatch: expected at least one text, got an empty list (a batch needs a length L; encode texts one by one with encode())');
+    checkEncodeOptions('encodeBatch', opts);
+    texts.forEach((t, i) => check(typeof t === 'string', `encodeBatch: text ${i} is ${t === null ? 'null' : typeof t}, expected a string`));
     const encs = texts.map((t) => this.encode(t, { ...opts, padding: opts.padding === 'max_length' ? 'max_length' : false }));
     const longest = Math.max(0, ...encs.map((e) => e.ids.length));
     if (opts.padding === 'max_length') {

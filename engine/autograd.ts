@@ -9,6 +9,7 @@ import { profiling, record } from './profiler.js';
 import { isGradEnabled, withGradMode } from './op.js';
 import { fmt, sameShape, ShapeError } from './shape.js';
 import type { Tensor } from './tensor.js';
+import { withSavedChecked } from './version.js';
 
 export interface BackwardOpts { retainGraph?: boolean; createGraph?: boolean }
 
@@ -62,7 +63,8 @@ function propagate(roots: readonly Tensor[], rootGrads: readonly Tensor[], opts:
       const inputs = node.inputs;
       const needs = inputs.map((x) => x.requiresGrad);
       const t0 = profiling() ? performance.now() : 0;
-      const gs = node.op.backward!(g, { inputs, out: t, attrs: node.attrs, needs });
+      const gs = withSavedChecked(node.op.name, node.stamp, inputs, t,
+        () => node.op.backward!(g, { inputs, out: t, attrs: node.attrs, needs }));
       if (t0) record(node.op.name, 'backward', performance.now() - t0);
       inputs.forEach((x, i) => {
         let gi = gs[i];

@@ -12,7 +12,7 @@ import { matmul as matmulOp, type MatmulAttrs } from './ops/matmul.js';
 import * as M from './ops/movement.js';
 import * as R from './ops/reduce.js';
 import * as U from './ops/unary.js';
-import { broadcastAxes, fmt, normDim, normDims, sameShape, ShapeError, sizeOf, type Shape } from './shape.js';
+import { broadcastAxes, checkInt32, fmt, normDim, normDims, sameShape, ShapeError, sizeOf, type Shape } from './shape.js';
 import { Tensor, type NestedArray, type TensorLike } from './tensor.js';
 
 export * from './nn_functional.js';
@@ -22,16 +22,24 @@ export function fullOn(be: Backend, shape: Shape, value: number, dtype: DType): 
   return new Tensor(be.full(sizeOf(shape), value, dtype), [...shape], be);
 }
 
-/** Turns a number into a 0-d tensor next to `like` (an integer keeps int32, as in PyTorch). */
-export function lift(x: TensorLike, like: Tensor): Tensor {
+/** Turns a number into a 0-d tensor next to `like` (an integer keeps int32, as in PyTorch, and
+ * must then fit int32: PyTorch refuses 3e9 there too). `op` names the caller in errors. */
+export function lift(x: TensorLike, like: Tensor, op = 'lift'): Tensor {
   if (x instanceof Tensor) return x;
+  if (typeof x !== 'number') {
+    throw new TypeError(`${op}: expected a Tensor or a number, got ${typeof x} ${JSON.stringify(x) ?? String(x)}`);
+  }
   const dtype = like.dtype === 'int32' && !Number.isInteger(x) ? 'float32' : like.dtype;
+  if (dtype === 'int32') checkInt32(`${op}: the number operand`, [x]);
   return fullOn(like.backend, [], x, dtype);
 }
 
 const bin = (op: typeof B.add) => (a: TensorLike, b: TensorLike): Tensor => {
-  const ta = a instanceof Tensor ? a : lift(a, b as Tensor);
-  return apply(op, [ta, lift(b, ta)], {});
+  if (!(a instanceof Tensor) && !(b instanceof Tensor)) {
+    throw new TypeError(`${op.name}: expected at least one Tensor operand, got ${typeof a} and ${typeof b}`);
+  }
+  const ta = a instanceof Tensor ? a : lift(a, b as Tensor, op.name);
+  return apply(op, [ta, lift(b, ta, op.name)], {});
 };
 export const add = bin(B.add), sub = bin(B.sub), mul = bin(B.mul), div = bin(B.div), pow = bin(B.pow);
 export const maximum = bin(B.maximum), minimum = bin(B.minimum);
@@ -39,12 +47,12 @@ export const eq = bin(B.eq), ne = bin(B.ne), lt = bin(B.lt), le = bin(B.le), gt 
 
 /** cond ? a : b elementwise, broadcasting all three. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  const ta = a instanceof Tensor ? a : lift(a, b instanceof Tensor ? b : cond);
-  return apply(B.where, [cond, ta, lift(b, ta)], {});
+  const ta = a instanceof Tensor ? a : lift(a, b instanceof Tensor ? b : cond, 'where');
+  return apply(B.where, [cond, ta, lift(b, ta, 'where')], {});
 }
 /** x with `value` wherever mask != 0. */
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
-  return where(mask, lift(value, x), x);
+  return where(mask, lift(value, x, 'maskedFill'), x);
 }
 
 const un = (op: OpDef<NoAttrs>) => (x: Tensor): Tensor => apply(op, [x], {});
@@ -69,7 +77,12 @@ export function to(x: Tensor, target: DType | Backend): Tensor {
 type Dims = number | readonly number[] | undefined;
 export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor { return apply(R.sum, [x], { dim, keepdim }); }
 export function amax(x: Tensor, dim?: Dims, keepdim = false): Tensor { return apply(R.amax, [x], { dim, keepdim }); }
-export function amin(x: Tensor, dim?: Dims, keepdim = false): Tensor { return amax(x.neg(), dim, keepdim).neg(); }
+export function amin(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  for (const d of normDims('amin', dim, x.ndim)) {
+    if (x.shape[d] === 0) throw new ShapeError(`amin: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
+  }
+  return amax(x.neg(), dim, keepdim).neg();
+}
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor { return apply(R.argmax, [x], { dim, keepdim }); }
 export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor { return apply(R.argmin, [x], { dim, keepdim }); }
 
@@ -111,8 +124,9 @@ function rootAtZero(s: Tensor, p: number): Tensor {
   return (p === 2 ? safe.sqrt() : safe.pow(1 / p)).where(nonzero, 0);
 }
 
-/** log Σ e^x, stabilized by the (detached) max. */
+/** log Σ e^x, stabilized by the (detached) max. Over an empty dim it is log 0 = -∞, as in PyTorch. */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
+  if (normDims('logsumexp', dim, x.ndim).some((d) => x.shape[d] === 0)) return x.exp().sum(dim, keepdim).log();
   const m = amax(x, dim, true).detach();
   const safe = where(m.abs().eq(Infinity), 0, m);
   const out = x.sub(safe).exp().sum(dim, true).log().add(safe);
@@ -199,8 +213,11 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
 }
 export function concat(xs: readonly Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new ShapeError('concat: expected at least one tensor');
-  return xs.length === 1 ? xs[0] : apply(M.concat, xs, { dim });
+  // As torch.cat, 1-D empty tensors ([0]) are skipped whatever the other shapes.
+  const parts = xs.some((x) => !isLegacyEmpty(x)) ? xs.filter((x) => !isLegacyEmpty(x)) : xs;
+  return parts.length === 1 ? parts[0] : apply(M.concat, parts, { dim });
 }
+const isLegacyEmpty = (x: Tensor): boolean => x.ndim === 1 && x.shape[0] === 0;
 export function stack(xs: readonly Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new ShapeError('stack: expected at least one tensor');
   const d = normDim('stack', dim, xs[0].ndim + 1);
@@ -211,15 +228,23 @@ export function stack(xs: readonly Tensor[], dim = 0): Tensor {
 }
 export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Tensor[] {
   const d = normDim('split', dim, x.ndim), n = x.shape[d];
-  const parts = typeof sizes === 'number'
-    ? Array.from({ length: Math.ceil(n / sizes) }, (_, i) => Math.min(sizes, n - i * sizes))
-    : [...sizes];
+  const bad = typeof sizes === 'number'
+    ? !(Number.isInteger(sizes) && (sizes > 0 || (sizes === 0 && n === 0)))
+    : !sizes.every((s) => Number.isInteger(s) && s >= 0);
+  if (bad) {
+    throw new ShapeError(`split: ${typeof sizes === 'number' ? `split size ${sizes}` : `sizes ${fmt(sizes)}`} for dim ${d} ` +
+      `of ${fmt(x.shape)}: expected ${typeof sizes === 'number' ? 'a positive integer' : 'integers >= 0'}`);
+  }
+  // An empty dim splits into one empty part (torch.split).
+  const parts = typeof sizes !== 'number' ? [...sizes]
+    : n === 0 ? [0] : Array.from({ length: Math.ceil(n / sizes) }, (_, i) => Math.min(sizes, n - i * sizes));
   if (parts.reduce((a, b) => a + b, 0) !== n) throw new ShapeError(`split: sizes ${fmt(parts)} do not sum to dim ${d} of ${fmt(x.shape)}`);
   let at = 0;
   return parts.map((len) => { const t = narrow(x, d, at, len); at += len; return t; });
 }
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   const n = x.shape[normDim('chunk', dim, x.ndim)];
+  if (!(Number.isInteger(chunks) && chunks > 0)) throw new ShapeError(`chunk: chunks must be an integer > 0, got ${chunks} (for ${fmt(x.shape)})`);
   return split(x, Math.ceil(n / chunks), dim);
 }
 /** Tiles the tensor `reps[d]` times along each dim (torch.Tensor.repeat). */

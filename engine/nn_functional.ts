@@ -8,6 +8,7 @@ import {
   gelu as geluOp, layerNorm as layerNormOp, layerNormComposite, logSoftmax as logSoftmaxOp, logSoftmaxComposite,
   softmax as softmaxOp, softmaxComposite,
 } from './ops/fused.js';
+import { syncValues } from './host_values.js';
 import { defaultRng, type Rng } from './random.js';
 import { DTypeError, fmt, isFloat, normDim, ShapeError } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -23,12 +24,21 @@ function lastDimRows(x: Tensor, dim: number): boolean {
 /** Row-wise softmax. y_i = e^(x_i - max x) / Σ_j e^(x_j - max x), fused along the last dim
  * (engine/ops/fused.ts). Shapes: [..., N] -> [..., N]. */
 export function softmax(x: Tensor, dim = -1): Tensor {
+  if (x.size === 0) return emptyRows('softmax', x, dim);
   return lastDimRows(x, dim) ? apply(softmaxOp, [x], {}) : softmaxComposite(x, dim);
 }
 
 /** log softmax(x) = x - logsumexp(x), fused along the last dim. Shapes: [..., N] -> [..., N]. */
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  if (x.size === 0) return emptyRows('logSoftmax', x, dim);
   return lastDimRows(x, dim) ? apply(logSoftmaxOp, [x], {}) : logSoftmaxComposite(x, dim);
+}
+
+/** (log-)softmax of an empty tensor: an empty result of the same shape, still in the graph, as in
+ * PyTorch (the composite's max over an empty dim would throw). */
+function emptyRows(op: string, x: Tensor, dim: number): Tensor {
+  normDim(op, dim, x.ndim);
+  return x.exp();
 }
 
 /** GELU: exact x·Φ(x) = x/2 (1 + erf(x/√2)), or the tanh approximation (GPT-2/BERT-tanh), as one
@@ -90,6 +100,10 @@ function reduce(x: Tensor, reduction: Reduction): Tensor {
   return reduction === 'mean' ? x.mean() : reduction === 'sum' ? x.sum() : x;
 }
 
+function checkReduction(op: string, reduction: string, allowed: readonly string[] = ['mean', 'sum', 'none']): void {
+  if (!allowed.includes(reduction)) throw new RangeError(`${op}: reduction ${JSON.stringify(reduction)} is not one of ${allowed.join(', ')}`);
+}
+
 export interface CrossEntropyOpts { ignoreIndex?: number; labelSmoothing?: number; reduction?: Reduction }
 
 /** Moves the class dim (1) last and flattens: [N, C, d1, ...] -> [N*d1*..., C] (PyTorch layout). */
@@ -106,6 +120,8 @@ function classesLast(x: Tensor): Tensor {
  */
 export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOpts = {}): Tensor {
   const { ignoreIndex = -100, labelSmoothing = 0, reduction = 'mean' } = opts;
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  checkReduction('crossEntropy', reduction);
   const logp = classesLast(logits).logSoftmax(-1); // [N, C]
   const C = logp.shape[1];
   if (target.dtype !== 'int32') {
@@ -140,6 +156,7 @@ function lossShape(logits: Tensor): number[] {
 
 /** Mean squared error. */
 export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  checkReduction('mseLoss', reduction);
   const d = input.sub(target);
   return reduce(d.mul(d), reduction);
 }
@@ -150,6 +167,7 @@ export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'm
  */
 export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
   const { reduction = 'mean', logTarget = false } = opts;
+  checkReduction('klDiv', reduction, ['mean', 'sum', 'none', 'batchmean']);
   const pointwise = logTarget
     ? target.exp().mul(target.sub(input))
     : target.mul(target.where(target.gt(0), 1).log().sub(input)); // xlogy: 0 log 0 = 0
@@ -164,14 +182,24 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
  * subgradients give -y there (wrong for zero-initialized heads).
  */
 export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  checkReduction('binaryCrossEntropyWithLogits', reduction);
   const m = logits.neg().relu().detach();
   const loss = target.neg().add(1).mul(logits).add(m).add(m.neg().exp().add(logits.neg().sub(m).exp()).log());
   return reduce(loss, reduction);
 }
 
-/** One-hot float32 encoding of int32 class ids: [...] -> [..., numClasses]. */
+/** One-hot float32 encoding of int32 class ids: [...] -> [..., numClasses]. Ids outside
+ * [0, numClasses) are an error, as in PyTorch (checked where the ids can be read synchronously:
+ * every device but webgpu, where such an id gives a zero row). */
 export function oneHot(ids: Tensor, numClasses: number): Tensor {
   if (ids.dtype !== 'int32') throw new DTypeError(`oneHot: ids must be int32, got ${ids.dtype}`);
+  if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new RangeError(`oneHot: numClasses must be an integer >= 0, got ${numClasses}`);
+  const values = syncValues(ids);
+  const bad = values?.findIndex((v) => v < 0 || v >= numClasses) ?? -1;
+  if (bad >= 0) {
+    throw new RangeError(`oneHot: class id ${values![bad]} at index ${bad} of ${fmt(ids.shape)} is out of range ` +
+      `for numClasses ${numClasses} (expected 0 to ${numClasses - 1})`);
+  }
   const classes = F.fullOn(ids.backend, [numClasses], 0, 'int32');
   const ar = new Int32Array(numClasses).map((_, i) => i);
   const range = new Tensor(ids.backend.upload(ar, 'int32'), classes.shape, ids.backend);

@@ -32,6 +32,8 @@ export interface Node {
   readonly op: OpDef<any>;
   inputs: readonly Tensor[] | null; // null once the graph is released after backward
   readonly attrs: unknown;
+  /** The write clock at the forward: inputs written later hold values backward must not use. */
+  readonly stamp: number;
 }
 
 let gradEnabled = true;

@@ -18,6 +18,31 @@ export class DTypeError extends Error {
   override name = 'DTypeError';
 }
 
+/** Every dtype a tensor can have. */
+export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
+
+/** Throws a DTypeError naming `op` unless `dtype` is one of DTYPES (e.g. 'float16' is not). */
+export function checkDType(op: string, dtype: unknown): asserts dtype is DType {
+  if (!(DTYPES as readonly unknown[]).includes(dtype)) {
+    throw new DTypeError(`${op}: unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`);
+  }
+}
+
+/** The int32 range. */
+export const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
+
+/** Throws unless every value truncates to an int32: an Int32Array would silently wrap 3e9 to
+ * -1294967296 and store NaN as 0. Fractions truncate toward zero, as torch.tensor does. */
+export function checkInt32(op: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!(v > INT32_MIN - 1 && v < INT32_MAX + 1)) {
+      throw new RangeError(`${op}: value ${v} at index ${i} does not fit int32 ` +
+        `(expected a number in [${INT32_MIN}, ${INT32_MAX}]; NaN and ±Infinity have no int32 value)`);
+    }
+  }
+}
+
 /** `[2,3]`: the way shapes appear in error messages. */
 export function fmt(shape: Shape): string {
   return `[${shape.join(',')}]`;

@@ -9,9 +9,8 @@ import * as F from './functional.js';
 import { releaseRaw, retainRaw, trackTensor } from './memory.js';
 import type { Node } from './op.js';
 import type { SliceSpec } from './ops/movement.js';
-import { DTypeError, fmt, isFloat, sizeOf, type Shape } from './shape.js';
-
-const DTYPES: readonly string[] = ['float32', 'float64', 'int32'];
+import { DTYPES, DTypeError, fmt, isFloat, sizeOf, type Shape } from './shape.js';
+import { nextWrite } from './version.js';
 
 /** A number or a tensor: binary ops accept either. */
 export type TensorLike = Tensor | number;
@@ -29,6 +28,8 @@ export class Tensor {
   retainsGrad = false;
   private _requiresGrad = false;
   private _disposed = false;
+  private _version = 0;
+  private _writeStamp = 0;
 
   constructor(public raw: Raw, readonly shape: Shape, readonly backend: Backend) {
     retainRaw(raw);
@@ -41,6 +42,10 @@ export class Tensor {
   get device(): string { return this.backend.device; }
   get isLeaf(): boolean { return this.node === null; }
   get isDisposed(): boolean { return this._disposed; }
+  /** How many in-place writes (`assign`) this tensor has had (PyTorch's `_version`). */
+  get version(): number { return this._version; }
+  /** The write clock at the last in-place write (engine/version.ts); 0 if never written. */
+  get writeStamp(): number { return this._writeStamp; }
   get requiresGrad(): boolean { return this._requiresGrad; }
   set requiresGrad(flag: boolean) {
     if (flag && !isFloat(this.dtype)) throw new DTypeError(`requiresGrad: only float tensors can require grad, got ${this.dtype} ${fmt(this.shape)}`);
@@ -59,29 +64,47 @@ export class Tensor {
   backward(grad?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void { backward(this, grad, opts); }
 
   /** A copy of the data on the host (synchronous: CPU only). */
-  dataSync(): TypedArray { return this.backend.readSync(this.raw).slice(); }
+  dataSync(): TypedArray { return this.backend.readSync(this.live('dataSync')).slice(); }
   /** A copy of the data on the host, when the device is done. */
-  data(): Promise<TypedArray> { return this.backend.read(this.raw); }
+  data(): Promise<TypedArray> {
+    try {
+      return this.backend.read(this.live('data'));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   /** The single value of a one-element tensor (synchronous: host devices only; see itemAsync). */
   item(): number {
+    const raw = this.live('item');
     if (this.size !== 1) throw new Error(`item: expected a one-element tensor, got ${fmt(this.shape)}`);
-    return this.backend.readSync(this.raw)[0];
+    return this.backend.readSync(raw)[0];
   }
   /** The single value of a one-element tensor, once the device has computed it. Works on every
    * device; the way to read a loss on 'webgpu' (`await loss.itemAsync()`). */
   async itemAsync(): Promise<number> {
+    const raw = this.live('itemAsync');
     if (this.size !== 1) throw new Error(`itemAsync: expected a one-element tensor, got ${fmt(this.shape)}`);
-    return (await this.backend.read(this.raw))[0];
+    return (await this.backend.read(raw))[0];
+  }
+  /** The buffer, or an error naming `op` if the tensor was disposed (its buffer may be reused). */
+  private live(op: string): Raw {
+    if (this._disposed) throw new Error(`${op}: the tensor ${fmt(this.shape)} ${this.dtype} on ${this.device} was disposed; it cannot be used any more`);
+    return this.raw;
   }
   /** Nested arrays of the values (numbers for a 0-d tensor). */
   toArray(): NestedArray { return F.nest(this.dataSync(), this.shape); }
   toString(): string { return `Tensor(${fmt(this.shape)}, ${this.dtype}, ${this.device})`; }
-  /** Replaces the data in place (optimizers, EMA); not recorded by autograd. */
+  /** Replaces the data in place (optimizers, EMA); not recorded by autograd. Bumps `version`: a
+   * backward that needs this tensor's old values then fails instead of using the new ones. */
   assign(value: Tensor): this {
+    this.live('assign');
+    value.live('assign (the value)');
     F.checkAssign(this, value);
     retainRaw(value.raw);
     releaseRaw(this, this.raw);
     this.raw = value.raw;
+    this._version++;
+    this._writeStamp = nextWrite();
     return this;
   }
   /** Releases the device buffer now (views sharing it keep it alive); using the tensor afterwards
@@ -131,14 +154,16 @@ export class Tensor {
    * backend or its name: 'cpu', 'webgpu', ...). Moving reads the data synchronously, so moving off
    * an asynchronous device ('webgpu') throws: use `await t.toAsync(device)` there. */
   to(target: DType | Backend | string): Tensor {
-    return F.to(this, typeof target === 'string' && !DTYPES.includes(target) ? getBackend(target) : target as DType | Backend);
+    this.live('to');
+    return F.to(this, typeof target === 'string' ? dtypeOrDevice(target) : target);
   }
   /** Moves to a device after the data is ready: works from every device, including 'webgpu'.
    * The result is a new leaf (requiresGrad copied), as with `to`. */
   async toAsync(target: Backend | string): Promise<Tensor> {
     const be = typeof target === 'string' ? getBackend(target) : target;
+    const raw = this.live('toAsync');
     if (be === this.backend) return this;
-    const moved = new Tensor(be.upload(await this.backend.read(this.raw), this.dtype), this.shape, be);
+    const moved = new Tensor(be.upload(await this.backend.read(raw), this.dtype), this.shape, be);
     moved.requiresGrad = this.requiresGrad;
     return moved;
   }
@@ -195,6 +220,16 @@ export class Tensor {
 
   /** zeros of `shape` (default: this shape) with this tensor's dtype and device. */
   zerosLike(shape: Shape = this.shape): Tensor { return F.fullOn(this.backend, shape, 0, this.dtype); }
+}
+
+/** `to('...')`: a dtype name, else a device name; an error listing both kinds otherwise. */
+function dtypeOrDevice(target: string): DType | Backend {
+  if ((DTYPES as readonly string[]).includes(target)) return target as DType;
+  try {
+    return getBackend(target);
+  } catch (e) {
+    throw new Error(`to: '${target}' is not a dtype (${DTYPES.join(', ')}); as a device: ${(e as Error).message}`);
+  }
 }
 
 export type { Raw };

@@ -148,8 +148,11 @@ export class Module {
   }
   eval(): this { return this.train(false); }
 
-  /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
-  zeroGrad(): void { for (const p of this.parameters()) p.grad = null; }
+  /** Drops and disposes every parameter's gradient (PyTorch's zero_grad(set_to_none=True); see
+   * Optimizer.zeroGrad for why it disposes). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) { p.grad?.dispose(); p.grad = null; }
+  }
 
   /** Calls fn on every descendant, children before parents (PyTorch order); for custom init. */
   apply(fn: (m: Module) => void): this {

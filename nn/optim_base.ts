@@ -5,6 +5,12 @@
  */
 import { cloneData, DTypeError, noGrad, ShapeError, Tensor } from '../engine/index.js';
 
+/** Disposes `p.grad` (shared storage stays alive for its other users) and sets it to null. */
+function dropGrad(p: Tensor): void {
+  p.grad?.dispose();
+  p.grad = null;
+}
+
 /** A hyper-parameter value as groups and state dicts hold it. */
 export type Hyper = number | boolean | readonly number[];
 /** The hyper-parameters every optimizer has; each group carries its own copy. */
@@ -116,9 +122,11 @@ export abstract class Optimizer<O extends BaseOpts> {
     }));
   }
 
-  /** Drops every parameter's gradient (`p.grad = null`, PyTorch's set_to_none). */
+  /** Drops every parameter's gradient (`p.grad = null`, PyTorch's set_to_none) and disposes it:
+   * backward keeps gradients out of `tidy`, so without this a synchronous training loop would hold
+   * one more buffer per parameter per step until the GC ran. Copy a gradient first to keep it. */
   zeroGrad(): void {
-    for (const g of this.paramGroups) for (const p of g.params) p.grad = null;
+    for (const g of this.paramGroups) for (const p of g.params) dropGrad(p);
   }
 
   /** A snapshot of the state and the hyper-parameters (see OptimizerStateDict); tensors are copies. */

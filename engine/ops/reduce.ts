@@ -54,7 +54,10 @@ function argOp(name: 'argmax' | 'argmin') {
   return defineOp<ArgAttrs>({
     name,
     shape: ([x], a) => {
-      if (a.dim === undefined) return { shape: a.keepdim ? x.shape.map(() => 1) : [], dtype: 'int32' };
+      if (a.dim === undefined) {
+        if (x.size === 0) throw new ShapeError(`${name}: the tensor ${fmt(x.shape)} is empty; there is no ${name.slice(3)}imum to index`);
+        return { shape: a.keepdim ? x.shape.map(() => 1) : [], dtype: 'int32' };
+      }
       const d = normDim(name, a.dim, x.ndim);
       if (x.ndim > 0 && x.shape[d] === 0) throw new ShapeError(`${name}: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
       return { shape: reducedShape(x.shape, x.ndim === 0 ? [] : [d], a.keepdim ?? false), dtype: 'int32' };

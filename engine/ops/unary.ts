@@ -4,7 +4,8 @@
  */
 import type { DType, ScalarFn1 } from '../../kernels/backend.js';
 import { defineOp, type NoAttrs, type OpDef, type Saved } from '../op.js';
-import { fullView } from '../shape.js';
+import { syncValues } from '../host_values.js';
+import { checkDType, checkInt32, fmt, fullView } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { erf as erfScalar, erf32 } from './scalar_math.js';
 
@@ -154,11 +155,19 @@ export const clamp = unaryOp<ClampAttrs>({
   grad: (g, { inputs: [x], attrs }) => g.mul(x.ge(attrs.min).mul(x.le(attrs.max))),
 });
 
-/** Converts dtype; the gradient converts back. */
+/** Converts dtype; the gradient converts back. Float to int32 truncates toward zero, as PyTorch;
+ * NaN, ±Infinity and values outside int32 are an error (PyTorch's result there is undefined) where
+ * the values can be read synchronously (engine/host_values.ts). */
 export const cast = defineOp<{ dtype: DType }>({
   name: 'cast',
-  shape: ([x], { dtype }) => ({ shape: x.shape, dtype }),
-  forward: (be, [x], out) => be.cast(x.raw, out.dtype),
+  shape: ([x], { dtype }) => { checkDType('cast', dtype); return { shape: x.shape, dtype }; },
+  forward: (be, [x], out) => {
+    if (out.dtype === 'int32' && x.dtype !== 'int32') {
+      const values = syncValues(x);
+      if (values) checkInt32(`cast ${fmt(x.shape)} ${x.dtype} to int32`, values);
+    }
+    return be.cast(x.raw, out.dtype);
+  },
   backward: (g, { inputs: [x] }) => [g.to(x.dtype)],
 });
 

@@ -19,6 +19,8 @@ function uniformStride(offsets: Int32Array): number | null {
 export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray {
   if (dtype === 'int32' || a instanceof Int32Array || b instanceof Int32Array) return matmulRef(a, b, p, dtype);
   const out = allocArray(dtype, p.batch * p.m * p.n) as Float32Array | Float64Array;
+  // A zero size: the result is empty, or all zeros when K = 0 (an empty sum), as in PyTorch.
+  if (p.batch * p.m * p.n * p.k === 0) return out;
   const fa = a as Float32Array | Float64Array, fb = b as Float32Array | Float64Array;
   const opts = { m: p.m, k: p.k, n: p.n, transA: p.transA, transB: p.transB };
   const sa = uniformStride(p.aOffsets), sb = uniformStride(p.bOffsets);

@@ -16,7 +16,7 @@ import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
-import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
+import { isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 import { workersAvailable } from './workers.js';
 import { coreCount, envVar, isNode } from '../platform.js';
@@ -157,7 +157,7 @@ export function heapStats(): { byteLength: number; liveBytes: number } {
  */
 export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: MatmulOptions): void {
   const p = planMatmul(a, b, out, options);
-  if (a instanceof Float32Array && p.m * p.n * p.k >= WASM_MIN_WORK && wasmSimdAvailable()) {
+  if (a instanceof Float32Array && !isEmptyMatmul(p) && p.m * p.n * p.k >= WASM_MIN_WORK && wasmSimdAvailable()) {
     gemmWasm(a, b as Float32Array, out as Float32Array, p);
   } else {
     matmulFallback(a, b, out, p);
@@ -190,7 +190,9 @@ function place(heap: WasmHeap, src: Float32Array, len: number, copy: boolean): [
  */
 export function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, options: MatmulOptions): void {
   if (!wasmSimdAvailable()) throw new Error('matmulWasm: WebAssembly SIMD is not available');
-  gemmWasm(a, b, out, planMatmul(a, b, out, options));
+  const p = planMatmul(a, b, out, options);
+  if (isEmptyMatmul(p)) matmulFallback(a, b, out, p); // nothing for the kernel to do: zeros or nothing
+  else gemmWasm(a, b, out, p);
 }
 
 function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {

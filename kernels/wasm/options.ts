@@ -30,7 +30,9 @@ export interface MatmulOptions {
 /** MatmulOptions with every default filled in. */
 export type MatmulPlan = Required<MatmulOptions>;
 
-const isCount = (x: number): boolean => Number.isInteger(x) && x >= 1 && x < 2 ** 31;
+// Zero is a valid size, as in BLAS and PyTorch: an empty batch or M/N gives an empty result and
+// K = 0 gives zeros (an empty sum), which is what `Linear` on an empty batch needs.
+const isCount = (x: number): boolean => Number.isInteger(x) && x >= 0 && x < 2 ** 31;
 
 /** Fills in defaults and checks sizes against the arrays; throws RangeError/TypeError. */
 export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: MatmulOptions): MatmulPlan {
@@ -44,7 +46,9 @@ export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: Mat
     bBatchStride: o.bBatchStride ?? k * n,
     accumulate: o.accumulate ?? false,
   };
-  if (![m, k, n, p.batch].every(isCount)) throw new RangeError(`matmul: bad sizes m=${m} k=${k} n=${n} batch=${p.batch}`);
+  if (![m, k, n, p.batch].every(isCount)) {
+    throw new RangeError(`matmul: bad sizes m=${m} k=${k} n=${n} batch=${p.batch} (expected integers in [0, 2^31))`);
+  }
   if (!(Number.isInteger(p.aBatchStride) && p.aBatchStride >= 0 && Number.isInteger(p.bBatchStride) && p.bBatchStride >= 0)) {
     throw new RangeError('matmul: batch strides must be integers >= 0');
   }
@@ -52,7 +56,7 @@ export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: Mat
     throw new TypeError('matmul: a, b and out must all be Float32Array or all Float64Array');
   }
   const need = (name: string, arr: FloatArray, stride: number, size: number): void => {
-    const len = (p.batch - 1) * stride + size;
+    const len = p.batch === 0 ? 0 : (p.batch - 1) * stride + size;
     if (arr.length < len) throw new RangeError(`matmul: ${name} has ${arr.length} elements, needs ${len}`);
   };
   need('a', a, p.aBatchStride, m * k);
@@ -60,6 +64,11 @@ export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: Mat
   need('out', out, m * n, m * n);
   if (overlaps(out, a) || overlaps(out, b)) throw new RangeError('matmul: out must not overlap a or b');
   return p;
+}
+
+/** Whether the product has no multiply-adds (a zero size): the result is empty, or zeros when K = 0. */
+export function isEmptyMatmul(p: MatmulPlan): boolean {
+  return p.batch * p.m * p.n * p.k === 0;
 }
 
 function overlaps(x: FloatArray, y: FloatArray): boolean {

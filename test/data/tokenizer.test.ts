@@ -121,3 +121,24 @@ t.test('maskIds: ALBEF excludes [PAD] and [CLS], VLMo all specials', async (t) =
   t.same(tok.maskIds(), { maskId: 4, exclude: [0, 2] });
   t.same(tok.maskIds('vlmo'), { maskId: 4, exclude: [0, 1, 2, 3, 4] });
 });
+
+// Issue 13/14: option values that silently meant something else, and empty or non-string input.
+t.test('encode/encodeBatch reject bad options and input with a message naming the call', async (t) => {
+  const tok = Tokenizer.fromVocab(HF_VOCAB);
+  const bad: [string, () => unknown, RegExp][] = [
+    ['maxLength NaN', () => tok.encode('want', { maxLength: NaN, truncation: true }), /^encode: maxLength must be an integer >= 0, got NaN$/],
+    ['maxLength NaN, padding', () => tok.encode('want', { maxLength: NaN, padding: 'max_length' }), /encode: maxLength must be an integer >= 0, got NaN/],
+    ['maxLength 2.5', () => tok.encode('want', { maxLength: 2.5 }), /encode: maxLength must be an integer >= 0, got 2.5/],
+    ['padding typo', () => tok.encode('want', { padding: 'max-length' as 'max_length' }), /^encode: padding must be 'max_length', 'longest' or false, got "max-length"$/],
+    ['truncation string', () => tok.encode('want', { truncation: 'yes' as unknown as boolean }), /encode: truncation must be a boolean, got "yes"/],
+    ['non-string text', () => tok.encode(42 as unknown as string), /^encode: expected a string, got number$/],
+    ['tokenize null', () => tok.tokenize(null as unknown as string), /^tokenize: expected a string, got null$/],
+    ['encodeBatch([])', () => tok.encodeBatch([], { maxLength: 8, padding: 'max_length' }), /^encodeBatch: expected at least one text, got an empty list/],
+    ['encodeBatch non-string', () => tok.encodeBatch(['want', 7 as unknown as string]), /^encodeBatch: text 1 is number, expected a string$/],
+    ['encodeBatch maxLength NaN', () => tok.encodeBatch(['want'], { maxLength: NaN, padding: 'max_length' }), /^encodeBatch: maxLength must be an integer >= 0, got NaN$/],
+  ];
+  for (const [name, fn, re] of bad) {
+    t.throws(fn, DataError, name);
+    t.throws(fn, re, name);
+  }
+});

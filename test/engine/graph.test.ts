@@ -102,3 +102,57 @@ t.test('gradcheck reports the input and element that disagree', async (t) => {
   t.ok(Math.abs(Number(n) / Number(a) - 2) < 1e-6, "numerical is twice the analytic (d(x·x) vs x·dx)");
   t.throws(() => vg.gradcheck((x) => x, [vg.tensor([1], { requiresGrad: true })]), /use float64/);
 });
+
+// Version counters (PyTorch's "modified by an inplace operation" check): assign() after the
+// forward, on a tensor that backward reads, is an error instead of a gradient from the new values.
+t.test('assign on a tensor saved for backward, before backward, is an error naming the op', async (t) => {
+  const x = f64([1, 2]), w = f64([3, 4], false);
+  const y = x.mul(w).sum();          // d/dx = w: mul saved w
+  t.equal(w.version, 0);
+  vg.noGrad(() => w.assign(f64([10, 10], false)));
+  t.equal(w.version, 1, 'assign bumps the version');
+  t.throws(() => y.backward(), new RegExp('^backward of mul: one of the tensors needed for gradient computation has been ' +
+    'modified by an in-place operation: input 1 \\[2\\] float64 is at version 1, newer than when mul saved it'));
+});
+
+t.test('an optimizer-style assign between forward and backward is caught on the parameter', async (t) => {
+  const x = f64([[1, 1]], false), w1 = f64([[1, 2], [3, 4]]), w2 = f64([[1], [2]]);
+  const loss = x.matmul(w1).matmul(w2).sum();              // d/dw1 = x^T (g w2^T): needs w2
+  vg.noGrad(() => w2.assign(w2.sub(1)));                   // a step before backward: stale gradient
+  t.throws(() => loss.backward(), /^backward of matmul: .*: input 1 \[2,1\] float64 is at version 1/);
+  // The same order done right: backward, then step.
+  const v1 = f64([[1, 2], [3, 4]]), v2 = f64([[1], [2]]);
+  x.matmul(v1).matmul(v2).sum().backward();
+  vg.noGrad(() => v2.assign(v2.sub(1)));
+  t.same(v1.grad!.toArray(), [[1, 2], [1, 2]]);
+  // PyTorch saves only what each gradient needs: with x constant, dW = x^T g reads x, not W, so
+  // writing W after a one-layer forward leaves its gradient right, and is no error.
+  const w = f64([[1, 2], [3, 4]]);
+  const one = x.matmul(w).sum();
+  vg.noGrad(() => w.assign(w.mul(0)));
+  one.backward();
+  t.same(w.grad!.toArray(), [[1, 1], [1, 1]]);
+});
+
+t.test('assign on a tensor whose backward needs only its shape is fine (as PyTorch: add saves nothing)', async (t) => {
+  const x = f64([1, 2]), c = f64([5, 5], false);
+  const y = x.add(c).sum();
+  vg.noGrad(() => c.assign(f64([7, 7], false)));
+  y.backward();
+  t.same(x.grad!.toArray(), [1, 1]);
+});
+
+t.test("assign on an op's saved output is caught too", async (t) => {
+  const x = f64([0, 1]);
+  const e = x.exp();                 // exp's backward reads its output
+  const y = e.sum();
+  vg.noGrad(() => e.assign(f64([0, 0], false)));
+  t.throws(() => y.backward(), /^backward of exp: .*: its output \[2\] float64 is at version 1/);
+});
+
+t.test('a tensor written before the forward that reads it is not stale', async (t) => {
+  const x = f64([1, 2]), w = f64([3, 4], false);
+  vg.noGrad(() => w.assign(f64([5, 6], false)));
+  x.mul(w).sum().backward();
+  t.same(x.grad!.toArray(), [5, 6]);
+});

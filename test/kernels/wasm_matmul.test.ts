@@ -171,9 +171,33 @@ t.test('heap arrays from alloc() are used in place and give bit-identical result
 
 t.test('argument errors', async (t) => {
   const f = new Float32Array(16);
-  t.throws(() => matmul(f, f.slice(), new Float32Array(16), { m: 0, k: 4, n: 4 }), RangeError);
+  t.throws(() => matmul(f, f.slice(), new Float32Array(16), { m: -1, k: 4, n: 4 }), /bad sizes m=-1 k=4 n=4 batch=1 \(expected integers in \[0, 2\^31\)\)/);
+  t.throws(() => matmul(f, f.slice(), new Float32Array(16), { m: 1.5, k: 4, n: 4 }), RangeError);
   t.throws(() => matmul(f, f.slice(), new Float32Array(15), { m: 4, k: 4, n: 4 }), RangeError);
   t.throws(() => matmul(f, new Float64Array(16), new Float32Array(16), { m: 4, k: 4, n: 4 }), TypeError);
   t.throws(() => matmul(f, f.slice(), f, { m: 4, k: 4, n: 4 }), /overlap/);
   t.throws(() => matmul(f, f.slice(), new Float32Array(32), { m: 4, k: 4, n: 4, batch: 2 }), RangeError);
+});
+
+// A zero size is valid, as in BLAS and torch: M, N or batch 0 gives an empty product, K = 0 zeros
+// (an empty sum; with `accumulate`, out unchanged). Linear on an empty batch depends on this.
+t.test('zero sizes: empty results, and zeros for K = 0', async (t) => {
+  const paths = [['matmul', matmul], ['matmulFallback', (a: FloatArray, b: FloatArray, o: FloatArray, p: MatmulOptions) =>
+    matmulFallback(a, b, o, planMatmul(a, b, o, p))]] as [string, typeof matmul][];
+  if (wasmSimdAvailable()) paths.push(['matmulWasm', matmulWasm as typeof matmul]);
+  for (const [name, mm] of paths) {
+    const a = new Float32Array(12).fill(1), b = new Float32Array(12).fill(1);
+    for (const sizes of [{ m: 0, k: 3, n: 4 }, { m: 3, k: 4, n: 0 }, { m: 2, k: 3, n: 2, batch: 0 }]) {
+      t.doesNotThrow(() => mm(a, b, new Float32Array(0), sizes), `${name} ${JSON.stringify(sizes)}`);
+    }
+    const out = new Float32Array(6).fill(7);
+    mm(new Float32Array(0), new Float32Array(0), out, { m: 2, k: 0, n: 3 });
+    t.same(Array.from(out), [0, 0, 0, 0, 0, 0], `${name}: K = 0 writes zeros`);
+    out.fill(7);
+    mm(new Float32Array(0), new Float32Array(0), out, { m: 2, k: 0, n: 3, accumulate: true });
+    t.same(Array.from(out), [7, 7, 7, 7, 7, 7], `${name}: K = 0 with accumulate leaves out unchanged`);
+    const big = new Float32Array(64 * 64).fill(1);
+    t.doesNotThrow(() => mm(big, big.slice(), new Float32Array(0), { m: 64, k: 64, n: 64, batch: 0 }),
+      `${name}: batch 0 of a size that would take the WASM path`);
+  }
 });
