@@ -3,12 +3,14 @@
  * cosine learning rate, the α ramp, checkpoints with everything needed to resume bit for bit
  * (model + momentum model + queues, optimizer, every RNG, the loader's position).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize } from '../../data/index.js';
-import { latestCheckpoint, moduleRngs, resumeTraining, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { moduleRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { resumeFromCheckpoints } from '../common/resume.js';
+import { openRunDir } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { alphaRamp, warmupCosine } from '../common/lr_schedule.js';
 import { lossCurvesSvg } from '../common/plot.js';
@@ -38,6 +40,9 @@ export interface AlbefTrainOptions {
   /** Wall-clock budget of the training loop in minutes (0 = none): past it, training stops after a checkpoint. */
   maxMinutes: number;
   resume: boolean;
+  /** Replace a run already in `out` (a new run refuses a non-empty `out`); `allowChange`: see ALBEF_RESUME_KEYS. */
+  overwrite?: boolean;
+  allowChange?: string;
   progress: boolean;
   /** Override the config's dropout (BERT hidden and attention), queue size and EMA momentum. */
   dropout?: number;
@@ -56,6 +61,10 @@ export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   lr: 1e-3, warmupLr: 1e-5, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
   out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 12, resume: false, progress: true, momentum: 0.99,
 };
+
+/** Options that change a run's maths: a resume must keep them (or name them in `allowChange`). */
+export const ALBEF_RESUME_KEYS = ['config', 'dataset', 'trainSize', 'noise', 'steps', 'batchSize', 'lr', 'warmupLr', 'warmupSteps', 'minLr',
+  'weightDecay', 'seed', 'dropout', 'queueSize', 'momentum'] as const;
 
 /** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
 export interface RunInfo { options: AlbefTrainOptions; config: AlbefConfig; normalize: Normalize; vocab: string[] }
@@ -111,6 +120,7 @@ async function stepReadings(out: AlbefOutput, temp: Tensor): Promise<{ losses: R
 
 /** Builds the model, data and optimizer, resumes if asked, trains, and writes the run directory. */
 export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number }> {
+  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' });    // checks only; writes nothing
   const device = await startTrainingDevice(opts.device);
   setDefaultDevice(device);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
@@ -135,15 +145,11 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
   const alphaAt = alphaRamp(config.alpha, loader.batchesPerEpoch);       // ALBEF: α ramps over the first epoch
   const rngs = moduleRngs(model);
   const info: RunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
-  mkdirSync(opts.out, { recursive: true });
-  writeFileSync(join(opts.out, 'run.json'), `${JSON.stringify(info, null, 2)}\n`);
-
-  let startStep = 0;
   const ckptDir = join(opts.out, 'checkpoints');
-  const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
-  if (resumeFrom) {
-    startStep = (await resumeTraining(resumeFrom, { model, optimizer, rngs, loader })).step;
-  }
+  const resumed = await resumeFromCheckpoints({ run, checkpoints: ckptDir, options: { ...opts }, keys: ALBEF_RESUME_KEYS, allowChange: opts.allowChange,
+    target: { model, optimizer, rngs, loader } });
+  run.commit({ ...info }, resumed?.record);                       // the first write into the run directory
+  const startStep = resumed?.step ?? 0, resumeFrom = resumed?.path ?? null;
   const log = new JsonlLog(join(opts.out, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
 
   const step = async (s: number): Promise<StepReport> => {
@@ -158,7 +164,7 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
     return { losses: r.losses, extra: { lr, alpha, temp: r.temp, itm_acc: r.itm_acc, mlm_acc: r.mlm_acc }, samples: batch.batchSize };
   };
   const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state() } });
+    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), options: opts } });
   const result = await trainLoop({
     startStep, totalSteps: opts.steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
     progress: opts.progress ? new ProgressBar(process.stderr) : null,
