@@ -73,12 +73,14 @@ export function openRunDir(dir: string, o: RunDirOptions): OpenRun {
   const names = entries(dir), saved = readRunJson(dir);
   const isRun = saved !== null || names.includes('checkpoints') || names.some((n) => /^stage\d$/.test(n));
   if (o.resume && o.overwrite) throw new RunDirError('--resume and --overwrite contradict each other: resume continues the run in --out, overwrite deletes it');
+  if (names.length > 0 && !isRun) {
+    throw new RunDirError(`--out ${dir} is not empty (${describe(names)}) and holds no vlgrad run (no run.json, checkpoints/ or stage<n>/); pick an empty or new --out`);
+  }
   if (names.length > 0 && !o.resume) {
     if (!o.overwrite) {
       throw new RunDirError(`--out ${dir} is not empty (${describe(names)}); a new run there would mix with what it holds. ` +
         `Continue that run with --resume, replace it with --overwrite, or pick another --out`);
     }
-    if (!isRun) throw new RunDirError(`--out ${dir} is not empty and holds no vlgrad run (no run.json or checkpoints/); --overwrite only replaces a run directory, so pick another --out`);
   }
   const resuming = o.resume && isRun;
   if (o.resume && !isRun) console.log(`--resume: ${dir} holds no run yet; starting a new one`);
