@@ -10,7 +10,7 @@ import { AdamW, paramGroups } from '../../nn/optim.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize } from '../../data/index.js';
 import { moduleRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
-import { openRunDir } from '../common/run_dir.js';
+import { openRunDir, pickOptions } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { alphaRamp, warmupCosine } from '../common/lr_schedule.js';
 import { lossCurvesSvg } from '../common/plot.js';
@@ -164,7 +164,7 @@ export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albe
     return { losses: r.losses, extra: { lr, alpha, temp: r.temp, itm_acc: r.itm_acc, mlm_acc: r.mlm_acc }, samples: batch.batchSize };
   };
   const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), options: opts } });
+    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), options: pickOptions(opts, ALBEF_RESUME_KEYS) } });
   const result = await trainLoop({
     startStep, totalSteps: opts.steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
     progress: opts.progress ? new ProgressBar(process.stderr) : null,

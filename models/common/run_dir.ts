@@ -187,6 +187,12 @@ export function checkResumeOptions(c: ResumeCheck): Record<string, { saved: unkn
   return changed;
 }
 
+/** The options a checkpoint records (`extra.options`): the maths keys only, so a resumed run writes the same bytes. */
+export function pickOptions(options: object, keys: readonly string[]): Record<string, unknown> {
+  const o = options as Record<string, unknown>;
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
 /** Parses `--allow-change a,b-c` into camelCase keys. */
 export function parseAllowChange(s: string | undefined): string[] {
   return (s ?? '').split(',').map((x) => x.trim()).filter(Boolean).map((x) => x.replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase()));

@@ -86,7 +86,7 @@ const train = command({
     eval: flag.bool(true, 'evaluate on the test split after stage 3'), ...EVAL_FLAGS,
   },
   async run(flags, { given }) {
-    const f = flags.resume ? withSavedOptions(flags, given, flags.out, VLMO_RESUME_KEYS) : flags;
+    const f = flags.resume ? withSavedOptions(flags, given, flags.out, [...VLMO_RESUME_KEYS, 'steps1', 'steps2', 'steps3']) : flags;
     parseStages(f.stages);
     checkTrainSize(f.trainSize, f.noise);
     const { eval: doEval, evalSize, evalK, evalSeed, evalBatch, ...rest } = f;

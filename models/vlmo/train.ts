@@ -15,7 +15,7 @@ import { load, save } from '../../nn/safetensors.js';
 import { warmupLinear } from '../../nn/schedulers.js';
 import { fromRecords, latestCheckpoint, moduleRngs, newestReadable, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
-import { checkResumeOptions, openRunDir, parseAllowChange, type OpenRun } from '../common/run_dir.js';
+import { checkResumeOptions, openRunDir, parseAllowChange, pickOptions, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
@@ -193,7 +193,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
     return { losses, extra: { lr, ...extra }, samples: B };
   };
   const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom, options: opts } });
+    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom, options: pickOptions(opts, [...VLMO_RESUME_KEYS, `steps${stage}`]) } });
   const result = await trainLoop({ startStep, totalSteps: steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
     progress: opts.progress ? new ProgressBar(process.stderr) : null });
   const keys = stage === 1 ? ['mim', 'mim_acc'] : stage === 2 ? ['mlm', 'mlm_acc'] : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
