@@ -152,4 +152,9 @@ t.test('ground and vqa say what they wrote; vqa.json records the checkpoint (ite
   t.match(text, /replaced .*grounding-3\.png: "/, 'ground again: replaced');
   t.match(text, /wrote .*vqa\.json and .*vqa\.log\.jsonl \(backbone from .*step-000002\)/);
   t.match(JSON.parse(readFileSync(join(out, 'vqa.json'), 'utf8')), { checkpoint: /step-000002$/ });
+  for (const [path, want] of [[join(out, 'nope'), /--checkpoint .*nope: no such directory/], [out, /--checkpoint .*: not a checkpoint directory \(no model\.safetensors/]] as const) {
+    const e = sink();
+    t.equal(await runCli(['eval', 'albef', '--run', out, '--checkpoint', path], COMMANDS, sink() as never, e as never), 1);
+    t.match(e.text, want, 'a bad --checkpoint is named, no raw ENOENT');
+  }
 });
