@@ -6,7 +6,7 @@
  *
  *   VLGRAD_THREADS=1 npx tsx bench/albef_probe.ts image|text <initStd> [steps]
  */
-import { tensor, Rng, binaryCrossEntropyWithLogits, noGrad } from '../engine/index.js';
+import { tensor, Rng, binaryCrossEntropyWithLogits, type Tensor } from '../engine/index.js';
 import { Albef } from '../models/albef/albef.js';
 import { albefTiny } from '../models/albef/config.js';
 import { makeDataset, grammarVocab, Tokenizer, channelStats } from '../data/index.js';
@@ -21,12 +21,12 @@ const m = new Albef({ ...albefTiny(tok.vocabSize), initStd: std, text: { ...albe
 const rng = new Rng(3), head = new Linear(64, colours.length, { rng });
 const params = [...(tower === 'image' ? m.visualEncoder.parameters() : m.textEncoder.parameters()), ...head.parameters()];
 const opt = new AdamW(params, { lr: 1e-3, weightDecay: 0 });
-const S = 32, B = 32; let accs: number[] = [];
+const S = 32, B = 32; const accs: number[] = [];
 for (let s = 0; s < steps; s++) {
   const idx = Array.from({ length: B }, () => rng.int(0, ds.length));
   const y = new Float32Array(B * colours.length);
   idx.forEach((i, r) => ds.meta(i).objects.forEach((o: any) => { y[r * colours.length + colours.indexOf(o.colour)] = 1; }));
-  let cls;
+  let cls: Tensor;
   if (tower === 'image') {
     const img = new Float32Array(B * 3 * S * S); idx.forEach((i, r) => ds.image(i, false, img, r * 3 * S * S));
     for (let k = 0; k < img.length; k++) { const c = Math.floor(k / (S * S)) % 3; img[k] = (img[k] - norm.mean[c]) / norm.std[c]; }

@@ -38,7 +38,7 @@ noGrad(() => {
     for (let i = 0; i < 32; i++) { let bi = 0, bt = 0; for (let j = 0; j < 32; j++) { if (sim[i*32+j] > sim[i*32+bi]) bi = j; if (sim[j*32+i] > sim[bt*32+i]) bt = j; if (j !== i) { cosI += vv[i*32+j]; cosT += tt[i*32+j]; } }
       if (g.matches(s+i).includes(s+bi)) hi++; if (g.matches(s+i).includes(s+bt)) ht++; }
   }
-  const L = readJsonl(out + '/log.jsonl'), tail = L.slice(-40), m = (k: string) => (tail.reduce((a, x) => a + (x[k] as number), 0) / tail.length).toFixed(3);
+  const L = readJsonl(`${out}/log.jsonl`), tail = L.slice(-40), m = (k: string) => (tail.reduce((a, x) => a + (x[k] as number), 0) / tail.length).toFixed(3);
   console.log(JSON.stringify({ o, c, W }), `| in-batch32 i2t ${(hi/n*100).toFixed(1)}% t2i ${(ht/n*100).toFixed(1)}% | cos img ${(cosI/(n*31)).toFixed(3)} txt ${(cosT/(n*31)).toFixed(3)} | temp ${model.temp.item().toFixed(4)} | last40 itc ${m('itc')} itm ${m('itm')} mlm ${m('mlm')} itm_acc ${m('itm_acc')} mlm_acc ${m('mlm_acc')} | ${r.seconds.toFixed(0)} s`);
 });
 process.exit(0);

@@ -18,7 +18,7 @@ function cpuSeconds(c0: NodeJS.CpuUsage): number { const c = process.cpuUsage(c0
 
 for (const name of ['mnist-scenes', 'shapes'] as DatasetName[]) {
   let t0 = process.hrtime.bigint();
-  let ds;
+  let ds: ReturnType<typeof makeDataset>;
   try {
     ds = makeDataset({ name, split: 'train', size: count, imageSize, seed: 1, noise: { fraction: 0.1 } });
   } catch (e) {

@@ -28,7 +28,8 @@ const ROW_SHAPES: [number, number][] = [[64, 256], [512, 1024]];
 const CELL_BUDGET_MS = 8000, MAX_CELL_MS = 20000;
 
 type Fn = () => unknown;
-interface Cell { ms: number; runs: number }
+/** One timed cell; `load` is the 1-minute load average when it was recorded (timings on a loaded box inflate). */
+interface Cell { ms: number; runs: number; load?: number }
 type Result = Cell | string; // a string is the reason a cell was skipped
 const results = new Map<string, Map<string, Result>>(); // workload -> implementation -> result
 const impls: string[] = [];
@@ -41,17 +42,18 @@ async function timeCell(fn: Fn): Promise<Cell> {
   await fn();
   const warm = performance.now() - t0;
   const n = Math.min(7, Math.max(3, Math.floor(CELL_BUDGET_MS / Math.max(warm, 1e-3))));
-  if (warm * n > MAX_CELL_MS) return { ms: warm, runs: 0 }; // too slow to repeat: report the one call
+  if (warm * n > MAX_CELL_MS) return { ms: warm, runs: 0, load: loadavg()[0] }; // too slow to repeat: report the one call
   const ts: number[] = [];
   for (let i = 0; i < n; i++) {
     const s = performance.now();
     await fn();
     ts.push(performance.now() - s);
   }
-  return { ms: median(ts), runs: n };
+  return { ms: median(ts), runs: n, load: loadavg()[0] };
 }
 
 function record(workload: string, impl: string, r: Result): void {
+  if (typeof r !== 'string' && r.load === undefined) r = { ...r, load: loadavg()[0] }; // cells timed in Python
   if (!impls.includes(impl)) impls.push(impl);
   if (!results.has(workload)) results.set(workload, new Map());
   results.get(workload)!.set(impl, r);
@@ -144,7 +146,6 @@ function allWorkloads(): string[] {
 }
 
 // ---------------------------------------------------------------- TensorFlow.js
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any; // tfjs and js-pytorch are typed loosely: they are not dependencies of the library
 async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
   const impl = `tfjs ${backend}`;
@@ -333,14 +334,14 @@ console.log(`Run ${started.toISOString()}, ${cpus().length}x ${cpus()[0]?.model 
   `median of N calls after 1 warm-up (N in the runs column; 'single' = the warm-up call alone, too slow to repeat). ` +
   `Ratios are this cell's time / the reference's (above 1× = slower).\n`);
 for (const n of notes) console.log(`- ${n}`);
-console.log('\n| workload | implementation | median | runs | vs PyTorch 2 threads | vs vlgrad cpu |');
-console.log('|---|---|---:|---:|---:|---:|');
+console.log('\n| workload | implementation | median | runs | load avg (1 min) | vs PyTorch 2 threads | vs vlgrad cpu |');
+console.log('|---|---|---:|---:|---:|---:|---:|');
 for (const w of allWorkloads()) {
   for (const impl of impls) {
     const r = results.get(w)?.get(impl);
     if (r === undefined) continue;
-    if (typeof r === 'string') { console.log(`| ${w} | ${impl} | skipped: ${r} | | | |`); continue; }
-    console.log(`| ${w} | ${impl} | ${fmt(r.ms)} | ${r.runs || 'single'} | ${ratio(r.ms, ref(w, 'PyTorch 2 threads'))} | ${ratio(r.ms, ref(w, 'vlgrad cpu'))} |`);
+    if (typeof r === 'string') { console.log(`| ${w} | ${impl} | skipped: ${r} | | | | |`); continue; }
+    console.log(`| ${w} | ${impl} | ${fmt(r.ms)} | ${r.runs || 'single'} | ${r.load?.toFixed(2) ?? '?'} | ${ratio(r.ms, ref(w, 'PyTorch 2 threads'))} | ${ratio(r.ms, ref(w, 'vlgrad cpu'))} |`);
   }
 }
 process.exit(0);

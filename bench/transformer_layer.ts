@@ -10,13 +10,15 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { defaultBackend, randn, Rng } from '../engine/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
+import { threads } from '../kernels/wasm/index.js';
 import { TORCH_LAYER_PY } from './torch_layer.js';
 
 const B = 8, T = 64, C = 256, H = 4, MLP = 1024;
 const runsAt = process.argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : 5;
 
-interface Timing { fwd: number; fwdBwd: number; cpu: number }
+/** Medians in ms; `load` is the 1-minute load average when the cell finished. */
+interface Timing { fwd: number; fwdBwd: number; cpu: number; load?: number }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 function timeOurs(): Timing {
@@ -35,7 +37,7 @@ function timeOurs(): Timing {
     if (r === 0) continue; // warm-up
     fwd.push(t1 - t0); both.push(t2 - t0); cpu.push((c.user + c.system) / 1000);
   }
-  return { fwd: median(fwd), fwdBwd: median(both), cpu: median(cpu) };
+  return { fwd: median(fwd), fwdBwd: median(both), cpu: median(cpu), load: loadavg()[0] };
 }
 
 const TORCH_SCRIPT = `
@@ -70,15 +72,17 @@ const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.
 console.log(`TransformerLayer forward+backward: batch ${B}, seq ${T}, width ${C}, ${H} heads, MLP ${MLP}, pre-LN, float32; ` +
   `median of ${RUNS} runs after 1 warm-up; load average ${loadavg()[0].toFixed(2)} on this machine\n`);
 const ours = timeOurs();
-console.log('| implementation | threads | forward (wall) | forward + backward (wall) | forward + backward (CPU time) |');
-console.log('|---|---|---|---|---|');
-console.log(`| vlgrad (${defaultBackend().device} backend) | 1 | ${fmt(ours.fwd)} | ${fmt(ours.fwdBwd)} | ${fmt(ours.cpu)} |`);
+console.log('| implementation | threads | forward (wall) | forward + backward (wall) | forward + backward (CPU time) | load avg (1 min) |');
+console.log('|---|---|---|---|---|---|');
+const load = (tm: Timing) => tm.load?.toFixed(2) ?? '?';
+console.log(`| vlgrad (${defaultBackend().device} backend) | ${threads()} | ${fmt(ours.fwd)} | ${fmt(ours.fwdBwd)} | ${fmt(ours.cpu)} | ${load(ours)} |`);
 const torch = timeTorch();
 if (typeof torch === 'string') {
-  console.log(`| PyTorch | - | ${torch} | | |`);
+  console.log(`| PyTorch | - | ${torch} | | | |`);
 } else {
   const blas = `, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}`;
-  for (const [threads, tm] of Object.entries(torch.timings)) {
-    console.log(`| PyTorch ${torch.version}${blas} | ${threads} | ${fmt(tm.fwd)} | ${fmt(tm.fwdBwd)} | ${fmt(tm.cpu)} |`);
+  const at = loadavg()[0]; // the Python run's cells finish together
+  for (const [n, tm] of Object.entries(torch.timings)) {
+    console.log(`| PyTorch ${torch.version}${blas} | ${n} | ${fmt(tm.fwd)} | ${fmt(tm.fwdBwd)} | ${fmt(tm.cpu)} | ${at.toFixed(2)} |`);
   }
 }

@@ -16,7 +16,7 @@ export { renderScene } from './render.js';
 export { captionFor, MAX_CAPTION_TOKENS, sceneFacts, sameFacts, type ObjectFacts, type SceneFacts } from './captions.js';
 export { CaptionParseError, factsOf, holds, parseText, type Mention, type ParsedText } from './caption_parser.js';
 export { answerQuestion, questionsFor, type Question, type QuestionCategory, type QuestionFormat } from './questions.js';
-export { type NoiseKind, type NoiseOptions } from './noise.js';
+export type { NoiseKind, NoiseOptions } from './noise.js';
 export { DEFAULT_SPLIT_FRACTIONS, heldOutReasons, SPLITS, type Split, type SplitFractions } from './splits.js';
 export { Tokenizer, type BatchEncoding, type EncodeOptions, type Encoding, type MaskIds } from './tokenizer.js';
 export { buildVocab, grammarVocab, grammarWords, SPECIAL_TOKENS, type BuildVocabOptions } from './vocab.js';

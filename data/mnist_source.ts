@@ -3,7 +3,7 @@
  * class). It is loaded lazily, once, with a synchronous `require` so `makeDataset` can stay synchronous;
  * the decoded glyphs are cached as one Float32Array per digit.
  */
-import { createRequire } from 'node:module';
+import { nodeBuiltin } from '../kernels/platform.js';
 import { GLYPH_SIZE, type GlyphSource } from './glyph_source.js';
 import { DIGIT_KINDS } from './attributes.js';
 
@@ -34,10 +34,12 @@ export function mnistSource(moduleId = 'mnist'): GlyphSource {
 }
 
 function loadModule(moduleId: string): MnistDigit[] {
-  const require = createRequire(import.meta.url);
+  // Loaded through process.getBuiltinModule so that browser bundles of vlgrad/data carry no Node import.
+  const nodeModule = nodeBuiltin<{ createRequire(url: string): (id: string) => unknown }>('node:module');
   let mod: unknown;
   try {
-    mod = require(moduleId);
+    if (!nodeModule) throw new Error('this runtime is not Node >= 20.16');
+    mod = nodeModule.createRequire(import.meta.url)(moduleId);
   } catch (e) {
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new MissingMnistError(

@@ -1,8 +1,8 @@
 /**
- * A minimal PNG encoder (8-bit RGB, no filtering, zlib from node:zlib), enough to write sample grids
- * without an image dependency.
+ * A minimal PNG encoder (8-bit RGB, no filtering; deflate from node:zlib under Node, stored blocks
+ * in a browser), enough to write sample grids without an image dependency.
  */
-import { deflateSync } from 'node:zlib';
+import { nodeBuiltin } from '../kernels/platform.js';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -21,31 +21,68 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, 'ascii');
+/** A PNG chunk: length, type, data, CRC of type + data. */
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length), view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
   out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
   return out;
 }
 
-/** Encode an RGB image as PNG bytes. Shapes: rgb [height, width, 3] row-major bytes. */
-export function encodePng(width: number, height: number, rgb: Uint8Array): Buffer {
+/** Adler-32 (RFC 1950), the zlib stream's checksum. */
+function adler32(bytes: Uint8Array): number {
+  let a = 1, b = 0;
+  for (let i = 0; i < bytes.length;) {
+    for (const end = Math.min(bytes.length, i + 5552); i < end; i++) { a += bytes[i]!; b += a; } // 5552: no overflow before the modulo
+    a %= 65521; b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/**
+ * A zlib stream of stored (uncompressed) deflate blocks: valid for every PNG reader, bigger than
+ * compressed. Used where node:zlib is not available (a browser).
+ */
+export function zlibStored(raw: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(raw.length / 65535));
+  const out = new Uint8Array(2 + 5 * blocks + raw.length + 4), view = new DataView(out.buffer);
+  out[0] = 0x78; out[1] = 0x01;                                  // deflate, 32K window, no dictionary
+  let o = 2;
+  for (let b = 0; b < blocks; b++) {
+    const part = raw.subarray(b * 65535, Math.min(raw.length, (b + 1) * 65535));
+    out[o] = b === blocks - 1 ? 1 : 0;                           // BFINAL, BTYPE 00 (stored)
+    view.setUint16(o + 1, part.length, true); view.setUint16(o + 3, ~part.length & 0xffff, true);
+    out.set(part, o + 5);
+    o += 5 + part.length;
+  }
+  view.setUint32(o, adler32(raw));
+  return out;
+}
+
+interface Zlib { deflateSync(b: Uint8Array, o: { level: number }): Uint8Array }
+
+/** Encode an RGB image as PNG bytes (compressed with node:zlib under Node, stored elsewhere). Shapes: rgb [height, width, 3] row-major bytes. */
+export function encodePng(width: number, height: number, rgb: Uint8Array): Uint8Array {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
     throw new RangeError(`encodePng: bad size ${width}x${height}`);
   }
   if (rgb.length !== width * height * 3) throw new RangeError(`encodePng: expected ${width * height * 3} bytes, got ${rgb.length}`);
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
+  const ihdr = new Uint8Array(13), view = new DataView(ihdr.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
   ihdr.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type 2 (RGB), deflate, no filter, no interlace
-  const raw = Buffer.alloc(height * (1 + width * 3)); // each scanline starts with filter type 0
+  const raw = new Uint8Array(height * (1 + width * 3)); // each scanline starts with filter type 0
   for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (1 + width * 3) + 1);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', new Uint8Array(0)),
-  ]);
+  const zlib = nodeBuiltin<Zlib>('node:zlib');
+  const parts = [
+    Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib ? zlib.deflateSync(raw, { level: 9 }) : zlibStored(raw)), chunk('IEND', new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => { out.set(p, at); return at + p.length; }, 0);
+  return out;
 }
 
 /** Convert a CHW float image in [0, 1] to HWC bytes. Shapes: [3, H, W] -> [H, W, 3]. */

@@ -2,7 +2,7 @@
  * A BERT-compatible WordPiece tokenizer: the same tokens and ids as HuggingFace's `BertTokenizer` for a
  * given `vocab.txt`, with [CLS] text [SEP] framing, truncation, padding and attention masks.
  */
-import { readFileSync } from 'node:fs';
+import { nodeBuiltin } from '../kernels/platform.js';
 import { check, DataError } from './errors.js';
 import { buildVocab, SPECIAL_TOKENS, type BuildVocabOptions } from './vocab.js';
 import { basicTokenize, wordpiece, type BasicOptions } from './wordpiece.js';
@@ -60,9 +60,11 @@ export class Tokenizer {
     return new Tokenizer(toks, opts);
   }
 
-  /** Load a `vocab.txt` file. */
+  /** Load a `vocab.txt` file (Node only; in a browser, fetch the text and use `fromVocab`). */
   static fromFile(path: string, opts: BasicOptions = {}): Tokenizer {
-    return Tokenizer.fromVocab(readFileSync(path, 'utf8'), opts);
+    const fs = nodeBuiltin<{ readFileSync(p: string, enc: 'utf8'): string }>('node:fs');
+    if (!fs) throw new DataError(`Tokenizer.fromFile('${path}'): no file system here (Node >= 20.16 has one); pass the file's text to Tokenizer.fromVocab`);
+    return Tokenizer.fromVocab(fs.readFileSync(path, 'utf8'), opts);
   }
 
   /** Build a vocabulary from a corpus (see `buildVocab`) and tokenize with it. */

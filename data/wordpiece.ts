@@ -64,6 +64,7 @@ export function basicTokenize(text: string, opts: BasicOptions = {}): string[] {
   for (let word of clean(text).split(/\s+/)) {
     if (!word) continue;
     if (lower) word = word.toLowerCase();
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the class is 'any non-ASCII character', \x00 is its bound
     if (strip && /[^\x00-\x7f]/.test(word)) word = word.normalize('NFD').replace(/\p{Mn}/gu, '');
     out.push(...splitPunctuation(word));
   }

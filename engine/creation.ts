@@ -2,7 +2,7 @@
 import { allocArray, type Backend, type DType, type TypedArray } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/select.js';
 import { defaultRng, type Rng } from './random.js';
-import { fmt, ShapeError, sizeOf, type Shape } from './shape.js';
+import { contiguousStrides, fmt, ShapeError, sizeOf, type Shape } from './shape.js';
 import { Tensor, type NestedArray } from './tensor.js';
 
 export interface TensorOpts { dtype?: DType; requiresGrad?: boolean; device?: Backend; rng?: Rng }
@@ -52,7 +52,11 @@ export function tensor(data: NestedArray | TypedArray, opts: TensorOpts & { shap
 
 export function full(shape: Shape, value: number, opts: TensorOpts = {}): Tensor {
   checkShape('full', shape);
-  return make(allocArray(opts.dtype ?? 'float32', sizeOf(shape)).fill(value), shape, opts, opts.dtype ?? 'float32');
+  // The device fills its own buffer (no host array to upload; on the meta device, no data at all).
+  const be = opts.device ?? defaultBackend();
+  const t = new Tensor(be.full(sizeOf(shape), value, opts.dtype ?? 'float32'), [...shape], be);
+  if (opts.requiresGrad) t.requiresGrad = true;
+  return t;
 }
 export function zeros(shape: Shape, opts: TensorOpts = {}): Tensor { return full(shape, 0, opts); }
 export function ones(shape: Shape, opts: TensorOpts = {}): Tensor { return full(shape, 1, opts); }
@@ -61,6 +65,14 @@ export function onesLike(x: Tensor, opts: TensorOpts = {}): Tensor { return full
 export function fullLike(x: Tensor, value: number, opts: TensorOpts = {}): Tensor { return full(x.shape, value, like(x, opts)); }
 export function randLike(x: Tensor, opts: TensorOpts = {}): Tensor { return rand(x.shape, like(x, opts)); }
 export function randnLike(x: Tensor, opts: TensorOpts = {}): Tensor { return randn(x.shape, like(x, opts)); }
+
+/** A copy of `x`'s data in fresh storage on the same device, cut from the graph (torch's
+ * `x.detach().clone()`): writing one never changes the other. For optimizer state, EMA copies
+ * and loaded checkpoints. */
+export function cloneData(x: Tensor): Tensor {
+  const raw = x.backend.copyStrided(x.raw, { shape: x.shape, strides: contiguousStrides(x.shape), offset: 0 });
+  return new Tensor(raw, [...x.shape], x.backend);
+}
 
 function like(x: Tensor, opts: TensorOpts): TensorOpts {
   return { dtype: x.dtype, device: x.backend, ...opts };

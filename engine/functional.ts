@@ -4,10 +4,11 @@
  * backward of their own: autograd differentiates the primitives they are made of.
  */
 import type { Backend, DType, TypedArray } from '../kernels/backend.js';
-import { apply, type NoAttrs, type OpDef } from './op.js';
+import { apply } from './apply.js';
+import type { NoAttrs, OpDef } from './op.js';
 import * as B from './ops/binary.js';
 import { gather as gatherOp, indexAdd as indexAddOp, indexSelect as indexSelectOp, scatterAdd as scatterAddOp } from './ops/gather.js';
-import { matmul as matmulOp } from './ops/matmul.js';
+import { matmul as matmulOp, type MatmulAttrs } from './ops/matmul.js';
 import * as M from './ops/movement.js';
 import * as R from './ops/reduce.js';
 import * as U from './ops/unary.js';
@@ -47,7 +48,7 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
 }
 
 const un = (op: OpDef<NoAttrs>) => (x: Tensor): Tensor => apply(op, [x], {});
-export const neg = un(U.neg), exp = un(U.exp), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
+export const neg = un(U.neg), exp = un(U.exp), expm1 = un(U.expm1), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
 export const rsqrt = un(U.rsqrt), abs = un(U.abs), sign = un(U.sign), tanh = un(U.tanh), sigmoid = un(U.sigmoid);
 export const relu = un(U.relu), sin = un(U.sin), cos = un(U.cos), erf = un(U.erf);
 
@@ -230,15 +231,32 @@ export function repeat(x: Tensor, reps: readonly number[]): Tensor {
   return x.reshape(inter).expand(big).reshape(shape.map((n, i) => n * reps[i]));
 }
 
-/** Matrix product with PyTorch's 1-D rules; [.., M, K] @ [K, N] runs as one 2-D product. */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+/**
+ * Matrix product with PyTorch's 1-D rules; [.., M, K] @ [K, N] runs as one 2-D product.
+ * `transA` / `transB` take an operand in its stored, transposed layout (op(A) = Aᵀ over the last
+ * two dims), read in place: `matmul(x, w, { transB: true })` is `x @ wᵀ` without a transpose
+ * copy (2+-D operands only).
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulAttrs = {}): Tensor {
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: 0-d operands`);
-  if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(b.ndim === 1 ? 0 : -2); // [K]·[K] -> [1] -> []
-  if (b.ndim === 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
-  if (b.ndim === 2 && a.ndim > 2 && a.shape[a.ndim - 1] === b.shape[0]) {
-    return apply(matmulOp, [a.reshape([-1, a.shape[a.ndim - 1]]), b], {}).reshape([...a.shape.slice(0, -1), b.shape[1]]);
+  const { transA = false, transB = false } = opts;
+  if ((transA && a.ndim === 1) || (transB && b.ndim === 1)) {
+    throw new ShapeError(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: transA/transB need a 2+-D operand`);
   }
-  return apply(matmulOp, [a, b], {});
+  if (a.ndim === 1) return matmul(a.unsqueeze(0), b, opts).squeeze(b.ndim === 1 ? 0 : -2); // [K]·[K] -> [1] -> []
+  if (b.ndim === 1) return matmul(a, b.unsqueeze(-1), opts).squeeze(-1);
+  const K = a.shape[a.ndim - 1];
+  if (b.ndim === 2 && a.ndim > 2 && !transA && K === b.shape[transB ? 1 : 0]) {
+    return apply(matmulOp, [a.reshape([-1, K]), b], { transA, transB })
+      .reshape([...a.shape.slice(0, -1), b.shape[transB ? 0 : 1]]);
+  }
+  return apply(matmulOp, [a, b], { transA, transB });
+}
+
+/** torch.nn.functional.linear: x Wᵀ + b, with W [out, in] read in place. Shapes: x [..., in] -> [..., out]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const y = matmul(x, weight, { transB: true });
+  return bias ? y.add(bias) : y;
 }
 
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor { return apply(gatherOp, [x, index], { dim }); }

@@ -3,7 +3,7 @@
  * each is differentiable to any order and gradient-checked through its parts.
  */
 import * as F from './functional.js';
-import { apply } from './op.js';
+import { apply } from './apply.js';
 import {
   gelu as geluOp, layerNorm as layerNormOp, layerNormComposite, logSoftmax as logSoftmaxOp, logSoftmaxComposite,
   softmax as softmaxOp, softmaxComposite,

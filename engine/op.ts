@@ -3,9 +3,8 @@
  * written with Tensor ops (so backward is itself differentiable and `createGraph` works).
  */
 import type { Backend, DType, Raw, Shape } from '../kernels/backend.js';
-import { DTypeError, fmt, isFloat, ShapeError } from './shape.js';
-import { profiling, record } from './profiler.js';
-import { Tensor } from './tensor.js';
+// Types only: op definitions load before Tensor exists (engine/apply.ts turns an op into a Tensor).
+import type { Tensor } from './tensor.js';
 
 export type NoAttrs = Record<string, never>;
 
@@ -54,29 +53,6 @@ export function withGradMode<T>(mode: boolean, fn: () => T): T {
   } finally {
     gradEnabled = prev;
   }
-}
-
-/** Applies `op` to `inputs`: checks devices, computes the shape, runs the kernel, records the node. */
-export function apply<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
-  const be = inputs[0].backend;
-  for (const x of inputs) {
-    if (x.isDisposed) throw new Error(`${op.name}: input ${fmt(x.shape)} was disposed`);
-    if (x.backend !== be) {
-      throw new ShapeError(`${op.name}: inputs are on different devices ` +
-        `(${inputs.map((t) => `${fmt(t.shape)} on ${t.device}`).join(', ')}); move them with .to(device)`);
-    }
-  }
-  const meta = op.shape(inputs, attrs);
-  const t0 = profiling() ? performance.now() : 0;
-  const raw = op.forward(be, inputs, meta, attrs);
-  if (t0) record(op.name, 'forward', performance.now() - t0);
-  const out = new Tensor(raw, meta.shape, be);
-  if (gradEnabled && op.backward && inputs.some((x) => x.requiresGrad)) {
-    if (!isFloat(meta.dtype)) throw new DTypeError(`${op.name}: an ${meta.dtype} result cannot carry a gradient`);
-    out.node = { op, inputs, attrs };
-    out.requiresGrad = true;
-  }
-  return out;
 }
 
 /** Defines a primitive (identity helper that gives type inference for the attrs). */

@@ -4,7 +4,7 @@
  * Shape letters used in comments across vlgrad: B batch, T text tokens, P image patches (+1 for
  * CLS), C model width, H heads, D head dim (C = H*D), V vocab, Q queue size, L layers.
  */
-import type { DType, Shape, View } from '../kernels/backend.js';
+import { contiguousStrides, sizeOf, type DType, type Shape, type View } from '../kernels/backend.js';
 
 export type { Shape };
 
@@ -23,18 +23,8 @@ export function fmt(shape: Shape): string {
   return `[${shape.join(',')}]`;
 }
 
-export function sizeOf(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function contiguousStrides(shape: Shape): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
-  return s;
-}
+// Defined next to the Backend contract (kernels/ cannot import engine/); engine code takes them from here.
+export { contiguousStrides, sizeOf };
 
 export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((n, i) => n === b[i]);

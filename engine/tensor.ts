@@ -113,6 +113,7 @@ export class Tensor {
   exp(): Tensor { return F.exp(this); }
   log(): Tensor { return F.log(this); }
   log1p(): Tensor { return F.log1p(this); }
+  expm1(): Tensor { return F.expm1(this); }
   sqrt(): Tensor { return F.sqrt(this); }
   rsqrt(): Tensor { return F.rsqrt(this); }
   abs(): Tensor { return F.abs(this); }

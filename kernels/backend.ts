@@ -68,6 +68,10 @@ export interface MatmulParams {
 /** One compute device. */
 export interface Backend {
   readonly device: string;
+  /** True where `readSync` returns the buffer's own storage: the same array on every call, and
+   * writing into it changes the tensor (the CPU devices). Host-side fast paths such as the
+   * optimizers' fused loops write through it; everywhere else it is false. */
+  readonly hostData: boolean;
   /** Copies host data onto the device. */
   upload(data: TypedArray, dtype: DType): Raw;
   /** A new buffer of `size` elements all equal to `value`. */
@@ -112,6 +116,25 @@ export interface Backend {
   softmaxRows?(x: Raw, n: number, log: boolean): Raw;
   /** (x - mean) / sqrt(var + eps) * weight + bias over each row of n (biased variance); weight, bias [n]. */
   layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw;
+  /** GELU of each element (erf form for 'none'), or g · gelu'(x) when `g` (same size) is given.
+   * Returns null where the backend has no kernel for this dtype or size: the engine then runs
+   * the op's elementwise scalar loop. */
+  gelu?(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null;
+}
+
+/** Number of elements of a shape (1 for a scalar []). */
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Strides of a contiguous row-major array of this shape. */
+export function contiguousStrides(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
+  return s;
 }
 
 /** Bytes per element of a dtype. */

@@ -12,8 +12,10 @@ export type {
 } from './backend.js';
 export { allocArray, dtypeOfArray, itemSize } from './backend.js';
 export { MemoryTracker, type MemoryInfo } from './memory.js';
+export { metaBackend, onMeta } from './meta.js';
 export { defaultBackend, getBackend, registerBackend, registeredBackends, setDefaultDevice } from './select.js';
 export { CpuBackend, cpu, cpuRef } from './cpu/backend.js';
+export { setThreads, startThreads, threads, workersAvailable } from './wasm/index.js';
 export {
   fallbacks, GPUJS_DEVICES, GpuDTypeError, GpuJsBackend, GpuUnavailableError, initBackend, isGpuJsDevice,
   MAX_EXACT, resetFallbacks, useDevice, type GpuJsDevice, type InitOptions,

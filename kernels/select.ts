@@ -5,6 +5,7 @@
  */
 import type { Backend } from './backend.js';
 import { cpu, cpuRef } from './cpu/backend.js';
+import { envVar } from './platform.js';
 
 const registry = new Map<string, Backend>([['cpu', cpu], ['cpu-ref', cpuRef]]);
 let current: Backend | null = null;
@@ -31,7 +32,7 @@ export function getBackend(device: string): Backend {
 /** Where factories allocate: set explicitly, else $VLGRAD_DEVICE, else 'cpu'. */
 export function defaultBackend(): Backend {
   if (!current) {
-    const env = typeof process !== 'undefined' ? process.env.VLGRAD_DEVICE : undefined;
+    const env = envVar('VLGRAD_DEVICE');
     try {
       current = env ? getBackend(env) : cpu;
     } catch (e) {

@@ -4,7 +4,7 @@
  * possibly from a wider encoder) and VLMo (fused qkv without bias plus separate q and v biases,
  * relative position bias added to the logits).
  */
-import { concat, defaultRng, full, tensor, type DType, type Rng, type Tensor } from '../engine/index.js';
+import { concat, defaultRng, full, matmul, tensor, type DType, type Rng, type Tensor } from '../engine/index.js';
 import { Dropout, Linear } from './layers.js';
 import { Module } from './module.js';
 
@@ -126,7 +126,7 @@ export class MultiHeadAttention extends Module {
   attend(x: Tensor, inputs: AttentionInputs = {}): { out: Tensor; probs: Tensor } {
     const [B, T, C] = x.shape;
     const [q, k, v] = this.project(x, inputs.context);          // [B, H, T, D], [B, H, S, D] x2
-    let logits = q.mul(this.scale).matmul(k.mT());              // [B, H, T, D] @ [B, H, D, S] -> [B, H, T, S]
+    let logits = matmul(q.mul(this.scale), k, { transB: true }); // [B, H, T, D] @ [B, H, S, D]ᵀ -> [B, H, T, S]
     if (inputs.relPosBias) logits = logits.add(inputs.relPosBias);
     if (inputs.mask) logits = logits.add(inputs.mask.to(logits.dtype)); // no silent dtype promotion
     if (inputs.causal) {

@@ -1,6 +1,6 @@
 /** Exponential moving average of parameters: ALBEF's momentum encoders. */
-import { DTypeError, noGrad, ShapeError, type Tensor, type TypedArray } from '../engine/index.js';
-import { copyOf, freshHost, hostArray, perDtype, rounder } from './optim_host.js';
+import { cloneData, DTypeError, noGrad, ShapeError, type Tensor, type TypedArray } from '../engine/index.js';
+import { freshHost, hostArray, perDtype, rounder } from './optim_host.js';
 import type { HasNamedParameters } from './optim.js';
 
 /** An (online, momentum) pair: the momentum tensor tracks the online one. */
@@ -34,7 +34,7 @@ export class Ema {
 
   /** θ_m ← θ for every pair (a copy: no storage is shared). */
   copyFrom(): void {
-    for (const [on, mom] of this.pairs) mom.assign(copyOf(on));
+    for (const [on, mom] of this.pairs) mom.assign(cloneData(on));
   }
 
   /** θ_m ← m·θ_m + (1 − m)·θ for every pair, m in [0, 1]. */

@@ -14,6 +14,6 @@ export * from './schedulers.js';
 export * from './clip_grad.js';
 export { Ema, matchByName, emaLoop, type EmaPair } from './ema.js';
 export {
-  save, load, serialize, deserialize, type TensorRecord, type StateDict, type Metadata, type Checkpoint,
+  serialize, deserialize, deserializeBlob, type TensorRecord, type StateDict, type Metadata, type Checkpoint,
 } from './safetensors.js';
 export { CheckpointError } from './checkpoint_error.js';

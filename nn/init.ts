@@ -7,6 +7,9 @@ import { tensor, type Rng, type Tensor } from '../engine/index.js';
 
 /** Replaces t's data with n values drawn by `draw`. */
 function fill(t: Tensor, draw: () => number): Tensor {
+  // The meta device keeps shapes only (kernels/meta.ts): drawing values for it would be wasted work
+  // (albef-base with its momentum copy is 420M draws).
+  if (t.device === 'meta') return t;
   const data = new Float64Array(t.size);
   for (let i = 0; i < data.length; i++) data[i] = draw();
   return t.assign(tensor(data, { shape: t.shape, dtype: t.dtype, device: t.backend }));

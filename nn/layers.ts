@@ -4,7 +4,7 @@
  * state dicts map 1:1. Parameters are accessors over the module's registry: assigning one
  * (`decoder.weight = wordEmbeddings.weight`) re-registers it, which is how weights are tied.
  */
-import { defaultRng, dropout, embedding, layerNorm, ones, tensor, zeros, type Rng, type Tensor } from '../engine/index.js';
+import { defaultRng, dropout, embedding, layerNorm, linear, ones, tensor, zeros, type Rng, type Tensor } from '../engine/index.js';
 import { linearDefault_, normal_ } from './init.js';
 import { Module, type UnaryModule } from './module.js';
 
@@ -25,8 +25,7 @@ export class Linear extends Module {
   set bias(t: Tensor | null) { this.registerParameter('bias', t); }
 
   forward(x: Tensor): Tensor {
-    const y = x.matmul(this.weight.mT()); // [..., in] @ [in, out] -> [..., out]
-    return this.bias ? y.add(this.bias) : y;
+    return linear(x, this.weight, this.bias); // [..., in] @ [out, in]ᵀ -> [..., out], W read in place
   }
 }
 

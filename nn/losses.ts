@@ -3,7 +3,7 @@
  * engine/nn_functional.ts), plus the symmetric InfoNCE of CLIP/ALBEF/VLMo image-text contrast.
  */
 import {
-  arange, binaryCrossEntropyWithLogits, crossEntropy, klDiv, mseLoss,
+  arange, binaryCrossEntropyWithLogits, crossEntropy, klDiv, matmul, mseLoss,
   type CrossEntropyOpts, type Reduction, type Tensor,
 } from '../engine/index.js';
 import { Module } from './module.js';
@@ -45,7 +45,7 @@ export class MSELoss extends Module {
  */
 export function infoNce(imageFeats: Tensor, textFeats: Tensor, temperature: number | Tensor): Tensor {
   const N = imageFeats.shape[0];
-  const logits = imageFeats.matmul(textFeats.mT()).div(temperature); // [N, E] @ [E, N] -> [N, N]
+  const logits = matmul(imageFeats, textFeats, { transB: true }).div(temperature); // [N, E] @ [E, N] -> [N, N]
   const target = arange(0, N, 1, { device: imageFeats.backend });      // [N] int32: pair i matches i
   const i2t = crossEntropy(logits, target);
   const t2i = crossEntropy(logits.mT(), target);

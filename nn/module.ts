@@ -4,8 +4,7 @@
  * children as `encoder`, `layer`, `0`, `attention`, ... gets PyTorch-style keys such as
  * `encoder.layer.0.attention.self.query.weight`.
  */
-import { getBackend, keep, noGrad, Tensor, type Backend, type DType } from '../engine/index.js';
-import { contiguousStrides } from '../engine/shape.js';
+import { cloneData, getBackend, keep, noGrad, type Tensor, type Backend, type DType } from '../engine/index.js';
 
 /** Checkpoint contents: dotted name -> tensor (parameters and persistent buffers). */
 export type TensorDict = Record<string, Tensor>;
@@ -26,12 +25,6 @@ export class StateDictError extends Error {
     ].filter(Boolean);
     super(`loadStateDict: ${parts.join(' | ')}`);
   }
-}
-
-/** A copy of `t`'s data in fresh storage on the same device (not recorded by autograd). */
-export function cloneData(t: Tensor): Tensor {
-  const raw = t.backend.copyStrided(t.raw, { shape: t.shape, strides: contiguousStrides(t.shape), offset: 0 });
-  return new Tensor(raw, [...t.shape], t.backend);
 }
 
 const NAME = /^[^.]+$/;
@@ -243,5 +236,9 @@ export class Module {
 
 function dedupe(entries: [string, Tensor][]): [string, Tensor][] {
   const seen = new Set<Tensor>();
-  return entries.filter(([, t]) => (seen.has(t) ? false : (seen.add(t), true)));
+  return entries.filter(([, t]) => {
+    if (seen.has(t)) return false;
+    seen.add(t);
+    return true;
+  });
 }

@@ -3,8 +3,7 @@
  * parameters without a gradient, under noGrad) and a state dict that round-trips bit-identically.
  * Subclasses (optim_sgd.ts, optim_adam.ts) supply `update` for one parameter.
  */
-import { DTypeError, noGrad, ShapeError, Tensor } from '../engine/index.js';
-import { copyOf } from './optim_host.js';
+import { cloneData, DTypeError, noGrad, ShapeError, Tensor } from '../engine/index.js';
 
 /** A hyper-parameter value as groups and state dicts hold it. */
 export type Hyper = number | boolean | readonly number[];
@@ -129,7 +128,7 @@ export abstract class Optimizer<O extends BaseOpts> {
     const paramGroups = this.paramGroups.map(({ params, ...hyper }) => {
       const ids = params.map((p) => {
         const s = this.state.get(p);
-        if (s && Object.keys(s).length > 0) state[index] = copyState(s, (t) => copyOf(t));
+        if (s && Object.keys(s).length > 0) state[index] = copyState(s, (t) => cloneData(t));
         return index++;
       });
       return { ...cloneHyper(hyper as unknown as Record<string, Hyper>), params: ids };
@@ -163,7 +162,7 @@ export abstract class Optimizer<O extends BaseOpts> {
         if (!sameShape(t, p)) {
           throw new ShapeError(`${name}.loadStateDict: state '${key}' of parameter ${id} is [${t.shape.join(',')}], parameter is [${p.shape.join(',')}]`);
         }
-        return copyOf(noGrad(() => t.to(p.dtype).to(p.backend)));
+        return cloneData(noGrad(() => t.to(p.dtype).to(p.backend)));
       }));
     }
     const groups = sd.paramGroups.map(({ params: _ids, ...hyper }, gi) => {

@@ -1,8 +1,8 @@
 /** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD). */
-import { keep } from '../engine/index.js';
+import { cloneData, keep } from '../engine/index.js';
 import type { Tensor, TypedArray } from '../engine/index.js';
 import { checkFlag, checkRange, Optimizer, type BaseOpts, type ParamGroup, type Params, type ParamState, type RunOpts } from './optim_base.js';
-import { copyOf, freshHost, hostArray, perDtype, rounder, type Round } from './optim_host.js';
+import { freshHost, hostArray, perDtype, rounder, type Round } from './optim_host.js';
 
 export interface SGDOpts extends BaseOpts {
   /** Required (in the defaults or in every group), as in PyTorch. */
@@ -63,7 +63,7 @@ export class SGD extends Optimizer<SGDOpts> {
     let d = g.maximize ? grad.neg() : grad;
     if (g.weightDecay !== 0) d = d.add(p.mul(g.weightDecay));
     if (g.momentum !== 0) {
-      const buf = keep(prev === undefined ? copyOf(d) : prev.mul(g.momentum).add(d.mul(1 - g.dampening)));
+      const buf = keep(prev === undefined ? cloneData(d) : prev.mul(g.momentum).add(d.mul(1 - g.dampening)));
       s.momentumBuffer = buf;
       prev?.dispose(); // replaced state, referenced by nothing else
       d = g.nesterov ? d.add(buf.mul(g.momentum)) : buf;

@@ -4,7 +4,7 @@
  * while storing the weight as the conv's [C, Cin, p, p] so checkpoints map 1:1
  * (`patch_embed.proj.weight`).
  */
-import { defaultRng, zeros, type Rng, type Tensor } from '../engine/index.js';
+import { defaultRng, matmul, zeros, type Rng, type Tensor } from '../engine/index.js';
 import { linearDefault_ } from './init.js';
 import { Module } from './module.js';
 
@@ -38,7 +38,7 @@ export class PatchConv2d extends Module {
       .permute(0, 2, 4, 1, 3, 5)                         // [B, gh, gw, Cin, p, p]
       .reshape([B, gh * gw, Cin * p * p]);               // [B, N, Cin·p·p], conv weight order
     const w = this.weight.reshape([this.outChans, Cin * p * p]);
-    const y = patches.matmul(w.mT());                    // [B, N, Cin·p·p] @ [Cin·p·p, C] -> [B, N, C]
+    const y = matmul(patches, w, { transB: true });      // [B, N, Cin·p·p] @ [C, Cin·p·p]ᵀ -> [B, N, C]
     return this.bias ? y.add(this.bias) : y;
   }
 

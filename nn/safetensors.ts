@@ -10,10 +10,11 @@
  * must accept any order) and emits only F32/F64/I32. Reading validates the whole header before it
  * allocates tensor memory (see safetensors_header.ts), accepts the other dtypes PyTorch writes, and
  * always copies into fresh aligned arrays that the caller owns.
+ *
+ * This module works on bytes and runs anywhere (a browser included); `save` and `load` on files are
+ * in safetensors_node.ts (the `vlgrad/node` entry point).
  */
-import { open } from 'node:fs/promises';
 import { concatUint8Arrays, splitUint8Array } from 'typed-array-utils';
-import { type AtomicWriteOptions, writeFileAtomic } from './atomic_write.js';
 import { CheckpointError, quote } from './checkpoint_error.js';
 import {
   type Fail,
@@ -34,7 +35,6 @@ import {
 } from './safetensors_header.js';
 
 export { CheckpointError } from './checkpoint_error.js';
-export { SimulatedCrash, type AtomicWriteOptions } from './atomic_write.js';
 export type { RecordDtype, TensorRecord } from './safetensors_dtype.js';
 
 /** Named tensors, in the order they are saved. */
@@ -79,49 +79,17 @@ export function deserialize(bytes: Uint8Array | ArrayBuffer, label = '<bytes>'):
 }
 
 /**
- * Saves a state dict to `path` as a safetensors file, atomically (see {@link writeFileAtomic}): after
- * a crash at any moment `path` holds either the previous file or the complete new one.
- *
- * The records' arrays are written from in place, so do not modify them until the promise settles.
- * `options` is a test seam (`failAfterBytes`); leave it out in real use.
+ * Decodes a safetensors `Blob` (a browser `File` from an `<input type="file">`, a `fetch` Response's
+ * blob, or anything with `arrayBuffer()`), with exactly the checks of {@link deserialize}.
+ * To save in a browser, wrap {@link serialize}'s bytes: `new Blob([serialize(sd)])`.
  */
-export async function save(
-  path: string,
-  sd: StateDict,
-  metadata: Metadata = {},
-  options: AtomicWriteOptions = {},
-): Promise<void> {
-  await writeFileAtomic(path, encodeParts(sd, metadata, path), options);
-}
-
-/**
- * Loads a safetensors file: the length prefix and header are read and validated first, then each
- * tensor is read straight into its own freshly allocated array.
- *
- * Throws {@link CheckpointError} naming the file (and tensor) for any malformed content; file system
- * errors such as ENOENT are passed through unchanged.
- */
-export async function load(path: string): Promise<Checkpoint> {
-  requireLittleEndian(path);
-  const fh = await open(path, 'r');
-  try {
-    const stat = await fh.stat();
-    if (!stat.isFile()) throw new CheckpointError(path, undefined, 'is not a regular file');
-    const n = readHeaderLength(await readExact(fh, 0, Math.min(8, stat.size), path), stat.size, path);
-    const header = parseHeader(await readExact(fh, 8, n, path), stat.size - 8 - n, path);
-    const tensors: StateDict = {};
-    for (const e of header.entries) {
-      const raw = await readExact(fh, 8 + n + e.begin, e.end - e.begin, path, e.name);
-      setOwn(tensors, e.name, decodeEntry(e, raw, true, path));
-    }
-    return { tensors, metadata: header.metadata };
-  } finally {
-    await fh.close();
-  }
+export async function deserializeBlob(blob: { arrayBuffer(): Promise<ArrayBuffer> }, label = '<blob>'): Promise<Checkpoint> {
+  return deserialize(await blob.arrayBuffer(), label);
 }
 
 /** The file as separate pieces (prefix, header, one view per tensor), so save need not concatenate. */
-function encodeParts(sd: StateDict, metadata: Metadata, file: string): Uint8Array[] {
+/** @internal shared with safetensors_node.ts */
+export function encodeParts(sd: StateDict, metadata: Metadata, file: string): Uint8Array[] {
   requireLittleEndian(file);
   const fail = (problem: string, tensor?: string): never => {
     throw new CheckpointError(file, tensor, problem);
@@ -178,7 +146,8 @@ function recordBytes(rec: TensorRecord, fail: Fail): Uint8Array {
 type RecordArrays = Float32Array | Float64Array | Int32Array;
 
 /** Converts one validated entry's raw bytes into a record whose array the caller owns. */
-function decodeEntry(e: HeaderEntry, raw: Uint8Array, owned: boolean, file: string): TensorRecord {
+/** @internal shared with safetensors_node.ts */
+export function decodeEntry(e: HeaderEntry, raw: Uint8Array, owned: boolean, file: string): TensorRecord {
   const dt = fileDtype(e.dtype);
   const n = raw.length / dt.itemsize;
   const fail: Fail = (problem) => {
@@ -202,32 +171,12 @@ function decodeEntry(e: HeaderEntry, raw: Uint8Array, owned: boolean, file: stri
   return { dtype: dt.to, shape: e.shape, data } as TensorRecord;
 }
 
-type Handle = Awaited<ReturnType<typeof open>>;
-const MAX_READ = 1 << 30;
-
-/** Reads exactly `len` bytes at `pos` into a fresh buffer; a short file is a CheckpointError. */
-async function readExact(fh: Handle, pos: number, len: number, file: string, tensor?: string): Promise<Uint8Array> {
-  let buf: Uint8Array;
-  try {
-    buf = new Uint8Array(len);
-  } catch (err) {
-    throw new CheckpointError(file, tensor, `cannot allocate ${len} bytes (${(err as Error).message})`);
-  }
-  for (let off = 0; off < len; ) {
-    const { bytesRead } = await fh.read(buf, off, Math.min(len - off, MAX_READ), pos + off);
-    if (bytesRead === 0) {
-      throw new CheckpointError(file, tensor, `file ended at byte ${pos + off} while reading; was it truncated during load?`);
-    }
-    off += bytesRead;
-  }
-  return buf;
-}
-
 function isRecordObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function requireLittleEndian(file: string): void {
+/** @internal shared with safetensors_node.ts */
+export function requireLittleEndian(file: string): void {
   if (!HOST_IS_LITTLE_ENDIAN) throw new CheckpointError(file, undefined, 'big-endian hosts are not supported');
 }
 

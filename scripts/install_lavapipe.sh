@@ -72,6 +72,6 @@ icd="$(ls /usr/share/vulkan/icd.d/lvp_icd*.json 2>/dev/null | head -n1 || true)"
 log "lavapipe ICD: $icd"
 ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || die "libvulkan.so.1 (Vulkan loader) not found"
 
-log "done. Check with: node kernels/gpujs/spike/adapter.mjs"
+log "done. Check with: node tools/webgpu_adapter.mjs"
 log "(XDG_RUNTIME_DIR was not needed for headless compute in our tests; if Mesa warns about it:"
 log " export XDG_RUNTIME_DIR=\${XDG_RUNTIME_DIR:-\$(mktemp -d)})"

@@ -1,13 +1,14 @@
 /** Every primitive, in one list. Tests iterate it, so an op without test inputs fails the suite. */
 import { BINARY_OPS } from './binary.js';
 import { FUSED_OPS } from './fused.js';
+import { GELU_OPS } from './gelu.js';
 import { GATHER_OPS } from './gather.js';
 import { matmul } from './matmul.js';
 import { MOVEMENT_OPS } from './movement.js';
 import { REDUCE_OPS } from './reduce.js';
 import { UNARY_OPS } from './unary.js';
 
-export const ALL_OPS = [...UNARY_OPS, ...BINARY_OPS, ...REDUCE_OPS, ...MOVEMENT_OPS, matmul, ...GATHER_OPS, ...FUSED_OPS] as const;
+export const ALL_OPS = [...UNARY_OPS, ...BINARY_OPS, ...REDUCE_OPS, ...MOVEMENT_OPS, matmul, ...GATHER_OPS, ...GELU_OPS, ...FUSED_OPS] as const;
 export type OpName = (typeof ALL_OPS)[number]['name'];
 
 const names = ALL_OPS.map((op) => op.name);

@@ -71,3 +71,19 @@ export function geluTanhGrad(x: number): number {
   const t = Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 0.134145 * x * x);
 }
+
+/** g · gelu'(x), exact form: the fused GELU backward in one pass. */
+export const geluErfBackward = withDeps(function geluErfBackward(g: number, x: number): number {
+  return g * (0.5 * (1 + erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * Math.exp(-0.5 * x * x));
+}, [erf]);
+
+/** g · gelu'(x), exact form at float32 accuracy. */
+export const geluErfBackward32 = withDeps(function geluErfBackward32(g: number, x: number): number {
+  return g * (0.5 * (1 + erf32(x * 0.7071067811865476)) + x * 0.3989422804014327 * Math.exp(-0.5 * x * x));
+}, [erf32]);
+
+/** g · d/dx of the tanh approximation. */
+export function geluTanhBackward(g: number, x: number): number {
+  const t = Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
+  return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 0.134145 * x * x));
+}

@@ -55,6 +55,13 @@ export const exp = unaryOp<NoAttrs>({
   grad: (g, { out }) => g.mul(out),
 });
 
+/** e^x − 1, accurate near 0 where exp(x) − 1 cancels; d/dx = e^x = out + 1, from the output. */
+export const expm1 = unaryOp<NoAttrs>({
+  name: 'expm1',
+  scalar: function expm1(x: number): number { return Math.expm1(x); },
+  grad: (g, { out }) => g.mul(out.add(1)),
+});
+
 export const log = unaryOp<NoAttrs>({
   name: 'log',
   scalar: function log(x: number): number { return Math.log(x); },
@@ -155,4 +162,4 @@ export const cast = defineOp<{ dtype: DType }>({
   backward: (g, { inputs: [x] }) => [g.to(x.dtype)],
 });
 
-export const UNARY_OPS = [neg, exp, log, log1p, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu, sin, cos, erf, clamp, cast] as const;
+export const UNARY_OPS = [neg, exp, expm1, log, log1p, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu, sin, cos, erf, clamp, cast] as const;

@@ -4,38 +4,34 @@
  * `cpu` (the default) swaps in the fast paths (WASM SIMD matmul over worker threads).
  */
 import {
-  allocArray, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
+  allocArray, sizeOf, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
   type ScalarFn1, type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
 } from '../backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulFast } from './fast_matmul.js';
-import {
-  layerNorm as layerNormFast, layerNormFallback, logSoftmaxFallback, softmax as softmaxFast, softmaxFallback,
-  type FloatArray,
-} from '../wasm/index.js';
+import { geluWasm, layerNorm as layerNormFast, softmax as softmaxFast, type FloatArray } from '../wasm/index.js';
+import { layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
 
 function identity(x: number): number { return x; }
 
-function sizeOf(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
 /** The kernels that differ between `cpu-ref` (plain TS) and `cpu` (kernels/wasm where it pays). */
 export interface CpuKernels {
   matmul(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray;
   softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void;
   layerNorm(x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps: number): void;
+  /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
+  gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
 }
 const REF_KERNELS: CpuKernels = { matmul: matmulRef, softmax: softmaxFallback, layerNorm: layerNormFallback };
 
 export class CpuBackend implements Backend {
+  /** readSync hands out the live typed array behind each buffer. */
+  readonly hostData: boolean = true;
   private readonly tracker: MemoryTracker;
 
   constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = REF_KERNELS) {
@@ -126,6 +122,12 @@ export class CpuBackend implements Backend {
     this.kernels.layerNorm(src, host(weight) as FloatArray, host(bias) as FloatArray, out, src.length / n, n, eps);
     return this.wrap(out, x.dtype);
   }
+  gelu(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null {
+    const src = host(x);
+    if (!this.kernels.gelu || !(src instanceof Float32Array)) return null;
+    const out = new Float32Array(src.length);
+    return this.kernels.gelu(src, out, approximate, g && (host(g) as Float32Array)) ? this.wrap(out, 'float32') : null;
+  }
   cast(x: Raw, dtype: DType): Raw {
     const out = allocArray(dtype, x.size);
     const src = host(x);
@@ -136,6 +138,6 @@ export class CpuBackend implements Backend {
 }
 
 /** The default CPU backend: fast kernels where they exist (float32 WASM SIMD matmul, softmax, layer norm). */
-export const cpu = new CpuBackend('cpu', { matmul: matmulFast, softmax: softmaxFast, layerNorm: layerNormFast });
+export const cpu = new CpuBackend('cpu', { matmul: matmulFast, softmax: softmaxFast, layerNorm: layerNormFast, gelu: geluWasm });
 /** The plain-TypeScript reference backend (the oracle). */
 export const cpuRef = new CpuBackend('cpu-ref', REF_KERNELS);

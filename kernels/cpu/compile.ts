@@ -48,6 +48,5 @@ function build(src: string, helpers: string, n: number): StridedLoop {
         idx[d] = 0;
       }
     }`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   return new Function('out', 'shape', ...params.split(', '), body) as StridedLoop;
 }

@@ -1,6 +1,5 @@
 /** Index-based kernels: gather / scatterAdd (torch semantics) and indexSelect / indexAdd. */
-import { allocArray, type DType, type Shape, type TypedArray } from '../backend.js';
-import { contiguousStrides } from './reduce.js';
+import { allocArray, contiguousStrides, type DType, type Shape, type TypedArray } from '../backend.js';
 
 function checkIndex(op: string, i: number, n: number): void {
   if (i < 0 || i >= n || !Number.isInteger(i)) {

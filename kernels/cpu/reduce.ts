@@ -1,13 +1,5 @@
 /** Reductions over a set of axes of a contiguous array (the reduced axes are kept as size 1). */
-import { allocArray, type DType, type ReduceKind, type Shape, type TypedArray } from '../backend.js';
-
-/** Strides of a contiguous row-major array of this shape. */
-export function contiguousStrides(shape: Shape): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
-  return s;
-}
+import { allocArray, contiguousStrides, type DType, type ReduceKind, type Shape, type TypedArray } from '../backend.js';
 
 /** sum / max / min over `axes`. float32 sums accumulate in float64 for accuracy. */
 export function reduceValues(kind: 'sum' | 'max' | 'min', x: TypedArray, shape: Shape,

@@ -7,16 +7,18 @@
  * dtypes: float32, and int32 stored as f32 (exact below 2^24). float64 is refused: WGSL has no
  * f64, so float64 stays on the CPU. Tensors are limited to 2^24 elements (the f32 index math).
  */
-import type {
-  Backend, DType, MatmulParams, Raw, ReduceKind, ScalarFn1, ScalarFn2, ScalarFn3, Shape, TypedArray, View,
+import {
+  contiguousStrides, sizeOf, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind, type ScalarFn1,
+  type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
 } from '../backend.js';
 import { cpuRef } from '../cpu/backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import * as K from './codegen.js';
 import { countFallback } from './fallbacks.js';
-import { contiguous, mergeViews, reducePlan, regionPlan, sizeOf, splitAt } from './layout.js';
+import { mergeViews, reducePlan, regionPlan, splitAt } from './layout.js';
 import type { GpuJsDevice } from './loader.js';
 import { fromFloats, type DeviceBuf, type KernelSource, type Runtime, type Value } from './runtime.js';
+import { warn } from '../platform.js';
 
 /** The largest tensor (elements) and int32 magnitude these backends represent exactly. */
 export const MAX_EXACT = 1 << 24;
@@ -47,6 +49,8 @@ const fnId = (f: object): number => {
 };
 
 export class GpuJsBackend implements Backend {
+  /** Data lives in device buffers; even the synchronous modes' readSync returns a copy. */
+  readonly hostData: boolean = false;
   private readonly tracker: MemoryTracker;
   private readonly broken = new Set<string>();
 
@@ -94,7 +98,7 @@ export class GpuJsBackend implements Backend {
       throw new Error(`readSync: the data is on '${this.device}', which computes asynchronously; ` +
         'use `await t.itemAsync()`, `await t.data()` or `await t.toAsync(\'cpu\')` (vlgrad never blocks on the GPU)');
     }
-    // a copy: optimizers must not mistake it for live storage (nn/optim_host.ts)
+    // a copy, hence hostData = false
     return fromFloats(this.rt.hostSync(r.buf.value as Value), r.dtype);
   }
   dispose(x: Raw): void {
@@ -163,14 +167,14 @@ export class GpuJsBackend implements Backend {
     this.checkIndex('gather', index, xs[dim]);
     const r = xs.length;
     return this.launch('gather', `gather:${r}:${dim}`, () => K.gatherSource(r, dim), index.size, x.dtype, [x, index],
-      [...contiguous(xs), ...is.slice(1)], (be, [a, i]) => be.gather(a, xShape, dim, i, indexShape));
+      [...contiguousStrides(xs), ...is.slice(1)], (be, [a, i]) => be.gather(a, xShape, dim, i, indexShape));
   }
   scatterAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw, srcShape: Shape): Raw {
     const bs = baseShape.length ? baseShape : [1], ss = srcShape.length ? srcShape : [1];
     this.checkIndex('scatterAdd', index, bs[dim]);
     const r = bs.length;
     return this.launch('scatterAdd', `scatterAdd:${r}:${dim}`, () => K.scatterAddSource(r, dim), base.size, base.dtype,
-      [base, index, src], [...contiguous(ss), ...ss, ...bs.slice(1)],
+      [base, index, src], [...contiguousStrides(ss), ...ss, ...bs.slice(1)],
       (be, [b, i, s]) => be.scatterAdd(b, baseShape, dim, i, s, srcShape));
   }
   indexSelect(x: Raw, xShape: Shape, dim: number, index: Raw): Raw {
@@ -207,7 +211,7 @@ export class GpuJsBackend implements Backend {
       const fail = (e: unknown): Value | Promise<Value> => {
         if (this.rt.isBuilt(key)) throw e;
         this.broken.add(key);
-        process.emitWarning(`vlgrad ${this.device}: kernel ${key} failed to build; using the CPU (${String((e as Error).message ?? e).split('\n')[0]})`);
+        warn(`vlgrad ${this.device}: kernel ${key} failed to build; using the CPU (${String((e as Error).message ?? e).split('\n')[0]})`);
         return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
       };
       try {

@@ -79,7 +79,6 @@ function sourceOf(f: AnyFn): string {
   return src;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
 const compile = (src: string): Helper => new Function(`return (${src});`)() as Helper;
 
 /** The helpers a scalar function declares with `withDeps` (kernels/backend.ts), transitively. */

@@ -15,6 +15,7 @@ import { getBackend, registerBackend, setDefaultDevice } from '../select.js';
 import { GpuJsBackend } from './backend.js';
 import { GPUJS_MODES, GpuUnavailableError, start, type GpuJsDevice, type InitOptions } from './loader.js';
 import { Runtime } from './runtime.js';
+import { envVar } from '../platform.js';
 
 export { GpuJsBackend, GpuDTypeError, MAX_EXACT } from './backend.js';
 export { fallbacks, resetFallbacks } from './fallbacks.js';
@@ -67,7 +68,7 @@ export function initBackend(device: GpuJsDevice, opts: InitOptions = {}): Promis
  * an environment-selected device needs.
  */
 export async function useDevice(device?: string, opts: InitOptions = {}): Promise<Backend> {
-  const name = device ?? process.env.VLGRAD_DEVICE ?? 'cpu';
+  const name = device ?? envVar('VLGRAD_DEVICE') ?? 'cpu';
   const be = isGpuJsDevice(name) ? await initBackend(name, opts) : getBackend(name);
   setDefaultDevice(be);
   return be;

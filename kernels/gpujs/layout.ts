@@ -2,21 +2,8 @@
  * Shape bookkeeping done on the host before a kernel launch: fewer dims mean fewer kernel
  * variants (one compiled kernel per rank) and less index arithmetic per element.
  */
-import type { Shape, View } from '../backend.js';
+import { contiguousStrides, sizeOf, type Shape, type View } from '../backend.js';
 
-/** Strides of a contiguous row-major array of this shape. */
-export function contiguous(shape: Shape): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
-  return s;
-}
-
-export function sizeOf(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
 
 /**
  * Drops size-1 dims and merges neighbours that every view walks as one: dims p, d merge when
@@ -46,7 +33,7 @@ export function mergeViews(views: readonly View[]): { shape: number[]; strides: 
 export interface ReducePlan { kept: { n: number; s: number }[]; red: { n: number; s: number }[] }
 
 export function reducePlan(shape: Shape, axes: readonly number[]): ReducePlan {
-  const strides = contiguous(shape);
+  const strides = contiguousStrides(shape);
   const plan: ReducePlan = { kept: [], red: [] };
   let last: 'kept' | 'red' | null = null;
   for (let d = 0; d < shape.length; d++) {
@@ -70,7 +57,7 @@ export function reducePlan(shape: Shape, axes: readonly number[]): ReducePlan {
  * coordinate and the kernel can find it by division. Slices always qualify; null otherwise.
  */
 export function regionPlan(region: View): { S: number[]; R: number[]; ss: number[] } | null {
-  const srcStrides = contiguous(region.shape);
+  const srcStrides = contiguousStrides(region.shape);
   const dims = region.shape.map((n, d) => ({ n, S: region.strides[d], ss: srcStrides[d] }))
     .filter((x) => x.n > 1)
     .sort((a, b) => b.S - a.S);

@@ -4,7 +4,7 @@
  * user of the CPU backends never needs either package. Every failure becomes a GpuUnavailableError
  * that says what is missing and how to fix it.
  */
-import os from 'node:os';
+import { coreCount } from '../platform.js';
 
 /** The gpu.js devices and the gpu.js mode each one runs in. */
 export const GPUJS_MODES = { webgpu: 'webgpu', webasm: 'webasm', 'gpujs-cpu': 'cpu' } as const;
@@ -45,7 +45,7 @@ export interface GpuJsModule {
 const FIX_PACKAGES = 'npm install gpu.js webgpu (both are optional dependencies of vlgrad)';
 const FIX_ADAPTER = 'on Debian/Ubuntu without a GPU run scripts/install_lavapipe.sh (Mesa lavapipe, a software ' +
   'Vulkan driver from bookworm-backports); with a GPU, install its Vulkan driver. Check with ' +
-  'node kernels/gpujs/spike/adapter.mjs';
+  'node tools/webgpu_adapter.mjs';
 
 /** Imports a package by a name TypeScript does not resolve, so a missing optional dependency
  * is a runtime error we can explain, not a compile error. */
@@ -61,8 +61,14 @@ export async function importOptional(name: string): Promise<Record<string, unkno
 
 let gpujs: Promise<GpuJsModule> | null = null;
 
-/** gpu.js, loaded once. */
+/**
+ * gpu.js, loaded once. A page that loaded gpu.js's browser build (it sets `globalThis.GPU`, e.g.
+ * `import 'gpu.js'` in an esbuild bundle, or a script tag) gets that copy; elsewhere the package is
+ * imported by name.
+ */
 export function loadGpuJs(): Promise<GpuJsModule> {
+  const global = (globalThis as { GPU?: Partial<GpuJsModule> }).GPU;
+  if (!gpujs && global?.WebGPUContext && global.WebGPUBufferResult) gpujs = Promise.resolve(global as GpuJsModule);
   gpujs ??= importOptional('gpu.js').then((m) => m as unknown as GpuJsModule);
   gpujs.catch(() => { gpujs = null; });
   return gpujs;
@@ -97,26 +103,37 @@ function withRaisedLimits(gpu: NavigatorGpu): NavigatorGpu {
 /** Installs `navigator.gpu` from the `webgpu` package: gpu.js's WebGPU backend reads only that
  * global (Node 20 has no navigator; Node >= 21 has one without `gpu`). */
 async function installNavigatorGpu(dawnFlags: string[]): Promise<void> {
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (g.navigator?.gpu) return;
+  const g = globalThis as { navigator?: { gpu?: NavigatorGpu } };
+  if (g.navigator?.gpu) return raiseLimitsOf(g.navigator.gpu);
   const webgpu = await importOptional('webgpu');
   const create = webgpu.create as ((flags: string[]) => NavigatorGpu) | undefined;
   if (typeof create !== 'function') throw new GpuUnavailableError(`the 'webgpu' package has no create(); fix: ${FIX_PACKAGES}`);
   const gpu = withRaisedLimits(create(dawnFlags));
+  raised.add(gpu);
   if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   else {
     Object.defineProperty(globalThis, 'navigator', {
-      value: { gpu, hardwareConcurrency: os.availableParallelism?.() ?? os.cpus().length },
+      value: { gpu, hardwareConcurrency: coreCount() },
       configurable: true, writable: true,
     });
   }
 }
 
+const raised = new WeakSet<object>();
+
+/** A browser's own `navigator.gpu` (gpu.js uses it directly) gets the same raised device limits. */
+function raiseLimitsOf(gpu: NavigatorGpu): void {
+  if (raised.has(gpu)) return;
+  raised.add(gpu);
+  const requestAdapter = gpu.requestAdapter.bind(gpu);
+  Object.defineProperty(gpu, 'requestAdapter', { value: withRaisedLimits({ requestAdapter }).requestAdapter, configurable: true });
+}
+
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new GpuUnavailableError(`${what} did not answer within ${ms} ms; fix: ${FIX_ADAPTER}`)), ms);
-    timer.unref();
+    (timer as { unref?: () => void }).unref?.(); // Node: a pending adapter request must not keep the process alive
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

@@ -126,6 +126,7 @@ export const f32x4 = {
   add: (a: Code, b: Code) => simd('f32x4.add', a, b),
   sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),
   mul: (a: Code, b: Code) => simd('f32x4.mul', a, b),
+  div: (a: Code, b: Code) => simd('f32x4.div', a, b),
   min: (a: Code, b: Code) => simd('f32x4.min', a, b),
   max: (a: Code, b: Code) => simd('f32x4.max', a, b),
   /** Lane mask: all ones where a >= b. */

@@ -9,17 +9,21 @@
  * against O(MKN) of work); arrays from `alloc` already live there and are used in place.
  * The heap and the worker pool are process-wide (one per thread count), created on first use.
  */
-import { availableParallelism } from 'node:os';
 import { f32, f32x4, ModuleBuilder } from './emit.js';
-import { layerNormFallback, matmulFallback, softmaxFallback } from './fallback.js';
+import { layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
+import { matmulFallback } from './fallback.js';
+import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
+import { workersAvailable } from './workers.js';
+import { coreCount, envVar, isNode } from '../platform.js';
 
 export type { FloatArray, MatmulOptions } from './options.js';
-export { layerNormFallback, logSoftmaxFallback, matmulFallback, softmaxFallback } from './fallback.js';
+export { matmulFallback } from './fallback.js';
+export { workersAvailable } from './workers.js';
 
 /**
  * Below this many multiply-adds (m*n*k) plain loops beat entering WASM, whose fixed cost
@@ -44,6 +48,7 @@ interface Runtime {
   desc: number; // byte address of the job descriptor
   pool?: GemmPool;
   rowwise?: RowwiseFns;
+  gelu?: GeluFns;
 }
 interface RowwiseFns {
   softmaxRows(x: number, y: number, rows: number, n: number): void;
@@ -53,10 +58,15 @@ let runtime: Runtime | undefined;
 let simd: boolean | undefined;
 let threadCount = threadsFromEnv();
 
+/** Every core where workers can run; 1 in a browser until `startThreads` (workers start asynchronously there). */
+function defaultThreads(): number {
+  return isNode() ? coreCount() : 1;
+}
+
 function threadsFromEnv(): number {
-  const env = process.env['VLGRAD_THREADS'];
+  const env = envVar('VLGRAD_THREADS');
   const n = env === undefined ? NaN : Number(env);
-  return Math.min(MAX_THREADS, Number.isInteger(n) && n >= 1 ? n : availableParallelism());
+  return Math.min(MAX_THREADS, Number.isInteger(n) && n >= 1 ? n : defaultThreads());
 }
 
 /** True when this runtime can validate and run WASM SIMD with shared memory (Node >= 16 can). */
@@ -79,8 +89,29 @@ export function setThreads(n: number): void {
   if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS)) {
     throw new RangeError(`setThreads(${n}): need an integer in [1, ${MAX_THREADS}]`);
   }
+  if (n > 1 && !workersAvailable()) {
+    throw new RangeError(`setThreads(${n}): no worker threads here (a browser page must be crossOriginIsolated and ` +
+      'the engine must run in a Worker, where blocking is allowed); use 1');
+  }
   if (runtime?.pool && runtime.pool.size !== n) shutdown();
   threadCount = n;
+}
+
+/**
+ * Sets the thread count (default: every core) and starts the workers, resolving with the count in
+ * use once they run. In a browser this is how threads start: there workers boot asynchronously,
+ * so matmuls use them only after this resolves. Where workers are unavailable (a page that is not
+ * cross-origin isolated, or a page's main thread) it resolves to 1 and matmuls stay on this thread.
+ */
+export async function startThreads(n = coreCount()): Promise<number> {
+  const count = workersAvailable() ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
+  setThreads(count);
+  if (count > 1 && wasmSimdAvailable()) {
+    const rt = ensureRuntime();
+    rt.pool ??= new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
+    await rt.pool.whenReady;
+  }
+  return count;
 }
 
 /** The thread count large float32 matmuls use (default: VLGRAD_THREADS, else availableParallelism()). */
@@ -135,7 +166,7 @@ export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: M
 
 function ensureRuntime(): Runtime {
   if (!runtime) {
-    const maxMb = Number(process.env['VLGRAD_WASM_MAX_MB'] ?? 1024);
+    const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
     const heap = new WasmHeap(maxMb * 1024 * 1024);
     const module = new WebAssembly.Module(buildGemmModule(DEFAULT_CONFIG));
     const gemm = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports['gemm'] as GemmFn;
@@ -278,4 +309,49 @@ function withStaged(inputs: Float32Array[], out: Float32Array, len: number, fn: 
   } finally {
     for (const p of owned) heap.free(p);
   }
+}
+
+/**
+ * Float32 GELU in WASM SIMD (gelu_kernel.ts): out = gelu(x), or out = g · gelu'(x) when `g` is
+ * given; `approximate` picks the erf form ('none') or the tanh form. Within ~1e-6 of the plain-TS
+ * float32 scalar functions. Returns false, computing nothing, where the kernel does not apply
+ * (no WASM SIMD, or fewer than ROWWISE_MIN_ELEMENTS elements): the caller runs its own loop.
+ */
+export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean {
+  const len = x.length;
+  if (out.length !== len || (g && g.length !== len)) throw new RangeError(`gelu: x, out${g ? ', g' : ''} lengths differ`);
+  if (len < ROWWISE_MIN_ELEMENTS || !wasmSimdAvailable()) return false;
+  const rt = ensureRuntime(), { heap } = rt;
+  rt.gelu ??= new WebAssembly.Instance(new WebAssembly.Module(buildGeluModule()),
+    { env: { memory: heap.memory } }).exports as unknown as GeluFns;
+  // Staged copies padded to a multiple of 4 lanes, so the kernel needs no scalar tail; the
+  // result is computed in place over the staged x.
+  const n4 = (len + 3) & ~3;
+  let px = 0, pg = 0;
+  try {
+    px = heap.alloc(4 * n4);
+    if (g) pg = heap.alloc(4 * n4);
+  } catch (e) {
+    if (px) heap.free(px);
+    if (e instanceof HeapLimitError) return false; // too large for the heap: the caller's loop
+    throw e;
+  }
+  try {
+    const vx = heap.f32(px, n4);
+    vx.set(x);
+    vx.fill(0, len);
+    if (g) {
+      const vg = heap.f32(pg, n4);
+      vg.set(g);
+      vg.fill(0, len);
+      (approximate === 'tanh' ? rt.gelu.geluTanhBwd : rt.gelu.geluErfBwd)(pg, px, px, n4);
+    } else {
+      (approximate === 'tanh' ? rt.gelu.geluTanh : rt.gelu.geluErf)(px, px, n4);
+    }
+    out.set(heap.f32(px, len));
+  } finally {
+    heap.free(px);
+    if (g) heap.free(pg);
+  }
+  return true;
 }

@@ -16,8 +16,15 @@
  *   UNITS, CHUNK, DESC, ACTIVE   the job: unit count, units per claim, descriptor address,
  *            threads taking part (workers with id >= ACTIVE sit this job out)
  *   SLOT+t   thread t's scratch address
+ *
+ * Threads are Node worker_threads under Node and Web Workers in a browser. A browser gives
+ * workers only where shared memory exists (the page is `crossOriginIsolated`) and blocking is
+ * allowed (`Atomics.wait` throws on a page's main thread, so the caller must itself be a
+ * Worker); elsewhere the pool has no workers and every job runs on the calling thread. Web
+ * Workers start asynchronously and need their creator's event loop to do so: until every worker
+ * has reported in (`whenReady`), jobs run on the calling thread alone, never waiting on them.
  */
-import { Worker } from 'node:worker_threads';
+import { spawn, workersAvailable, type ThreadHandle } from './workers.js';
 import type { WasmHeap } from './memory.js';
 
 const GEN = 0;
@@ -48,8 +55,11 @@ const CHUNKS_PER_THREAD = 2;
 export type GemmFn = (desc: number, u0: number, u1: number, scratch: number) => void;
 
 // Plain JS evaluated inside each worker (no TS loader there). Its claim loop mirrors `claim`.
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
+// WORKER_BODY runs with `workerData` bound; each platform's prelude binds it.
+const NODE_PRELUDE = `const { workerData } = require('node:worker_threads');`;
+const WEB_PRELUDE = `self.onmessage = (e) => { self.onmessage = null; self.postMessage('ready'); run(e.data); };`;
+const WORKER_BODY = `
+function run(workerData) {
 const { module, memory, id, gen, epoch } = workerData;
 const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
 const ctl = new Int32Array(memory.buffer, 0, ${SLOT + MAX_THREADS});
@@ -70,13 +80,17 @@ for (;;) {
   }
   if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
 }
+}
 `;
 
 /** A fixed set of threads (the caller plus `size - 1` workers) that run GEMM jobs. */
 export class GemmPool {
-  private readonly workers: Worker[] = [];
+  private readonly workers: ThreadHandle[] = [];
   private readonly scratch: number[] = [];
   private readonly ctl: Int32Array;
+  private started = 0;
+  /** Resolves once every worker runs its loop (at once under Node); rejects if one fails to start. */
+  readonly whenReady: Promise<void>;
 
   /**
    * @param size total threads including the caller (1 = no workers)
@@ -97,15 +111,25 @@ export class GemmPool {
     this.scratch.forEach((p, t) => { this.ctl[SLOT + t] = p; });
     const gen = Atomics.load(this.ctl, GEN);
     const epoch = Atomics.load(this.ctl, EPOCH);
-    for (let id = 1; id < size; id++) {
-      const w = new Worker(WORKER_SOURCE, {
-        eval: true,
-        execArgv: [], // no TS loaders: the worker is plain JS
-        workerData: { module, memory: heap.memory, id, gen, epoch },
-      });
-      w.unref(); // idle workers must not keep the process alive
-      this.workers.push(w);
+    if (size > 1 && !workersAvailable()) {
+      throw new RangeError(`GemmPool: ${size} threads need workers, which this context lacks ` +
+        '(a browser page must be crossOriginIsolated and the pool must live in a Worker); use 1 thread');
     }
+    let ready = (): void => {}, fail = (_e: unknown): void => {};
+    this.whenReady = new Promise<void>((resolve, reject) => { ready = resolve; fail = reject; });
+    const onReady = (): void => { if (++this.started === size - 1) ready(); };
+    const onFail = (e: unknown): void => fail(new Error(`GemmPool: a worker failed to start (${String((e as { message?: string }).message ?? e)})`));
+    if (size === 1) ready();
+    for (let id = 1; id < size; id++) {
+      const data = { module, memory: heap.memory, id, gen, epoch };
+      this.workers.push(spawn({ node: `${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, web: `${WEB_PRELUDE}\n${WORKER_BODY}` }, data, onReady, onFail));
+    }
+    this.whenReady.catch(() => {}); // a failed start leaves jobs on the calling thread; callers that await see it
+  }
+
+  /** Whether every worker has started, so jobs may use them. */
+  get ready(): boolean {
+    return this.started === this.workers.length;
   }
 
   /**
@@ -114,7 +138,7 @@ export class GemmPool {
    * computes a unit computes it exactly as a single thread would.
    */
   run(desc: number, units: number, threads = this.size, minChunk = 1): void {
-    const n = Math.max(1, Math.min(threads, this.size, Math.ceil(units / minChunk)));
+    const n = this.ready ? Math.max(1, Math.min(threads, this.size, Math.ceil(units / minChunk))) : 1;
     const ctl = this.ctl;
     if (n === 1) return this.gemm(desc, 0, units, this.scratch[0]!);
     ctl[UNITS] = units;
@@ -149,7 +173,7 @@ export class GemmPool {
   private claim(): void {
     const ctl = this.ctl;
     const units = ctl[UNITS]!, chunk = ctl[CHUNK]!, desc = ctl[DESC]!;
-    for (let u0; (u0 = Atomics.add(ctl, NEXT, chunk)) < units;) {
+    for (let u0: number; (u0 = Atomics.add(ctl, NEXT, chunk)) < units;) {
       this.gemm(desc, u0, Math.min(units, u0 + chunk), this.scratch[0]!);
     }
   }

@@ -17,7 +17,7 @@ import {
 // Cephes expf: e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2; ln 2 is split into
 // a part exact in float32 (C1) and a correction (C2) so r keeps its low bits; e^r is a degree-7
 // series fit, accurate to about 1 ulp on that interval.
-const LOG2E = 1.44269504088896341;
+const LOG2E = Math.LOG2E;
 const C1 = 0.693359375;
 const C2 = -2.12194440e-4;
 const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];

@@ -10,7 +10,8 @@ import { Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { BertForMaskedLM } from './bert.js';
 import { validateConfig, type AlbefConfig } from './config.js';
-import { itcLoss, itmLoss, lazyLabelledSubset, mlmLoss, sampleNegativeIndices, softTargets, type HardNegatives, type NegativeIndices } from './losses.js';
+import { itmLoss, lazyLabelledSubset, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
+import { itcLoss, mlmLoss, softTargets } from './losses.js';
 import { enqueue, initQueue } from './momentum.js';
 import { VisionTransformer } from './vit.js';
 
@@ -85,10 +86,11 @@ export class Albef extends Module {
   /** Draws the ITM hard negatives. */
   readonly rng: Rng;
 
-  constructor(readonly config: AlbefConfig, opts: { seed?: number } = {}) {
+  /** `rng` (default: a generator seeded with `seed`, default 0) draws the init, the queues and the ITM negatives. */
+  constructor(readonly config: AlbefConfig, opts: { seed?: number; rng?: Rng } = {}) {
     super();
     validateConfig(config);
-    const rng = new Rng(opts.seed ?? 0), { vision: v, text: t, embedDim: E } = config;
+    const rng = opts.rng ?? new Rng(opts.seed ?? 0), { vision: v, text: t, embedDim: E } = config;
     this.visualEncoder = this.registerModule('visual_encoder', new VisionTransformer(v, rng, config.initStd));
     this.textEncoder = this.registerModule('text_encoder', new BertForMaskedLM(t, rng, config.initStd));
     this.visionProj = this.registerModule('vision_proj', new Linear(v.dim, E, { rng }));

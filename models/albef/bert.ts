@@ -5,7 +5,7 @@
  * here they are three methods. Each layer is nn's TransformerLayer; `BertLayer` only registers its
  * pieces under BERT's checkpoint names (`attention.self.query`, `output.LayerNorm`, ...).
  */
-import { tensor, type Rng, type Tensor } from '../../engine/index.js';
+import { matmul, tensor, type Rng, type Tensor } from '../../engine/index.js';
 import { normal_, zeros_ } from '../../nn/init.js';
 import { Dropout, Embedding, LayerNorm, Linear, ModuleList } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -171,7 +171,7 @@ export class MlmHead extends Module {
 
   forward(h: Tensor): Tensor {
     const x = this.layerNorm.forward(this.dense.forward(h).gelu());            // [..., C]
-    return x.matmul(this.wordEmbeddings.weight.mT()).add(this.bias);            // [..., C] @ [C, V] -> [..., V]
+    return matmul(x, this.wordEmbeddings.weight, { transB: true }).add(this.bias); // [..., C] @ [V, C]ᵀ -> [..., V]
   }
 }
 

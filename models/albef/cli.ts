@@ -13,7 +13,7 @@ import { command, flag, type Command } from '../common/cli.js';
 import { checkCheckpointFlag, checkTrainSize, DATA_FLAGS, datasetFlag, deviceFlag, EVAL_FLAGS, RUN_FLAGS, runFlags, seedFlag, trainConfigFlag } from '../common/flags.js';
 import { checkpointStep, requireRunJson, withSavedOptions, wroteVerb } from '../common/run_dir.js';
 import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
-import { load } from '../../nn/safetensors.js';
+import { load } from '../../nn/safetensors_node.js';
 import { Albef } from './albef.js';
 import { albefConfig, CONFIG_NAMES } from './config.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';

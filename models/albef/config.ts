@@ -1,6 +1,6 @@
 /**
  * ALBEF configurations: the released base model (ViT-B/16 at 256 px + BERT-base split 6/6) and the
- * tiny CPU model of spec Part D1, as typed records with their defaults commented (nanoGPT's GPTConfig).
+ * tiny CPU model (docs/reference.md#albef-tiny), as typed records with their defaults commented (nanoGPT's GPTConfig).
  */
 
 /** The image encoder: a pre-LN ViT with learned absolute positions (incl. [CLS]) and a final LN. */
@@ -79,8 +79,8 @@ export const ALBEF_BASE: AlbefConfig = {
 };
 
 /**
- * ALBEF-tiny (spec Part D1): every architectural element kept, widths and lengths shrunk for 2-core
- * CPU training on 32×32 scenes. `vocabSize` defaults to the spec's 1,000 (422,955 parameters); the
+ * ALBEF-tiny (docs/reference.md#albef-tiny): every architectural element kept, widths and lengths shrunk for 2-core
+ * CPU training on 32×32 scenes. `vocabSize` defaults to 1,000 (422,955 parameters); the
  * trainer passes the tokenizer's size. Init std 0.07: BERT's 0.02 is set for width 768, and
  * 0.02·√(768/64) ≈ 0.07 keeps its per-layer gain at width 64. Measured on MNIST scenes (200 steps,
  * lr 1e-3, see RESULTS.md): MLM accuracy 28% at 0.07 against 8% at 0.2 and the 0.02 init's text

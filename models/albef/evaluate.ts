@@ -10,7 +10,7 @@ import { maskTokens, type DatasetName, type Normalize, type Split as DataSplit, 
 import { buildGallery, meanOver, splitBy, type Split } from '../common/gallery.js';
 import { retrievalReport, rerankTopK, scoreMatrix, transpose, type RetrievalReport, type ScoreMatrix } from '../common/retrieval.js';
 import type { Albef } from './albef.js';
-import { sampleHardNegatives } from './losses.js';
+import { sampleHardNegatives } from '../common/objectives.js';
 
 export interface EvalOptions {
   dataset: DatasetName;

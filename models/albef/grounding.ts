@@ -64,7 +64,7 @@ function jet(v: number): [number, number, number] {
  * The image with one heat map per word blended over it (the notebook's getAttMap: min-max
  * normalized, weight map^0.7), as PNG bytes. `image` is [3, S, S] in [0, 1] (not normalized).
  */
-export function groundingPng(image: Float32Array, S: number, caption: string, g: Grounding, scale = 4): Buffer {
+export function groundingPng(image: Float32Array, S: number, caption: string, g: Grounding, scale = 4): Uint8Array {
   const size = S * scale, up = new Float32Array(3 * size * size);
   for (let c = 0; c < 3; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
     up[c * size * size + y * size + x] = image[c * S * S + Math.floor(y / scale) * S + Math.floor(x / scale)];

@@ -1,15 +1,17 @@
-/** ALBEF (Li et al., NeurIPS 2021): model, objectives, configs, checkpoint layout, training, evaluation, grounding. */
+/**
+ * ALBEF (Li et al., NeurIPS 2021): model, objectives, configs, checkpoint layout, training steps,
+ * evaluation, grounding. Runs anywhere; `trainAlbef`, `loadRun` and the CLI commands (files) are in
+ * `vlgrad/node`.
+ */
 export { Albef, l2normalize, type AlbefInputs, type AlbefOutput, type ForwardOptions, type MomentumOutputs } from './albef.js';
 export { BertEmbeddings, BertForMaskedLM, BertLayer, BertModel, MlmHead } from './bert.js';
 export { ALBEF_BASE, albefConfig, albefMicro, albefTiny, CONFIG_NAMES, validateConfig, type AlbefConfig, type BertConfig, type VitConfig } from './config.js';
-export {
-  drawIndex, drawNegatives, hardNegativeWeights, itcLoss, itmLabels, itmLoss, maskedCrossEntropy, mlmLoss, sampleHardNegatives,
-  sampleNegativeIndices, softTargets, type HardNegatives, type NegativeIndices,
-} from './losses.js';
-export { enqueue, initQueue } from './momentum.js';
+export { itcLoss, mlmLoss, softTargets } from './losses.js';
+export { alphaRamp, enqueue, initQueue } from './momentum.js';
 export { VisionTransformer } from './vit.js';
-export { countParameters, IGNORED_REFERENCE_KEYS, referenceLayout, type LayoutEntry } from './weights.js';
-export { accuracy, batchInputs, TRAIN_DEFAULTS, trainAlbef, type AlbefTrainOptions, type RunInfo } from './train.js';
+export { countParameters, type AlbefParameterCount } from './count.js';
+export { IGNORED_REFERENCE_KEYS, referenceLayout, type LayoutEntry } from './weights.js';
+export { albefStep, batchInputs } from './step.js';
+export { AlbefSession, albefSetup, TRAIN_DEFAULTS, type AlbefSetup, type AlbefTrainOptions, type RunInfo } from './session.js';
 export { evaluateAlbef, formatReport, type EvalOptions, type EvalReport } from './evaluate.js';
 export { gradCam, groundingPng, type Grounding } from './grounding.js';
-export { albefCommands, loadRun } from './cli.js';

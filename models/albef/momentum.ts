@@ -1,7 +1,8 @@
 /**
  * ALBEF's feature queues (ALBEF:models/model_pretrain.py `_dequeue_and_enqueue`): the momentum
  * model's last Q image and text features, extra negatives for ITC. The momentum model itself is an
- * exponential moving average kept by nn's `Ema` (`copy_params`, `_momentum_update`).
+ * exponential moving average kept by nn's `Ema` (`copy_params`, `_momentum_update`). Also the
+ * ramp of the distillation weight α.
  */
 import { noGrad, randn, type Rng, type Tensor } from '../../engine/index.js';
 
@@ -22,4 +23,10 @@ export function enqueue(queue: Tensor, feats: Tensor, ptr: number): { queue: Ten
   if (feats.shape[1] !== E) throw new RangeError(`enqueue: features [${feats.shape}] do not match queue [${queue.shape}]`);
   const next = noGrad(() => queue.sliceAssign(feats.detach().mT(), [[0, E, 1], [ptr, ptr + B, 1]]));
   return { queue: next, ptr: (ptr + B) % Q };
+}
+
+/** ALBEF's α ramp: α·min(1, step / rampSteps) during the first epoch, α afterwards (a pure function
+ * of the step, so a resumed run recomputes it exactly). */
+export function alphaRamp(alpha: number, rampSteps: number): (step: number) => number {
+  return (step) => (rampSteps <= 0 ? alpha : alpha * Math.min(1, step / rampSteps));
 }

@@ -1,8 +1,8 @@
 /**
  * The reference checkpoint layout (ALBEF:models/model_pretrain.py state_dict) computed from a config
- * alone: every key, its shape, whether it is trained, and which keys are tied. It counts
- * `albef-base` (209,937,725 trainable parameters) without allocating it, checks a checkpoint before
- * loading, and is tested key-for-key against the module tree built by `Albef`.
+ * alone: every key, its shape, whether it is trained, and which keys are tied. It checks a
+ * checkpoint before loading and is tested key-for-key against the module tree built by `Albef`
+ * (parameter counts come from that tree: count.ts).
  */
 import type { AlbefConfig, BertConfig, VitConfig } from './config.js';
 
@@ -75,17 +75,6 @@ export function referenceLayout(c: AlbefConfig): LayoutEntry[] {
   out.push({ name: 'image_queue', shape: [E, c.queueSize], kind: 'buffer' }, { name: 'text_queue', shape: [E, c.queueSize], kind: 'buffer' },
     { name: 'queue_ptr', shape: [1], kind: 'buffer' });
   return out;
-}
-
-/** Parameter counts from the layout (tied tensors once): trainable online and frozen momentum. */
-export function countParameters(c: AlbefConfig): { online: number; momentum: number } {
-  let online = 0, momentum = 0;
-  for (const e of referenceLayout(c)) {
-    if (e.kind === 'buffer' || e.tiedTo) continue;
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    if (e.kind === 'online') online += n; else momentum += n;
-  }
-  return { online, momentum };
 }
 
 /** Keys a PyTorch ALBEF checkpoint holds that this model does not keep (HF's position_ids buffer, retrieval's idx_queue). */

@@ -30,7 +30,7 @@ export function formatProgress(p: ProgressState, width = 20): string {
 /** Redraws one line on a TTY (`\r`), or prints a line every `every` steps elsewhere (CI logs). */
 export class ProgressBar {
   private lastLen = 0;
-  constructor(private readonly out: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean } = process.stderr,
+  constructor(private readonly out: { write(s: string): unknown; isTTY?: boolean } = process.stderr, // process.stderr fits; named structurally so the published types need no @types/node
     private readonly every = 10) {}
 
   update(p: ProgressState): void {

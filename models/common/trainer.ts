@@ -41,6 +41,14 @@ export interface TrainLoopOptions {
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 
+/** The part of Node's `process` the signal handling uses (typed here: this module also loads in browsers). */
+interface SignalProcess {
+  on(signal: string, f: (s: keyof typeof SIGNAL_NUMBERS) => void): unknown;
+  off(signal: string, f: (s: keyof typeof SIGNAL_NUMBERS) => void): unknown;
+  exit(code: number): never;
+  stderr: { write(s: string): unknown };
+}
+
 /**
  * Training stopped by SIGINT or SIGTERM after saving a checkpoint. `exitCode` is the shell's
  * convention for the signal (130, 143); the command line adds how to resume.
@@ -64,36 +72,38 @@ export interface TrainLoopResult {
 
 /** Runs the loop. Every step is logged; the average rate is over this loop's steps. */
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
-  const t0 = performance.now(), cpu0 = process.cpuUsage(), records: LogRecord[] = [];
+  const t0 = performance.now(), cpu0 = cpuSeconds(), records: LogRecord[] = [];
   let samples = 0, step = o.startStep, signal: keyof typeof SIGNAL_NUMBERS | null = null;
+  const proc = (globalThis as { process?: SignalProcess }).process;    // absent in a browser: no signals there
   const onSignal = (sig: keyof typeof SIGNAL_NUMBERS): void => {
-    if (signal) { process.stderr.write(`\n${sig} again: exiting without a checkpoint\n`); process.exit(128 + SIGNAL_NUMBERS[sig]); }
+    if (signal) { proc!.stderr.write(`\n${sig} again: exiting without a checkpoint\n`); proc!.exit(128 + SIGNAL_NUMBERS[sig]); }
     signal = sig;
-    process.stderr.write(`\n${sig}: saving a checkpoint after step ${Math.max(step, o.startStep + 1)}, then stopping (send it again to quit at once)\n`);
+    proc!.stderr.write(`\n${sig}: saving a checkpoint after step ${Math.max(step, o.startStep + 1)}, then stopping (send it again to quit at once)\n`);
   };
-  const handle = o.handleSignals ?? !!o.checkpoint;
-  if (handle) for (const sig of Object.keys(SIGNAL_NUMBERS)) process.on(sig, onSignal);
+  const handle = (o.handleSignals ?? !!o.checkpoint) && typeof proc?.on === 'function';
+  if (handle) for (const sig of Object.keys(SIGNAL_NUMBERS)) proc!.on(sig, onSignal);
   try {
     while (step < o.totalSteps) {
       step++;
       const r = await o.step(step);
       samples += r.samples;
       const elapsed = (performance.now() - t0) / 1000, rate = samples / Math.max(elapsed, 1e-9);
-      const cpu = process.cpuUsage(cpu0), cpuSeconds = (cpu.user + cpu.system) / 1e6;       // all threads; a loaded machine inflates wall time, not this
-      const record: LogRecord = { step, ...r.losses, ...(r.extra ?? {}), samples_per_s: Number(rate.toFixed(2)), time_s: Number(elapsed.toFixed(2)), cpu_s: Number(cpuSeconds.toFixed(2)) };
+      const cpu = cpuSeconds() - cpu0;       // all threads; a loaded machine inflates wall time, not this
+      const record: LogRecord = { step, ...r.losses, ...(r.extra ?? {}), samples_per_s: Number(rate.toFixed(2)), time_s: Number(elapsed.toFixed(2)),
+        ...(Number.isNaN(cpu) ? {} : { cpu_s: Number(cpu.toFixed(2)) }) };
       records.push(record);
       o.log?.write(record);
       o.progress?.update({ step, total: o.totalSteps, elapsed, stepsDone: step - o.startStep, samplesPerSecond: rate, losses: r.losses });
       const last = step === o.totalSteps || (o.shouldStop?.(step, elapsed) ?? false);
       // On cpu a step resolves in microtasks only, which never lets the event loop deliver a signal: yield once.
-      if (handle) await new Promise((resolve) => setImmediate(resolve));
+      if (handle) await new Promise((resolve) => setTimeout(resolve, 0));
       let saved: unknown = null;
       if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || last || signal)) saved = await o.checkpoint(step);
       if (signal) { o.progress?.done(); throw new TrainingInterrupted(signal, step, String(saved)); }
       if (last) break;
     }
   } finally {
-    if (handle) for (const sig of Object.keys(SIGNAL_NUMBERS)) process.off(sig, onSignal);
+    if (handle) for (const sig of Object.keys(SIGNAL_NUMBERS)) proc!.off(sig, onSignal);
   }
   o.progress?.done();
   return { records, seconds: (performance.now() - t0) / 1000, step };
@@ -127,6 +137,13 @@ export function checkTrainSizeFits(trainSize: number, noise: number, heapLimit: 
       `(${(need / 2 ** 30).toFixed(1)} GiB), more than half of this process's ${(heapLimit / 2 ** 30).toFixed(1)} GiB heap; ` +
       `use at most ${max} scenes, or raise the heap with NODE_OPTIONS=--max-old-space-size=MB`);
   }
+}
+
+/** CPU seconds of this process, all threads (Node's process.cpuUsage); NaN where there is none (a browser). */
+function cpuSeconds(): number {
+  const p = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process;
+  const u = p?.cpuUsage?.();
+  return u ? (u.user + u.system) / 1e6 : NaN;
 }
 
 /** The devices whose data lives in host memory and that need no starting. */

@@ -1,7 +1,7 @@
 /**
  * VLMo configurations (UNILM:vlmo/vlmo/modules/multiway_transformer.py `vlmo_*_patch16`,
- * UNILM:vlmo/vlmo/config.py): the released Base and Large backbones and the tiny CPU model of spec
- * Part D2, as typed records with their defaults commented (nanoGPT's GPTConfig).
+ * UNILM:vlmo/vlmo/config.py): the released Base and Large backbones and the tiny CPU model
+ * (docs/reference.md#vlmo-tiny), as typed records with their defaults commented (nanoGPT's GPTConfig).
  */
 
 export interface VlmoConfig {
@@ -20,7 +20,7 @@ export interface VlmoConfig {
   mlpDim: number;
   /** Blocks with index >= vlffnStart carry a VL-FFN (Base 10, Large 21); = depth means none (stages 1, 2). */
   vlffnStart: number;
-  /** T: every text is padded to exactly this length; fused sequences split at T (spec E21). */
+  /** T: every text is padded to exactly this length; fused sequences split at T (docs/reference.md#vlmo-embeddings-and-relative-position-bias). */
   maxTextLen: number;
   /** T0 of the relative-position text rows (2·T0 rows); the reference keeps 196 from its text stage. */
   maxTextLenOfInitCkpt: number;
@@ -28,7 +28,7 @@ export interface VlmoConfig {
   vocabSize: number;
   /** Initial value of the layer scales gamma_1, gamma_2 (0.1). */
   layerScale: number;
-  /** Stochastic-depth rate of the last block (linear from 0); also the text-embedding dropout (spec E34). */
+  /** Stochastic-depth rate of the last block (linear from 0); also the text-embedding dropout (as the reference). */
   dropPath: number;
   /** Std of the normal / truncated-normal init (0.02). */
   initStd: number;
@@ -45,7 +45,7 @@ export const BACKBONE_EPS = 1e-6;
 /** LayerNorm eps of BERT's embeddings and the MLM head transform. */
 export const BERT_EPS = 1e-12;
 
-/** VLMo-Base (spec B1, B8): 175,430,496 backbone parameters. */
+/** VLMo-Base (docs/reference.md#vlmo-parameter-counts): 175,430,496 backbone parameters. */
 export const VLMO_BASE: VlmoConfig = {
   name: 'vlmo-base',
   imageSize: 224, patchSize: 16, dim: 768, depth: 12, heads: 12, mlpDim: 3072, vlffnStart: 10,
@@ -53,16 +53,16 @@ export const VLMO_BASE: VlmoConfig = {
   mlmProb: 0.15, codebookSize: 8192, mimMaskRatio: 0.4,
 };
 
-/** VLMo-Large (spec B8): 561,544,448 backbone parameters. */
+/** VLMo-Large (docs/reference.md#vlmo-parameter-counts): 561,544,448 backbone parameters. */
 export const VLMO_LARGE: VlmoConfig = {
   ...VLMO_BASE,
   name: 'vlmo-large', dim: 1024, depth: 24, heads: 16, mlpDim: 4096, vlffnStart: 21,
 };
 
 /**
- * VLMo-tiny (spec Part D2): 32×32 images in 8×8 patches, C = 64, 4 blocks (the last with a VL-FFN),
+ * VLMo-tiny (docs/reference.md#vlmo-tiny): 32×32 images in 8×8 patches, C = 64, 4 blocks (the last with a VL-FFN),
  * 16-token texts. With V = 1,000 the backbone has 445,600 parameters; the trainer passes the
- * tokenizer's size. Drop path is 0 (the spec allows 0 or 0.05; runs are too short to need it).
+ * tokenizer's size. Drop path is 0 (runs are too short to need it).
  * Init std 0.2, not 0.02: BERT's initializer_range suits width 768; at width 64 every caption's
  * dual-encoder [CLS] feature starts equal to 4-5 decimals (cosine 0.9999), ITC sits at its collapsed
  * fixed point ln B (measured: unchanged after 60-150 steps at lr 1e-3); at 0.2 it falls from 3.47 to

@@ -11,7 +11,7 @@ import { concat, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js'
 import { maskTokens, type DatasetName, type Normalize, type Split as DataSplit, type Tokenizer } from '../../data/index.js';
 import { buildGallery, meanOver, splitBy, type Gallery, type Split } from '../common/gallery.js';
 import { retrievalReport, rerankTopK, scoreMatrix, transpose, type RetrievalReport, type ScoreMatrix } from '../common/retrieval.js';
-import { sampleHardNegatives } from '../albef/losses.js';
+import { sampleHardNegatives } from '../common/objectives.js';
 import { labelledPositions } from './objectives.js';
 import type { Vlmo } from './vlmo.js';
 

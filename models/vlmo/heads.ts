@@ -1,6 +1,6 @@
 /**
  * VLMo's small task heads (UNILM:vlmo/vlmo/modules/heads.py), plus the stage-1 masked-image-modelling
- * head that replaces BEiT's (spec D2). Each one is a few lines; the model only wires them.
+ * head that replaces BEiT's (docs/reference.md#vlmo-tiny). Each one is a few lines; the model only wires them.
  */
 import { zeros, type Rng, type Tensor } from '../../engine/index.js';
 import { GELU, LayerNorm, Linear } from '../../nn/layers.js';
@@ -10,7 +10,7 @@ import { BACKBONE_EPS, BERT_EPS } from './config.js';
 /** Row 0 of every sequence: the [CLS] state. Shapes: [B, n, C] -> [B, C]. */
 export function clsOf(x: Tensor): Tensor { return x.narrow(1, 0, 1).squeeze(1); }
 
-/** tanh(dense(x[:, 0])): the pooled [CLS] used by ITM, VQA and NLVR2, not by ITC (spec E26). Shapes: [B, n, C] -> [B, C]. */
+/** tanh(dense(x[:, 0])): the pooled [CLS] used by ITM, VQA and NLVR2, not by ITC (docs/reference.md#vlmo-heads). Shapes: [B, n, C] -> [B, C]. */
 export class Pooler extends Module {
   readonly dense: Linear;
   constructor(dim: number, rng: Rng) {
@@ -54,7 +54,7 @@ export class PredictionTransform extends Module {
 }
 
 /**
- * MLM head: transform, then a decoder C -> V **untied** from the word embeddings (spec E29) plus its
+ * MLM head: transform, then a decoder C -> V **untied** from the word embeddings (docs/reference.md#vlmo-heads) plus its
  * own bias. Shapes: [..., C] -> [..., V].
  */
 export class MlmHead extends Module {
@@ -71,7 +71,7 @@ export class MlmHead extends Module {
 }
 
 /**
- * Stage-1 head (our substitute for BEiT's, spec D2): LayerNorm + Linear C -> K over the final states
+ * Stage-1 head (our substitute for BEiT's, docs/reference.md#vlmo-tiny): LayerNorm + Linear C -> K over the final states
  * of masked patches, predicting each patch's k-means code. Shapes: [..., C] -> [..., K].
  */
 export class MimHead extends Module {

@@ -13,8 +13,6 @@ export {
 } from './objectives.js';
 export { freezeForStage, LANGUAGE_STAGE_KEYS, loadPreviousStage, STAGE_NAMES, stageConfig, STAGES, trainsInStage, VISION_STAGE_KEYS, vlmoNoDecay, type Stage } from './stages.js';
 export { fromReference, fromReferenceKey, toReference, toReferenceKey } from './weights.js';
-export { countParameters as countVlmoParameters, metaBackend, onMeta, type ParameterCount } from './count.js';
+export { countParameters as countVlmoParameters, type ParameterCount } from './count.js';
 export { blockMask, kmeans, nearest, patchCodes, patchVectors, type Codebook } from './mim.js';
-export { loadStageModel, parseStages, prepareCodebook, trainVlmo, VLMO_TRAIN_DEFAULTS, vlBatch, type StageDone, type VlmoRunInfo, type VlmoTrainOptions } from './train.js';
 export { evaluateVlmo, formatVlmoReport, type VlmoEvalOptions, type VlmoEvalReport } from './evaluate.js';
-export { loadVlmoRun, vlmoCommands, vlmoVqaModel } from './cli.js';

@@ -1,5 +1,5 @@
 /**
- * Stage 1 data preparation: our substitute for BEiT's visual tokens (spec D2). BEiT predicts the
+ * Stage 1 data preparation: our substitute for BEiT's visual tokens (docs/reference.md#vlmo-tiny). BEiT predicts the
  * DALL-E dVAE code (vocabulary 8192) of each masked patch; that tokenizer is not available here, so a
  * fixed codebook is built once, before stage 1, by k-means over normalized p×p patches of training
  * images, and each patch's target is its nearest centroid. Masks are BEiT's block-wise masks.

@@ -1,6 +1,6 @@
 /**
  * The Multiway (mixture-of-modality-experts) transformer of VLMo
- * (UNILM:vlmo/vlmo/modules/multiway_transformer.py; spec B1, B3). Each block shares one
+ * (UNILM:vlmo/vlmo/modules/multiway_transformer.py; docs/reference.md#vlmo-multiway-block). Each block shares one
  * self-attention (and its LayerNorm) across modalities and routes the FFN by input: V-FFN for image
  * tokens, L-FFN for text tokens, VL-FFN (top blocks only) for fused sequences. Attention, FFNs and
  * norms are nn's layers, the same ones ALBEF's encoders use; only the routing is VLMo's.
@@ -31,7 +31,7 @@ export interface BlockInputs {
  * One Multiway block:
  *   x ← x + dropPath(γ1 ⊙ Attn(norm1(x)))                       (shared by every modality)
  *   x ← x + dropPath(γ2 ⊙ FFN_m(norm2_m(x)))                    (expert m chosen by the modality)
- * γ2 is shared by the block's experts; each expert has its own pre-FFN LayerNorm (spec E30).
+ * γ2 is shared by the block's experts; each expert has its own pre-FFN LayerNorm (as the reference).
  * Fields mirror the reference: norm1, attn, norm2Text/norm2Imag/norm2Vl, mlpText/mlpImag/mlpVl, gamma1/2.
  * Shapes: x [B, n, C] -> [B, n, C]; in 'vl' mode n = T + P with text first.
  */
@@ -50,7 +50,7 @@ export class MultiwayBlock extends Module {
     super();
     const { dim, heads, mlpDim } = config, rng = opts.rng;
     this.norm1 = this.registerModule('norm1', new LayerNorm(dim, BACKBONE_EPS));
-    // q and v carry biases, k does not (spec E31).
+    // q and v carry biases, k does not (as the reference).
     this.attn = this.registerModule('attn', new MultiHeadAttention({ dim, heads, fusedQkv: true, qkvBias: [true, false, true], rng }));
     this.dropPath = this.registerModule('drop_path', new DropPath(opts.dropPath, rng.fork()));
     this.norm2Text = this.registerModule('norm2_text', new LayerNorm(dim, BACKBONE_EPS));
@@ -81,7 +81,7 @@ export class MultiwayBlock extends Module {
       case 'text': return x.add(this.expert(this.mlpText, this.norm2Text, x));
       case 'vl': {
         if (this.mlpVl && this.norm2Vl) return x.add(this.expert(this.mlpVl, this.norm2Vl, x));
-        // Bottom blocks: text tokens (the first T, spec E21) to L-FFN, image tokens to V-FFN.
+        // Bottom blocks: text tokens (the first T: text always comes first, padded to T) to L-FFN, image tokens to V-FFN.
         const T = this.config.maxTextLen, n = x.shape[1];
         const text = x.narrow(1, 0, T), image = x.narrow(1, T, n - T);     // [B, T, C], [B, P, C]
         return concat([
@@ -95,7 +95,7 @@ export class MultiwayBlock extends Module {
 
 /**
  * The backbone's vision stem and blocks: `patch_embed`, `cls_token`, `blocks`, `norm` (the final
- * LayerNorm shared by all modes, spec E25). No absolute positions: positions come from the
+ * LayerNorm shared by all modes, as the reference). No absolute positions: positions come from the
  * relative bias (Base and Large). Stochastic depth grows linearly from 0 to config.dropPath.
  */
 export class MultiwayTransformer extends Module {

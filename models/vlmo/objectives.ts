@@ -1,19 +1,19 @@
 /**
- * VLMo's objectives, one named function each (UNILM:vlmo/vlmo/modules/objectives.py; spec B4), and
+ * VLMo's objectives, one named function each (UNILM:vlmo/vlmo/modules/objectives.py; docs/reference.md#vlmo-objectives), and
  * the three stage objectives that wire them to the model:
  *   stage 1  mimObjective      masked image modelling on image-only input (our BEiT substitute)
  *   stage 2  textMlmObjective  masked language modelling on text-only input
  *   stage 3  vlObjective       ITC (two branches) + ITM (hard negatives) + 0.25·MLM (fused)
  */
 import { arange, concat, crossEntropy, tensor, type Tensor } from '../../engine/index.js';
-import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../albef/losses.js';
+import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
 
 export { itmLoss, type HardNegatives, type NegativeIndices };
 
 /**
  * Weight of the MLM loss in the VL stage. The reference code returns `mlm_loss * 0.25` and the
- * trainer sums every loss; the paper describes an unweighted sum (spec B4.3, B4.4).
+ * trainer sums every loss; the paper describes an unweighted sum (docs/reference.md#vlmo-objectives).
  */
 export const VL_MLM_WEIGHT = 0.25;
 
@@ -33,7 +33,7 @@ export function itcBranchLoss(imageFeat: Tensor, textFeat: Tensor, logitScale: T
 /**
  * ITC as the released code computes it: the mean of two branches, (a) the V/L experts everywhere
  * (the paper's ITC) and (b) the same inputs with the top blocks re-run through the VL-FFN, each
- * with its own heads and logit scale (spec B4.1, E27; the paper describes only (a)).
+ * with its own heads and logit scale (the paper describes only (a); docs/reference.md#vlmo-objectives).
  * Shapes: features [B, C] -> scalars; `logits` [B, B] are branch (a)'s, used to mine ITM negatives.
  */
 export function itcLoss(image: UnimodalOutput, text: UnimodalOutput, logitScale: Tensor, logitVlScale: Tensor): { itc: Tensor; itcA: Tensor; itcB: Tensor; logits: Tensor } {
@@ -46,7 +46,7 @@ export function itcLoss(image: UnimodalOutput, text: UnimodalOutput, logitScale:
 /**
  * Masked language modelling: cross-entropy over the masked positions, given logits at every
  * position and −100 labels elsewhere (no read to find the M masked ones); 0 when none is masked
- * (the reference's mean would be NaN, spec E10). Shapes: logits [N, V], labels [N] -> [].
+ * (the reference's mean would be NaN). Shapes: logits [N, V], labels [N] -> [].
  */
 export function mlmLoss(logits: Tensor, labels: Tensor): Tensor { return maskedCrossEntropy(logits, labels); }
 
@@ -103,7 +103,7 @@ export function textMlmObjective(model: Vlmo, batch: { mlmIds: Tensor; attention
   return maskedLm(model, hidden, batch.mlmLabels);
 }
 
-/** MLM head on every text position, loss on the masked ones (0 when none, spec E10). Shapes: [B, T, C], [B, T]. */
+/** MLM head on every text position, loss on the masked ones (0 when none). Shapes: [B, T, C], [B, T]. */
 function maskedLm(model: Vlmo, textStates: Tensor, labels: Tensor): MaskedPrediction {
   const logits = model.mlmScore.forward(rows(textStates)), flat = labels.reshape([-1]); // [B·T, V], [B·T]
   return maskedPrediction(mlmLoss(logits, flat), logits, flat);
@@ -131,7 +131,7 @@ export interface VlOutput {
 /**
  * Stage 3 (`task_mlm_itm_itc_base`): ITC from the dual-encoder passes; ITM negatives drawn from
  * softmax(ITC logits) with the diagonal zeroed (in-batch = the global batch on one process) and
- * **re-encoded** from raw inputs (spec E28); MLM on a fused pass over the masked ids.
+ * **re-encoded** from raw inputs (unlike ALBEF, which reuses unimodal states); MLM on a fused pass over the masked ids.
  * The three ITM fusion passes and the MLM one are independent rows, run as one [4B] batch.
  * total = itc + itm + 0.25·mlm.
  */

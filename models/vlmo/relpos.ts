@@ -1,6 +1,6 @@
 /**
  * VLMo's relative position bias (UNILM:vlmo/vlmo/modules/vlmo_module.py
- * `build_relative_position_embed`, `get_rel_pos_bias`; spec B2, E23). One table of R rows × (H·L)
+ * `build_relative_position_embed`, `get_rel_pos_bias`; docs/reference.md#vlmo-embeddings-and-relative-position-bias). One table of R rows × (H·L)
  * columns holds a separate scalar per (relative offset, head, layer). Its rows are laid out as:
  *
  *   [0, (2g−1)²)            image patch → patch, BEiT's 2-D offset (query minus key)

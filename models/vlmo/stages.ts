@@ -1,5 +1,5 @@
 /**
- * Stagewise pre-training (spec B5, E33): which parameters each stage trains, decided by the
+ * Stagewise pre-training (docs/reference.md#vlmo-stagewise-pre-training): which parameters each stage trains, decided by the
  * reference's own rule: substrings of the reference state-dict key (UNILM:vlmo/run.py for stage 2).
  *   1 vision    image-only masked image modelling: patch embed, [CLS], attention + norm1, V-FFN +
  *               norm2_imag, layer scales, relative-position table, final LN, mask token, MIM head
@@ -24,7 +24,7 @@ export const STAGE_NAMES: Readonly<Record<Stage, string>> = { 1: 'vision', 2: 'l
 export const LANGUAGE_STAGE_KEYS = ['text_embeddings', 'token_type_embeddings', 'mlp_text', 'norm2_text', 'mlm_score',
   'relative_position_bias_table', 'transformer.norm'] as const;
 
-/** Our stage-1 set, written in the same style (BEiT trains all of these; spec D2). */
+/** Our stage-1 set, written in the same style (BEiT trains all of these; docs/reference.md#vlmo-tiny). */
 export const VISION_STAGE_KEYS = ['transformer.patch_embed', 'transformer.cls_token', '.attn.', '.norm1.', 'mlp_imag', 'norm2_imag',
   'gamma_1', 'gamma_2', 'relative_position_bias_table', 'transformer.norm', 'mask_token', 'mim_head'] as const;
 
@@ -57,7 +57,7 @@ export function stageConfig(config: VlmoConfig, stage: Stage): VlmoConfig {
 /**
  * VLMo's weight-decay exclusion (UNILM:vlmo/vlmo/modules/vlmo_utils.py `set_schedule`): any key
  * containing 'bias' (so q/v biases and the relative-position table too), or the BERT/final/norm1/norm2
- * LayerNorm names. Expert norms (`norm2_text.weight`), gammas, [CLS] and logit scales are decayed (spec E35).
+ * LayerNorm names. Expert norms (`norm2_text.weight`), gammas, [CLS] and logit scales are decayed (docs/reference.md#vlmo-training-recipe).
  */
 export function vlmoNoDecay(name: string): boolean {
   const key = toReferenceKey(name);

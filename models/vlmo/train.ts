@@ -1,5 +1,5 @@
 /**
- * Stagewise pre-training of VLMo on the bundled scenes (spec B5, B6): stage 1 image-only masked image
+ * Stagewise pre-training of VLMo on the bundled scenes (docs/reference.md#vlmo-stagewise-pre-training): stage 1 image-only masked image
  * modelling, stage 2 text-only MLM with attention and V-FFN frozen, stage 3 ITC + ITM + MLM with
  * everything trainable. Each stage is one run of the shared trainer in `<out>/stage<n>/` (log.jsonl,
  * loss.svg, checkpoints/ with bit-identical resume) and starts from the previous stage's final
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { defaultBackend, getBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize, type SceneDataset } from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
-import { load, save } from '../../nn/safetensors.js';
+import { load, save } from '../../nn/safetensors_node.js';
 import { warmupLinear } from '../../nn/schedulers.js';
 import { fromRecords, latestCheckpoint, moduleRngs, newestReadable, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
@@ -20,7 +20,7 @@ import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
-import { accuracyAsync } from '../albef/train.js';
+import { accuracyAsync } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
 import { mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';

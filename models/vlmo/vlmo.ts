@@ -18,7 +18,7 @@ import { fusedRelPosIndex, imageRelPosIndex, relPosBiases, relPosLayout, textRel
 /**
  * BERT embeddings as VLMo builds them (`position_embedding_type="rel_pos"`): word + token-type-0 ->
  * LayerNorm -> dropout. The 40-row absolute position table exists (it is in the checkpoint and the
- * parameter count) but is never added (spec B2, E23). Shapes: ids [B, T] int32 -> [B, T, C].
+ * parameter count) but is never added (docs/reference.md#vlmo-embeddings-and-relative-position-bias). Shapes: ids [B, T] int32 -> [B, T, C].
  */
 export class TextEmbeddings extends Module {
   readonly wordEmbeddings: Embedding;
@@ -34,7 +34,7 @@ export class TextEmbeddings extends Module {
     this.positionEmbeddings = this.registerModule('position_embeddings', new Embedding(maxTextLen, dim, { rng }));
     this.tokenTypeEmbeddings = this.registerModule('token_type_embeddings', new Embedding(2, dim, { rng }));
     this.layerNorm = this.registerModule('LayerNorm', new LayerNorm(dim, BERT_EPS));
-    // The reference sets the text dropout to drop_path_rate (spec E34).
+    // The reference sets the text dropout to drop_path_rate.
     this.dropout = this.registerModule('dropout', new Dropout(config.dropPath, rng.fork()));
   }
 
@@ -50,7 +50,7 @@ export interface UnimodalOutput {
   hidden: Tensor;
   /** normalize(itc_*_proj([CLS])). Shapes: [B, C]. */
   feat: Tensor;
-  /** The extra ITC branch (spec B3): top blocks re-run in 'vl' mode -> normalize(itc_vl_*_proj). Shapes: [B, C]. */
+  /** The extra ITC branch (docs/reference.md#vlmo-routing): top blocks re-run in 'vl' mode -> normalize(itc_vl_*_proj). Shapes: [B, C]. */
   vlFeat: Tensor | null;
 }
 
@@ -120,8 +120,9 @@ export class Vlmo extends Module {
   get vlffnStart(): number { return this.config.vlffnStart; }
 
   /**
-   * The backbone of spec B8 (175,430,496 parameters for Base): transformer, relative-position table,
-   * text embeddings, modality embedding. Task heads are left out.
+   * The backbone as the reference counts it (175,430,496 parameters for Base;
+   * docs/reference.md#vlmo-parameter-counts): transformer, relative-position table, text
+   * embeddings, modality embedding. Task heads are left out.
    */
   backboneParameters(): Tensor[] {
     return [...this.transformer.parameters(), this.relPosTable, ...this.textEmbeddings.parameters(), ...this.tokenTypeEmbeddings.parameters()];
@@ -209,7 +210,7 @@ export class Vlmo extends Module {
 
   /**
    * Fusion pass on [text ; image]: split routing in the bottom blocks, VL-FFN in the top ones,
-   * attention over all tokens with padded text keys masked (spec E22).
+   * attention over all tokens with padded text keys masked (the reference's key mask).
    * Shapes: ids, attentionMask [B, T], images [B, 3, S, S] -> [B, T+1+P, C].
    */
   fuse(ids: Tensor, attentionMask: Tensor, images: Tensor): Tensor {
@@ -227,7 +228,7 @@ export class Vlmo extends Module {
   itmLogits(fused: Tensor): Tensor { return this.itmScore.forward(this.pooler.forward(fused)); }
 }
 
-/** Throws unless ids are [B, maxTextLen] int32: texts are always padded to exactly T (spec E21). */
+/** Throws unless ids are [B, maxTextLen] int32: texts are always padded to exactly T (docs/reference.md#vlmo-embeddings-and-relative-position-bias). */
 function checkText(ids: Tensor, T: number): void {
   if (ids.dtype !== 'int32') throw new TypeError(`VLMo: text ids must be int32, got ${ids.dtype}`);
   if (ids.ndim !== 2 || ids.shape[1] !== T) {

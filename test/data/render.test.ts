@@ -75,7 +75,7 @@ for (const [name, skip] of DATASETS) {
 t.test('PNG encoder writes valid chunks and the exact pixels', async (t) => {
   t.equal(crc32(Buffer.from('IEND')), 0xae426082, 'CRC-32 of "IEND" (every PNG ends with it)');
   const w = 3, h = 2, rgb = Uint8Array.from({ length: w * h * 3 }, (_, k) => (k * 37) % 256);
-  const png = encodePng(w, h, rgb);
+  const png = Buffer.from(encodePng(w, h, rgb)); // Buffer for its readers; encodePng returns a Uint8Array
   t.same([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'signature');
   const chunks: { type: string; data: Buffer }[] = [];
   for (let p = 8; p < png.length;) {

@@ -31,6 +31,26 @@ for (const approximate of ['none', 'tanh'] as const) {
   });
 }
 
+// GELU on tensors large enough for cpu's WASM SIMD kernel (>= 256 float32 elements, any length
+// mod 4): value, gradient (the fused geluBackward) and second derivative against the composite.
+for (const device of ['cpu', 'cpu-ref']) {
+  t.test(`gelu fused = composite on ${device}, float32 at kernel sizes`, async (t) => {
+    const be = vg.getBackend(device);
+    for (const approximate of ['none', 'tanh'] as const) {
+      for (const n of [256, 301, 1027]) {
+        const x = vg.randn([n], { rng: new vg.Rng(n) }).mul(3).to(be).requiresGrad_();
+        const g = vg.randn([n], { rng: new vg.Rng(n + 1) }).to(be);
+        const [fa] = vg.grad(vg.gelu(x, approximate), [x], { gradOutputs: [g], createGraph: true });
+        const [fb] = vg.grad(geluComposite(x, approximate), [x], { gradOutputs: [g], createGraph: true });
+        t.ok(maxRel(vg.gelu(x, approximate), geluComposite(x, approximate)) <= 2e-6, `${approximate} [${n}] values`);
+        t.ok(maxRel(fa!, fb!) <= 2e-6, `${approximate} [${n}] gradients`);
+        const [sa] = vg.grad(fa!.sum(), [x]), [sb] = vg.grad(fb!.sum(), [x]);
+        t.ok(maxRel(sa!, sb!) <= 1e-4, `${approximate} [${n}] second derivatives`);
+      }
+    }
+  });
+}
+
 // Row-wise fused ops (softmax, logSoftmax, layerNorm) against their composites on odd row lengths,
 // on both CPU backends (cpu runs float32 rows of >= 256 elements in WASM SIMD, cpu-ref plain TS).
 const N_SIZES = [1, 3, 17, 63, 65];

@@ -4,10 +4,10 @@
  * reaches the op from them (through a random layout: transposed, sliced, expanded inputs).
  */
 import fc from 'fast-check';
-import { concat, layerNorm, type Tensor } from '../../engine/index.js';
-import { apply } from '../../engine/op.js';
+import { concat, layerNorm, matmul, type Tensor } from '../../engine/index.js';
+import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
-import { geluGrad } from '../../engine/ops/fused.js';
+import { geluBackward, geluGrad } from '../../engine/ops/fused.js';
 import {
   broadcastPairArb, indices, layoutArb, leaf, seedArb, shapeArb, viaLayout, type Domain,
 } from '../helpers/arb.js';
@@ -46,6 +46,7 @@ const cmp = (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') => binaryCase((a, b)
 export const CASES: Record<string, fc.Arbitrary<Case>> = {
   neg: unaryCase((x) => x.neg()),
   exp: unaryCase((x) => x.exp()),
+  expm1: unaryCase((x) => x.expm1()),
   log: unaryCase((x) => x.log(), 'positive'),
   log1p: unaryCase((x) => x.log1p(), 'unit'),
   sqrt: unaryCase((x) => x.sqrt(), 'positive'),
@@ -62,6 +63,13 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
   cast: unaryCase((x) => apply(cast, [x], { dtype: 'float64' })),
   gelu: fc.boolean().chain((tanh) => unaryCase((x) => x.gelu(tanh ? 'tanh' : 'none'))),
   geluGrad: fc.boolean().chain((tanh) => unaryCase((x) => apply(geluGrad, [x], { approximate: tanh ? 'tanh' : 'none' }))),
+  geluBackward: fc.record({ shape: shapeArb(0, 3), seed: seedArb, layout: layoutArb, tanh: fc.boolean() }).map(({ shape, seed, layout, tanh }) => {
+    const { leaf: x, make } = viaLayout(shape, seed, 'any', layout);
+    return {
+      leaves: [leaf(shape, seed + 1), x], fn: (g, a) => apply(geluBackward, [g, make(a)], { approximate: tanh ? 'tanh' : 'none' }),
+      label: `${layout} ${JSON.stringify(shape)} ${tanh ? 'tanh' : 'erf'}`,
+    };
+  }),
   softmax: unaryCase((x) => x.softmax(-1)),
   logSoftmax: unaryCase((x) => x.logSoftmax(-1)),
   layerNorm: fc.record({ shape: shapeArb(1, 3), seed: seedArb, layout: layoutArb }).map(({ shape, seed, layout }) => {
@@ -115,11 +123,15 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
     const leaves = Array.from({ length: k }, (_, i) => leaf(shape.map((n, j) => (j === d ? i + 1 : n)), seed + i));
     return { leaves, fn: (...xs) => concat(xs, d), label: `${k} x ${JSON.stringify(shape)} dim ${d}` };
   }),
-  matmul: fc.record({ pair: broadcastPairArb(2, 3), m: fc.integer({ min: 1, max: 4 }), k: fc.integer({ min: 1, max: 4 }), n: fc.integer({ min: 1, max: 4 }), seed: seedArb, layout: layoutArb })
-    .map(({ pair: [ba, bb], m, k, n, seed, layout }) => {
-      const { leaf: a, make } = viaLayout([...ba, m, k], seed, 'any', layout);
-      const b = leaf([...bb, k, n], seed + 1);
-      return { leaves: [a, b], fn: (x, y) => make(x).matmul(y), label: `${layout} [${ba},${m},${k}] @ [${bb},${k},${n}]` };
+  matmul: fc.record({ pair: broadcastPairArb(2, 3), m: fc.integer({ min: 1, max: 4 }), k: fc.integer({ min: 1, max: 4 }), n: fc.integer({ min: 1, max: 4 }), seed: seedArb, layout: layoutArb, ta: fc.boolean(), tb: fc.boolean() })
+    .map(({ pair: [ba, bb], m, k, n, seed, layout, ta, tb }) => {
+      // transA / transB: the operand is stored transposed ([k, m] / [n, k]) and read in place.
+      const { leaf: a, make } = viaLayout([...ba, ...(ta ? [k, m] : [m, k])], seed, 'any', layout);
+      const b = leaf([...bb, ...(tb ? [n, k] : [k, n])], seed + 1);
+      return {
+        leaves: [a, b], fn: (x, y) => matmul(make(x), y, { transA: ta, transB: tb }),
+        label: `${layout} [${ba},${m},${k}]${ta ? 'ᵀ-stored' : ''} @ [${bb},${k},${n}]${tb ? 'ᵀ-stored' : ''}`,
+      };
     }),
   gather: fc.record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat() }).map(({ shape, seed, dimSeed }) => {
     const d = dimSeed % shape.length;

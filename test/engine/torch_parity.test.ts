@@ -49,7 +49,7 @@ function runCase(c: FixtureCase, device: Backend): string[] {
     const got = grads[i];
     if (!c.args[i].grad) return;
     if (expected === null) { // torch: not part of the graph; ours may say null or zeros
-      if (got && got.dataSync().some((v) => v !== 0)) fails.push(`grad ${i}: nonzero, expected none`);
+      if (got?.dataSync().some((v) => v !== 0)) fails.push(`grad ${i}: nonzero, expected none`);
       return;
     }
     if (!got) { fails.push(`grad ${i}: none, expected ${expected.shape}`); return; }

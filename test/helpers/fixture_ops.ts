@@ -30,7 +30,7 @@ const reduction = (kw: Kw): Reduction => (kw.reduction ?? 'mean') as Reduction;
 
 /** Case op name -> the vlgrad call. Every public op of the API has an entry. */
 export const OPS: Record<string, OpFn> = {
-  neg: ([x]) => x.neg(), exp: ([x]) => x.exp(), log: ([x]) => x.log(), log1p: ([x]) => x.log1p(),
+  neg: ([x]) => x.neg(), exp: ([x]) => x.exp(), expm1: ([x]) => x.expm1(), log: ([x]) => x.log(), log1p: ([x]) => x.log1p(),
   sqrt: ([x]) => x.sqrt(), rsqrt: ([x]) => x.rsqrt(), abs: ([x]) => x.abs(), sign: ([x]) => x.sign(),
   tanh: ([x]) => x.tanh(), sigmoid: ([x]) => x.sigmoid(), relu: ([x]) => x.relu(), silu: ([x]) => x.silu(),
   sin: ([x]) => x.sin(), cos: ([x]) => x.cos(), erf: ([x]) => x.erf(),

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import t from 'tap';
-import { ALL_OPS, noGrad, tensor, type Backend, type Tensor, type TypedArray } from '../../engine/index.js';
+import { ALL_OPS, noGrad, tensor, type Backend, type TypedArray } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
 import { fallbacks, resetFallbacks } from '../../kernels/gpujs/index.js';
 import { RUNS, values } from '../helpers/arb.js';

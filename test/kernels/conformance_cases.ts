@@ -9,7 +9,7 @@
  */
 import fc from 'fast-check';
 import type { Tensor } from '../../engine/index.js';
-import { apply } from '../../engine/op.js';
+import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
 import { broadcastPairArb, indices, layoutArb, leaf, seedArb, shapeArb, viaLayout, type Domain } from '../helpers/arb.js';
 import { CASES } from '../engine/op_cases.js';

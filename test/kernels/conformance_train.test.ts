@@ -64,8 +64,8 @@ function stateTensors(opt: AdamW): Tensor[] {
 interface Mem { buffers: number; bytes: number; device: number }
 interface Run { losses: number[]; mem10: Mem; mem100: Mem; seconds: number }
 
-// A buffer that no tensor holds is freed only by the FinalizationRegistry backstop (today: the
-// one-off probe in nn/optim_host.ts keepsDataOnHost), so counts are compared after a forced GC.
+// A buffer that no tensor holds is freed only by the FinalizationRegistry backstop, so counts are
+// compared after a forced GC.
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 

@@ -9,7 +9,7 @@ import t from 'tap';
 import { memory, randn, tensor, tidy, type Backend } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
 import {
-  fallbacks, GpuJsBackend, GpuUnavailableError, initBackend, isGpuJsDevice, resetFallbacks, useDevice,
+  fallbacks, type GpuJsBackend, GpuUnavailableError, initBackend, isGpuJsDevice, resetFallbacks, useDevice,
 } from '../../kernels/gpujs/index.js';
 import { importOptional } from '../../kernels/gpujs/loader.js';
 import { Linear } from '../../nn/layers.js';

@@ -7,7 +7,8 @@ import { noGrad, ones, randn, Rng, tensor, type Tensor } from '../../engine/inde
 import { grammarVocab, maskTokens, Tokenizer } from '../../data/index.js';
 import { Albef } from '../../models/albef/albef.js';
 import { albefMicro } from '../../models/albef/config.js';
-import { hardNegativeWeights, itcLoss, itmLabels, itmLoss, mlmLoss, sampleHardNegatives, sampleNegativeIndices, softTargets } from '../../models/albef/losses.js';
+import { itcLoss, mlmLoss, softTargets } from '../../models/albef/losses.js';
+import { hardNegativeWeights, itmLabels, itmLoss, sampleHardNegatives, sampleNegativeIndices } from '../../models/common/objectives.js';
 import { enqueue } from '../../models/albef/momentum.js';
 import { B, microSetup } from './albef_fixtures.js';
 

@@ -6,7 +6,7 @@
 import { noGrad, randn, Rng, tensor, type Tensor } from '../../engine/index.js';
 import { Albef, type AlbefInputs } from '../../models/albef/albef.js';
 import { albefMicro, type AlbefConfig } from '../../models/albef/config.js';
-import type { HardNegatives } from '../../models/albef/losses.js';
+import type { HardNegatives } from '../../models/common/objectives.js';
 
 export const B = 3, T = 6;
 

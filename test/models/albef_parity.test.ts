@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { tensor, type Tensor } from '../../engine/index.js';
 import { fromRecords, toRecords } from '../../models/common/checkpoint.js';
-import { load, save } from '../../nn/safetensors.js';
+import { load, save } from '../../nn/safetensors_node.js';
 import { microSetup, onlineParams } from './albef_fixtures.js';
 
 const PYTHON = process.env.VLGRAD_PYTHON ?? '/usr/bin/python3';

@@ -11,7 +11,8 @@ import { AdamW } from '../../nn/optim.js';
 import { latestCheckpoint, listCheckpoints, loadCheckpoint, moduleRngs, restoreRngs, rngStates, saveCheckpoint } from '../../models/common/checkpoint.js';
 import { parseFlags, runCli, type Command } from '../../models/common/cli.js';
 import { JsonlLog, readJsonl } from '../../models/common/jsonl.js';
-import { alphaRamp, warmupCosine } from '../../models/common/lr_schedule.js';
+import { alphaRamp } from '../../models/albef/momentum.js';
+import { warmupCosine } from '../../nn/schedulers.js';
 import { lossCurvesSvg } from '../../models/common/plot.js';
 import { formatDuration, formatProgress } from '../../models/common/progress.js';
 import { positiveRanks, recallAtK, rerankTopK, retrievalReport, scoreMatrix, topK, transpose } from '../../models/common/retrieval.js';
@@ -72,7 +73,9 @@ t.test('plot, schedules and progress line', async (t) => {
   t.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   t.equal((svg.match(/<polyline/g) ?? []).length, 4, 'raw + smoothed line per panel');
   t.match(svg, /run &lt;1&gt;/, 'text is escaped');
-  const lr = warmupCosine({ lr: 1e-3, warmupLr: 1e-5, warmupSteps: 10, minLr: 1e-5, totalSteps: 110 });
+  // ALBEF's schedule (models/albef/train.ts): warm-up from 1e-5, then cosine to the floor at totalSteps.
+  const schedule = warmupCosine({ warmupInit: 1e-5, warmupSteps: 10, minLr: 1e-5, totalSteps: 110 });
+  const lr = (step: number): number => schedule(step, 1e-3);
   t.equal(lr(0), 1e-5); t.equal(lr(10), 1e-3); t.ok(Math.abs(lr(60) - (1e-5 + 0.5 * (1e-3 - 1e-5))) < 1e-15); t.equal(lr(110), 1e-5);
   const a = alphaRamp(0.4, 100);
   t.equal(a(0), 0); t.equal(a(50), 0.2); t.equal(a(500), 0.4);

@@ -73,7 +73,7 @@ t.test('routing (property): outputs do not depend on the experts a path must not
   t.pass('image-only ignores L/VL experts; text-only and fusion ignore the top blocks\' V-FFN');
 });
 
-t.test('padded text keys are masked: padding content never reaches real tokens (spec E22)', async (t) => {
+t.test('padded text keys are masked: padding content never reaches real tokens (a key mask only, as the reference)', async (t) => {
   const { model, batch } = microSetup(1, { dtype: 'float32' });
   const ids2 = tensor(Int32Array.from(batch.ids.dataSync()).map((v, i) => (batch.attentionMask.dataSync()[i] ? v : 7)), { shape: batch.ids.shape });
   const a = noGrad(() => model.fuse(batch.ids, batch.attentionMask, batch.images)).dataSync();
@@ -111,13 +111,13 @@ t.test('relative position indices match a hand-computed 2x2 grid with 3-token te
     13, 13, 13, 10, 7, 6, 4, 3,
     13, 13, 13, 10, 8, 7, 5, 4,
   ]);
-  // Spec B2's Base numbers: 732 image rows, text rows from 734, [CLS] rows 1123-1125.
+  // The reference's Base numbers (docs/reference.md#vlmo-embeddings-and-relative-position-bias): 732 image rows, text rows from 734, [CLS] rows 1123-1125.
   const base = relPosLayout(14, 196), text = textRelPosIndex(40, base);
   t.same([base.imageRows, base.total, imageRelPosIndex(14)[0], imageRelPosIndex(14)[197], text[0], text[40], text[1]], [732, 1126, 731, 730, 1125, 1124, 1123]);
   t.equal(text[40 + 1], 734 + 194, 'token 1 -> token 1: offset 0 + (T0 − 2) + 734');
 });
 
-t.test('parameter counts of all configs match the spec exactly (meta device, no weights allocated)', async (t) => {
+t.test('parameter counts of all configs match the reference counts exactly (meta device, no weights allocated)', async (t) => {
   const tiny = countParameters(vlmoTiny(1000));
   t.same([tiny.backbone, tiny.total], [445_600, 535_564], 'vlmo-tiny (V = 1000)');
   const base = countParameters(VLMO_BASE);

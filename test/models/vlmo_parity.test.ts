@@ -15,7 +15,7 @@ import { fromRecords, toRecords } from '../../models/common/checkpoint.js';
 import { mimObjective, textMlmObjective, vlObjective } from '../../models/vlmo/objectives.js';
 import { fusedRelPosIndex, imageRelPosIndex, relPosLayout, textRelPosIndex } from '../../models/vlmo/relpos.js';
 import { fromReferenceKey, toReference, toReferenceKey } from '../../models/vlmo/weights.js';
-import { load, save } from '../../nn/safetensors.js';
+import { load, save } from '../../nn/safetensors_node.js';
 import { microSetup } from './vlmo_fixtures.js';
 
 const PYTHON = process.env.VLGRAD_PYTHON ?? '/usr/bin/python3';

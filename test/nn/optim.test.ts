@@ -11,6 +11,7 @@ import { LrScheduler, warmupCosine } from '../../nn/schedulers.js';
 
 /** A CPU backend that refuses synchronous reads, like a GPU: optimizers must use tensor ops. */
 class NoSyncReads extends CpuBackend {
+  override readonly hostData = false;   // a device whose data is not on the host says so
   constructor() { super('nosync'); }
   override readSync(): never { throw new Error('nosync: data is on the device; use read()'); }
 }

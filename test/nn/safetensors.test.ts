@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { compareUint8Arrays } from 'typed-array-utils';
-import { CheckpointError, deserialize, load, save, serialize, type StateDict } from '../../nn/safetensors.js';
+import { CheckpointError, deserialize, load, save, serialize, type StateDict } from '../../nn/safetensors_node.js';
 import { halfToFloatBits } from '../../nn/safetensors_dtype.js';
 import {
   arbMetadata,
@@ -17,7 +17,6 @@ import {
   f64FromBits,
 } from '../fixtures/safetensors/records.js';
 
-const text = (s: string) => new TextEncoder().encode(s);
 
 /** Every awkward value of each writable dtype, in 0-d, empty and n-d shapes. */
 function specials(): StateDict {
@@ -139,6 +138,7 @@ t.test('names and keys that are special to JS objects stay plain data', async (t
   const back = deserialize(serialize(sd, meta));
   t.equal(diffStateDicts(sd, back.tensors), '');
   t.equal(Object.getPrototypeOf(back.tensors), Object.prototype, 'prototype untouched');
+  // biome-ignore lint/suspicious/noProto: the test checks that a '__proto__' key in a file stays plain data
   t.equal(back.metadata.__proto__, 'x');
   t.same(Object.keys(back.metadata), ['__proto__', 'constructor']);
 });

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { writeFileAtomic } from '../../nn/atomic_write.js';
-import { CheckpointError, load, save, serialize, SimulatedCrash, type StateDict } from '../../nn/safetensors.js';
+import { CheckpointError, load, save, serialize, SimulatedCrash, type StateDict } from '../../nn/safetensors_node.js';
 import { diffStateDicts } from '../fixtures/safetensors/records.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { CheckpointError, deserialize, load, serialize } from '../../nn/safetensors.js';
+import { CheckpointError, deserialize, load, serialize } from '../../nn/safetensors_node.js';
 import { arbStateDict, craft } from '../fixtures/safetensors/records.js';
 
 const BOUND_MS = 50;
@@ -32,7 +32,6 @@ function refusedOrValid(bytes: Uint8Array): boolean {
   return ms < BOUND_MS && (error === undefined || error instanceof CheckpointError);
 }
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 const f32 = (shape: unknown, offsets: unknown) => ({ dtype: 'F32', shape, data_offsets: offsets });
 const d8 = new Uint8Array(8);

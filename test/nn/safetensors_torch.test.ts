@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { CheckpointError, deserialize, load, save, type StateDict, type TensorRecord } from '../../nn/safetensors.js';
+import { CheckpointError, deserialize, load, save, type StateDict, type TensorRecord } from '../../nn/safetensors_node.js';
 import { f32FromBits, f64FromBits, hexBits } from '../fixtures/safetensors/records.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');

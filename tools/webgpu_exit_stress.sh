@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Spike: how often does a webgpu (Dawn 0.6.2 + lavapipe) node process hang or
+# How often does a webgpu (Dawn 0.6.2 + lavapipe) node process hang or
 # abort at exit? Runs a script N times under a timeout and tallies exit codes.
-# Usage: kernels/gpujs/spike/exit_stress.sh [N] [script] ; env passes through (e.g. SPIKE_EXIT=none)
+# Usage: tools/webgpu_exit_stress.sh [N] [script] ; env passes through (e.g. SPIKE_EXIT=none)
 # rc 124 = hung (killed by timeout), 134 = abort ("The futex facility returned an unexpected error code.")
-N="${1:-30}"; SCRIPT="${2:-kernels/gpujs/spike/adapter.mjs}"; TO="${TIMEOUT:-30}"
+N="${1:-30}"; SCRIPT="${2:-tools/webgpu_adapter.mjs}"; TO="${TIMEOUT:-30}"
 declare -A count
 for i in $(seq 1 "$N"); do
   timeout -s KILL "$TO" node "$SCRIPT" >/tmp/exit_stress.$$.log 2>&1

@@ -1,5 +1,5 @@
-// Spike: get a WebGPU adapter from Node via Dawn (npm webgpu@0.6.2).
-// Run: node kernels/gpujs/spike/adapter.mjs   (after scripts/install_lavapipe.sh)
+// Checks that Node gets a WebGPU adapter via Dawn (npm webgpu) and prints its info, limits and start-up times.
+// Run: node tools/webgpu_adapter.mjs   (after scripts/install_lavapipe.sh on a machine without a GPU)
 import { createRequire } from 'node:module';
 import { create } from 'webgpu';
 
@@ -31,7 +31,7 @@ const device = await adapter.requestDevice();
 const t3 = performance.now();
 console.log(`timing ms: create ${(t1 - t0).toFixed(1)}  requestAdapter ${(t2 - t1).toFixed(1)}  requestDevice ${(t3 - t2).toFixed(1)}`);
 // SPIKE_EXIT=destroy (default): device.destroy() right before exit -- this has
-// hung/aborted at exit intermittently (see exit_stress.sh / docs/gpu_spike.md).
+// hung/aborted at exit intermittently (see tools/webgpu_exit_stress.sh, docs/gpu_spike.md §7).
 // SPIKE_EXIT=none: just let the process exit with the device alive.
 // SPIKE_EXIT=destroy-wait: device.destroy(), then wait for device.lost before exiting.
 const how = process.env.SPIKE_EXIT || 'destroy';

@@ -1,0 +1,129 @@
+/**
+ * Everything an ALBEF training run is made of except files: the options and their defaults, and
+ * `albefSetup`, which builds the tokenizer, data, model, optimizer and schedules from them. Both
+ * `trainAlbef` (Node, with a run directory) and `AlbefSession` (any runtime, a browser tab
+ * included) start here, so the same options and seed give the same run everywhere.
+ */
+import type { Backend } from '../../engine/index.js';
+import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type DatasetName, type Normalize } from '../../data/index.js';
+import { AdamW, paramGroups } from '../../nn/optim.js';
+import { warmupCosine } from '../../nn/schedulers.js';
+import { onHost, type StepReport } from '../common/trainer.js';
+import { Albef } from './albef.js';
+import { albefConfig, type AlbefConfig } from './config.js';
+import { alphaRamp } from './momentum.js';
+import { albefStep } from './step.js';
+
+export interface AlbefTrainOptions {
+  /** A config name (its vocabulary is the tokenizer's) or a full config. */
+  config: string | AlbefConfig;
+  dataset: DatasetName;
+  /** Training scenes. */
+  trainSize: number;
+  /** Fraction of training captions replaced by wrong ones (noisy web pairs). */
+  noise: number;
+  steps: number;
+  batchSize: number;
+  /** Peak learning rate, its warm-up start, warm-up steps and cosine floor. */
+  lr: number; warmupLr: number; warmupSteps: number; minLr: number;
+  weightDecay: number;
+  seed: number;
+  device: string;
+  /** Run directory: log, checkpoints, final weights, plot. */
+  out: string;
+  checkpointEvery: number;
+  /** Wall-clock budget of the training loop in minutes (0 = none): past it, training stops after a checkpoint. */
+  maxMinutes: number;
+  resume: boolean;
+  /** Replace a run already in `out` (a new run refuses a non-empty `out`); `allowChange`: see ALBEF_RESUME_KEYS (train.ts). */
+  overwrite?: boolean;
+  allowChange?: string;
+  progress: boolean;
+  /** Override the config's dropout (BERT hidden and attention), queue size and EMA momentum. */
+  dropout?: number;
+  queueSize?: number;
+  momentum?: number;
+}
+
+/**
+ * The defaults of `vlgrad train albef`: about 0.65 s per step at batch 16 on an idle 2-core CPU, so
+ * 900 steps (~10.5 min) plus the evaluation (~3 min) fit 15 minutes, and `maxMinutes` stops training
+ * early on a busy machine (see RESULTS.md). lr 1e-3: 3e-3 learned nothing more in 200-step trials.
+ * Momentum 0.99 instead of 0.995: acceptable for short runs (docs/reference.md#albef-tiny).
+ */
+export const TRAIN_DEFAULTS: AlbefTrainOptions = {
+  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 900, batchSize: 16,
+  lr: 1e-3, warmupLr: 1e-5, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
+  out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 12, resume: false, progress: true, momentum: 0.99,
+};
+
+/** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
+export interface RunInfo { options: AlbefTrainOptions; config: AlbefConfig; normalize: Normalize; vocab: string[] }
+
+/** What `albefSetup` builds. */
+export interface AlbefSetup {
+  tokenizer: Tokenizer;
+  config: AlbefConfig;
+  loader: DataLoader;
+  model: Albef;
+  optimizer: AdamW;
+  /** Learning rate and α of the 0-based step index. */
+  lrAt(step: number): number;
+  alphaAt(step: number): number;
+  info: RunInfo;
+}
+
+/**
+ * Builds a run from its options on `device` (the model is initialised on cpu and moved there).
+ * Throws a RangeError for a config whose vocabulary is not the tokenizer's or a queue that the
+ * batch size does not divide.
+ */
+export function albefSetup(opts: AlbefTrainOptions, device: Backend | string): AlbefSetup {
+  const tokenizer = Tokenizer.fromVocab(grammarVocab());
+  const base = typeof opts.config === 'string' ? albefConfig(opts.config, tokenizer.vocabSize) : opts.config;
+  if (base.text.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${base.name}: vocabSize ${base.text.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
+  const p = opts.dropout, config: AlbefConfig = {
+    ...base, queueSize: opts.queueSize ?? base.queueSize, momentum: opts.momentum ?? base.momentum,
+    text: p === undefined ? base.text : { ...base.text, hiddenDropout: p, attnDropout: p },
+  };
+  if (config.queueSize % opts.batchSize !== 0) {
+    throw new RangeError(`queue size ${config.queueSize} is not a multiple of the batch size ${opts.batchSize}; pick a batch that divides it`);
+  }
+  const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.vision.imageSize as 32 | 64,
+    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
+  const normalize = channelStats(train, 512);
+  const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed, maxLength: 16, dropLast: true, normalize,
+    mlm: { style: 'albef', prob: config.mlmProb } });
+  const model = onHost(() => new Albef(config, { seed: opts.seed })).to(device);   // initialised on the host, as on cpu
+  const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, t]) => t.requiresGrad), { weightDecay: opts.weightDecay }),
+    { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 });
+  // timm's cosine with a warm-up prefix, as ALBEF's scheduler, but stepped per iteration rather than per epoch.
+  const schedule = warmupCosine({ warmupInit: opts.warmupLr, warmupSteps: opts.warmupSteps, minLr: opts.minLr, totalSteps: opts.steps });
+  const lrAt = (step: number): number => schedule(step, opts.lr);
+  const alphaAt = alphaRamp(config.alpha, loader.batchesPerEpoch);       // ALBEF: α ramps over the first epoch
+  const info: RunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
+  return { tokenizer, config, loader, model, optimizer, lrAt, alphaAt, info };
+}
+
+/**
+ * A training run driven one step at a time by its caller (a browser tab's loop, a test), with no
+ * files: `step()` trains the next batch and returns the logged numbers; `stateDict()`/the model
+ * give the weights to save. Same options and seed as `trainAlbef`, same steps.
+ */
+export class AlbefSession {
+  readonly setup: AlbefSetup;
+  /** Steps done so far. */
+  stepsDone = 0;
+
+  constructor(readonly options: AlbefTrainOptions, device: Backend | string) {
+    this.setup = albefSetup(options, device);
+  }
+
+  /** Trains one step (1-based step number `stepsDone + 1`) and returns what it logs. */
+  async step(): Promise<StepReport> {
+    const { model, optimizer, loader, lrAt, alphaAt } = this.setup, s = this.stepsDone;
+    const report = await albefStep(model, optimizer, loader.next(), lrAt(s), alphaAt(s));
+    this.stepsDone++;
+    return report;
+  }
+}

@@ -1,0 +1,45 @@
+// float32 GELU and its backward in WASM SIMD (kernels/wasm/gelu_kernel.ts) against the float64
+// formulas (engine/ops/scalar_math.ts, erf to ~1e-15), on every length mod 4 and on inputs from
+// tiny to far in both tails. The kernel uses float32 erf (a rational fit, |error| < 1e-7) and a
+// polynomial e^x (2e-7 relative); the bound, 2e-6 · (1 + |ref|), is float32 rounding of a
+// handful of operations on top of that.
+import t from 'tap';
+import { geluWasm, ROWWISE_MIN_ELEMENTS, shutdown } from '../../kernels/wasm/index.js';
+import { geluErf, geluErfGrad, geluTanh, geluTanhGrad } from '../../engine/ops/scalar_math.js';
+import { Rng } from '../../engine/index.js';
+
+t.teardown(shutdown);
+
+function inputs(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed), x = new Float32Array(n);
+  const specials = [0, -0, 1e-30, -1e-8, 3.5, -3.5, 5.7, -5.7, 9, -9, 40, -40, 1e4, -1e4, 88, -88, 100, -100];
+  for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i] : (rng.uniform() - 0.5) * 16;
+  return x;
+}
+
+for (const approximate of ['none', 'tanh'] as const) {
+  const f = approximate === 'tanh' ? geluTanh : geluErf, df = approximate === 'tanh' ? geluTanhGrad : geluErfGrad;
+  t.test(`geluWasm(${approximate}): values and g · gelu' within 2e-6 (1 + |ref|) of float64`, async (t) => {
+    for (const n of [ROWWISE_MIN_ELEMENTS, 257, 1030, 4099]) {
+      const x = inputs(n, n), g = inputs(n, n + 1).map((v) => v / 8), y = new Float32Array(n), gy = new Float32Array(n);
+      t.ok(geluWasm(x, y, approximate), `n=${n}: the kernel ran`);
+      t.ok(geluWasm(x, gy, approximate, g), `n=${n}: the backward kernel ran`);
+      let worst = 0, worstG = 0;
+      for (let i = 0; i < n; i++) {
+        const ref = f(x[i]), refG = g[i] * df(x[i]);
+        worst = Math.max(worst, Math.abs(y[i] - ref) / (1 + Math.abs(ref)));
+        worstG = Math.max(worstG, Math.abs(gy[i] - refG) / (1 + Math.abs(refG)));
+      }
+      t.ok(worst <= 2e-6, `n=${n}: gelu worst ${worst.toExponential(2)}`);
+      t.ok(worstG <= 2e-6, `n=${n}: backward worst ${worstG.toExponential(2)}`);
+      t.ok(y.every(Number.isFinite) && gy.every(Number.isFinite), 'finite everywhere, tails included');
+    }
+  });
+}
+
+t.test('geluWasm declines small inputs and checks lengths', async (t) => {
+  const x = new Float32Array(ROWWISE_MIN_ELEMENTS - 1);
+  t.notOk(geluWasm(x, new Float32Array(x.length), 'none'), 'below ROWWISE_MIN_ELEMENTS the caller loops');
+  t.throws(() => geluWasm(new Float32Array(300), new Float32Array(299), 'none'), /gelu: x, out lengths differ/);
+  t.throws(() => geluWasm(new Float32Array(300), new Float32Array(300), 'none', new Float32Array(3)), /gelu: x, out, g lengths differ/);
+});
