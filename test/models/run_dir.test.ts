@@ -139,7 +139,7 @@ t.test('ground and vqa say what they wrote; vqa.json records the checkpoint (ite
   const dir = await mkdtemp(join(tmpdir(), 'outputs-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const out = join(dir, 'o');
-  await trainAlbef(options(out, { steps: 2 }));
+  await trainAlbef(options(out, { steps: 2, warmupSteps: 1 }));          // warm-up must be shorter than the run
   const lines: string[] = [], log = console.log, err = sink();
   console.log = (s: string) => { lines.push(String(s)); };
   try {
