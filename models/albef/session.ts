@@ -35,6 +35,9 @@ export interface AlbefTrainOptions {
   /** Wall-clock budget of the training loop in minutes (0 = none): past it, training stops after a checkpoint. */
   maxMinutes: number;
   resume: boolean;
+  /** Replace a run already in `out` (a new run refuses a non-empty `out`); `allowChange`: see ALBEF_RESUME_KEYS (train.ts). */
+  overwrite?: boolean;
+  allowChange?: string;
   progress: boolean;
   /** Override the config's dropout (BERT hidden and attention), queue size and EMA momentum. */
   dropout?: number;

@@ -3,7 +3,9 @@
  * model's state dict under its checkpoint names: momentum model and queues included, loadable by the
  * PyTorch reference) and `trainer.safetensors` (optimizer moments as tensors; step, optimizer
  * hyper-parameters, RNG states and data-loader position as JSON metadata). Both files are written
- * into a temporary directory that is then renamed, so a crash leaves either no checkpoint or a whole one.
+ * into a temporary directory that is then renamed, so a crash leaves either no checkpoint or a whole one;
+ * the next save into that directory removes what a killed save left (its `.tmp-step-*` directory).
+ * Pruning keeps the newest checkpoints up to the one just written and never deletes that one.
  */
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import type { Module } from '../../nn/module.js';
 import type { Optimizer, OptimizerStateDict, ParamState } from '../../nn/optim.js';
 import { load, save, type StateDict } from '../../nn/safetensors_node.js';
 import { fromRecords, restoreRngs, toRecordsAsync } from './records.js';
+import { cleanStaleTemporaries } from './run_dir.js';
 
 export { fromRecords, moduleRngs, restoreRngs, rngStates, stateDictTo, toRecords, toRecordsAsync } from './records.js';
 
@@ -46,9 +49,14 @@ function optimizerFromRecords(records: StateDict, json: { state: Record<string, 
 
 const stepDir = (step: number): string => `step-${String(step).padStart(6, '0')}`;
 
-/** Writes checkpoint `step` under `dir` and keeps only the newest `keep` checkpoints. Returns its path. */
+/**
+ * Writes checkpoint `step` under `dir` and prunes older ones, keeping `keep` checkpoints of steps up to
+ * `step` (this one included). Checkpoints of later steps are not touched: a run directory never holds
+ * them (see run_dir.ts), and deleting the checkpoint just written would lose the run. Returns its path.
+ */
 export async function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer<any>, state: TrainerState, keep = 3): Promise<string> {
   await mkdir(dir, { recursive: true });
+  cleanStaleTemporaries(dir, false);                // a killed save's .tmp-step-* (its process is gone)
   const final = join(dir, stepDir(state.step)), tmp = join(dir, `.tmp-${stepDir(state.step)}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
@@ -57,8 +65,8 @@ export async function saveCheckpoint(dir: string, model: Module, optimizer: Opti
   await save(join(tmp, 'trainer.safetensors'), opt.tensors, { vlgrad: JSON.stringify({ ...state, optimizer: opt.json }) });
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
-  const all = await listCheckpoints(dir);
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) await rm(join(dir, stepDir(old)), { recursive: true, force: true });
+  const older = (await listCheckpoints(dir)).filter((s) => s < state.step);
+  for (const old of older.slice(0, Math.max(0, older.length - (keep - 1)))) await rm(join(dir, stepDir(old)), { recursive: true, force: true });
   return final;
 }
 
@@ -75,23 +83,49 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
   return steps.length ? join(dir, stepDir(steps[steps.length - 1])) : null;
 }
 
+/** A loaded training checkpoint and where it came from. */
+export interface LoadedCheckpoint { path: string; model: Record<string, Tensor>; optimizer: OptimizerStateDict; state: TrainerState }
+
 /** Reads a checkpoint directory: the model's tensors, the optimizer state and the trainer state. */
-export async function loadCheckpoint(path: string, device?: Backend): Promise<{ model: Record<string, Tensor>; optimizer: OptimizerStateDict; state: TrainerState }> {
+export async function loadCheckpoint(path: string, device?: Backend): Promise<LoadedCheckpoint> {
   const model = fromRecords((await load(join(path, 'model.safetensors'))).tensors, device);
   const trainer = await load(join(path, 'trainer.safetensors'));
   const meta = trainer.metadata.vlgrad;
   if (!meta) throw new Error(`${path}/trainer.safetensors has no 'vlgrad' metadata; not a vlgrad training checkpoint`);
   const { optimizer, ...state } = JSON.parse(meta) as TrainerState & { optimizer: Parameters<typeof optimizerFromRecords>[1] };
-  return { model, optimizer: optimizerFromRecords(trainer.tensors, optimizer, device), state };
+  return { path, model, optimizer: optimizerFromRecords(trainer.tensors, optimizer, device), state };
+}
+
+
+/**
+ * The newest checkpoint under `dir` that `read` accepts, read: a checkpoint that fails to read
+ * (truncated, corrupt, missing a file) is reported and skipped in favour of the next older one.
+ * `skipped` lists the unreadable ones, newest first. Null when no checkpoint is readable.
+ */
+export async function newestReadable<T>(dir: string, read: (path: string) => Promise<T>, log: (line: string) => void = console.log): Promise<{ path: string; value: T; skipped: string[] } | null> {
+  const steps = await listCheckpoints(dir), skipped: string[] = [];
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const path = join(dir, stepDir(steps[i]));
+    try {
+      const value = await read(path);
+      if (skipped.length) log(`falling back to ${path}: the newer ${skipped.join(', ')} could not be read`);
+      return { path, value, skipped };
+    } catch (e) {
+      log(`checkpoint ${path} is unreadable: ${(e as Error).message}`);
+      skipped.push(path);
+    }
+  }
+  return null;
 }
 
 /**
- * Continues a training run from checkpoint `path`: loads the model, the optimizer, every named RNG and
- * the data loader's position (saved as `extra.loader`), and returns the saved trainer state.
+ * Continues a training run from a checkpoint (a path, or one loaded with `loadCheckpoint`): loads the
+ * model, the optimizer, every named RNG and the data loader's position (saved as `extra.loader`), and
+ * returns the saved trainer state. Nothing is written.
  */
-export async function resumeTraining(path: string, run: { model: Module; optimizer: Optimizer<any>; rngs: Map<string, Rng>;
+export async function resumeTraining(from: string | LoadedCheckpoint, run: { model: Module; optimizer: Optimizer<any>; rngs: Map<string, Rng>;
   loader: { setState(s: { epoch: number; batch: number }): unknown } }): Promise<TrainerState> {
-  const ck = await loadCheckpoint(path);
+  const ck = typeof from === 'string' ? await loadCheckpoint(from) : from;
   run.model.loadStateDict(ck.model);
   run.optimizer.loadStateDict(ck.optimizer);
   restoreRngs(run.rngs, ck.state.rngs);

@@ -6,14 +6,16 @@
  * weights when they exist. AdamW with VLMo's no-decay rule, betas (0.9, 0.98), linear warm-up then
  * linear decay to 0 (UNILM:vlmo/vlmo/modules/vlmo_utils.py `set_schedule`).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultBackend, getBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize, type SceneDataset } from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { load, save } from '../../nn/safetensors_node.js';
 import { warmupLinear } from '../../nn/schedulers.js';
-import { fromRecords, latestCheckpoint, moduleRngs, resumeTraining, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { fromRecords, latestCheckpoint, moduleRngs, newestReadable, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import { resumeFromCheckpoints } from '../common/resume.js';
+import { checkResumeOptions, openRunDir, parseAllowChange, pickOptions, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
@@ -57,8 +59,14 @@ export interface VlmoTrainOptions {
   out: string;
   checkpointEvery: number;
   resume: boolean;
+  /** Replace a run already in `out`; `allowChange`: options a resume may change (see VLMO_RESUME_KEYS). */
+  overwrite?: boolean;
+  allowChange?: string;
   progress: boolean;
 }
+
+/** Options that change a run's maths: a resume must keep them (or name them in `allowChange`); `steps<n>` counts once stage n has begun. */
+export const VLMO_RESUME_KEYS = ['config', 'dataset', 'trainSize', 'noise', 'batchSize', 'lr', 'warmup', 'weightDecay', 'codebookImages', 'stage1', 'initStd', 'lr1', 'seed'] as const;
 
 /** Defaults of `vlgrad train vlmo`, sized from bench/vlmo_step.ts (see models/vlmo/RESULTS.md). */
 export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
@@ -118,6 +126,7 @@ export async function prepareCodebook(path: string, train: SceneDataset, normali
 }
 
 interface StageContext {
+  run: OpenRun;
   opts: VlmoTrainOptions; config: VlmoConfig; tokenizer: Tokenizer; train: SceneDataset; normalize: Normalize;
   codebook: () => Promise<Codebook>;
 }
@@ -127,8 +136,8 @@ async function previousWeights(out: string, stage: Stage): Promise<{ weights: Re
   for (let s = stage - 1; s >= 1; s--) {
     const done = join(out, `stage${s}`, 'done.json');
     if (!existsSync(done)) continue;
-    const dir = await latestCheckpoint(join(out, `stage${s}`, 'checkpoints'));
-    if (dir) return { weights: fromRecords((await load(join(dir, 'model.safetensors'))).tensors, getBackend('cpu')), from: dir };
+    const found = await newestReadable(join(out, `stage${s}`, 'checkpoints'), async (dir) => (await load(join(dir, 'model.safetensors'))).tensors);
+    if (found) return { weights: fromRecords(found.value, getBackend('cpu')), from: found.path };
   }
   return null;
 }
@@ -139,9 +148,9 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   // Built and given the previous stage's weights on the host, then moved to the training device.
   const device = defaultBackend(), useMim = stage === 1 && opts.stage1 !== 'facts', facts = stage === 1 && opts.stage1 !== 'mim' ? new FactTargets(opts.dataset) : null;
   const model = onHost(() => new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: useMim, ...(facts ? { facts: facts.size } : {}) }));
-  const resumeFrom = opts.resume ? await latestCheckpoint(ckptDir) : null;
+  const resumable = ctx.run.resuming && (await latestCheckpoint(ckptDir)) !== null;
   let startedFrom = 'scratch';
-  if (!resumeFrom) {
+  if (!resumable) {
     rmSync(dir, { recursive: true, force: true });
     const prev = stage > 1 ? await previousWeights(opts.out, stage) : null;
     if (prev) { loadPreviousStage(model, prev.weights, stage); startedFrom = prev.from; }
@@ -155,12 +164,9 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed + stage, maxLength: config.maxTextLen, dropLast: true,
     normalize, ...(stage > 1 ? { mlm: { style: 'vlmo' as const, prob: config.mlmProb } } : {}) });
   const rngs = moduleRngs(model);
-  let startStep = 0;
-  if (resumeFrom) {
-    const state = await resumeTraining(resumeFrom, { model, optimizer, rngs, loader });
-    startStep = state.step;
-    startedFrom = String(state.extra.startedFrom ?? resumeFrom);
-  }
+  const resumed = resumable ? await resumeFromCheckpoints({ run: ctx.run, checkpoints: ckptDir, options: {}, keys: [], target: { model, optimizer, rngs, loader }, label: `stage ${stage}: ` }) : null;
+  const startStep = resumed?.step ?? 0, resumeFrom = resumed?.path ?? null;    // options were checked for every stage up front
+  if (resumed) startedFrom = String(resumed.state.extra.startedFrom ?? resumeFrom);
   console.log(`stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`);
   const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
   const codebook = useMim ? await ctx.codebook() : null;
@@ -219,7 +225,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
     return { losses, extra: { lr, ...extra }, samples: B };
   };
   const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom } });
+    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom, options: pickOptions(opts, [...VLMO_RESUME_KEYS, `steps${stage}`]) } });
   const result = await trainLoop({ startStep, totalSteps: steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
     progress: opts.progress ? new ProgressBar(process.stderr) : null });
   const keys = stage === 1 ? [...(useMim ? ['mim', 'mim_acc'] : []), ...(facts ? ['facts', 'facts_exact'] : [])] : stage === 2 ? ['mlm', 'mlm_acc'] : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
@@ -233,6 +239,10 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
 
 /** Runs the requested stages in order; returns the last stage's model. */
 export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
+  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' });    // checks only; writes nothing
+  const begun = STAGES.filter((s) => existsSync(join(opts.out, `stage${s}`, 'checkpoints'))).map((s) => `steps${s}`);
+  const changed = run.resuming && run.saved ? checkResumeOptions({ saved: run.saved.options, current: { ...opts }, keys: [...VLMO_RESUME_KEYS, ...begun],
+    allow: parseAllowChange(opts.allowChange), source: join(opts.out, 'run.json') }) : {};
   setDefaultDevice(await startTrainingDevice(opts.device));
   const t0 = performance.now(), stages = parseStages(opts.stages);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
@@ -244,9 +254,8 @@ export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; 
     ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
   const normalize = channelStats(train, 512);
   const info: VlmoRunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
-  mkdirSync(opts.out, { recursive: true });
-  writeFileSync(join(opts.out, 'run.json'), `${JSON.stringify(info, null, 2)}\n`);
-  const ctx: StageContext = { opts, config, tokenizer, train, normalize,
+  run.commit(info, run.resuming ? { time: new Date().toISOString(), stages: opts.stages, ...(Object.keys(changed).length ? { changed } : {}) } : undefined);
+  const ctx: StageContext = { run, opts, config, tokenizer, train, normalize,
     codebook: () => prepareCodebook(join(opts.out, 'codebook.safetensors'), train, normalize, config, opts.codebookImages, opts.seed) };
   const steps: Record<Stage, number> = { 1: opts.steps1, 2: opts.steps2, 3: opts.steps3 };
   let model: Vlmo | null = null;
@@ -280,10 +289,16 @@ export async function trainedStages(out: string, info: VlmoRunInfo, checkpoint?:
 
 /** The final weights of a finished stage, as a model of that stage. */
 export async function loadStageModel(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<Vlmo> {
-  const dir = checkpoint || (await latestCheckpoint(join(out, `stage${stage}`, 'checkpoints')));
-  if (!dir) throw new Error(`no stage-${stage} checkpoint under ${out}; train first (vlgrad train vlmo --out ${out})`);
-  const records = (await load(join(dir, 'model.safetensors'))).tensors;
+  return (await loadStageCheckpoint(out, stage, config, checkpoint)).model;
+}
+
+/** `loadStageModel`, with the checkpoint directory it read (the newest readable one unless `checkpoint` is given). */
+export async function loadStageCheckpoint(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<{ model: Vlmo; checkpoint: string }> {
+  const read = async (dir: string) => (await load(join(dir, 'model.safetensors'))).tensors;
+  const found = checkpoint ? { path: checkpoint, value: await read(checkpoint) } : await newestReadable(join(out, `stage${stage}`, 'checkpoints'), read);
+  if (!found) throw new Error(`no readable stage-${stage} checkpoint under ${out}; train first (vlgrad train vlmo --out ${out})`);
+  const records = found.value;
   const model = onHost(() => new Vlmo(stageConfig(config, stage), { mim: stage === 1 }));   // built on the host, then moved
   model.loadStateDict(fromRecords(records, getBackend('cpu')));
-  return model.to(defaultBackend());
+  return { model: model.to(defaultBackend()), checkpoint: found.path };
 }

@@ -45,7 +45,7 @@ t.test('flags: typed by their defaults, kebab-case, --no-x, clear errors', async
   t.same(parseFlags(['--steps', '300', '--lr=3e-4', '--resume', '--no-progress', '--out', '/tmp/y'], defs),
     { steps: 300, lr: 3e-4, resume: true, progress: false, out: '/tmp/y' });
   t.same(parseFlags(['--batch-size', '8'], { batchSize: 32 }), { batchSize: 8 });
-  t.throws(() => parseFlags(['--steps', 'many'], defs), /--steps expects a number, got 'many'/);
+  t.throws(() => parseFlags(['--steps', 'many'], defs), /--steps many: expected a number/);
   t.throws(() => parseFlags(['--stpes', '3'], defs), /unknown flag --stpes; known: --steps/);
   t.throws(() => parseFlags(['--out'], defs), /--out needs a value/);
   let got: unknown = null;

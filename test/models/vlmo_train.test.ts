@@ -50,7 +50,7 @@ t.test('an interrupted stage resumes bit for bit (stage 1 masks and codes, stage
   t.teardown(() => rm(out, { recursive: true, force: true }));
   for (const stage of [1, 3] as const) {
     const o = options(out, { stages: String(stage), steps1: 4, steps3: 4, checkpointEvery: 2 });
-    await trainVlmo(o);
+    await trainVlmo({ ...o, resume: stage === 3 });                // stage 3 continues the run in `out` (a new run would refuse it)
     const last = join(out, `stage${stage}`, 'checkpoints', 'step-000004');
     const want = ['model.safetensors', 'trainer.safetensors'].map((f) => readFileSync(join(last, f)));
     rmSync(last, { recursive: true });                               // as if killed after step 2's checkpoint
