@@ -116,6 +116,11 @@ function writeGroundStats(model: Albef, tokenizer: Tokenizer, info: RunInfo, n: 
   console.log(`${verb} ${path}`);
 }
 
+/** The warm-up must end before the schedule does (said in flag terms, before anything runs). */
+function checkWarmup(warmupSteps: number, steps: number): void {
+  if (warmupSteps >= steps) throw new RangeError(`--warmup-steps ${warmupSteps} must be less than --steps ${steps}`);
+}
+
 /**
  * The image-tower warm start of a `train albef` run: 'none' (from scratch), a file path, or 'auto':
  * the `pretrain vit` checkpoint for this run's config, scenes and seed under `<dir of --out>/<config>-vit/`,
@@ -126,7 +131,8 @@ async function resolveInitVision(f: { initVision: string; vitSteps: number; conf
   if (spec === 'none' || spec === '') return '';
   if (spec !== 'auto') return spec;
   const o: VitPretrainOptions = { ...PRETRAIN_DEFAULTS, config: f.config, dataset: f.dataset as DatasetName, trainSize: f.trainSize,
-    seed: f.seed, steps: f.vitSteps, out: join(dirname(f.out), `${f.config}-vit`), progress: f.progress };
+    seed: f.seed, steps: f.vitSteps, out: join(dirname(f.out), `${f.config}-vit`), progress: f.progress,
+    warmupSteps: Math.min(PRETRAIN_DEFAULTS.warmupSteps, f.vitSteps - 1) };   // a short warm start warms up for fewer steps
   const path = join(o.out, 'vit.safetensors'), cached = await readPretrainInfo(path);
   const key = (x: VitPretrainOptions): string => JSON.stringify({ ...x, out: '', progress: false });
   if (cached && key(cached.options) === key(o)) {
@@ -165,6 +171,7 @@ const train = command({
   async run(flags, { given }) {
     const f = flags.resume ? withSavedOptions(flags, given, flags.out, ALBEF_RESUME_KEYS) : flags;
     checkTrainSize(f.trainSize, f.noise);
+    checkWarmup(f.warmupSteps, f.steps);
     const t0 = performance.now(), initVision = await resolveInitVision(f);
     const { eval: doEval, evalSize, evalK, evalSeed, evalBatch, initVision: _spec, vitSteps: _v, groundingStats: nStats, ...rest } = f;
     const opts: AlbefTrainOptions = { ...rest, dataset: rest.dataset as DatasetName, initVision };

@@ -123,7 +123,9 @@ export const pretrainCommand: Command = {
     valSize: 'validation scenes scored at the end', out: 'output directory (vit.safetensors, log.jsonl, facts.json)', progress: 'show the progress bar',
   },
   async run(f) {
-    const { path, info } = await pretrainVit(f as unknown as VitPretrainOptions);
+    const o = f as unknown as VitPretrainOptions;
+    if (o.warmupSteps >= o.steps) throw new RangeError(`--warmup-steps ${o.warmupSteps} must be less than --steps ${o.steps}`);
+    const { path, info } = await pretrainVit(o);
     console.log(formatPretrain(path, info));
   },
 };
