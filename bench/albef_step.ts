@@ -36,12 +36,20 @@ const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
 };
-const batches = arg('batch', '16,32').split(',').map(Number), repeats = Number(arg('repeats', '3'));
+const batches = arg('batch', '16,32').split(',').map(Number),
+  repeats = Number(arg('repeats', '3'));
 const devices = arg('devices', 'cpu,cpu-ref').split(',');
-const V = 70, T = 16;
+const V = 70,
+  T = 16;
 const cpuBe = getBackend('cpu');
 
-interface Timing { fwd: number; bwd: number; opt: number; wait: number; cpu: number }
+interface Timing {
+  fwd: number;
+  bwd: number;
+  opt: number;
+  wait: number;
+  cpu: number;
+}
 
 /** Starts `device` (gpu.js devices through initBackend); throws with the reason when it cannot. */
 async function start(device: string): Promise<Backend> {
@@ -51,10 +59,15 @@ async function start(device: string): Promise<Backend> {
 async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backend): Promise<Timing> {
   const S = model.config.vision.imageSize;
   // Drawn on the CPU (the same numbers for every device), then moved: not timed.
-  const images = randn([B, 3, S, S], { rng, device: cpuBe }).to(be), ids = randint(5, V, [B, T], { rng, device: cpuBe }).to(be);
+  const images = randn([B, 3, S, S], { rng, device: cpuBe }).to(be),
+    ids = randint(5, V, [B, T], { rng, device: cpuBe }).to(be);
   const attentionMask = ones([B, T], { dtype: 'int32', device: be });
-  const mlmLabels = tensor(Int32Array.from({ length: B * T }, () => (rng.uniform() < 0.15 ? rng.int(5, V) : -100)), { shape: [B, T], device: be });
-  const c0 = process.cpuUsage(), t0 = performance.now();
+  const mlmLabels = tensor(
+    Int32Array.from({ length: B * T }, () => (rng.uniform() < 0.15 ? rng.int(5, V) : -100)),
+    { shape: [B, T], device: be },
+  );
+  const c0 = process.cpuUsage(),
+    t0 = performance.now();
   const out = model.forward({ images, ids, attentionMask, mlmIds: ids, mlmLabels }, { alpha: 0.4 });
   await out.total.itemAsync();
   const t1 = performance.now();
@@ -64,7 +77,8 @@ async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backe
   opt.step();
   const t3 = performance.now();
   await lastUpdated(opt).data();
-  const t4 = performance.now(), c = process.cpuUsage(c0);
+  const t4 = performance.now(),
+    c = process.cpuUsage(c0);
   return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, wait: t4 - t3, cpu: (c.user + c.system) / 1000 };
 }
 
@@ -77,7 +91,11 @@ function lastUpdated(opt: AdamW): Tensor {
 
 const reason = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split('\n')[0];
 
-console.log(`albef-tiny step times (ms, median of ${repeats} after one warm-up); load average ${loadavg().map((x) => x.toFixed(1)).join(', ')}`);
+console.log(
+  `albef-tiny step times (ms, median of ${repeats} after one warm-up); load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(', ')}`,
+);
 console.log('device    batch   forward  backward  adamw   wait  total(wall)  cpu-time  samples/s(wall)');
 for (const device of devices) {
   let be: Backend;
@@ -90,23 +108,32 @@ for (const device of devices) {
   for (const B of batches) {
     try {
       setDefaultDevice(cpuBe);
-      const model = new Albef(albefTiny(V), { seed: 0 });          // identical init on every device
+      const model = new Albef(albefTiny(V), { seed: 0 }); // identical init on every device
       if (be !== cpuBe) model.to(be);
       setDefaultDevice(be);
-      const groups = paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: 0.02 });
-      const opt = new AdamW(groups, { lr: 1e-4 });                   // after the move
-      const rng = new Rng(1), runs: Timing[] = [];
+      const groups = paramGroups(
+        model.namedParameters().filter(([, p]) => p.requiresGrad),
+        { weightDecay: 0.02 },
+      );
+      const opt = new AdamW(groups, { lr: 1e-4 }); // after the move
+      const rng = new Rng(1),
+        runs: Timing[] = [];
       if (isGpuJsDevice(device)) resetFallbacks();
       await stepOnce(model, opt, B, rng, be);
       for (let r = 0; r < repeats; r++) runs.push(await stepOnce(model, opt, B, rng, be));
       const med = (k: keyof Timing): number => runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
       const total = med('fwd') + med('bwd') + med('opt') + med('wait');
-      console.log(`${device.padEnd(9)} ${String(B).padStart(5)} ${med('fwd').toFixed(0).padStart(9)} ${med('bwd').toFixed(0).padStart(9)} ` +
-        `${med('opt').toFixed(0).padStart(6)} ${med('wait').toFixed(0).padStart(6)} ${total.toFixed(0).padStart(12)} ${med('cpu').toFixed(0).padStart(9)} ` +
-        `${((1000 * B) / total).toFixed(1).padStart(16)}` + (isGpuJsDevice(device) ? `  fallbacks ${JSON.stringify(fallbacks())}` : ''));
+      console.log(
+        `${device.padEnd(9)} ${String(B).padStart(5)} ${med('fwd').toFixed(0).padStart(9)} ${med('bwd').toFixed(0).padStart(9)} ` +
+          `${med('opt').toFixed(0).padStart(6)} ${med('wait').toFixed(0).padStart(6)} ${total.toFixed(0).padStart(12)} ${med('cpu').toFixed(0).padStart(9)} ` +
+          `${((1000 * B) / total).toFixed(1).padStart(16)}` +
+          (isGpuJsDevice(device) ? `  fallbacks ${JSON.stringify(fallbacks())}` : ''),
+      );
     } catch (e) {
-      console.log(`${device.padEnd(9)} ${String(B).padStart(5)} not available: the step failed: ${reason(e)}` +
-        (isGpuJsDevice(device) ? `  (fallbacks so far ${JSON.stringify(fallbacks())})` : ''));
+      console.log(
+        `${device.padEnd(9)} ${String(B).padStart(5)} not available: the step failed: ${reason(e)}` +
+          (isGpuJsDevice(device) ? `  (fallbacks so far ${JSON.stringify(fallbacks())})` : ''),
+      );
     }
   }
 }

@@ -12,12 +12,16 @@ import { loadavg } from 'node:os';
 import { matmul, matmulFallback, matmulWasm, setThreads, shutdown } from '../kernels/wasm/index.js';
 import { planMatmul } from '../kernels/wasm/options.js';
 
-interface Timing { median: number; best: number }
+interface Timing {
+  median: number;
+  best: number;
+}
 
 /** Runs `fn` for at least `ms` milliseconds and `minRuns` times; returns median and best ms. */
 function time(fn: () => void, ms: number, minRuns = 5): Timing {
   const warmUntil = performance.now() + ms / 3;
-  do fn(); while (performance.now() < warmUntil);
+  do fn();
+  while (performance.now() < warmUntil);
   const runs: number[] = [];
   const end = performance.now() + ms;
   while (runs.length < minRuns || performance.now() < end) {
@@ -49,11 +53,17 @@ function plainIkj(a: Float32Array, b: Float32Array, c: Float32Array, s: number):
 
 function square(s: number, threadCount: number, ms: number): Timing {
   setThreads(threadCount);
-  const a = random(s * s), b = random(s * s), c = new Float32Array(s * s);
+  const a = random(s * s),
+    b = random(s * s),
+    c = new Float32Array(s * s);
   return time(() => matmul(a, b, c, { m: s, k: s, n: s }), ms);
 }
 
-console.log(`load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+console.log(
+  `load average before: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}\n`,
+);
 console.log('float32 C = A @ B, GFLOP/s: median (best)\n');
 console.log('| size | 1 thread | 2 threads |');
 console.log('| ---: | ---: | ---: |');
@@ -62,10 +72,23 @@ for (const s of [128, 256, 512, 1024]) {
   console.log(`| ${s} | ${cell(s, square(s, 1, ms))} | ${cell(s, square(s, 2, ms))} |`);
 }
 {
-  const s = 512, a = random(s * s), b = random(s * s), c = new Float32Array(s * s);
+  const s = 512,
+    a = random(s * s),
+    b = random(s * s),
+    c = new Float32Array(s * s);
   const plan = planMatmul(a, b, c, { m: s, k: s, n: s });
-  console.log(`| 512, plain JS i-k-j | ${cell(s, time(() => plainIkj(a, b, c, s), 3000, 3))} | |`);
-  console.log(`| 512, TS fallback (blocked) | ${cell(s, time(() => matmulFallback(a, b, c, plan), 3000, 3))} | |`);
+  console.log(
+    `| 512, plain JS i-k-j | ${cell(
+      s,
+      time(() => plainIkj(a, b, c, s), 3000, 3),
+    )} | |`,
+  );
+  console.log(
+    `| 512, TS fallback (blocked) | ${cell(
+      s,
+      time(() => matmulFallback(a, b, c, plan), 3000, 3),
+    )} | |`,
+  );
 }
 
 if (process.argv.includes('--crossover')) {
@@ -75,12 +98,18 @@ if (process.argv.includes('--crossover')) {
   console.log('| ---: | ---: | ---: |');
   setThreads(1);
   for (const s of [4, 8, 12, 16, 24, 32]) {
-    const a = random(s * s), b = random(s * s), c = new Float32Array(s * s);
+    const a = random(s * s),
+      b = random(s * s),
+      c = new Float32Array(s * s);
     const plan = planMatmul(a, b, c, { m: s, k: s, n: s });
     const fb = time(() => matmulFallback(a, b, c, plan), 300);
     const wasm = time(() => matmulWasm(a, b, c, { m: s, k: s, n: s }), 300);
     console.log(`| ${s} | ${(fb.median * 1000).toFixed(1)} | ${(wasm.median * 1000).toFixed(1)} |`);
   }
 }
-console.log(`\nload average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `\nload average after: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 shutdown();

@@ -22,20 +22,36 @@ import { TORCH_LAYER_PY } from './torch_layer.js';
 // Peers resolve from bench/node_modules, not from the library's own dependencies.
 const requirePeer = createRequire(new URL('./package.json', import.meta.url));
 
-const B = 8, T = 64, C = 256, H = 4, MLP = 1024, D = C / H;
+const B = 8,
+  T = 64,
+  C = 256,
+  H = 4,
+  MLP = 1024,
+  D = C / H;
 const MATMUL_SIZES = [128, 256, 512, 1024];
-const ROW_SHAPES: [number, number][] = [[64, 256], [512, 1024]];
-const CELL_BUDGET_MS = 8000, MAX_CELL_MS = 20000;
+const ROW_SHAPES: [number, number][] = [
+  [64, 256],
+  [512, 1024],
+];
+const CELL_BUDGET_MS = 8000,
+  MAX_CELL_MS = 20000;
 
 type Fn = () => unknown;
 /** One timed cell; `load` is the 1-minute load average when it was recorded (timings on a loaded box inflate). */
-interface Cell { ms: number; runs: number; load?: number }
+interface Cell {
+  ms: number;
+  runs: number;
+  load?: number;
+}
 type Result = Cell | string; // a string is the reason a cell was skipped
 const results = new Map<string, Map<string, Result>>(); // workload -> implementation -> result
 const impls: string[] = [];
 const notes: string[] = [];
 
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+};
 
 async function timeCell(fn: Fn): Promise<Cell> {
   const t0 = performance.now();
@@ -57,7 +73,8 @@ function record(workload: string, impl: string, r: Result): void {
   if (!impls.includes(impl)) impls.push(impl);
   if (!results.has(workload)) results.set(workload, new Map());
   results.get(workload)!.set(impl, r);
-  const text = typeof r === 'string' ? `skipped: ${r}` : `${fmt(r.ms)} (${r.runs ? `median of ${r.runs}` : 'single call'})`;
+  const text =
+    typeof r === 'string' ? `skipped: ${r}` : `${fmt(r.ms)} (${r.runs ? `median of ${r.runs}` : 'single call'})`;
   process.stderr.write(`  ${workload} | ${impl}: ${text}\n`);
 }
 
@@ -66,11 +83,18 @@ async function cell(workload: string, impl: string, make: () => Fn | string): Pr
     const fn = make();
     record(workload, impl, typeof fn === 'string' ? fn : await timeCell(fn));
   } catch (e) {
-    record(workload, impl, `error: ${String((e as Error).message ?? e).split('\n')[0].slice(0, 100)}`);
+    record(
+      workload,
+      impl,
+      `error: ${String((e as Error).message ?? e)
+        .split('\n')[0]
+        .slice(0, 100)}`,
+    );
   }
 }
 
-const fmt = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`);
+const fmt = (ms: number): string =>
+  ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`;
 const W = {
   matmul: (n: number) => `matmul ${n}x${n} @ ${n}x${n}`,
   softmax: (s: [number, number]) => `softmax [${s}]`,
@@ -82,11 +106,14 @@ function layerEstimate(impl: string): string | null {
   const m = results.get(W.matmul(512))?.get(impl);
   if (m === undefined || typeof m === 'string') return null;
   const est = 9.4 * m.ms * 4; // warm-up + 3 runs
-  return est > MAX_CELL_MS ? `estimated ${(est / 1000).toFixed(0)} s for the cell (9.4 × its 512 matmul × 4 calls)` : null;
+  return est > MAX_CELL_MS
+    ? `estimated ${(est / 1000).toFixed(0)} s for the cell (9.4 × its 512 matmul × 4 calls)`
+    : null;
 }
 
 // ---------------------------------------------------------------- vlgrad
-const GPUJS_SMALL_ONLY = 'gpu.js device: only matmul 128/256 and the [64,256] rows are run (larger sizes take far longer than 20 s)';
+const GPUJS_SMALL_ONLY =
+  'gpu.js device: only matmul 128/256 and the [64,256] rows are run (larger sizes take far longer than 20 s)';
 async function benchVlgrad(device: string): Promise<void> {
   const impl = `vlgrad ${device}`;
   const gpujs = device === 'webasm' || device === 'gpujs-cpu' || device === 'webgpu';
@@ -97,7 +124,9 @@ async function benchVlgrad(device: string): Promise<void> {
         new Promise((_, rej) => setTimeout(() => rej(new Error('initBackend timed out after 60 s')), 60_000).unref()),
       ]);
     } catch (e) {
-      const why = `could not start: ${String((e as Error).message).split('\n')[0].slice(0, 120)}`;
+      const why = `could not start: ${String((e as Error).message)
+        .split('\n')[0]
+        .slice(0, 120)}`;
       for (const w of allWorkloads()) record(w, impl, why);
       return;
     }
@@ -105,11 +134,14 @@ async function benchVlgrad(device: string): Promise<void> {
   const be = getBackend(device);
   const rng = new Rng(0);
   const f32 = (...shape: number[]): Tensor => randn(shape, { rng }).to(be);
-  const read = async (t: Tensor): Promise<void> => { await t.data(); };
+  const read = async (t: Tensor): Promise<void> => {
+    await t.data();
+  };
   for (const n of MATMUL_SIZES) {
     await cell(W.matmul(n), impl, () => {
       if (gpujs && n > 256) return GPUJS_SMALL_ONLY;
-      const a = f32(n, n), b = f32(n, n);
+      const a = f32(n, n),
+        b = f32(n, n);
       return () => read(noGrad(() => matmul(a, b)));
     });
   }
@@ -122,7 +154,9 @@ async function benchVlgrad(device: string): Promise<void> {
     });
     await cell(W.layerNorm(s), impl, () => {
       if (gpujs && !small) return GPUJS_SMALL_ONLY;
-      const x = f32(...s), w = ones([s[1]]).to(be), b = zeros([s[1]]).to(be);
+      const x = f32(...s),
+        w = ones([s[1]]).to(be),
+        b = zeros([s[1]]).to(be);
       return () => read(noGrad(() => layerNorm(x, [s[1]], w, b, 1e-5)));
     });
   }
@@ -156,17 +190,28 @@ async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
     if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') returned false`);
     await tf.ready();
   } catch (e) {
-    const why = `tfjs ${backend} did not load: ${String((e as Error).message).split('\n')[0].slice(0, 120)}`;
+    const why = `tfjs ${backend} did not load: ${String((e as Error).message)
+      .split('\n')[0]
+      .slice(0, 120)}`;
     for (const w of allWorkloads()) record(w, impl, why);
     return;
   }
   const version = (tf.version_core as string) ?? '?';
-  notes.push(`tfjs ${backend}: @tensorflow/tfjs-core ${version}` +
-    (backend === 'wasm' ? `, wasm features: simd=${String(tf.env().getBool?.('WASM_HAS_SIMD_SUPPORT'))}, threads=${String(tf.env().getBool?.('WASM_HAS_MULTITHREAD_SUPPORT'))}` : ''));
-  const run = (f: () => Any) => () => { tf.tidy(() => { f().dataSync(); }); };
+  notes.push(
+    `tfjs ${backend}: @tensorflow/tfjs-core ${version}` +
+      (backend === 'wasm'
+        ? `, wasm features: simd=${String(tf.env().getBool?.('WASM_HAS_SIMD_SUPPORT'))}, threads=${String(tf.env().getBool?.('WASM_HAS_MULTITHREAD_SUPPORT'))}`
+        : ''),
+  );
+  const run = (f: () => Any) => () => {
+    tf.tidy(() => {
+      f().dataSync();
+    });
+  };
   for (const n of MATMUL_SIZES) {
     await cell(W.matmul(n), impl, () => {
-      const a = tf.keep(tf.randomNormal([n, n])), b = tf.keep(tf.randomNormal([n, n]));
+      const a = tf.keep(tf.randomNormal([n, n])),
+        b = tf.keep(tf.randomNormal([n, n]));
       return run(() => tf.matMul(a, b));
     });
   }
@@ -175,9 +220,14 @@ async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b); // tfjs-core alone has no chained ops
   };
   for (const s of ROW_SHAPES) {
-    await cell(W.softmax(s), impl, () => { const x = tf.keep(tf.randomNormal(s)); return run(() => tf.softmax(x, -1)); });
+    await cell(W.softmax(s), impl, () => {
+      const x = tf.keep(tf.randomNormal(s));
+      return run(() => tf.softmax(x, -1));
+    });
     await cell(W.layerNorm(s), impl, () => {
-      const x = tf.keep(tf.randomNormal(s)), g = tf.keep(tf.ones([s[1]])), b = tf.keep(tf.zeros([s[1]]));
+      const x = tf.keep(tf.randomNormal(s)),
+        g = tf.keep(tf.ones([s[1]])),
+        b = tf.keep(tf.zeros([s[1]]));
       return run(() => ln(x, g, b, 1e-5));
     });
   }
@@ -186,13 +236,26 @@ async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
     if (est) return est;
     const v = (shape: number[], scale = 0.02) => tf.variable(tf.mul(tf.randomNormal(shape), scale));
     const p = {
-      g1: tf.variable(tf.ones([C])), b1: tf.variable(tf.zeros([C])), g2: tf.variable(tf.ones([C])), b2: tf.variable(tf.zeros([C])),
-      wqkv: v([C, 3 * C]), bqkv: v([3 * C]), wo: v([C, C]), bo: v([C]),
-      w1: v([C, MLP]), bb1: v([MLP]), w2: v([MLP, C]), bb2: v([C]),
+      g1: tf.variable(tf.ones([C])),
+      b1: tf.variable(tf.zeros([C])),
+      g2: tf.variable(tf.ones([C])),
+      b2: tf.variable(tf.zeros([C])),
+      wqkv: v([C, 3 * C]),
+      bqkv: v([3 * C]),
+      wo: v([C, C]),
+      bo: v([C]),
+      w1: v([C, MLP]),
+      bb1: v([MLP]),
+      w2: v([MLP, C]),
+      bb2: v([C]),
     };
     const x = tf.keep(tf.randomNormal([B, T, C]));
     // GELU, tanh form: 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
-    const gelu = (z: Any) => tf.mul(tf.mul(z, 0.5), tf.add(tf.tanh(tf.mul(tf.add(z, tf.mul(tf.pow(z, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+    const gelu = (z: Any) =>
+      tf.mul(
+        tf.mul(z, 0.5),
+        tf.add(tf.tanh(tf.mul(tf.add(z, tf.mul(tf.pow(z, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1),
+      );
     const loss = () => {
       const h = tf.reshape(ln(x, p.g1, p.b1, 1e-6), [B * T, C]);
       const qkv = tf.transpose(tf.reshape(tf.add(tf.matMul(h, p.wqkv), p.bqkv), [B, T, 3, H, D]), [2, 0, 3, 1, 4]); // [3,B,H,T,D]
@@ -204,7 +267,12 @@ async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
       const y = tf.add(x1, tf.reshape(tf.add(tf.matMul(m, p.w2), p.bb2), [B, T, C]));
       return tf.mean(y);
     };
-    return () => { tf.tidy(() => { const { grads } = tf.variableGrads(loss); (Object.values(grads)[0] as Any).dataSync(); }); }; // grads are keyed by variable name
+    return () => {
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(loss);
+        (Object.values(grads)[0] as Any).dataSync();
+      });
+    }; // grads are keyed by variable name
   });
 }
 
@@ -216,37 +284,59 @@ async function benchJsPytorch(): Promise<void> {
     torch = requirePeer('js-pytorch').torch;
     if (!torch?.randn) throw new Error('no torch export');
   } catch (e) {
-    const why = `js-pytorch did not load: ${String((e as Error).message).split('\n')[0].slice(0, 120)}`;
+    const why = `js-pytorch did not load: ${String((e as Error).message)
+      .split('\n')[0]
+      .slice(0, 120)}`;
     for (const w of allWorkloads()) record(w, impl, why);
     return;
   }
-  notes.push(`js-pytorch ${String((JSON.parse(readFileSync(new URL('./node_modules/js-pytorch/package.json', import.meta.url), 'utf8')) as { version: string }).version)} (installed with --ignore-scripts; runs on its 'cpu' device: nested JS arrays)`);
+  notes.push(
+    `js-pytorch ${String((JSON.parse(readFileSync(new URL('./node_modules/js-pytorch/package.json', import.meta.url), 'utf8')) as { version: string }).version)} (installed with --ignore-scripts; runs on its 'cpu' device: nested JS arrays)`,
+  );
   const { nn } = torch;
   for (const n of MATMUL_SIZES) {
     await cell(W.matmul(n), impl, () => {
       const m512 = results.get(W.matmul(512))?.get(impl);
       if (n === 1024 && m512 && typeof m512 !== 'string' && m512.ms * 8 * 4 > MAX_CELL_MS)
-        return `estimated ${(m512.ms * 8 * 4 / 1000).toFixed(0)} s for the cell (8 × its 512 matmul × 4 calls)`;
-      const a = torch.randn([n, n]), b = torch.randn([n, n]);
+        return `estimated ${((m512.ms * 8 * 4) / 1000).toFixed(0)} s for the cell (8 × its 512 matmul × 4 calls)`;
+      const a = torch.randn([n, n]),
+        b = torch.randn([n, n]);
       return () => torch.matmul(a, b).data;
     });
   }
   for (const s of ROW_SHAPES) {
-    await cell(W.softmax(s), impl, () => { const x = torch.randn(s); const sm = new nn.Softmax(); return () => sm.forward(x, -1).data; });
-    await cell(W.layerNorm(s), impl, () => { const x = torch.randn(s); const l = new nn.LayerNorm(s[1]); return () => l.forward(x).data; });
+    await cell(W.softmax(s), impl, () => {
+      const x = torch.randn(s);
+      const sm = new nn.Softmax();
+      return () => sm.forward(x, -1).data;
+    });
+    await cell(W.layerNorm(s), impl, () => {
+      const x = torch.randn(s);
+      const l = new nn.LayerNorm(s[1]);
+      return () => l.forward(x).data;
+    });
   }
   await cell(W.layer, impl, () => {
     const est = layerEstimate(impl);
     if (est) return est;
     // Its own nn.Block differs (causal mask, MLP 2×width, ReLU): build the layer from its modules instead.
-    const ln1 = new nn.LayerNorm(C), ln2 = new nn.LayerNorm(C);
-    const wq = new nn.Linear(C, C), wk = new nn.Linear(C, C), wv = new nn.Linear(C, C), wo = new nn.Linear(C, C);
-    const fc1 = new nn.Linear(C, MLP), fc2 = new nn.Linear(MLP, C), relu = new nn.ReLU(), sm = new nn.Softmax();
+    const ln1 = new nn.LayerNorm(C),
+      ln2 = new nn.LayerNorm(C);
+    const wq = new nn.Linear(C, C),
+      wk = new nn.Linear(C, C),
+      wv = new nn.Linear(C, C),
+      wo = new nn.Linear(C, C);
+    const fc1 = new nn.Linear(C, MLP),
+      fc2 = new nn.Linear(MLP, C),
+      relu = new nn.ReLU(),
+      sm = new nn.Softmax();
     const x = torch.randn([B, T, C], true);
     const heads = (z: Any) => z.reshape([B, T, H, D]).transpose(1, 2);
     return () => {
       const h = ln1.forward(x);
-      const q = heads(wq.forward(h)), k = heads(wk.forward(h)), v = heads(wv.forward(h));
+      const q = heads(wq.forward(h)),
+        k = heads(wk.forward(h)),
+        v = heads(wv.forward(h));
       const att = sm.forward(q.matmul(k.transpose(-2, -1)).mul(D ** -0.5), -1);
       const a = att.matmul(v).transpose(1, 2).reshape([B, T, C]);
       const x1 = x.add(wo.forward(a));
@@ -301,8 +391,13 @@ function benchTorch(): void {
     for (const t of [1, 2]) for (const w of allWorkloads()) record(w, `PyTorch ${t} thread${t > 1 ? 's' : ''}`, why);
     return;
   }
-  const out = JSON.parse(res.stdout.trim().split('\n').pop()!) as { version: string; results: Record<string, Record<string, Cell>> };
-  notes.push(`PyTorch ${out.version} via /usr/bin/python3, OPENBLAS_CORETYPE=${env.OPENBLAS_CORETYPE}, torch.set_num_threads(1) and (2)`);
+  const out = JSON.parse(res.stdout.trim().split('\n').pop()!) as {
+    version: string;
+    results: Record<string, Record<string, Cell>>;
+  };
+  notes.push(
+    `PyTorch ${out.version} via /usr/bin/python3, OPENBLAS_CORETYPE=${env.OPENBLAS_CORETYPE}, torch.set_num_threads(1) and (2)`,
+  );
   for (const [t, r] of Object.entries(out.results)) {
     const impl = `PyTorch ${t} thread${t === '1' ? '' : 's'}`;
     for (const n of MATMUL_SIZES) record(W.matmul(n), impl, r[`matmul ${n}`]);
@@ -320,28 +415,50 @@ const want = (k: string): boolean => !only || only.includes(k);
 const started = new Date();
 for (const dev of ['cpu', 'cpu-ref', 'webasm', 'gpujs-cpu', 'webgpu']) if (want(dev)) await benchVlgrad(dev);
 const guarded = async (name: string, f: () => Promise<void>): Promise<void> => {
-  try { await f(); } catch (e) { notes.push(`${name}: stopped by an error: ${String((e as Error).message).split('\n')[0].slice(0, 120)}`); }
+  try {
+    await f();
+  } catch (e) {
+    notes.push(
+      `${name}: stopped by an error: ${String((e as Error).message)
+        .split('\n')[0]
+        .slice(0, 120)}`,
+    );
+  }
 };
 if (want('tfjs-cpu')) await guarded('tfjs cpu', () => benchTfjs('cpu'));
 if (want('tfjs-wasm')) await guarded('tfjs wasm', () => benchTfjs('wasm'));
 if (want('js-pytorch')) await guarded('js-pytorch', benchJsPytorch);
 if (want('torch')) benchTorch();
 
-const ref = (w: string, impl: string): number | null => { const r = results.get(w)?.get(impl); return r && typeof r !== 'string' ? r.ms : null; };
+const ref = (w: string, impl: string): number | null => {
+  const r = results.get(w)?.get(impl);
+  return r && typeof r !== 'string' ? r.ms : null;
+};
 const ratio = (ms: number, base: number | null): string => (base === null ? '–' : `${(ms / base).toFixed(2)}×`);
-console.log(`Run ${started.toISOString()}, ${cpus().length}x ${cpus()[0]?.model ?? '?'}, Node ${process.version}, ` +
-  `load average at the end ${loadavg().map((l) => l.toFixed(2)).join(', ')}. float32; ops forward only (no grad); ` +
-  `median of N calls after 1 warm-up (N in the runs column; 'single' = the warm-up call alone, too slow to repeat). ` +
-  `Ratios are this cell's time / the reference's (above 1× = slower).\n`);
+console.log(
+  `Run ${started.toISOString()}, ${cpus().length}x ${cpus()[0]?.model ?? '?'}, Node ${process.version}, ` +
+    `load average at the end ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}. float32; ops forward only (no grad); ` +
+    `median of N calls after 1 warm-up (N in the runs column; 'single' = the warm-up call alone, too slow to repeat). ` +
+    `Ratios are this cell's time / the reference's (above 1× = slower).\n`,
+);
 for (const n of notes) console.log(`- ${n}`);
-console.log('\n| workload | implementation | median | runs | load avg (1 min) | vs PyTorch 2 threads | vs vlgrad cpu |');
+console.log(
+  '\n| workload | implementation | median | runs | load avg (1 min) | vs PyTorch 2 threads | vs vlgrad cpu |',
+);
 console.log('|---|---|---:|---:|---:|---:|---:|');
 for (const w of allWorkloads()) {
   for (const impl of impls) {
     const r = results.get(w)?.get(impl);
     if (r === undefined) continue;
-    if (typeof r === 'string') { console.log(`| ${w} | ${impl} | skipped: ${r} | | | | |`); continue; }
-    console.log(`| ${w} | ${impl} | ${fmt(r.ms)} | ${r.runs || 'single'} | ${r.load?.toFixed(2) ?? '?'} | ${ratio(r.ms, ref(w, 'PyTorch 2 threads'))} | ${ratio(r.ms, ref(w, 'vlgrad cpu'))} |`);
+    if (typeof r === 'string') {
+      console.log(`| ${w} | ${impl} | skipped: ${r} | | | | |`);
+      continue;
+    }
+    console.log(
+      `| ${w} | ${impl} | ${fmt(r.ms)} | ${r.runs || 'single'} | ${r.load?.toFixed(2) ?? '?'} | ${ratio(r.ms, ref(w, 'PyTorch 2 threads'))} | ${ratio(r.ms, ref(w, 'vlgrad cpu'))} |`,
+    );
   }
 }
 process.exit(0);

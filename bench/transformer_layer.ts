@@ -13,29 +13,44 @@ import { TransformerLayer } from '../nn/transformer.js';
 import { threads } from '../kernels/wasm/index.js';
 import { TORCH_LAYER_PY } from './torch_layer.js';
 
-const B = 8, T = 64, C = 256, H = 4, MLP = 1024;
+const B = 8,
+  T = 64,
+  C = 256,
+  H = 4,
+  MLP = 1024;
 const runsAt = process.argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(process.argv[runsAt + 1]) : 5;
 
 /** Medians in ms; `load` is the 1-minute load average when the cell finished. */
-interface Timing { fwd: number; fwdBwd: number; cpu: number; load?: number }
+interface Timing {
+  fwd: number;
+  fwdBwd: number;
+  cpu: number;
+  load?: number;
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 function timeOurs(): Timing {
   const rng = new Rng(0);
   const layer = new TransformerLayer({ dim: C, heads: H, mlpDim: MLP, norm: 'pre', eps: 1e-6, fusedQkv: true, rng });
   const x = randn([B, T, C], { rng });
-  const fwd: number[] = [], both: number[] = [], cpu: number[] = [];
+  const fwd: number[] = [],
+    both: number[] = [],
+    cpu: number[] = [];
   for (let r = 0; r <= RUNS; r++) {
     layer.zeroGrad();
-    const c0 = process.cpuUsage(), t0 = performance.now();
+    const c0 = process.cpuUsage(),
+      t0 = performance.now();
     const y = layer.forward(x);
     const t1 = performance.now();
     y.mean().backward();
     layer.parameters()[0].grad!.dataSync(); // make sure the work is done on any backend
-    const t2 = performance.now(), c = process.cpuUsage(c0);
+    const t2 = performance.now(),
+      c = process.cpuUsage(c0);
     if (r === 0) continue; // warm-up
-    fwd.push(t1 - t0); both.push(t2 - t0); cpu.push((c.user + c.system) / 1000);
+    fwd.push(t1 - t0);
+    both.push(t2 - t0);
+    cpu.push((c.user + c.system) / 1000);
   }
   return { fwd: median(fwd), fwdBwd: median(both), cpu: median(cpu), load: loadavg()[0] };
 }
@@ -64,18 +79,25 @@ print(json.dumps({"version": torch.__version__, "timings": out}))
 function timeTorch(): { version: string; timings: Record<string, Timing> } | string {
   const res = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT], { encoding: 'utf8', timeout: 300_000 });
   if (res.error) return `skipped: could not run /usr/bin/python3 (${res.error.message})`;
-  if (res.status !== 0) return `skipped: PyTorch unavailable (${(res.stderr.trim().split('\n').pop() ?? '').slice(0, 120)})`;
+  if (res.status !== 0)
+    return `skipped: PyTorch unavailable (${(res.stderr.trim().split('\n').pop() ?? '').slice(0, 120)})`;
   return JSON.parse(res.stdout.trim().split('\n').pop()!);
 }
 
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
-console.log(`TransformerLayer forward+backward: batch ${B}, seq ${T}, width ${C}, ${H} heads, MLP ${MLP}, pre-LN, float32; ` +
-  `median of ${RUNS} runs after 1 warm-up; load average ${loadavg()[0].toFixed(2)} on this machine\n`);
+console.log(
+  `TransformerLayer forward+backward: batch ${B}, seq ${T}, width ${C}, ${H} heads, MLP ${MLP}, pre-LN, float32; ` +
+    `median of ${RUNS} runs after 1 warm-up; load average ${loadavg()[0].toFixed(2)} on this machine\n`,
+);
 const ours = timeOurs();
-console.log('| implementation | threads | forward (wall) | forward + backward (wall) | forward + backward (CPU time) | load avg (1 min) |');
+console.log(
+  '| implementation | threads | forward (wall) | forward + backward (wall) | forward + backward (CPU time) | load avg (1 min) |',
+);
 console.log('|---|---|---|---|---|---|');
 const load = (tm: Timing) => tm.load?.toFixed(2) ?? '?';
-console.log(`| vlgrad (${defaultBackend().device} backend) | ${threads()} | ${fmt(ours.fwd)} | ${fmt(ours.fwdBwd)} | ${fmt(ours.cpu)} | ${load(ours)} |`);
+console.log(
+  `| vlgrad (${defaultBackend().device} backend) | ${threads()} | ${fmt(ours.fwd)} | ${fmt(ours.fwdBwd)} | ${fmt(ours.cpu)} | ${load(ours)} |`,
+);
 const torch = timeTorch();
 if (typeof torch === 'string') {
   console.log(`| PyTorch | - | ${torch} | | | |`);
@@ -83,6 +105,8 @@ if (typeof torch === 'string') {
   const blas = `, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}`;
   const at = loadavg()[0]; // the Python run's cells finish together
   for (const [n, tm] of Object.entries(torch.timings)) {
-    console.log(`| PyTorch ${torch.version}${blas} | ${n} | ${fmt(tm.fwd)} | ${fmt(tm.fwdBwd)} | ${fmt(tm.cpu)} | ${at.toFixed(2)} |`);
+    console.log(
+      `| PyTorch ${torch.version}${blas} | ${n} | ${fmt(tm.fwd)} | ${fmt(tm.fwdBwd)} | ${fmt(tm.cpu)} | ${at.toFixed(2)} |`,
+    );
   }
 }

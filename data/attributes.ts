@@ -55,12 +55,18 @@ export const RELATION_PHRASES: Readonly<Record<Relation, readonly string[]>> = {
 
 /** The relation that holds in the other direction ("a left of b" iff "b right of a"). */
 export const INVERSE_RELATION: Readonly<Record<Relation, Relation>> = {
-  left: 'right', right: 'left', above: 'below', below: 'above',
+  left: 'right',
+  right: 'left',
+  above: 'below',
+  below: 'above',
 };
 
 /** The relation a horizontal mirror turns each relation into. */
 export const MIRRORED_RELATION: Readonly<Record<Relation, Relation>> = {
-  left: 'right', right: 'left', above: 'above', below: 'below',
+  left: 'right',
+  right: 'left',
+  above: 'above',
+  below: 'below',
 };
 
 /** Count words, indexed by count. */
@@ -86,8 +92,19 @@ export const KINDS: Readonly<Record<DatasetName, readonly string[]>> = {
  * generalization can be measured. Each colour and each kind still appears in training with other partners.
  */
 export const HELD_OUT_PAIRS: Readonly<Record<DatasetName, readonly (readonly [Colour, string])[]>> = {
-  'mnist-scenes': [['red', '7'], ['green', '2'], ['blue', '5'], ['yellow', '0'], ['white', '9'], ['purple', '4']],
-  shapes: [['red', 'triangle'], ['blue', 'circle'], ['green', 'square']],
+  'mnist-scenes': [
+    ['red', '7'],
+    ['green', '2'],
+    ['blue', '5'],
+    ['yellow', '0'],
+    ['white', '9'],
+    ['purple', '4'],
+  ],
+  shapes: [
+    ['red', 'triangle'],
+    ['blue', 'circle'],
+    ['green', 'square'],
+  ],
 };
 
 /**

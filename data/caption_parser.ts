@@ -10,8 +10,16 @@
  * "it" names the object of the previous clause's relation.
  */
 import {
-  COLOURS, DIGIT_KINDS, NUMBER_WORDS, RELATION_PHRASES, RELATIONS, SHAPE_KINDS, SIZE_WORDS,
-  type Colour, type Relation, type Size,
+  COLOURS,
+  DIGIT_KINDS,
+  NUMBER_WORDS,
+  RELATION_PHRASES,
+  RELATIONS,
+  SHAPE_KINDS,
+  SIZE_WORDS,
+  type Colour,
+  type Relation,
+  type Size,
 } from './attributes.js';
 import { canonicalRelation, type SceneFacts } from './captions.js';
 import { holdsRelation, type SceneMeta } from './scene.js';
@@ -22,7 +30,11 @@ export class CaptionParseError extends Error {
 }
 
 /** An object as a text mentions it; attributes the text leaves out are undefined. */
-export interface Mention { kind: string; colour?: Colour; size?: Size }
+export interface Mention {
+  kind: string;
+  colour?: Colour;
+  size?: Size;
+}
 
 /** What a caption or statement says. */
 export interface ParsedText {
@@ -38,25 +50,37 @@ const NOUNS = new Set(['digit', 'digits', 'shape', 'shapes']);
 const SIZE_OF = new Map<string, Size>();
 for (const [size, words] of Object.entries(SIZE_WORDS)) for (const w of words) SIZE_OF.set(w, size as Size);
 // longest phrases first, so "to the left of" is not read as "to" + ...
-const REL_PHRASES = RELATIONS.flatMap((rel) => RELATION_PHRASES[rel].map((p) => ({ rel, words: p.split(' ') })))
-  .sort((a, b) => b.words.length - a.words.length);
+const REL_PHRASES = RELATIONS.flatMap((rel) => RELATION_PHRASES[rel].map((p) => ({ rel, words: p.split(' ') }))).sort(
+  (a, b) => b.words.length - a.words.length,
+);
 
 /** Lower-case word tokens with ',', ':', '?', '.' split off. */
 export function words(text: string): string[] {
-  return text.toLowerCase().replace(/([,:?.])/g, ' $1 ').split(/\s+/).filter((w) => w.length > 0 && w !== '.');
+  return text
+    .toLowerCase()
+    .replace(/([,:?.])/g, ' $1 ')
+    .split(/\s+/)
+    .filter((w) => w.length > 0 && w !== '.');
 }
 
 class Reader {
   pos = 0;
-  constructor(readonly toks: string[], readonly text: string) {}
-  peek(k = 0): string | undefined { return this.toks[this.pos + k]; }
+  constructor(
+    readonly toks: string[],
+    readonly text: string,
+  ) {}
+  peek(k = 0): string | undefined {
+    return this.toks[this.pos + k];
+  }
   accept(...ws: string[]): boolean {
     if (ws.some((w, k) => this.toks[this.pos + k] !== w)) return false;
     this.pos += ws.length;
     return true;
   }
   fail(what: string): never {
-    throw new CaptionParseError(`cannot parse "${this.text}": expected ${what} at "${this.toks.slice(this.pos).join(' ') || '<end>'}"`);
+    throw new CaptionParseError(
+      `cannot parse "${this.text}": expected ${what} at "${this.toks.slice(this.pos).join(' ') || '<end>'}"`,
+    );
   }
 }
 
@@ -71,7 +95,10 @@ function readNounPhrase(r: Reader): Mention {
   r.accept('a') || r.accept('an') || r.accept('the');
   const m: Partial<Mention> = {};
   const size = SIZE_OF.get(r.peek() ?? '');
-  if (size) { m.size = size; r.pos++; }
+  if (size) {
+    m.size = size;
+    r.pos++;
+  }
   if ((COLOURS as readonly string[]).includes(r.peek() ?? '')) m.colour = r.toks[r.pos++] as Colour;
   if (!KIND_SET.has(r.peek() ?? '')) r.fail('a digit or shape');
   return { kind: r.toks[r.pos++], ...m };
@@ -88,17 +115,25 @@ export function parseText(text: string): ParsedText {
   const out: ParsedText = { count: null, objects: [], relations: [] };
   const mention = (m: Mention): void => {
     const prev = out.objects.find((o) => o.kind === m.kind);
-    if (!prev) { out.objects.push(m); return; }
+    if (!prev) {
+      out.objects.push(m);
+      return;
+    }
     for (const key of ['colour', 'size'] as const) {
       if (m[key] !== undefined && prev[key] !== undefined && m[key] !== prev[key]) {
-        throw new CaptionParseError(`cannot parse "${text}": the ${m.kind} is described as both ${prev[key]} and ${m[key]}`);
+        throw new CaptionParseError(
+          `cannot parse "${text}": the ${m.kind} is described as both ${prev[key]} and ${m[key]}`,
+        );
       }
     }
     Object.assign(prev, Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)));
   };
-  if (NUMBER_WORDS.includes(r.peek() as never) && r.peek(2) === ':') { out.count = readCount(r); r.accept(':'); }
-  else if (r.accept('a', 'picture', 'of')) { /* filler */ }
-  else if (r.accept('there', 'is') || r.accept('there', 'are')) {
+  if (NUMBER_WORDS.includes(r.peek() as never) && r.peek(2) === ':') {
+    out.count = readCount(r);
+    r.accept(':');
+  } else if (r.accept('a', 'picture', 'of')) {
+    /* filler */
+  } else if (r.accept('there', 'is') || r.accept('there', 'are')) {
     if (NUMBER_WORDS.includes(r.peek() as never)) {
       out.count = readCount(r);
       if (r.peek() !== undefined) r.fail('the end of the statement');
@@ -156,7 +191,8 @@ export function holds(p: ParsedText, meta: SceneMeta): boolean {
     if (!o || (m.colour && m.colour !== o.colour) || (m.size && m.size !== o.size)) return false;
   }
   return p.relations.every(({ subject, rel, object }) => {
-    const a = find(subject), b = find(object);
+    const a = find(subject),
+      b = find(object);
     return a !== undefined && b !== undefined && holdsRelation(a, rel, b);
   });
 }

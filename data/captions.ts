@@ -6,14 +6,26 @@
  * Every caption fits in 14 word-level tokens, so [CLS] caption [SEP] fits the tiny models' 16 positions.
  */
 import type { Rng } from '../engine/random.js';
-import { NUMBER_WORDS, OBJECT_NOUN, RELATION_PHRASES, SIZE_WORDS, type Colour, type Relation, type Size } from './attributes.js';
+import {
+  NUMBER_WORDS,
+  OBJECT_NOUN,
+  RELATION_PHRASES,
+  SIZE_WORDS,
+  type Colour,
+  type Relation,
+  type Size,
+} from './attributes.js';
 import { adjacentRelation, type SceneMeta, type SceneObject } from './scene.js';
 
 /** The most word-level tokens in a caption. */
 export const MAX_CAPTION_TOKENS = 14;
 
 /** One object as text describes it. */
-export interface ObjectFacts { kind: string; colour: Colour; size: Size }
+export interface ObjectFacts {
+  kind: string;
+  colour: Colour;
+  size: Size;
+}
 
 /** What a caption asserts, in canonical form (objects sorted by kind, relations as 'a left b' / 'a above b'). */
 export interface SceneFacts {
@@ -76,16 +88,21 @@ function single(meta: SceneMeta, u: number[]): string[] {
   const x = nounPhrase(meta.objects[0], 'a', u[4]);
   const noun = OBJECT_NOUN[meta.dataset];
   switch (Math.floor(u[0] * 4)) {
-    case 0: return x;
-    case 1: return ['one', noun, ':', ...x];
-    case 2: return ['there', 'is', ...x];
-    default: return ['a', 'picture', 'of', ...x];
+    case 0:
+      return x;
+    case 1:
+      return ['one', noun, ':', ...x];
+    case 2:
+      return ['there', 'is', ...x];
+    default:
+      return ['a', 'picture', 'of', ...x];
   }
 }
 
 function pair(meta: SceneMeta, u: number[]): string[] {
   const s = u[1] < 0.5 ? 0 : 1;
-  const subj = meta.objects[s], obj = meta.objects[1 - s];
+  const subj = meta.objects[s],
+    obj = meta.objects[1 - s];
   const rel = adjacentRelation(subj, obj);
   if (!rel) throw new Error('captions: a two-object scene must be side by side or stacked');
   const noun = OBJECT_NOUN[meta.dataset];
@@ -93,10 +110,14 @@ function pair(meta: SceneMeta, u: number[]): string[] {
     const r = relPhrase(rel, u[2], short);
     const [a, b] = [nounPhrase(subj, 'a', u[4 + s]), nounPhrase(obj, 'a', u[5 - s])];
     switch (Math.floor(u[0] * 4)) {
-      case 0: return [...a, ...r, ...b];
-      case 1: return [NUMBER_WORDS[2], `${noun}s`, ':', ...a, ...r, ...b];
-      case 2: return [...nounPhrase(subj, 'the', u[4 + s]), 'is', ...r, ...nounPhrase(obj, 'the', u[5 - s])];
-      default: return ['there', 'is', ...a, ...r, ...b];
+      case 0:
+        return [...a, ...r, ...b];
+      case 1:
+        return [NUMBER_WORDS[2], `${noun}s`, ':', ...a, ...r, ...b];
+      case 2:
+        return [...nounPhrase(subj, 'the', u[4 + s]), 'is', ...r, ...nounPhrase(obj, 'the', u[5 - s])];
+      default:
+        return ['there', 'is', ...a, ...r, ...b];
     }
   };
   const long = build(false);
@@ -111,7 +132,10 @@ function triple(meta: SceneMeta, u: number[]): string[] {
   const [f, g] = u[1] < 0.5 ? others : [others[1], others[0]];
   const clause = (j: number): string[] => {
     const rel = adjacentRelation(objs[j], objs[p]) as Relation;
-    return [...nounPhrase(objs[j], null, u[4 + j]), ...relPhrase(rel, u[2 + (j === f ? 0 : 1)], rel === 'left' || rel === 'right')];
+    return [
+      ...nounPhrase(objs[j], null, u[4 + j]),
+      ...relPhrase(rel, u[2 + (j === f ? 0 : 1)], rel === 'left' || rel === 'right'),
+    ];
   };
   return [...clause(f), ...nounPhrase(objs[p], null, u[4 + p]), u[0] < 0.5 ? ',' : 'and', ...clause(g), 'it'];
 }

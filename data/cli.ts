@@ -23,7 +23,8 @@ type Flags = Record<string, string>;
 function parseFlags(args: string[]): Flags {
   const flags: Flags = {};
   for (let k = 0; k < args.length; k += 2) {
-    const key = args[k], value = args[k + 1];
+    const key = args[k],
+      value = args[k + 1];
     if (!key.startsWith('--') || value === undefined) throw new Error(`bad argument '${key}'`);
     flags[key.slice(2)] = value;
   }
@@ -38,11 +39,16 @@ function int(flags: Flags, key: string, dflt: number): number {
 }
 
 function grid(flags: Flags): string {
-  const imageSize = int(flags, 'image-size', 64) as 32 | 64, count = int(flags, 'count', 12);
+  const imageSize = int(flags, 'image-size', 64) as 32 | 64,
+    count = int(flags, 'count', 12);
   const noise = flags.noise === undefined ? undefined : { fraction: Number(flags.noise) };
   const ds = makeDataset({
-    name: (flags.dataset ?? 'mnist-scenes') as DatasetName, split: (flags.split ?? 'train') as Split,
-    size: count, imageSize, seed: int(flags, 'seed', 0), noise,
+    name: (flags.dataset ?? 'mnist-scenes') as DatasetName,
+    split: (flags.split ?? 'train') as Split,
+    size: count,
+    imageSize,
+    seed: int(flags, 'seed', 0),
+    noise,
   });
   const cells = Array.from({ length: count }, (_, i) => {
     const item = ds.get(i);
@@ -57,13 +63,27 @@ function grid(flags: Flags): string {
 /** Run a command; returns the process exit code (0 ok, 1 failure, 2 usage). */
 export function main(argv: string[], log: (s: string) => void = console.log): number {
   const [cmd, ...rest] = argv;
-  if (cmd !== 'grid' && cmd !== 'vocab') { log(USAGE); return cmd === undefined || cmd === '--help' ? 0 : 2; }
+  if (cmd !== 'grid' && cmd !== 'vocab') {
+    log(USAGE);
+    return cmd === undefined || cmd === '--help' ? 0 : 2;
+  }
   let flags: Flags;
-  try { flags = parseFlags(rest); } catch (e) { log(`${(e as Error).message}\n${USAGE}`); return 2; }
-  if (!flags.out) { log(`--out is required\n${USAGE}`); return 2; }
+  try {
+    flags = parseFlags(rest);
+  } catch (e) {
+    log(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (!flags.out) {
+    log(`--out is required\n${USAGE}`);
+    return 2;
+  }
   try {
     if (cmd === 'grid') log(grid(flags));
-    else { writeFileSync(flags.out, `${grammarVocab().join('\n')}\n`); log(`wrote ${flags.out}`); }
+    else {
+      writeFileSync(flags.out, `${grammarVocab().join('\n')}\n`);
+      log(`wrote ${flags.out}`);
+    }
     return 0;
   } catch (e) {
     log(`error: ${(e as Error).message}`);

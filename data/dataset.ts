@@ -15,7 +15,14 @@ import { renderScene } from './render.js';
 import { mirrorScene, sampleScene, type SceneMeta, type SceneSpec } from './scene.js';
 import { rngFor, SPLIT_ID, Stream } from './seeds.js';
 import { shapesSource } from './shapes_source.js';
-import { DEFAULT_SPLIT_FRACTIONS, SPLITS, sourcePool, validateSplitFractions, type Split, type SplitFractions } from './splits.js';
+import {
+  DEFAULT_SPLIT_FRACTIONS,
+  SPLITS,
+  sourcePool,
+  validateSplitFractions,
+  type Split,
+  type SplitFractions,
+} from './splits.js';
 
 /** Options of `makeDataset`. */
 export interface DatasetOptions {
@@ -72,16 +79,26 @@ export class SceneDataset {
   private readonly heldOutFlags: Uint8Array;
 
   /** Use `makeDataset`, which validates the options. */
-  constructor(readonly options: Readonly<DatasetOptions>, readonly source: GlyphSource) {
+  constructor(
+    readonly options: Readonly<DatasetOptions>,
+    readonly source: GlyphSource,
+  ) {
     const o = options;
-    this.name = o.name; this.split = o.split; this.length = o.size;
-    this.imageSize = o.imageSize ?? 32; this.seed = o.seed ?? 0;
+    this.name = o.name;
+    this.split = o.split;
+    this.length = o.size;
+    this.imageSize = o.imageSize ?? 32;
+    this.seed = o.seed ?? 0;
     this.splitId = SPLIT_ID[o.split];
     const fractions = o.splitFractions ?? DEFAULT_SPLIT_FRACTIONS;
     this.spec = {
-      dataset: o.name, imageSize: this.imageSize, kinds: source.kinds,
+      dataset: o.name,
+      imageSize: this.imageSize,
+      kinds: source.kinds,
       pools: source.kinds.map((_, k) => sourcePool(source.count(k), k, o.split, fractions, o.splitSeed ?? 0)),
-      minObjects: o.minObjects ?? 1, maxObjects: o.maxObjects ?? MAX_OBJECTS, heldOut: false,
+      minObjects: o.minObjects ?? 1,
+      maxObjects: o.maxObjects ?? MAX_OBJECTS,
+      heldOut: false,
     };
     this.noise = noiseCodes(this.length, o.noise, this.seed, this.splitId);
     this.heldOutFlags = new Uint8Array(this.length);
@@ -164,12 +181,20 @@ export class SceneDataset {
 
   /** Everything about item i. `mirror` gives the horizontally mirrored scene with left/right swapped in its text. */
   get(i: number, opts: { mirror?: boolean } = {}): SceneItem {
-    const mirror = opts.mirror ?? false, meta = this.meta(i, mirror), noiseKind = this.noiseKind(i);
+    const mirror = opts.mirror ?? false,
+      meta = this.meta(i, mirror),
+      noiseKind = this.noiseKind(i);
     const cleanCaption = captionFor(meta, this.captionRng(i, 0));
     return {
-      index: i, image: renderScene(meta, this.source), meta, cleanCaption, noiseKind,
-      caption: noiseKind ? this.captionOf(i, meta, mirror) : cleanCaption, noisy: noiseKind !== null,
-      heldOut: this.isHeldOut(i), questions: this.questions(i, mirror),
+      index: i,
+      image: renderScene(meta, this.source),
+      meta,
+      cleanCaption,
+      noiseKind,
+      caption: noiseKind ? this.captionOf(i, meta, mirror) : cleanCaption,
+      noisy: noiseKind !== null,
+      heldOut: this.isHeldOut(i),
+      questions: this.questions(i, mirror),
     };
   }
 }
@@ -180,26 +205,49 @@ const isCount = (x: unknown, lo: number, hi = Infinity): boolean =>
 /** Create a dataset, validating every option with a clear `DataError` (or `MissingMnistError`). */
 export function makeDataset(opts: DatasetOptions): SceneDataset {
   check(typeof opts === 'object' && opts !== null, 'makeDataset needs an options object');
-  check((DATASET_NAMES as readonly string[]).includes(opts.name),
-    `unknown dataset '${String(opts.name)}'; expected one of ${DATASET_NAMES.map((n) => `'${n}'`).join(', ')}`);
-  check((SPLITS as readonly string[]).includes(opts.split),
-    `unknown split '${String(opts.split)}'; expected one of ${SPLITS.map((n) => `'${n}'`).join(', ')}`);
+  check(
+    (DATASET_NAMES as readonly string[]).includes(opts.name),
+    `unknown dataset '${String(opts.name)}'; expected one of ${DATASET_NAMES.map((n) => `'${n}'`).join(', ')}`,
+  );
+  check(
+    (SPLITS as readonly string[]).includes(opts.split),
+    `unknown split '${String(opts.split)}'; expected one of ${SPLITS.map((n) => `'${n}'`).join(', ')}`,
+  );
   check(isCount(opts.size, 1), `size must be a positive integer number of scenes, got ${String(opts.size)}`);
-  check(opts.imageSize === undefined || opts.imageSize === 32 || opts.imageSize === 64,
-    `imageSize must be 32 or 64, got ${String(opts.imageSize)}`);
-  check(opts.seed === undefined || isCount(opts.seed, 0, 0xffffffff), `seed must be an integer in [0, 2^32), got ${String(opts.seed)}`);
-  check(opts.splitSeed === undefined || isCount(opts.splitSeed, 0, 0xffffffff), `splitSeed must be an integer in [0, 2^32)`);
-  const lo = opts.minObjects ?? 1, hi = opts.maxObjects ?? MAX_OBJECTS;
-  check(isCount(lo, 1, MAX_OBJECTS) && isCount(hi, 1, MAX_OBJECTS) && lo <= hi,
-    `objects per scene must satisfy 1 <= minObjects <= maxObjects <= ${MAX_OBJECTS}, got ${lo}..${hi}`);
+  check(
+    opts.imageSize === undefined || opts.imageSize === 32 || opts.imageSize === 64,
+    `imageSize must be 32 or 64, got ${String(opts.imageSize)}`,
+  );
+  check(
+    opts.seed === undefined || isCount(opts.seed, 0, 0xffffffff),
+    `seed must be an integer in [0, 2^32), got ${String(opts.seed)}`,
+  );
+  check(
+    opts.splitSeed === undefined || isCount(opts.splitSeed, 0, 0xffffffff),
+    `splitSeed must be an integer in [0, 2^32)`,
+  );
+  const lo = opts.minObjects ?? 1,
+    hi = opts.maxObjects ?? MAX_OBJECTS;
+  check(
+    isCount(lo, 1, MAX_OBJECTS) && isCount(hi, 1, MAX_OBJECTS) && lo <= hi,
+    `objects per scene must satisfy 1 <= minObjects <= maxObjects <= ${MAX_OBJECTS}, got ${lo}..${hi}`,
+  );
   if (opts.noise) validateNoise(opts.noise);
   if (opts.heldOutFraction !== undefined) {
-    check(opts.split === 'test', `heldOutFraction applies only to split 'test' (train and val never hold held-out compositions)`);
-    check(opts.heldOutFraction >= 0 && opts.heldOutFraction <= 1, `heldOutFraction must be in [0, 1], got ${opts.heldOutFraction}`);
+    check(
+      opts.split === 'test',
+      `heldOutFraction applies only to split 'test' (train and val never hold held-out compositions)`,
+    );
+    check(
+      opts.heldOutFraction >= 0 && opts.heldOutFraction <= 1,
+      `heldOutFraction must be in [0, 1], got ${opts.heldOutFraction}`,
+    );
   }
   validateSplitFractions(opts.splitFractions ?? DEFAULT_SPLIT_FRACTIONS);
   const source = opts.source ?? (opts.name === 'shapes' ? shapesSource() : mnistSource());
-  check(source.kinds.join() === KINDS[opts.name].join(),
-    `source '${source.name}' must provide the kinds of '${opts.name}' (${KINDS[opts.name].join(' ')}) in that order`);
+  check(
+    source.kinds.join() === KINDS[opts.name].join(),
+    `source '${source.name}' must provide the kinds of '${opts.name}' (${KINDS[opts.name].join(' ')}) in that order`,
+  );
   return new SceneDataset(opts, source);
 }

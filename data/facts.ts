@@ -35,31 +35,53 @@ export interface FactVocab {
  * labels too; they are simply never positive in training scenes.
  */
 export function factVocab(dataset: DatasetName, groups: readonly FactGroup[] = DEFAULT_FACT_GROUPS): FactVocab {
-  check(groups.length > 0 && groups.every((g) => (FACT_GROUPS as readonly string[]).includes(g)),
-    `factVocab: unknown fact group in [${groups.join(', ')}]; expected some of ${FACT_GROUPS.join(', ')}`);
+  check(
+    groups.length > 0 && groups.every((g) => (FACT_GROUPS as readonly string[]).includes(g)),
+    `factVocab: unknown fact group in [${groups.join(', ')}]; expected some of ${FACT_GROUPS.join(', ')}`,
+  );
   check(new Set(groups).size === groups.length, `factVocab: repeated fact group in [${groups.join(', ')}]`);
   const kinds = KINDS[dataset];
   check(kinds !== undefined, `factVocab: unknown dataset '${String(dataset)}'`);
-  const labels: string[] = [], groupOf: FactGroup[] = [];
-  const add = (g: FactGroup, names: readonly string[]): void => { for (const n of names) { labels.push(`${g}:${n}`); groupOf.push(g); } };
+  const labels: string[] = [],
+    groupOf: FactGroup[] = [];
+  const add = (g: FactGroup, names: readonly string[]): void => {
+    for (const n of names) {
+      labels.push(`${g}:${n}`);
+      groupOf.push(g);
+    }
+  };
   for (const g of FACT_GROUPS) {
-    if (!groups.includes(g)) continue;        // fixed group order, whatever order the caller lists them in
+    if (!groups.includes(g)) continue; // fixed group order, whatever order the caller lists them in
     if (g === 'colour') add(g, COLOURS);
     else if (g === 'kind') add(g, kinds);
     else if (g === 'size') add(g, SIZES);
-    else if (g === 'pair') add(g, COLOURS.flatMap((c) => kinds.map((k) => `${c} ${k}`)));
-    else add(g, SIZES.flatMap((s) => kinds.map((k) => `${s} ${k}`)));
+    else if (g === 'pair')
+      add(
+        g,
+        COLOURS.flatMap((c) => kinds.map((k) => `${c} ${k}`)),
+      );
+    else
+      add(
+        g,
+        SIZES.flatMap((s) => kinds.map((k) => `${s} ${k}`)),
+      );
   }
   return { dataset, groups: FACT_GROUPS.filter((g) => groups.includes(g)), labels, groupOf };
 }
 
 /** The label names that hold for a scene (a subset of `vocab.labels`). */
 export function sceneFactLabels(meta: SceneMeta, vocab: FactVocab): string[] {
-  check(meta.dataset === vocab.dataset, `sceneFactLabels: a '${meta.dataset}' scene against a '${vocab.dataset}' fact vocabulary`);
+  check(
+    meta.dataset === vocab.dataset,
+    `sceneFactLabels: a '${meta.dataset}' scene against a '${vocab.dataset}' fact vocabulary`,
+  );
   const on = new Set<string>();
   for (const o of meta.objects) {
-    on.add(`colour:${o.colour}`).add(`kind:${o.kind}`).add(`size:${o.size}`)
-      .add(`pair:${o.colour} ${o.kind}`).add(`sizePair:${o.size} ${o.kind}`);
+    on.add(`colour:${o.colour}`)
+      .add(`kind:${o.kind}`)
+      .add(`size:${o.size}`)
+      .add(`pair:${o.colour} ${o.kind}`)
+      .add(`sizePair:${o.size} ${o.kind}`);
   }
   return vocab.labels.filter((l) => on.has(l));
 }
@@ -69,8 +91,12 @@ export function sceneFactLabels(meta: SceneMeta, vocab: FactVocab): string[] {
  * when given. Mirroring a scene does not change its facts. Shapes: [vocab.labels.length].
  */
 export function factTargets(meta: SceneMeta, vocab: FactVocab, out?: Float32Array, offset = 0): Float32Array {
-  const F = vocab.labels.length, dst = out ?? new Float32Array(F);
-  check(offset >= 0 && offset + F <= dst.length, `factTargets: ${F} labels do not fit at offset ${offset} of an array of ${dst.length}`);
+  const F = vocab.labels.length,
+    dst = out ?? new Float32Array(F);
+  check(
+    offset >= 0 && offset + F <= dst.length,
+    `factTargets: ${F} labels do not fit at offset ${offset} of an array of ${dst.length}`,
+  );
   dst.fill(0, offset, offset + F);
   const index = labelIndex(vocab);
   for (const l of sceneFactLabels(meta, vocab)) dst[offset + index.get(l)!] = 1;
@@ -78,11 +104,14 @@ export function factTargets(meta: SceneMeta, vocab: FactVocab, out?: Float32Arra
 }
 
 /** What `factBatch` needs from a dataset (`SceneDataset` has it). */
-export interface FactsSource { meta(i: number, mirror?: boolean): SceneMeta }
+export interface FactsSource {
+  meta(i: number, mirror?: boolean): SceneMeta;
+}
 
 /** Multi-hot targets of several scenes, one row each. Shapes: [indices.length, F] row-major. */
 export function factBatch(ds: FactsSource, indices: readonly number[], vocab: FactVocab): Float32Array {
-  const F = vocab.labels.length, out = new Float32Array(indices.length * F);
+  const F = vocab.labels.length,
+    out = new Float32Array(indices.length * F);
   indices.forEach((i, r) => factTargets(ds.meta(i), vocab, out, r * F));
   return out;
 }
@@ -90,6 +119,9 @@ export function factBatch(ds: FactsSource, indices: readonly number[], vocab: Fa
 const indexCache = new WeakMap<FactVocab, Map<string, number>>();
 function labelIndex(vocab: FactVocab): Map<string, number> {
   let m = indexCache.get(vocab);
-  if (!m) { m = new Map(vocab.labels.map((l, k) => [l, k])); indexCache.set(vocab, m); }
+  if (!m) {
+    m = new Map(vocab.labels.map((l, k) => [l, k]));
+    indexCache.set(vocab, m);
+  }
   return m;
 }

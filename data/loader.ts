@@ -18,7 +18,10 @@ export interface LoaderDataset {
 }
 
 /** Per-channel normalization: x' = (x − mean[c]) / std[c]. */
-export interface Normalize { mean: readonly number[]; std: readonly number[] }
+export interface Normalize {
+  mean: readonly number[];
+  std: readonly number[];
+}
 
 /** Options of `DataLoader`. */
 export interface LoaderOptions {
@@ -64,7 +67,10 @@ export interface Batch {
 }
 
 /** Where a loader is: the next batch to produce. */
-export interface LoaderState { epoch: number; batch: number }
+export interface LoaderState {
+  epoch: number;
+  batch: number;
+}
 
 /** Seeded, resumable batching over a dataset. */
 export class DataLoader implements Iterable<Batch> {
@@ -75,14 +81,25 @@ export class DataLoader implements Iterable<Batch> {
   private cached: { epoch: number; order: number[] } | null = null;
   private readonly opts: LoaderOptions & { seed: number; maxLength: number; flip: number };
 
-  constructor(readonly dataset: LoaderDataset, opts: LoaderOptions) {
-    check(Number.isInteger(opts.batchSize) && opts.batchSize > 0, `batchSize must be a positive integer, got ${opts.batchSize}`);
-    const flip = opts.flip ?? 0, maxLength = opts.maxLength ?? 16, seed = opts.seed ?? 0;
+  constructor(
+    readonly dataset: LoaderDataset,
+    opts: LoaderOptions,
+  ) {
+    check(
+      Number.isInteger(opts.batchSize) && opts.batchSize > 0,
+      `batchSize must be a positive integer, got ${opts.batchSize}`,
+    );
+    const flip = opts.flip ?? 0,
+      maxLength = opts.maxLength ?? 16,
+      seed = opts.seed ?? 0;
     check(flip >= 0 && flip <= 1, `flip is a probability in [0, 1], got ${flip}`);
     check(Number.isInteger(maxLength) && maxLength >= 2, `maxLength must be an integer >= 2, got ${maxLength}`);
     if (opts.normalize) {
       const { mean, std } = opts.normalize;
-      check(mean.length === 3 && std.length === 3 && std.every((s) => s > 0), 'normalize needs 3 means and 3 positive stds');
+      check(
+        mean.length === 3 && std.length === 3 && std.every((s) => s > 0),
+        'normalize needs 3 means and 3 positive stds',
+      );
     }
     const n = dataset.length;
     this.batchesPerEpoch = opts.dropLast ? Math.floor(n / opts.batchSize) : Math.ceil(n / opts.batchSize);
@@ -94,9 +111,10 @@ export class DataLoader implements Iterable<Batch> {
   order(epoch: number): number[] {
     if (this.cached?.epoch !== epoch) {
       const n = this.dataset.length;
-      const order = (this.opts.shuffle ?? true)
-        ? rngFor(Stream.shuffle, this.opts.seed, epoch).permutation(n)
-        : Array.from({ length: n }, (_, i) => i);
+      const order =
+        (this.opts.shuffle ?? true)
+          ? rngFor(Stream.shuffle, this.opts.seed, epoch).permutation(n)
+          : Array.from({ length: n }, (_, i) => i);
       this.cached = { epoch, order };
     }
     return this.cached.order;
@@ -104,11 +122,18 @@ export class DataLoader implements Iterable<Batch> {
 
   /** Batch `batch` of epoch `epoch` (a pure function of the options). */
   batchAt(epoch: number, batch: number): Batch {
-    check(Number.isInteger(batch) && batch >= 0 && batch < this.batchesPerEpoch, `batch ${batch} outside epoch of ${this.batchesPerEpoch}`);
+    check(
+      Number.isInteger(batch) && batch >= 0 && batch < this.batchesPerEpoch,
+      `batch ${batch} outside epoch of ${this.batchesPerEpoch}`,
+    );
     const { batchSize, tokenizer, maxLength, normalize, flip, seed } = this.opts;
     const indices = this.order(epoch).slice(batch * batchSize, (batch + 1) * batchSize);
-    const B = indices.length, S = this.dataset.imageSize, per = 3 * S * S;
-    const images = new Float32Array(B * per), noisy = new Uint8Array(B), flipped = new Uint8Array(B);
+    const B = indices.length,
+      S = this.dataset.imageSize,
+      per = 3 * S * S;
+    const images = new Float32Array(B * per),
+      noisy = new Uint8Array(B),
+      flipped = new Uint8Array(B);
     const captions = indices.map((i, b) => {
       const mirror = flip > 0 && rngFor(Stream.flip, seed, epoch, i).uniform() < flip;
       flipped[b] = mirror ? 1 : 0;
@@ -118,13 +143,25 @@ export class DataLoader implements Iterable<Batch> {
     if (normalize) normalizeInPlace(images, S * S, normalize);
     const enc = tokenizer.encodeBatch(captions, { maxLength, padding: 'max_length', truncation: true });
     const out: Batch = {
-      images, ids: enc.ids, attentionMask: enc.attentionMask, indices, captions, noisy, flipped,
-      batchSize: B, length: enc.length, epoch, batch,
+      images,
+      ids: enc.ids,
+      attentionMask: enc.attentionMask,
+      indices,
+      captions,
+      noisy,
+      flipped,
+      batchSize: B,
+      length: enc.length,
+      epoch,
+      batch,
     };
     if (this.opts.mlm) {
       const { maskId, exclude } = tokenizer.maskIds(this.opts.mlm.style ?? 'albef');
-      out.mlm = maskTokens(enc.ids, enc.attentionMask, tokenizer.vocabSize, rngFor(Stream.mask, seed, epoch, batch),
-        { maskId, exclude, prob: this.opts.mlm.prob ?? 0.15 });
+      out.mlm = maskTokens(enc.ids, enc.attentionMask, tokenizer.vocabSize, rngFor(Stream.mask, seed, epoch, batch), {
+        maskId,
+        exclude,
+        prob: this.opts.mlm.prob ?? 0.15,
+      });
     }
     return out;
   }
@@ -132,7 +169,10 @@ export class DataLoader implements Iterable<Batch> {
   /** The next batch; after an epoch's last batch the next epoch starts. */
   next(): Batch {
     const b = this.batchAt(this.epoch, this.batch);
-    if (++this.batch === this.batchesPerEpoch) { this.epoch++; this.batch = 0; }
+    if (++this.batch === this.batchesPerEpoch) {
+      this.epoch++;
+      this.batch = 0;
+    }
     return b;
   }
 
@@ -143,12 +183,20 @@ export class DataLoader implements Iterable<Batch> {
   }
 
   /** The position to save for resuming. */
-  state(): LoaderState { return { epoch: this.epoch, batch: this.batch }; }
+  state(): LoaderState {
+    return { epoch: this.epoch, batch: this.batch };
+  }
 
   /** Resume at a saved position. */
   setState(s: LoaderState): this {
-    check(Number.isInteger(s.epoch) && s.epoch >= 0 && Number.isInteger(s.batch) && s.batch >= 0 && s.batch < this.batchesPerEpoch,
-      `bad loader state ${JSON.stringify(s)}`);
+    check(
+      Number.isInteger(s.epoch) &&
+        s.epoch >= 0 &&
+        Number.isInteger(s.batch) &&
+        s.batch >= 0 &&
+        s.batch < this.batchesPerEpoch,
+      `bad loader state ${JSON.stringify(s)}`,
+    );
     this.epoch = s.epoch;
     this.batch = s.batch;
     return this;
@@ -158,7 +206,9 @@ export class DataLoader implements Iterable<Batch> {
 function normalizeInPlace(images: Float32Array, plane: number, { mean, std }: Normalize): void {
   for (let base = 0; base < images.length; base += 3 * plane) {
     for (let c = 0; c < 3; c++) {
-      const m = mean[c], inv = 1 / std[c], off = base + c * plane;
+      const m = mean[c],
+        inv = 1 / std[c],
+        off = base + c * plane;
       for (let p = 0; p < plane; p++) images[off + p] = (images[off + p] - m) * inv;
     }
   }
@@ -166,12 +216,20 @@ function normalizeInPlace(images: Float32Array, plane: number, { mean, std }: No
 
 /** Per-channel mean and std over `count` items (default 1,000), for `normalize`. */
 export function channelStats(dataset: LoaderDataset, count = 1000): Normalize {
-  const n = Math.min(count, dataset.length), S = dataset.imageSize, plane = S * S;
-  const sum = [0, 0, 0], sq = [0, 0, 0], img = new Float32Array(3 * plane);
+  const n = Math.min(count, dataset.length),
+    S = dataset.imageSize,
+    plane = S * S;
+  const sum = [0, 0, 0],
+    sq = [0, 0, 0],
+    img = new Float32Array(3 * plane);
   for (let i = 0; i < n; i++) {
     dataset.renderInto(i, false, img, 0);
     for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < plane; p++) { const v = img[c * plane + p]; sum[c] += v; sq[c] += v * v; }
+      for (let p = 0; p < plane; p++) {
+        const v = img[c * plane + p];
+        sum[c] += v;
+        sq[c] += v * v;
+      }
     }
   }
   const total = n * plane;

@@ -7,7 +7,9 @@
 import type { Rng } from '../engine/random.js';
 import { check } from './errors.js';
 
-const BUILT_PAD_ID = 0, BUILT_CLS_ID = 2, BUILT_MASK_ID = 4; // ids of buildVocab's specials
+const BUILT_PAD_ID = 0,
+  BUILT_CLS_ID = 2,
+  BUILT_MASK_ID = 4; // ids of buildVocab's specials
 
 /** The label of positions the MLM loss ignores. */
 export const IGNORE_INDEX = -100;
@@ -37,17 +39,32 @@ export interface MaskResult {
  * Mask a batch of token ids (any shape, flattened). `padOrMask` is either the [PAD] id or an attention
  * mask of the same length; padded positions (mask 0) are never chosen.
  */
-export function maskTokens(ids: ArrayLike<number>, padOrMask: number | ArrayLike<number>, vocabSize: number,
-  rng: Rng, opts: MaskOptions): MaskResult {
-  check(opts.exclude !== undefined || opts.maskId === BUILT_MASK_ID,
-    `maskTokens: pass exclude (e.g. tokenizer.maskIds()) for a vocabulary whose [MASK] is not id ${BUILT_MASK_ID}`);
-  const prob = opts.prob ?? 0.15, exclude = new Set(opts.exclude ?? [BUILT_PAD_ID, BUILT_CLS_ID]);
+export function maskTokens(
+  ids: ArrayLike<number>,
+  padOrMask: number | ArrayLike<number>,
+  vocabSize: number,
+  rng: Rng,
+  opts: MaskOptions,
+): MaskResult {
+  check(
+    opts.exclude !== undefined || opts.maskId === BUILT_MASK_ID,
+    `maskTokens: pass exclude (e.g. tokenizer.maskIds()) for a vocabulary whose [MASK] is not id ${BUILT_MASK_ID}`,
+  );
+  const prob = opts.prob ?? 0.15,
+    exclude = new Set(opts.exclude ?? [BUILT_PAD_ID, BUILT_CLS_ID]);
   check(prob >= 0 && prob <= 1, `mask prob must be in [0, 1], got ${prob}`);
   check(Number.isInteger(vocabSize) && vocabSize > 0, `vocabSize must be a positive integer, got ${vocabSize}`);
-  check(Number.isInteger(opts.maskId) && opts.maskId >= 0 && opts.maskId < vocabSize, `maskId ${opts.maskId} outside the vocabulary`);
+  check(
+    Number.isInteger(opts.maskId) && opts.maskId >= 0 && opts.maskId < vocabSize,
+    `maskId ${opts.maskId} outside the vocabulary`,
+  );
   const mask = typeof padOrMask === 'number' ? null : padOrMask;
-  check(mask === null || mask.length === ids.length, `attention mask has ${mask?.length} entries for ${ids.length} ids`);
-  const inputIds = Int32Array.from(ids), labels = new Int32Array(ids.length).fill(IGNORE_INDEX);
+  check(
+    mask === null || mask.length === ids.length,
+    `attention mask has ${mask?.length} entries for ${ids.length} ids`,
+  );
+  const inputIds = Int32Array.from(ids),
+    labels = new Int32Array(ids.length).fill(IGNORE_INDEX);
   let numMasked = 0;
   for (let k = 0; k < ids.length; k++) {
     const padded = mask ? mask[k] === 0 : ids[k] === padOrMask;

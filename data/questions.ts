@@ -5,7 +5,15 @@
  */
 import type { Rng } from '../engine/random.js';
 import {
-  COLOURS, HELD_OUT_RELATION, KINDS, NUMBER_WORDS, OBJECT_NOUN, RELATION_PHRASES, RELATIONS, SIZES, type Relation,
+  COLOURS,
+  HELD_OUT_RELATION,
+  KINDS,
+  NUMBER_WORDS,
+  OBJECT_NOUN,
+  RELATION_PHRASES,
+  RELATIONS,
+  SIZES,
+  type Relation,
 } from './attributes.js';
 import { holds, parseText, words } from './caption_parser.js';
 import { holdsRelation, type SceneMeta, type SceneObject } from './scene.js';
@@ -18,7 +26,12 @@ export type QuestionFormat = 'vqa' | 'nlvr';
 export type QuestionCategory = 'count' | 'colour' | 'size' | 'exists' | 'relation' | 'which';
 
 /** A question (or statement) about one scene, with its answer. */
-export interface Question { format: QuestionFormat; category: QuestionCategory; text: string; answer: string }
+export interface Question {
+  format: QuestionFormat;
+  category: QuestionCategory;
+  text: string;
+  answer: string;
+}
 
 const article = (word: string): string => (word === '8' ? 'an' : 'a');
 const relWords = (rel: Relation): string => RELATION_PHRASES[rel][0];
@@ -28,11 +41,20 @@ function countStatement(n: number, noun: string): string {
   return n === 1 ? `there is one ${noun}` : `there are ${NUMBER_WORDS[n]} ${noun}s`;
 }
 
-function others<T>(all: readonly T[], not: T): T[] { return all.filter((x) => x !== not); }
+function others<T>(all: readonly T[], not: T): T[] {
+  return all.filter((x) => x !== not);
+}
 
 function vqaQuestions(meta: SceneMeta, rng: Rng): Question[] {
-  const objs = meta.objects, n = objs.length, noun = OBJECT_NOUN[meta.dataset];
-  const q = (category: QuestionCategory, text: string, answer: string): Question => ({ format: 'vqa', category, text, answer });
+  const objs = meta.objects,
+    n = objs.length,
+    noun = OBJECT_NOUN[meta.dataset];
+  const q = (category: QuestionCategory, text: string, answer: string): Question => ({
+    format: 'vqa',
+    category,
+    text,
+    answer,
+  });
   const out = [q('count', `how many ${noun}s are there?`, NUMBER_WORDS[n])];
   const a = pick(rng, objs);
   out.push(q('colour', `what ${rng.uniform() < 0.5 ? 'colour' : 'color'} is the ${a.kind}?`, a.colour));
@@ -44,7 +66,8 @@ function vqaQuestions(meta: SceneMeta, rng: Rng): Question[] {
   const colour = pick(rng, COLOURS);
   out.push(q('exists', `is there a ${colour} ${noun}?`, yesNo(objs.some((o) => o.colour === colour))));
   if (n >= 2) {
-    const x = pick(rng, objs), y = pick(rng, others(objs, x));
+    const x = pick(rng, objs),
+      y = pick(rng, others(objs, x));
     const want = rng.uniform() < 0.5;
     const rels = RELATIONS.filter((r) => holdsRelation(x, r, y) === want);
     const rel = pick(rng, rels);
@@ -70,15 +93,22 @@ function vqaQuestions(meta: SceneMeta, rng: Rng): Question[] {
 }
 
 function nlvrStatements(meta: SceneMeta, rng: Rng): Question[] {
-  const objs = meta.objects, n = objs.length, noun = OBJECT_NOUN[meta.dataset];
-  const s = (category: QuestionCategory, text: string, truth: boolean): Question =>
-    ({ format: 'nlvr', category, text, answer: truth ? 'true' : 'false' });
+  const objs = meta.objects,
+    n = objs.length,
+    noun = OBJECT_NOUN[meta.dataset];
+  const s = (category: QuestionCategory, text: string, truth: boolean): Question => ({
+    format: 'nlvr',
+    category,
+    text,
+    answer: truth ? 'true' : 'false',
+  });
   // False statements in ordinary scenes must not mention held-out compositions either.
   const open = meta.heldOut.length > 0;
   const allowed = (colour: string, kind: string): boolean => open || !isHeldOutPair(meta.dataset, colour, kind);
   const { top, bottom } = HELD_OUT_RELATION;
   const says = (x: SceneObject, rel: Relation, y: SceneObject): boolean =>
-    (x.colour === top && y.colour === bottom && rel === 'above') || (x.colour === bottom && y.colour === top && rel === 'below');
+    (x.colour === top && y.colour === bottom && rel === 'above') ||
+    (x.colour === bottom && y.colour === top && rel === 'below');
   const out: Question[] = [];
   let t = rng.uniform() < 0.5;
   out.push(s('count', countStatement(t ? n : pick(rng, others([1, 2, 3], n)), noun), t));
@@ -92,8 +122,12 @@ function nlvrStatements(meta: SceneMeta, rng: Rng): Question[] {
   }
   t = rng.uniform() < 0.5;
   if (n >= 2) {
-    const x = pick(rng, objs), y = pick(rng, others(objs, x));
-    const rel = pick(rng, RELATIONS.filter((r) => holdsRelation(x, r, y) === t && (open || !says(x, r, y))));
+    const x = pick(rng, objs),
+      y = pick(rng, others(objs, x));
+    const rel = pick(
+      rng,
+      RELATIONS.filter((r) => holdsRelation(x, r, y) === t && (open || !says(x, r, y))),
+    );
     out.push(s('relation', `the ${x.colour} ${x.kind} is ${relWords(rel)} the ${y.colour} ${y.kind}`, t));
   }
   t = rng.uniform() < 0.5;
@@ -101,7 +135,11 @@ function nlvrStatements(meta: SceneMeta, rng: Rng): Question[] {
   if (!t) {
     const absent = KINDS[meta.dataset].filter((k) => !objs.some((p) => p.kind === k) && allowed(o.colour, k));
     const what = rng.int(0, absent.length > 0 ? 3 : 2);
-    if (what === 0) o.colour = pick(rng, COLOURS.filter((c) => c !== o.colour && allowed(c, o.kind)));
+    if (what === 0)
+      o.colour = pick(
+        rng,
+        COLOURS.filter((c) => c !== o.colour && allowed(c, o.kind)),
+      );
     else if (what === 1) o.size = pick(rng, others(SIZES, o.size));
     else o.kind = pick(rng, absent);
   }
@@ -132,16 +170,24 @@ export function answerQuestion(q: Pick<Question, 'format' | 'text'>, meta: Scene
   if ((m = w.match(/^what colou?r is the (\w+) \?$/))) return find(m[1]).colour;
   if ((m = w.match(/^(?:what size is the (\w+)|is the (\w+) small or large) \?$/))) return find(m[1] ?? m[2]).size;
   if ((m = w.match(/^is there an? (\w+) \?$/))) return yesNo(meta.objects.some((o) => o.kind === m?.[1]));
-  if ((m = w.match(/^is there an? (\w+) (?:digit|shape) \?$/))) return yesNo(meta.objects.some((o) => o.colour === m?.[1]));
+  if ((m = w.match(/^is there an? (\w+) (?:digit|shape) \?$/)))
+    return yesNo(meta.objects.some((o) => o.colour === m?.[1]));
   if ((m = w.match(new RegExp(`^is the (\\w+) ${rel} the (\\w+) \\?$`)))) {
     return yesNo(holdsRelation(find(m[1]), relationOf(m[2]), find(m[3])));
   }
   if ((m = w.match(new RegExp(`^which (?:digit|shape) is ${rel} the (\\w+) \\?$`)))) {
-    const r = relationOf(m[1]), y = find(m[2]);
-    return single(meta.objects.filter((x) => x !== y && holdsRelation(x, r, y)), q.text).kind;
+    const r = relationOf(m[1]),
+      y = find(m[2]);
+    return single(
+      meta.objects.filter((x) => x !== y && holdsRelation(x, r, y)),
+      q.text,
+    ).kind;
   }
   if ((m = w.match(/^which (?:digit|shape) is (\w+) \?$/))) {
-    return single(meta.objects.filter((o) => o.colour === m?.[1]), q.text).kind;
+    return single(
+      meta.objects.filter((o) => o.colour === m?.[1]),
+      q.text,
+    ).kind;
   }
   throw new Error(`not a question this grammar generates: "${q.text}"`);
 }

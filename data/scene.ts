@@ -5,7 +5,16 @@
  * functions of this metadata alone.
  */
 import type { Rng } from '../engine/random.js';
-import { COLOURS, HELD_OUT_PAIRS, HELD_OUT_RELATION, SIZES, type Colour, type DatasetName, type Relation, type Size } from './attributes.js';
+import {
+  COLOURS,
+  HELD_OUT_PAIRS,
+  HELD_OUT_RELATION,
+  SIZES,
+  type Colour,
+  type DatasetName,
+  type Relation,
+  type Size,
+} from './attributes.js';
 import { heldOutReasons, isHeldOutPair } from './splits.js';
 
 /** One object in a scene. */
@@ -67,7 +76,8 @@ export interface SceneSpec {
   heldOut: boolean;
 }
 
-const LARGE = 0.875, SMALL = 0.625; // glyph box as a fraction of a layout cell
+const LARGE = 0.875,
+  SMALL = 0.625; // glyph box as a fraction of a layout cell
 const TEXTURES: readonly Texture[] = ['plain', 'plain', 'noise', 'stripes', 'checker'];
 
 /** Box side in pixels of an object of the given size in an image of side `imageSize`. */
@@ -85,17 +95,29 @@ export function adjacentRelation(a: SceneObject, b: SceneObject): Relation | nul
 /** Whether "a REL b" holds anywhere in the image (diagonal pairs are both left/right and above/below). */
 export function holdsRelation(a: SceneObject, rel: Relation, b: SceneObject): boolean {
   switch (rel) {
-    case 'left': return a.col < b.col;
-    case 'right': return a.col > b.col;
-    case 'above': return a.row < b.row;
-    case 'below': return a.row > b.row;
+    case 'left':
+      return a.col < b.col;
+    case 'right':
+      return a.col > b.col;
+    case 'above':
+      return a.row < b.row;
+    case 'below':
+      return a.row > b.row;
   }
 }
 
 function layoutCells(n: number, rng: Rng): [number, number][] {
   if (n === 2) {
     const line = rng.int(0, 2);
-    return rng.int(0, 2) === 0 ? [[line, 0], [line, 1]] : [[0, line], [1, line]];
+    return rng.int(0, 2) === 0
+      ? [
+          [line, 0],
+          [line, 1],
+        ]
+      : [
+          [0, line],
+          [1, line],
+        ];
   }
   const empty = rng.int(0, 4);
   return [0, 1, 2, 3].filter((c) => c !== empty).map((c) => [c >> 1, c & 1]);
@@ -117,7 +139,11 @@ function pickColours(spec: SceneSpec, kinds: string[], rows: number[], rng: Rng)
 /** Force one held-out composition into a held-out test scene (a pair, or the relation when stacked). */
 function forceHeldOut(spec: SceneSpec, kinds: string[], colours: Colour[], rows: number[], rng: Rng): void {
   const stacked: [number, number][] = [];
-  rows.forEach((r, a) => rows.forEach((s, b) => { if (r < s) stacked.push([a, b]); }));
+  rows.forEach((r, a) =>
+    rows.forEach((s, b) => {
+      if (r < s) stacked.push([a, b]);
+    }),
+  );
   if (stacked.length > 0 && rng.uniform() < 0.5) {
     const [a, b] = stacked[rng.int(0, stacked.length)];
     colours[a] = HELD_OUT_RELATION.top;
@@ -133,15 +159,21 @@ function forceHeldOut(spec: SceneSpec, kinds: string[], colours: Colour[], rows:
 
 /** Sample a scene. Consumes a fixed pattern of draws from `rng` for a given object count and layout. */
 export function sampleScene(spec: SceneSpec, rng: Rng): SceneMeta {
-  const S = spec.imageSize, cell = S / 2;
+  const S = spec.imageSize,
+    cell = S / 2;
   const n = rng.int(spec.minObjects, spec.maxObjects + 1);
   const cells = n === 1 ? [] : rng.shuffle(layoutCells(n, rng));
-  const kinds = rng.permutation(spec.kinds.length).slice(0, n).map((k) => spec.kinds[k]);
+  const kinds = rng
+    .permutation(spec.kinds.length)
+    .slice(0, n)
+    .map((k) => spec.kinds[k]);
   const sizes = kinds.map(() => SIZES[rng.int(0, SIZES.length)]);
   const boxes = sizes.map((s) => boxSide(s, S));
-  const xy = boxes.map((box, j) => n === 1
-    ? [rng.int(0, S - box + 1), rng.int(0, S - box + 1)]
-    : [cells[j][1] * cell + rng.int(0, cell - box + 1), cells[j][0] * cell + rng.int(0, cell - box + 1)]);
+  const xy = boxes.map((box, j) =>
+    n === 1
+      ? [rng.int(0, S - box + 1), rng.int(0, S - box + 1)]
+      : [cells[j][1] * cell + rng.int(0, cell - box + 1), cells[j][0] * cell + rng.int(0, cell - box + 1)],
+  );
   const rows = xy.map(([, y], j) => (n === 1 ? Math.floor((y + boxes[j] / 2) / cell) : cells[j][0]));
   const cols = xy.map(([x], j) => (n === 1 ? Math.floor((x + boxes[j] / 2) / cell) : cells[j][1]));
   const colours = pickColours(spec, kinds, rows, rng);
@@ -149,13 +181,25 @@ export function sampleScene(spec: SceneSpec, rng: Rng): SceneMeta {
   const objects: SceneObject[] = kinds.map((kind, j) => {
     const pool = spec.pools[spec.kinds.indexOf(kind)];
     return {
-      kind, colour: colours[j], size: sizes[j], row: rows[j], col: cols[j], x: xy[j][0], y: xy[j][1],
-      box: boxes[j], source: pool[rng.int(0, pool.length)], shade: 0.85 + 0.15 * rng.uniform(),
+      kind,
+      colour: colours[j],
+      size: sizes[j],
+      row: rows[j],
+      col: cols[j],
+      x: xy[j][0],
+      y: xy[j][1],
+      box: boxes[j],
+      source: pool[rng.int(0, pool.length)],
+      shade: 0.85 + 0.15 * rng.uniform(),
     };
   });
   return {
-    dataset: spec.dataset, imageSize: S, objects, background: sampleBackground(rng),
-    heldOut: heldOutReasons(spec.dataset, objects), mirrored: false,
+    dataset: spec.dataset,
+    imageSize: S,
+    objects,
+    background: sampleBackground(rng),
+    heldOut: heldOutReasons(spec.dataset, objects),
+    mirrored: false,
   };
 }
 
@@ -163,8 +207,13 @@ function sampleBackground(rng: Rng): Background {
   const level = 0.02 + 0.14 * rng.uniform();
   const tint: [number, number, number] = [0, 0, 0].map(() => (rng.uniform() - 0.5) * 0.06) as [number, number, number];
   return {
-    level, tint, texture: TEXTURES[rng.int(0, TEXTURES.length)], amplitude: 0.02 + 0.03 * rng.uniform(),
-    period: rng.int(3, 9), angle: rng.uniform() * Math.PI, seed: rng.nextU32(),
+    level,
+    tint,
+    texture: TEXTURES[rng.int(0, TEXTURES.length)],
+    amplitude: 0.02 + 0.03 * rng.uniform(),
+    period: rng.int(3, 9),
+    angle: rng.uniform() * Math.PI,
+    seed: rng.nextU32(),
   };
 }
 

@@ -37,7 +37,8 @@ function fmix32(h: number): number {
 export function deriveSeed(...parts: readonly number[]): number {
   let h = 0x9747b28c;
   for (const p of parts) {
-    const lo = p >>> 0, hi = Math.floor(p / 4294967296) >>> 0;
+    const lo = p >>> 0,
+      hi = Math.floor(p / 4294967296) >>> 0;
     h = fmix32(Math.imul(h ^ lo, 0xcc9e2d51) + 0x1b873593);
     if (hi !== 0) h = fmix32(Math.imul(h ^ hi, 0xcc9e2d51) + 0x1b873593);
   }

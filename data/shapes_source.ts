@@ -30,19 +30,24 @@ function drawShape(kind: number, index: number): Float32Array {
   const radius = (GLYPH_SIZE / 2 - 2) * (0.78 + 0.22 * rng.uniform());
   const aspect = 0.94 + 0.12 * rng.uniform(); // u and v both scale, so width:height spans 0.88..1.12
   const theta = kind === 0 ? 0 : (rng.uniform() - 0.5) * (kind === 1 ? 0.5 : 0.4);
-  const cx = GLYPH_SIZE / 2 + (rng.uniform() - 0.5) * 1.5, cy = GLYPH_SIZE / 2 + (rng.uniform() - 0.5) * 1.5;
+  const cx = GLYPH_SIZE / 2 + (rng.uniform() - 0.5) * 1.5,
+    cy = GLYPH_SIZE / 2 + (rng.uniform() - 0.5) * 1.5;
   const outline = rng.uniform() < 0.25;
   const thickness = outline ? (2.4 + rng.uniform()) / radius : 0;
-  const outer = insideUnit(kind, 0), inner = insideUnit(kind, thickness);
-  const cos = Math.cos(theta), sin = Math.sin(theta);
+  const outer = insideUnit(kind, 0),
+    inner = insideUnit(kind, thickness);
+  const cos = Math.cos(theta),
+    sin = Math.sin(theta);
   const out = new Float32Array(GLYPH_SIZE * GLYPH_SIZE);
   for (let py = 0; py < GLYPH_SIZE; py++) {
     for (let px = 0; px < GLYPH_SIZE; px++) {
       let hits = 0;
       for (let sy = 0; sy < SUPER; sy++) {
         for (let sx = 0; sx < SUPER; sx++) {
-          const dx = px + (sx + 0.5) / SUPER - cx, dy = py + (sy + 0.5) / SUPER - cy;
-          const u = (cos * dx + sin * dy) / (radius * aspect), v = (-sin * dx + cos * dy) / (radius / aspect);
+          const dx = px + (sx + 0.5) / SUPER - cx,
+            dy = py + (sy + 0.5) / SUPER - cy;
+          const u = (cos * dx + sin * dy) / (radius * aspect),
+            v = (-sin * dx + cos * dy) / (radius / aspect);
           if (outer(u, v) && !(outline && inner(u, v))) hits++;
         }
       }
@@ -66,7 +71,10 @@ export function shapesSource(): GlyphSource {
       }
       const key = kind * SHAPE_POOL_SIZE + index;
       let g = cache.get(key);
-      if (!g) { g = drawShape(kind, index); cache.set(key, g); }
+      if (!g) {
+        g = drawShape(kind, index);
+        cache.set(key, g);
+      }
       return g;
     },
   };

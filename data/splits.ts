@@ -14,7 +14,11 @@ export const SPLITS = ['train', 'val', 'test'] as const;
 export type Split = (typeof SPLITS)[number];
 
 /** Fraction of each kind's source pool given to each split. Must be positive and sum to at most 1. */
-export interface SplitFractions { train: number; val: number; test: number }
+export interface SplitFractions {
+  train: number;
+  val: number;
+  test: number;
+}
 
 /** 80/10/10, as MNIST-sized pools (about 1,000 per kind) leave about 100 test glyphs per kind. */
 export const DEFAULT_SPLIT_FRACTIONS: Readonly<SplitFractions> = { train: 0.8, val: 0.1, test: 0.1 };
@@ -22,8 +26,10 @@ export const DEFAULT_SPLIT_FRACTIONS: Readonly<SplitFractions> = { train: 0.8, v
 /** Throw a clear `DataError` if the fractions cannot partition a pool. */
 export function validateSplitFractions(f: SplitFractions): void {
   for (const s of SPLITS) {
-    check(Number.isFinite(f[s]) && f[s] > 0 && f[s] < 1,
-      `impossible split fraction ${s}=${f[s]}: each of train, val, test must be in (0, 1)`);
+    check(
+      Number.isFinite(f[s]) && f[s] > 0 && f[s] < 1,
+      `impossible split fraction ${s}=${f[s]}: each of train, val, test must be in (0, 1)`,
+    );
   }
   const sum = f.train + f.val + f.test;
   check(sum <= 1 + 1e-9, `impossible split fractions: train+val+test = ${sum} > 1 (source images cannot be shared)`);
@@ -33,9 +39,17 @@ export function validateSplitFractions(f: SplitFractions): void {
  * The source indices of one kind's pool that belong to `split`, sorted ascending.
  * Shapes: pool of `count` -> about `count * fractions[split]` indices.
  */
-export function sourcePool(count: number, kind: number, split: Split, f: SplitFractions, splitSeed: number): Int32Array {
+export function sourcePool(
+  count: number,
+  kind: number,
+  split: Split,
+  f: SplitFractions,
+  splitSeed: number,
+): Int32Array {
   const perm = rngFor(Stream.sourceSplit, splitSeed, kind).permutation(count);
-  const nTrain = Math.floor(count * f.train), nVal = Math.floor(count * f.val), nTest = Math.floor(count * f.test);
+  const nTrain = Math.floor(count * f.train),
+    nVal = Math.floor(count * f.val),
+    nTest = Math.floor(count * f.test);
   const start = split === 'train' ? 0 : split === 'val' ? nTrain : nTrain + nVal;
   const n = split === 'train' ? nTrain : split === 'val' ? nVal : nTest;
   check(n >= 1, `split fraction ${split}=${f[split]} leaves no source image for kind ${kind} (pool of ${count})`);

@@ -4,7 +4,14 @@
  * is the closed vocabulary of the caption and question grammar, small enough for the tiny models.
  */
 import {
-  COLOURS, DIGIT_KINDS, NUMBER_WORDS, OBJECT_NOUN, RELATION_PHRASES, RELATIONS, SHAPE_KINDS, SIZE_WORDS,
+  COLOURS,
+  DIGIT_KINDS,
+  NUMBER_WORDS,
+  OBJECT_NOUN,
+  RELATION_PHRASES,
+  RELATIONS,
+  SHAPE_KINDS,
+  SIZE_WORDS,
 } from './attributes.js';
 import { check } from './errors.js';
 import { basicTokenize } from './wordpiece.js';
@@ -31,7 +38,8 @@ export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as 
 export function buildVocab(corpus: Iterable<string>, opts: BuildVocabOptions = {}): string[] {
   const minFreq = opts.minFrequency ?? 1;
   check(Number.isInteger(minFreq) && minFreq >= 1, `minFrequency must be a positive integer, got ${minFreq}`);
-  const counts = new Map<string, number>(), chars = new Set<string>();
+  const counts = new Map<string, number>(),
+    chars = new Set<string>();
   for (const text of corpus) {
     for (const w of basicTokenize(text, { lowercase: opts.lowercase ?? true })) {
       counts.set(w, (counts.get(w) ?? 0) + 1);
@@ -42,11 +50,15 @@ export function buildVocab(corpus: Iterable<string>, opts: BuildVocabOptions = {
   const charPieces = [...chars].sort(byCode).flatMap((c) => [c, `##${c}`]);
   const vocab: string[] = [...SPECIAL_TOKENS, ...charPieces];
   const seen = new Set(vocab);
-  const words = [...counts].filter(([w, n]) => n >= minFreq && !seen.has(w))
-    .sort(([a, na], [b, nb]) => nb - na || byCode(a, b)).map(([w]) => w);
+  const words = [...counts]
+    .filter(([w, n]) => n >= minFreq && !seen.has(w))
+    .sort(([a, na], [b, nb]) => nb - na || byCode(a, b))
+    .map(([w]) => w);
   if (opts.maxSize !== undefined) {
-    check(Number.isInteger(opts.maxSize) && opts.maxSize >= vocab.length,
-      `maxSize ${opts.maxSize} is smaller than the ${vocab.length} special and character tokens`);
+    check(
+      Number.isInteger(opts.maxSize) && opts.maxSize >= vocab.length,
+      `maxSize ${opts.maxSize} is smaller than the ${vocab.length} special and character tokens`,
+    );
     return [...vocab, ...words.slice(0, opts.maxSize - vocab.length)];
   }
   return [...vocab, ...words];
@@ -55,12 +67,21 @@ export function buildVocab(corpus: Iterable<string>, opts: BuildVocabOptions = {
 /** Every word the caption, question and answer grammar can produce, for both datasets. */
 export function grammarWords(): string[] {
   const nouns = Object.values(OBJECT_NOUN).flatMap((n) => [n, `${n}s`]);
-  const phrases = RELATIONS.flatMap((r) => RELATION_PHRASES[r]).join(' ').split(' ');
+  const phrases = RELATIONS.flatMap((r) => RELATION_PHRASES[r])
+    .join(' ')
+    .split(' ');
   const template = ['a', 'an', 'the', 'there', 'is', 'are', 'picture', 'of', 'and', 'it', ',', ':', '?'];
   const question = ['how', 'many', 'what', 'colour', 'color', 'size', 'which', 'or', 'yes', 'no', 'true', 'false'];
   return [
-    ...COLOURS, ...Object.values(SIZE_WORDS).flat(), ...DIGIT_KINDS, ...SHAPE_KINDS, ...NUMBER_WORDS,
-    ...nouns, ...phrases, ...template, ...question,
+    ...COLOURS,
+    ...Object.values(SIZE_WORDS).flat(),
+    ...DIGIT_KINDS,
+    ...SHAPE_KINDS,
+    ...NUMBER_WORDS,
+    ...nouns,
+    ...phrases,
+    ...template,
+    ...question,
   ];
 }
 

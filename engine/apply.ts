@@ -16,8 +16,10 @@ export function apply<A>(op: OpDef<A>, inputs: readonly Tensor[], attrs: A): Ten
     if (x.isDisposed) throw new Error(`${op.name}: input ${fmt(x.shape)} was disposed`);
     checkNotFenced(x);
     if (x.backend !== be) {
-      throw new ShapeError(`${op.name}: inputs are on different devices ` +
-        `(${inputs.map((t) => `${fmt(t.shape)} on ${t.device}`).join(', ')}); move them with .to(device)`);
+      throw new ShapeError(
+        `${op.name}: inputs are on different devices ` +
+          `(${inputs.map((t) => `${fmt(t.shape)} on ${t.device}`).join(', ')}); move them with .to(device)`,
+      );
     }
   }
   const meta = op.shape(inputs, attrs);

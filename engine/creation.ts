@@ -2,10 +2,25 @@
 import { allocArray, type Backend, type DType, type TypedArray } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/select.js';
 import { defaultRng, type Rng } from './random.js';
-import { checkDType, checkInt32, contiguousStrides, fmt, INT32_MAX, INT32_MIN, ShapeError, sizeOf, type Shape } from './shape.js';
+import {
+  checkDType,
+  checkInt32,
+  contiguousStrides,
+  fmt,
+  INT32_MAX,
+  INT32_MIN,
+  ShapeError,
+  sizeOf,
+  type Shape,
+} from './shape.js';
 import { Tensor, type NestedArray } from './tensor.js';
 
-export interface TensorOpts { dtype?: DType; requiresGrad?: boolean; device?: Backend; rng?: Rng }
+export interface TensorOpts {
+  dtype?: DType;
+  requiresGrad?: boolean;
+  device?: Backend;
+  rng?: Rng;
+}
 
 function make(data: TypedArray, shape: Shape, opts: TensorOpts, dtype: DType): Tensor {
   const be = opts.device ?? defaultBackend();
@@ -26,11 +41,13 @@ function flattenNested(data: NestedArray, op: string): { values: number[]; shape
   const values: number[] = [];
   const walk = (x: NestedArray, depth: number): void => {
     if (depth === shape.length) {
-      if (typeof x !== 'number') throw new ShapeError(`${op}: ragged nested array (expected a number at depth ${depth})`);
+      if (typeof x !== 'number')
+        throw new ShapeError(`${op}: ragged nested array (expected a number at depth ${depth})`);
       values.push(x);
       return;
     }
-    if (!Array.isArray(x) || x.length !== shape[depth]) throw new ShapeError(`${op}: ragged nested array at depth ${depth} (expected length ${shape[depth]})`);
+    if (!Array.isArray(x) || x.length !== shape[depth])
+      throw new ShapeError(`${op}: ragged nested array at depth ${depth} (expected length ${shape[depth]})`);
     for (const y of x) walk(y, depth + 1);
   };
   walk(data, 0);
@@ -45,8 +62,10 @@ export function tensor(data: NestedArray | TypedArray, opts: TensorOpts & { shap
   if (ArrayBuffer.isView(data)) {
     const arr = data as TypedArray;
     const shape = opts.shape ?? [arr.length];
-    if (sizeOf(shape) !== arr.length) throw new ShapeError(`tensor: shape ${fmt(shape)} needs ${sizeOf(shape)} values, got ${arr.length}`);
-    const dtype = opts.dtype ?? (arr instanceof Int32Array ? 'int32' : arr instanceof Float64Array ? 'float64' : 'float32');
+    if (sizeOf(shape) !== arr.length)
+      throw new ShapeError(`tensor: shape ${fmt(shape)} needs ${sizeOf(shape)} values, got ${arr.length}`);
+    const dtype =
+      opts.dtype ?? (arr instanceof Int32Array ? 'int32' : arr instanceof Float64Array ? 'float64' : 'float32');
     checkDType('tensor', dtype);
     if (dtype === 'int32' && !(arr instanceof Int32Array)) checkInt32('tensor', arr);
     return make(arr, shape, opts, dtype);
@@ -57,19 +76,37 @@ export function tensor(data: NestedArray | TypedArray, opts: TensorOpts & { shap
   if (dtype === 'int32') checkInt32('tensor', values);
   arr.set(values);
   if (opts.shape && sizeOf(opts.shape) !== values.length) {
-    throw new ShapeError(`tensor: shape ${fmt(opts.shape)} needs ${sizeOf(opts.shape)} values, got ${values.length} (${fmt(shape)})`);
+    throw new ShapeError(
+      `tensor: shape ${fmt(opts.shape)} needs ${sizeOf(opts.shape)} values, got ${values.length} (${fmt(shape)})`,
+    );
   }
   return make(arr, opts.shape ?? shape, opts, dtype);
 }
 
-export function full(shape: Shape, value: number, opts: TensorOpts = {}): Tensor { return filled('full', shape, value, opts); }
-export function zeros(shape: Shape, opts: TensorOpts = {}): Tensor { return filled('zeros', shape, 0, opts); }
-export function ones(shape: Shape, opts: TensorOpts = {}): Tensor { return filled('ones', shape, 1, opts); }
-export function zerosLike(x: Tensor, opts: TensorOpts = {}): Tensor { return filled('zerosLike', x.shape, 0, like(x, opts)); }
-export function onesLike(x: Tensor, opts: TensorOpts = {}): Tensor { return filled('onesLike', x.shape, 1, like(x, opts)); }
-export function fullLike(x: Tensor, value: number, opts: TensorOpts = {}): Tensor { return filled('fullLike', x.shape, value, like(x, opts)); }
-export function randLike(x: Tensor, opts: TensorOpts = {}): Tensor { return rand(x.shape, like(x, opts)); }
-export function randnLike(x: Tensor, opts: TensorOpts = {}): Tensor { return randn(x.shape, like(x, opts)); }
+export function full(shape: Shape, value: number, opts: TensorOpts = {}): Tensor {
+  return filled('full', shape, value, opts);
+}
+export function zeros(shape: Shape, opts: TensorOpts = {}): Tensor {
+  return filled('zeros', shape, 0, opts);
+}
+export function ones(shape: Shape, opts: TensorOpts = {}): Tensor {
+  return filled('ones', shape, 1, opts);
+}
+export function zerosLike(x: Tensor, opts: TensorOpts = {}): Tensor {
+  return filled('zerosLike', x.shape, 0, like(x, opts));
+}
+export function onesLike(x: Tensor, opts: TensorOpts = {}): Tensor {
+  return filled('onesLike', x.shape, 1, like(x, opts));
+}
+export function fullLike(x: Tensor, value: number, opts: TensorOpts = {}): Tensor {
+  return filled('fullLike', x.shape, value, like(x, opts));
+}
+export function randLike(x: Tensor, opts: TensorOpts = {}): Tensor {
+  return rand(x.shape, like(x, opts));
+}
+export function randnLike(x: Tensor, opts: TensorOpts = {}): Tensor {
+  return randn(x.shape, like(x, opts));
+}
 
 /** A tensor of `shape` filled with `value`, for the factory named `op`. */
 function filled(op: string, shape: Shape, value: number, opts: TensorOpts): Tensor {
@@ -98,20 +135,27 @@ function like(x: Tensor, opts: TensorOpts): TensorOpts {
 
 function checkShape(op: string, shape: Shape): void {
   if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0)) {
-    throw new ShapeError(`${op}: invalid shape ${Array.isArray(shape) ? fmt(shape) : String(shape)} (expected integers >= 0)`);
+    throw new ShapeError(
+      `${op}: invalid shape ${Array.isArray(shape) ? fmt(shape) : String(shape)} (expected integers >= 0)`,
+    );
   }
 }
 
 /** start, start+step, ... < end (float32 by default; int32 when all arguments are integers).
  * As torch.arange: the bounds must be finite and the step must point from start towards end. */
 export function arange(start: number, end?: number, step = 1, opts: TensorOpts = {}): Tensor {
-  if (end === undefined) { end = start; start = 0; }
+  if (end === undefined) {
+    end = start;
+    start = 0;
+  }
   if (![start, end, step].every(Number.isFinite)) {
     throw new RangeError(`arange: start ${start}, end ${end} and step ${step} must be finite numbers`);
   }
   if (step === 0) throw new RangeError('arange: step must be non-zero');
   if ((end - start) * step < 0) {
-    throw new RangeError(`arange: step ${step} points away from end ${end} (start ${start}); use a step of the other sign`);
+    throw new RangeError(
+      `arange: step ${step} points away from end ${end} (start ${start}); use a step of the other sign`,
+    );
   }
   const n = Math.ceil((end - start) / step);
   const dtype = opts.dtype ?? ([start, end, step].every(Number.isInteger) ? 'int32' : 'float32');
@@ -123,7 +167,8 @@ export function arange(start: number, end?: number, step = 1, opts: TensorOpts =
 
 /** `steps` evenly spaced values from start to end inclusive. */
 export function linspace(start: number, end: number, steps: number, opts: TensorOpts = {}): Tensor {
-  if (!(Number.isInteger(steps) && steps >= 0)) throw new RangeError(`linspace: steps must be an integer >= 0, got ${steps}`);
+  if (!(Number.isInteger(steps) && steps >= 0))
+    throw new RangeError(`linspace: steps must be an integer >= 0, got ${steps}`);
   const dtype = opts.dtype ?? 'float32';
   const arr = alloc('linspace', dtype, steps);
   for (let i = 0; i < steps; i++) arr[i] = steps === 1 ? start : start + ((end - start) * i) / (steps - 1);
@@ -166,7 +211,9 @@ export function randint(low: number, high: number, shape: Shape, opts: TensorOpt
   }
   // high is exclusive: [-2^31, 2^31) is the widest int32 range.
   if (dtype === 'int32' && (low < INT32_MIN || high > INT32_MAX + 1)) {
-    throw new RangeError(`randint: [${low}, ${high}) does not fit int32 (expected ${INT32_MIN} <= low < high <= 2^31); pass { dtype: 'float64' } for a wider range`);
+    throw new RangeError(
+      `randint: [${low}, ${high}) does not fit int32 (expected ${INT32_MIN} <= low < high <= 2^31); pass { dtype: 'float64' } for a wider range`,
+    );
   }
   return random(shape, opts, (r) => r.int(low, high), 'randint', dtype);
 }

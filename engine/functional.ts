@@ -7,12 +7,27 @@ import type { Backend, DType, TypedArray } from '../kernels/backend.js';
 import { apply } from './apply.js';
 import type { NoAttrs, OpDef } from './op.js';
 import * as B from './ops/binary.js';
-import { gather as gatherOp, indexAdd as indexAddOp, indexSelect as indexSelectOp, scatterAdd as scatterAddOp } from './ops/gather.js';
+import {
+  gather as gatherOp,
+  indexAdd as indexAddOp,
+  indexSelect as indexSelectOp,
+  scatterAdd as scatterAddOp,
+} from './ops/gather.js';
 import { matmul as matmulOp, type MatmulAttrs } from './ops/matmul.js';
 import * as M from './ops/movement.js';
 import * as R from './ops/reduce.js';
 import * as U from './ops/unary.js';
-import { broadcastAxes, checkInt32, fmt, normDim, normDims, sameShape, ShapeError, sizeOf, type Shape } from './shape.js';
+import {
+  broadcastAxes,
+  checkInt32,
+  fmt,
+  normDim,
+  normDims,
+  sameShape,
+  ShapeError,
+  sizeOf,
+  type Shape,
+} from './shape.js';
 import { Tensor, type NestedArray, type TensorLike } from './tensor.js';
 
 export * from './nn_functional.js';
@@ -34,16 +49,28 @@ export function lift(x: TensorLike, like: Tensor, op = 'lift'): Tensor {
   return fullOn(like.backend, [], x, dtype);
 }
 
-const bin = (op: typeof B.add) => (a: TensorLike, b: TensorLike): Tensor => {
-  if (!(a instanceof Tensor) && !(b instanceof Tensor)) {
-    throw new TypeError(`${op.name}: expected at least one Tensor operand, got ${typeof a} and ${typeof b}`);
-  }
-  const ta = a instanceof Tensor ? a : lift(a, b as Tensor, op.name);
-  return apply(op, [ta, lift(b, ta, op.name)], {});
-};
-export const add = bin(B.add), sub = bin(B.sub), mul = bin(B.mul), div = bin(B.div), pow = bin(B.pow);
-export const maximum = bin(B.maximum), minimum = bin(B.minimum);
-export const eq = bin(B.eq), ne = bin(B.ne), lt = bin(B.lt), le = bin(B.le), gt = bin(B.gt), ge = bin(B.ge);
+const bin =
+  (op: typeof B.add) =>
+  (a: TensorLike, b: TensorLike): Tensor => {
+    if (!(a instanceof Tensor) && !(b instanceof Tensor)) {
+      throw new TypeError(`${op.name}: expected at least one Tensor operand, got ${typeof a} and ${typeof b}`);
+    }
+    const ta = a instanceof Tensor ? a : lift(a, b as Tensor, op.name);
+    return apply(op, [ta, lift(b, ta, op.name)], {});
+  };
+export const add = bin(B.add),
+  sub = bin(B.sub),
+  mul = bin(B.mul),
+  div = bin(B.div),
+  pow = bin(B.pow);
+export const maximum = bin(B.maximum),
+  minimum = bin(B.minimum);
+export const eq = bin(B.eq),
+  ne = bin(B.ne),
+  lt = bin(B.lt),
+  le = bin(B.le),
+  gt = bin(B.gt),
+  ge = bin(B.ge);
 
 /** cond ? a : b elementwise, broadcasting all three. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
@@ -55,10 +82,25 @@ export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   return where(mask, lift(value, x, 'maskedFill'), x);
 }
 
-const un = (op: OpDef<NoAttrs>) => (x: Tensor): Tensor => apply(op, [x], {});
-export const neg = un(U.neg), exp = un(U.exp), expm1 = un(U.expm1), log = un(U.log), log1p = un(U.log1p), sqrt = un(U.sqrt);
-export const rsqrt = un(U.rsqrt), abs = un(U.abs), sign = un(U.sign), tanh = un(U.tanh), sigmoid = un(U.sigmoid);
-export const relu = un(U.relu), sin = un(U.sin), cos = un(U.cos), erf = un(U.erf);
+const un =
+  (op: OpDef<NoAttrs>) =>
+  (x: Tensor): Tensor =>
+    apply(op, [x], {});
+export const neg = un(U.neg),
+  exp = un(U.exp),
+  expm1 = un(U.expm1),
+  log = un(U.log),
+  log1p = un(U.log1p),
+  sqrt = un(U.sqrt);
+export const rsqrt = un(U.rsqrt),
+  abs = un(U.abs),
+  sign = un(U.sign),
+  tanh = un(U.tanh),
+  sigmoid = un(U.sigmoid);
+export const relu = un(U.relu),
+  sin = un(U.sin),
+  cos = un(U.cos),
+  erf = un(U.erf);
 
 export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   return apply(U.clamp, [x], { min, max });
@@ -75,16 +117,24 @@ export function to(x: Tensor, target: DType | Backend): Tensor {
 
 // Reductions
 type Dims = number | readonly number[] | undefined;
-export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor { return apply(R.sum, [x], { dim, keepdim }); }
-export function amax(x: Tensor, dim?: Dims, keepdim = false): Tensor { return apply(R.amax, [x], { dim, keepdim }); }
+export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  return apply(R.sum, [x], { dim, keepdim });
+}
+export function amax(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  return apply(R.amax, [x], { dim, keepdim });
+}
 export function amin(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   for (const d of normDims('amin', dim, x.ndim)) {
     if (x.shape[d] === 0) throw new ShapeError(`amin: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
   }
   return amax(x.neg(), dim, keepdim).neg();
 }
-export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor { return apply(R.argmax, [x], { dim, keepdim }); }
-export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor { return apply(R.argmin, [x], { dim, keepdim }); }
+export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
+  return apply(R.argmax, [x], { dim, keepdim });
+}
+export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
+  return apply(R.argmin, [x], { dim, keepdim });
+}
 
 export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   const n = normDims('mean', dim, x.ndim).reduce((a, d) => a * x.shape[d], 1);
@@ -106,7 +156,11 @@ export function min(x: Tensor, dim?: number, keepdim = false): Tensor {
   return keepdim ? v : v.squeeze(dim);
 }
 
-export interface VarOpts { correction?: number; unbiased?: boolean; keepdim?: boolean }
+export interface VarOpts {
+  correction?: number;
+  unbiased?: boolean;
+  keepdim?: boolean;
+}
 /** Variance with Bessel's correction by default (PyTorch: correction = 1). */
 export function variance(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor {
   const correction = opts.correction ?? (opts.unbiased === false ? 0 : 1);
@@ -114,7 +168,9 @@ export function variance(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor {
   const c = x.sub(mean(x, dim, true));
   return sum(c.mul(c), dim, opts.keepdim ?? false).div(Math.max(n - correction, 0));
 }
-export function std(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor { return rootAtZero(variance(x, dim, opts), 2); }
+export function std(x: Tensor, dim?: Dims, opts: VarOpts = {}): Tensor {
+  return rootAtZero(variance(x, dim, opts), 2);
+}
 
 /** s^(1/p) for s >= 0, with PyTorch's zero gradient where s = 0 (a zero vector's norm, a constant
  * row's std) instead of ∞·0 = NaN: the root never sees the zeros, so no 0^(1/p - 1) arises. */
@@ -156,19 +212,23 @@ export function shapeArg(args: number[] | [readonly number[]]): readonly number[
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return sameShape(x.shape, shape) ? x : apply(M.reshape, [x], { shape });
 }
-export function permute(x: Tensor, dims: readonly number[]): Tensor { return apply(M.permute, [x], { dims }); }
+export function permute(x: Tensor, dims: readonly number[]): Tensor {
+  return apply(M.permute, [x], { dims });
+}
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   return sameShape(x.shape, shape) ? x : apply(M.expand, [x], { shape });
 }
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
   const dims = Array.from({ length: x.ndim }, (_, i) => i);
-  const a = normDim('transpose', d0, x.ndim), b = normDim('transpose', d1, x.ndim);
+  const a = normDim('transpose', d0, x.ndim),
+    b = normDim('transpose', d1, x.ndim);
   [dims[a], dims[b]] = [dims[b], dims[a]];
   return a === b ? x : permute(x, dims);
 }
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   if (x.ndim === 0) return x.reshape([1]);
-  const s = normDim('flatten', startDim, x.ndim), e = normDim('flatten', endDim, x.ndim);
+  const s = normDim('flatten', startDim, x.ndim),
+    e = normDim('flatten', endDim, x.ndim);
   return x.reshape([...x.shape.slice(0, s), -1, ...x.shape.slice(e + 1)]);
 }
 export function unsqueeze(x: Tensor, dim: number): Tensor {
@@ -196,14 +256,20 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
   if (start < 0 || length < 0 || start + length > x.shape[d]) {
     throw new ShapeError(`narrow: [${start}, ${start + length}) is outside dim ${d} of ${fmt(x.shape)}`);
   }
-  return slice(x, x.shape.map((n, i) => (i === d ? [start, start + length] : [0, n])));
+  return slice(
+    x,
+    x.shape.map((n, i) => (i === d ? [start, start + length] : [0, n])),
+  );
 }
 /** Constant padding. `pads` lists (before, after) pairs from the last dim backwards (F.pad). */
 export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   if (pads.length % 2 !== 0 || pads.length / 2 > x.ndim || pads.some((p) => !Number.isInteger(p) || p < 0)) {
-    throw new ShapeError(`pad: pads ${fmt(pads)} must be non-negative (before, after) pairs for at most ${x.ndim} dims`);
+    throw new ShapeError(
+      `pad: pads ${fmt(pads)} must be non-negative (before, after) pairs for at most ${x.ndim} dims`,
+    );
   }
-  const shape = [...x.shape], specs = x.shape.map((n): M.SliceSpec => [0, n, 1]);
+  const shape = [...x.shape],
+    specs = x.shape.map((n): M.SliceSpec => [0, n, 1]);
   for (let i = 0; i < pads.length / 2; i++) {
     const d = x.ndim - 1 - i;
     shape[d] += pads[2 * i] + pads[2 * i + 1];
@@ -222,38 +288,60 @@ export function stack(xs: readonly Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new ShapeError('stack: expected at least one tensor');
   const d = normDim('stack', dim, xs[0].ndim + 1);
   for (const x of xs) {
-    if (!sameShape(x.shape, xs[0].shape)) throw new ShapeError(`stack: shapes ${xs.map((t) => fmt(t.shape)).join(', ')} differ`);
+    if (!sameShape(x.shape, xs[0].shape))
+      throw new ShapeError(`stack: shapes ${xs.map((t) => fmt(t.shape)).join(', ')} differ`);
   }
-  return concat(xs.map((x) => unsqueeze(x, d)), d);
+  return concat(
+    xs.map((x) => unsqueeze(x, d)),
+    d,
+  );
 }
 export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Tensor[] {
-  const d = normDim('split', dim, x.ndim), n = x.shape[d];
-  const bad = typeof sizes === 'number'
-    ? !(Number.isInteger(sizes) && (sizes > 0 || (sizes === 0 && n === 0)))
-    : !sizes.every((s) => Number.isInteger(s) && s >= 0);
+  const d = normDim('split', dim, x.ndim),
+    n = x.shape[d];
+  const bad =
+    typeof sizes === 'number'
+      ? !(Number.isInteger(sizes) && (sizes > 0 || (sizes === 0 && n === 0)))
+      : !sizes.every((s) => Number.isInteger(s) && s >= 0);
   if (bad) {
-    throw new ShapeError(`split: ${typeof sizes === 'number' ? `split size ${sizes}` : `sizes ${fmt(sizes)}`} for dim ${d} ` +
-      `of ${fmt(x.shape)}: expected ${typeof sizes === 'number' ? 'a positive integer' : 'integers >= 0'}`);
+    throw new ShapeError(
+      `split: ${typeof sizes === 'number' ? `split size ${sizes}` : `sizes ${fmt(sizes)}`} for dim ${d} ` +
+        `of ${fmt(x.shape)}: expected ${typeof sizes === 'number' ? 'a positive integer' : 'integers >= 0'}`,
+    );
   }
   // An empty dim splits into one empty part (torch.split).
-  const parts = typeof sizes !== 'number' ? [...sizes]
-    : n === 0 ? [0] : Array.from({ length: Math.ceil(n / sizes) }, (_, i) => Math.min(sizes, n - i * sizes));
-  if (parts.reduce((a, b) => a + b, 0) !== n) throw new ShapeError(`split: sizes ${fmt(parts)} do not sum to dim ${d} of ${fmt(x.shape)}`);
+  const parts =
+    typeof sizes !== 'number'
+      ? [...sizes]
+      : n === 0
+        ? [0]
+        : Array.from({ length: Math.ceil(n / sizes) }, (_, i) => Math.min(sizes, n - i * sizes));
+  if (parts.reduce((a, b) => a + b, 0) !== n)
+    throw new ShapeError(`split: sizes ${fmt(parts)} do not sum to dim ${d} of ${fmt(x.shape)}`);
   let at = 0;
-  return parts.map((len) => { const t = narrow(x, d, at, len); at += len; return t; });
+  return parts.map((len) => {
+    const t = narrow(x, d, at, len);
+    at += len;
+    return t;
+  });
 }
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   const n = x.shape[normDim('chunk', dim, x.ndim)];
-  if (!(Number.isInteger(chunks) && chunks > 0)) throw new ShapeError(`chunk: chunks must be an integer > 0, got ${chunks} (for ${fmt(x.shape)})`);
+  if (!(Number.isInteger(chunks) && chunks > 0))
+    throw new ShapeError(`chunk: chunks must be an integer > 0, got ${chunks} (for ${fmt(x.shape)})`);
   return split(x, Math.ceil(n / chunks), dim);
 }
 /** Tiles the tensor `reps[d]` times along each dim (torch.Tensor.repeat). */
 export function repeat(x: Tensor, reps: readonly number[]): Tensor {
-  if (reps.length < x.ndim) throw new ShapeError(`repeat: ${reps.length} repeats for ${fmt(x.shape)} (need >= ${x.ndim})`);
+  if (reps.length < x.ndim)
+    throw new ShapeError(`repeat: ${reps.length} repeats for ${fmt(x.shape)} (need >= ${x.ndim})`);
   const shape = [...new Array<number>(reps.length - x.ndim).fill(1), ...x.shape];
   const inter = shape.flatMap((n) => [1, n]);
   const big = shape.flatMap((n, i) => [reps[i], n]);
-  return x.reshape(inter).expand(big).reshape(shape.map((n, i) => n * reps[i]));
+  return x
+    .reshape(inter)
+    .expand(big)
+    .reshape(shape.map((n, i) => n * reps[i]));
 }
 
 /**
@@ -272,8 +360,10 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulAttrs = {}): Tensor {
   if (b.ndim === 1) return matmul(a, b.unsqueeze(-1), opts).squeeze(-1);
   const K = a.shape[a.ndim - 1];
   if (b.ndim === 2 && a.ndim > 2 && !transA && K === b.shape[transB ? 1 : 0]) {
-    return apply(matmulOp, [a.reshape([-1, K]), b], { transA, transB })
-      .reshape([...a.shape.slice(0, -1), b.shape[transB ? 0 : 1]]);
+    return apply(matmulOp, [a.reshape([-1, K]), b], { transA, transB }).reshape([
+      ...a.shape.slice(0, -1),
+      b.shape[transB ? 0 : 1],
+    ]);
   }
   return apply(matmulOp, [a, b], { transA, transB });
 }
@@ -284,16 +374,25 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   return bias ? y.add(bias) : y;
 }
 
-export function gather(x: Tensor, dim: number, index: Tensor): Tensor { return apply(gatherOp, [x, index], { dim }); }
-export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor { return apply(scatterAddOp, [x, index, src], { dim }); }
-export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor { return apply(indexSelectOp, [x, index], { dim }); }
-export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor { return apply(indexAddOp, [x, index, src], { dim }); }
+export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
+  return apply(gatherOp, [x, index], { dim });
+}
+export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  return apply(scatterAddOp, [x, index, src], { dim });
+}
+export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+  return apply(indexSelectOp, [x, index], { dim });
+}
+export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
+  return apply(indexAddOp, [x, index, src], { dim });
+}
 
 /** Typed array -> nested arrays of `shape`. */
 export function nest(data: TypedArray, shape: Shape): NestedArray {
   if (shape.length === 0) return data[0];
   const rec = (off: number, d: number): NestedArray[] => {
-    const n = shape[d], step = sizeOf(shape.slice(d + 1));
+    const n = shape[d],
+      step = sizeOf(shape.slice(d + 1));
     return Array.from({ length: n }, (_, i) => (d === shape.length - 1 ? data[off + i] : rec(off + i * step, d + 1)));
   };
   return rec(0, 0);
@@ -301,7 +400,9 @@ export function nest(data: TypedArray, shape: Shape): NestedArray {
 
 export function checkAssign(x: Tensor, value: Tensor): void {
   if (!sameShape(x.shape, value.shape) || x.dtype !== value.dtype || x.backend !== value.backend) {
-    throw new ShapeError(`assign: ${fmt(x.shape)} ${x.dtype} on ${x.device} cannot take ` +
-      `${fmt(value.shape)} ${value.dtype} on ${value.device}`);
+    throw new ShapeError(
+      `assign: ${fmt(x.shape)} ${x.dtype} on ${x.device} cannot take ` +
+        `${fmt(value.shape)} ${value.dtype} on ${value.device}`,
+    );
   }
 }

@@ -11,10 +11,22 @@ import { Rng } from './random.js';
 import { DTypeError, fmt } from './shape.js';
 import { Tensor } from './tensor.js';
 
-export interface GradcheckOpts { eps?: number; atol?: number; rtol?: number; seed?: number; raise?: boolean }
-export interface GradcheckResult { ok: boolean; message: string; maxAbsError: number }
+export interface GradcheckOpts {
+  eps?: number;
+  atol?: number;
+  rtol?: number;
+  seed?: number;
+  raise?: boolean;
+}
+export interface GradcheckResult {
+  ok: boolean;
+  message: string;
+  maxAbsError: number;
+}
 
-export class GradcheckError extends Error { override name = 'GradcheckError'; }
+export class GradcheckError extends Error {
+  override name = 'GradcheckError';
+}
 
 type Fn = (...xs: Tensor[]) => Tensor | readonly Tensor[];
 
@@ -24,15 +36,20 @@ function asList(out: Tensor | readonly Tensor[]): readonly Tensor[] {
 
 /** Σ_k v_k · f_k(inputs), as a plain number, without recording a graph. */
 function project(fn: Fn, inputs: Tensor[], vs: readonly Tensor[]): number {
-  return noGrad(() => asList(fn(...inputs)).reduce((acc, o, k) => {
-    if (o.dtype === 'int32') return acc;
-    return acc + o.mul(vs[k]).sum().item();
-  }, 0));
+  return noGrad(() =>
+    asList(fn(...inputs)).reduce((acc, o, k) => {
+      if (o.dtype === 'int32') return acc;
+      return acc + o.mul(vs[k]).sum().item();
+    }, 0),
+  );
 }
 
 function multiIndex(j: number, shape: readonly number[]): number[] {
   const idx: number[] = [];
-  for (let d = shape.length - 1; d >= 0; d--) { idx.unshift(j % shape[d]); j = Math.floor(j / shape[d]); }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx.unshift(j % shape[d]);
+    j = Math.floor(j / shape[d]);
+  }
   return idx;
 }
 
@@ -42,14 +59,36 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOpts = {}): G
   const { eps = 1e-6, atol = 1e-5, rtol = 1e-3, seed = 0, raise = true } = opts;
   const checked = inputs.map((x, i) => ({ x, i })).filter(({ x }) => x.requiresGrad);
   for (const { x, i } of checked) {
-    if (x.dtype !== 'float64') throw new DTypeError(`gradcheck: input ${i} ${fmt(x.shape)} is ${x.dtype}; use float64 (float32 differences are too noisy)`);
+    if (x.dtype !== 'float64')
+      throw new DTypeError(
+        `gradcheck: input ${i} ${fmt(x.shape)} is ${x.dtype}; use float64 (float32 differences are too noisy)`,
+      );
   }
   const outs = asList(fn(...inputs)).filter((o) => o.dtype !== 'int32');
   const rng = new Rng(seed);
-  const vs = outs.map((o) => new Tensor(o.backend.upload(Float64Array.from({ length: o.size }, () => rng.normal()), o.dtype), o.shape, o.backend));
+  const vs = outs.map(
+    (o) =>
+      new Tensor(
+        o.backend.upload(
+          Float64Array.from({ length: o.size }, () => rng.normal()),
+          o.dtype,
+        ),
+        o.shape,
+        o.backend,
+      ),
+  );
   const diff = outs.filter((o) => o.requiresGrad);
-  const analytic = diff.length === 0 ? checked.map(() => null)
-    : grad(diff, checked.map((c) => c.x), { gradOutputs: outs.map((o, k) => (o.requiresGrad ? vs[k] : undefined)).filter((v): v is Tensor => !!v), allowUnused: true });
+  const analytic =
+    diff.length === 0
+      ? checked.map(() => null)
+      : grad(
+          diff,
+          checked.map((c) => c.x),
+          {
+            gradOutputs: outs.map((o, k) => (o.requiresGrad ? vs[k] : undefined)).filter((v): v is Tensor => !!v),
+            allowUnused: true,
+          },
+        );
   let maxAbsError = 0;
   for (let c = 0; c < checked.length; c++) {
     const { x, i } = checked[c];
@@ -66,7 +105,8 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOpts = {}): G
       const err = Math.abs(a[j] - num);
       maxAbsError = Math.max(maxAbsError, err);
       if (!(err <= atol + rtol * Math.abs(num))) {
-        const message = `gradcheck: input ${i} ${fmt(x.shape)} element [${multiIndex(j, x.shape)}]: ` +
+        const message =
+          `gradcheck: input ${i} ${fmt(x.shape)} element [${multiIndex(j, x.shape)}]: ` +
           `analytic ${a[j]} vs numerical ${num} (|diff| ${err} > atol ${atol} + rtol ${rtol} * |numerical|)`;
         if (raise) throw new GradcheckError(message);
         return { ok: false, message, maxAbsError: err };
@@ -83,14 +123,29 @@ export function gradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOpts = {}): G
 export function gradgradcheck(fn: Fn, inputs: Tensor[], opts: GradcheckOpts = {}): GradcheckResult {
   const rng = new Rng((opts.seed ?? 0) + 1);
   const outs = asList(fn(...inputs)).filter((o) => o.requiresGrad);
-  const vs = outs.map((o) => new Tensor(o.backend.upload(Float64Array.from({ length: o.size }, () => rng.normal()), o.dtype), o.shape, o.backend).requiresGrad_());
+  const vs = outs.map((o) =>
+    new Tensor(
+      o.backend.upload(
+        Float64Array.from({ length: o.size }, () => rng.normal()),
+        o.dtype,
+      ),
+      o.shape,
+      o.backend,
+    ).requiresGrad_(),
+  );
   const diffIdx = inputs.map((x, i) => (x.requiresGrad ? i : -1)).filter((i) => i >= 0);
   // enableGrad: the first derivative must be recorded even while gradcheck probes under noGrad.
-  const firstOrder: Fn = (...args) => enableGrad(() => {
-    const xs = args.slice(0, inputs.length), v = args.slice(inputs.length);
-    const o = asList(fn(...xs)).filter((t) => t.requiresGrad);
-    const gs = grad(o, diffIdx.map((i) => xs[i]), { gradOutputs: v, createGraph: true, allowUnused: true });
-    return gs.map((g, k) => g ?? xs[diffIdx[k]].mul(0));
-  });
+  const firstOrder: Fn = (...args) =>
+    enableGrad(() => {
+      const xs = args.slice(0, inputs.length),
+        v = args.slice(inputs.length);
+      const o = asList(fn(...xs)).filter((t) => t.requiresGrad);
+      const gs = grad(
+        o,
+        diffIdx.map((i) => xs[i]),
+        { gradOutputs: v, createGraph: true, allowUnused: true },
+      );
+      return gs.map((g, k) => g ?? xs[diffIdx[k]].mul(0));
+    });
   return gradcheck(firstOrder, [...inputs, ...vs], opts);
 }

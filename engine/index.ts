@@ -18,4 +18,6 @@ export { profile, formatProfile, type OpStats } from './profiler.js';
 import { tidy as tidyWith } from './memory.js';
 import { Tensor as TensorClass } from './tensor.js';
 /** Runs `fn`, then disposes every tensor it created except those it returns or `keep`s. */
-export function tidy<T>(fn: () => T): T { return tidyWith(fn, (v): v is TensorClass => v instanceof TensorClass); }
+export function tidy<T>(fn: () => T): T {
+  return tidyWith(fn, (v): v is TensorClass => v instanceof TensorClass);
+}

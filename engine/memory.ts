@@ -14,7 +14,9 @@ const refs = new WeakMap<Raw, number>();
 const scopes: Set<Tensor>[] = [];
 
 /** Called by the Tensor constructor and by assign: one more tensor uses `raw`. */
-export function retainRaw(raw: Raw): void { refs.set(raw, (refs.get(raw) ?? 0) + 1); }
+export function retainRaw(raw: Raw): void {
+  refs.set(raw, (refs.get(raw) ?? 0) + 1);
+}
 
 /** One tensor fewer uses `raw`; the last one releases the buffer on its backend. */
 export function releaseRaw(t: Tensor, raw: Raw): void {

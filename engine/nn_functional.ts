@@ -5,8 +5,13 @@
 import * as F from './functional.js';
 import { apply } from './apply.js';
 import {
-  gelu as geluOp, layerNorm as layerNormOp, layerNormComposite, logSoftmax as logSoftmaxOp, logSoftmaxComposite,
-  softmax as softmaxOp, softmaxComposite,
+  gelu as geluOp,
+  layerNorm as layerNormOp,
+  layerNormComposite,
+  logSoftmax as logSoftmaxOp,
+  logSoftmaxComposite,
+  softmax as softmaxOp,
+  softmaxComposite,
 } from './ops/fused.js';
 import { syncValues } from './host_values.js';
 import { defaultRng, type Rng } from './random.js';
@@ -66,19 +71,26 @@ export function silu(x: Tensor): Tensor {
  * y = (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance. One fused op
  * (engine/ops/fused.ts) where weight and bias have the normalized shape, the composite otherwise.
  */
-export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null,
-  bias?: Tensor | null, eps = 1e-5): Tensor {
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
+): Tensor {
   const k = normalizedShape.length;
   if (k > x.ndim || normalizedShape.some((n, i) => n !== x.shape[x.ndim - k + i])) {
     throw new ShapeError(`layerNorm: normalizedShape ${fmt(normalizedShape)} does not end ${fmt(x.shape)}`);
   }
   const n = normalizedShape.reduce((a, d) => a * d, 1);
-  const fits = (p?: Tensor | null): boolean => !p || (fmt(p.shape) === fmt(normalizedShape) && p.dtype === x.dtype && p.backend === x.backend);
+  const fits = (p?: Tensor | null): boolean =>
+    !p || (fmt(p.shape) === fmt(normalizedShape) && p.dtype === x.dtype && p.backend === x.backend);
   if (!isFloat(x.dtype) || k === 0 || x.size === 0 || !fits(weight) || !fits(bias)) {
     return layerNormComposite(x, normalizedShape, weight, bias, eps);
   }
   // The fused op normalizes the last dim: fold the normalized dims into one (reshapes share storage).
-  const param = (p: Tensor | null | undefined, fill: number): Tensor => p?.reshape([n]) ?? F.fullOn(x.backend, [n], fill, x.dtype);
+  const param = (p: Tensor | null | undefined, fill: number): Tensor =>
+    p?.reshape([n]) ?? F.fullOn(x.backend, [n], fill, x.dtype);
   const rows = x.reshape([...x.shape.slice(0, x.ndim - k), n]);
   return apply(layerNormOp, [rows, param(weight, 1), param(bias, 0)], { eps }).reshape(x.shape);
 }
@@ -101,10 +113,15 @@ function reduce(x: Tensor, reduction: Reduction): Tensor {
 }
 
 function checkReduction(op: string, reduction: string, allowed: readonly string[] = ['mean', 'sum', 'none']): void {
-  if (!allowed.includes(reduction)) throw new RangeError(`${op}: reduction ${JSON.stringify(reduction)} is not one of ${allowed.join(', ')}`);
+  if (!allowed.includes(reduction))
+    throw new RangeError(`${op}: reduction ${JSON.stringify(reduction)} is not one of ${allowed.join(', ')}`);
 }
 
-export interface CrossEntropyOpts { ignoreIndex?: number; labelSmoothing?: number; reduction?: Reduction }
+export interface CrossEntropyOpts {
+  ignoreIndex?: number;
+  labelSmoothing?: number;
+  reduction?: Reduction;
+}
 
 /** Moves the class dim (1) last and flattens: [N, C, d1, ...] -> [N*d1*..., C] (PyTorch layout). */
 function classesLast(x: Tensor): Tensor {
@@ -120,13 +137,16 @@ function classesLast(x: Tensor): Tensor {
  */
 export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOpts = {}): Tensor {
   const { ignoreIndex = -100, labelSmoothing = 0, reduction = 'mean' } = opts;
-  if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
+    throw new RangeError(`crossEntropy: labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
   checkReduction('crossEntropy', reduction);
   const logp = classesLast(logits).logSoftmax(-1); // [N, C]
   const C = logp.shape[1];
   if (target.dtype !== 'int32') {
     if (fmt(target.shape) !== fmt(logits.shape)) {
-      throw new ShapeError(`crossEntropy: probability target ${fmt(target.shape)} must match logits ${fmt(logits.shape)}`);
+      throw new ShapeError(
+        `crossEntropy: probability target ${fmt(target.shape)} must match logits ${fmt(logits.shape)}`,
+      );
     }
     let q = classesLast(target);
     if (labelSmoothing > 0) q = q.mul(1 - labelSmoothing).add(labelSmoothing / C);
@@ -135,10 +155,12 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   }
   const t = target.reshape([-1]);
   if (t.size !== logp.shape[0]) {
-    throw new ShapeError(`crossEntropy: target ${fmt(target.shape)} does not match logits ${fmt(logits.shape)} (class dim 1)`);
+    throw new ShapeError(
+      `crossEntropy: target ${fmt(target.shape)} does not match logits ${fmt(logits.shape)} (class dim 1)`,
+    );
   }
-  const valid = t.ne(ignoreIndex);                         // [N] 1 where counted
-  const safe = t.where(valid, 0);                           // ignored rows pick class 0, then get masked
+  const valid = t.ne(ignoreIndex); // [N] 1 where counted
+  const safe = t.where(valid, 0); // ignored rows pick class 0, then get masked
   let loss = logp.gather(1, safe.unsqueeze(1)).squeeze(1).neg(); // [N]
   if (labelSmoothing > 0) loss = loss.mul(1 - labelSmoothing).add(logp.mean(-1).neg().mul(labelSmoothing));
   loss = loss.mul(valid);
@@ -147,7 +169,10 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   // Every target ignored: the loss is NaN, as in PyTorch, but the gradients are zeros there too
   // (not 0/0), so such a batch cannot poison the weights.
   const count = valid.sum().to(loss.dtype);
-  return loss.sum().div(count.clamp(1)).add(F.where(count.eq(0), NaN, 0));
+  return loss
+    .sum()
+    .div(count.clamp(1))
+    .add(F.where(count.eq(0), NaN, 0));
 }
 
 function lossShape(logits: Tensor): number[] {
@@ -165,7 +190,11 @@ export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'm
  * KL(target || exp(input)) with `input` log-probabilities, as torch.nn.functional.kl_div:
  * pointwise target (log target - input), 0 where target = 0. 'batchmean' divides the sum by N.
  */
-export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+export function klDiv(
+  input: Tensor,
+  target: Tensor,
+  opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {},
+): Tensor {
   const { reduction = 'mean', logTarget = false } = opts;
   checkReduction('klDiv', reduction, ['mean', 'sum', 'none', 'batchmean']);
   const pointwise = logTarget
@@ -184,7 +213,12 @@ export function klDiv(input: Tensor, target: Tensor, opts: { reduction?: Reducti
 export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
   checkReduction('binaryCrossEntropyWithLogits', reduction);
   const m = logits.neg().relu().detach();
-  const loss = target.neg().add(1).mul(logits).add(m).add(m.neg().exp().add(logits.neg().sub(m).exp()).log());
+  const loss = target
+    .neg()
+    .add(1)
+    .mul(logits)
+    .add(m)
+    .add(m.neg().exp().add(logits.neg().sub(m).exp()).log());
   return reduce(loss, reduction);
 }
 
@@ -193,12 +227,15 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, red
  * every device but webgpu, where such an id gives a zero row). */
 export function oneHot(ids: Tensor, numClasses: number): Tensor {
   if (ids.dtype !== 'int32') throw new DTypeError(`oneHot: ids must be int32, got ${ids.dtype}`);
-  if (!(Number.isInteger(numClasses) && numClasses >= 0)) throw new RangeError(`oneHot: numClasses must be an integer >= 0, got ${numClasses}`);
+  if (!(Number.isInteger(numClasses) && numClasses >= 0))
+    throw new RangeError(`oneHot: numClasses must be an integer >= 0, got ${numClasses}`);
   const values = syncValues(ids);
   const bad = values?.findIndex((v) => v < 0 || v >= numClasses) ?? -1;
   if (bad >= 0) {
-    throw new RangeError(`oneHot: class id ${values![bad]} at index ${bad} of ${fmt(ids.shape)} is out of range ` +
-      `for numClasses ${numClasses} (expected 0 to ${numClasses - 1})`);
+    throw new RangeError(
+      `oneHot: class id ${values![bad]} at index ${bad} of ${fmt(ids.shape)} is out of range ` +
+        `for numClasses ${numClasses} (expected 0 to ${numClasses - 1})`,
+    );
   }
   const classes = F.fullOn(ids.backend, [numClasses], 0, 'int32');
   const ar = new Int32Array(numClasses).map((_, i) => i);

@@ -39,13 +39,19 @@ export interface Node {
 let gradEnabled = true;
 
 /** Whether ops currently record the autograd graph. */
-export function isGradEnabled(): boolean { return gradEnabled; }
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
 
 /** Runs `fn` without recording gradients (like `torch.no_grad()`). */
-export function noGrad<T>(fn: () => T): T { return withGradMode(false, fn); }
+export function noGrad<T>(fn: () => T): T {
+  return withGradMode(false, fn);
+}
 
 /** Runs `fn` with gradient recording on, even inside `noGrad`. */
-export function enableGrad<T>(fn: () => T): T { return withGradMode(true, fn); }
+export function enableGrad<T>(fn: () => T): T {
+  return withGradMode(true, fn);
+}
 
 export function withGradMode<T>(mode: boolean, fn: () => T): T {
   const prev = gradEnabled;

@@ -3,12 +3,19 @@
  * forward kernels and backward closures separately (backward times include the ops they call).
  * Times are host wall time: on an asynchronous backend they measure enqueueing, not the device.
  */
-export interface OpStats { op: string; phase: 'forward' | 'backward'; calls: number; ms: number }
+export interface OpStats {
+  op: string;
+  phase: 'forward' | 'backward';
+  calls: number;
+  ms: number;
+}
 
 let table: Map<string, OpStats> | null = null;
 
 /** Whether a profile is being recorded (checked by apply and backward). */
-export function profiling(): boolean { return table !== null; }
+export function profiling(): boolean {
+  return table !== null;
+}
 
 /** Adds one timed call of `op` in `phase`. */
 export function record(op: string, phase: OpStats['phase'], ms: number): void {

@@ -5,7 +5,10 @@
  */
 
 /** Serializable generator state: four uint32 words plus the cached second normal deviate. */
-export interface RngState { s: [number, number, number, number]; spare: number | null }
+export interface RngState {
+  s: [number, number, number, number];
+  spare: number | null;
+}
 
 function splitmix32(seed: number): () => number {
   let x = seed >>> 0;
@@ -33,7 +36,10 @@ export class Rng {
     const s = this.s;
     const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
     const t = (s[1] << 9) >>> 0;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 11);
     return result;
@@ -41,13 +47,18 @@ export class Rng {
 
   /** A uniform double in [0, 1) with 53 random bits. */
   uniform(): number {
-    const hi = this.nextU32() >>> 5, lo = this.nextU32() >>> 6;
+    const hi = this.nextU32() >>> 5,
+      lo = this.nextU32() >>> 6;
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
   /** A standard normal deviate (Box-Muller; the second deviate is cached). */
   normal(): number {
-    if (this.spare !== null) { const v = this.spare; this.spare = null; return v; }
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
     let u = 0;
     while (u === 0) u = this.uniform();
     const v = this.uniform();
@@ -66,7 +77,9 @@ export class Rng {
   shuffle<T>(xs: T[]): T[] {
     for (let i = xs.length - 1; i > 0; i--) {
       const j = this.int(0, i + 1);
-      const tmp = xs[i]; xs[i] = xs[j]; xs[j] = tmp;
+      const tmp = xs[i];
+      xs[i] = xs[j];
+      xs[j] = tmp;
     }
     return xs;
   }
@@ -77,7 +90,9 @@ export class Rng {
   }
 
   /** A fresh generator seeded from this one (for independent sub-streams). */
-  fork(): Rng { return new Rng(this.nextU32()); }
+  fork(): Rng {
+    return new Rng(this.nextU32());
+  }
 
   getState(): RngState {
     return { s: [this.s[0], this.s[1], this.s[2], this.s[3]], spare: this.spare };
@@ -97,7 +112,11 @@ function rotl(x: number, k: number): number {
 let globalRng = new Rng(0);
 
 /** Reset the global generator used when no `Rng` is passed. */
-export function manualSeed(seed: number): void { globalRng = new Rng(seed); }
+export function manualSeed(seed: number): void {
+  globalRng = new Rng(seed);
+}
 
 /** The global generator (the one `manualSeed` resets). */
-export function defaultRng(): Rng { return globalRng; }
+export function defaultRng(): Rng {
+  return globalRng;
+}

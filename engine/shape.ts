@@ -29,7 +29,8 @@ export function checkDType(op: string, dtype: unknown): asserts dtype is DType {
 }
 
 /** The int32 range. */
-export const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
+export const INT32_MIN = -(2 ** 31),
+  INT32_MAX = 2 ** 31 - 1;
 
 /** Throws unless every value truncates to an int32: an Int32Array would silently wrap 3e9 to
  * -1294967296 and store NaN as 0. Fractions truncate toward zero, as torch.tensor does. */
@@ -37,8 +38,10 @@ export function checkInt32(op: string, values: ArrayLike<number>): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (!(v > INT32_MIN - 1 && v < INT32_MAX + 1)) {
-      throw new RangeError(`${op}: value ${v} at index ${i} does not fit int32 ` +
-        `(expected a number in [${INT32_MIN}, ${INT32_MAX}]; NaN and ±Infinity have no int32 value)`);
+      throw new RangeError(
+        `${op}: value ${v} at index ${i} does not fit int32 ` +
+          `(expected a number in [${INT32_MIN}, ${INT32_MAX}]; NaN and ±Infinity have no int32 value)`,
+      );
     }
   }
 }
@@ -66,11 +69,14 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
   const out = new Array<number>(nd).fill(1);
   for (const s of shapes) {
     for (let i = 0; i < s.length; i++) {
-      const d = nd - s.length + i, n = s[i];
+      const d = nd - s.length + i,
+        n = s[i];
       if (out[d] === 1) out[d] = n;
       else if (n !== 1 && n !== out[d]) {
-        throw new ShapeError(`${op}: shapes ${shapes.map(fmt).join(' and ')} cannot be broadcast ` +
-          `(dim ${d - nd} is ${out[d]} vs ${n})`);
+        throw new ShapeError(
+          `${op}: shapes ${shapes.map(fmt).join(' and ')} cannot be broadcast ` +
+            `(dim ${d - nd} is ${out[d]} vs ${n})`,
+        );
       }
     }
   }
@@ -102,8 +108,9 @@ export function broadcastAxes(from: Shape, to: Shape): number[] {
 export function normDim(op: string, dim: number, ndim: number): number {
   const n = Math.max(ndim, 1);
   if (!Number.isInteger(dim) || dim < -n || dim >= n) {
-    throw new ShapeError(`${op}: dim ${dim} is out of range for a tensor with ${ndim} dims ` +
-      `(expected ${-n} to ${n - 1})`);
+    throw new ShapeError(
+      `${op}: dim ${dim} is out of range for a tensor with ${ndim} dims ` + `(expected ${-n} to ${n - 1})`,
+    );
   }
   return dim < 0 ? dim + n : dim;
 }

@@ -16,10 +16,14 @@ import type { Tensor } from './tensor.js';
 let clock = 0;
 
 /** Stamps one in-place write: a value greater than every stamp handed out before. */
-export function nextWrite(): number { return ++clock; }
+export function nextWrite(): number {
+  return ++clock;
+}
 
 /** The current write clock: a node recorded now sees every write so far as older. */
-export function writeClock(): number { return clock; }
+export function writeClock(): number {
+  return clock;
+}
 
 /** Tensors that the backward formula now running must not read, with the error to raise. */
 let fenced: Map<Tensor, string> | null = null;
@@ -31,9 +35,11 @@ export function checkNotFenced(x: Tensor): void {
 }
 
 function message(op: string, which: string, t: Tensor): string {
-  return `backward of ${op}: one of the tensors needed for gradient computation has been modified by an ` +
+  return (
+    `backward of ${op}: one of the tensors needed for gradient computation has been modified by an ` +
     `in-place operation: ${which} [${t.shape.join(',')}] ${t.dtype} is at version ${t.version}, newer than when ` +
-    `${op} saved it in the forward pass. Call backward() before assign(), or give ${op} a copy of the tensor`;
+    `${op} saved it in the forward pass. Call backward() before assign(), or give ${op} a copy of the tensor`
+  );
 }
 
 /**

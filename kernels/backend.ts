@@ -40,7 +40,10 @@ export type ScalarFn2 = (a: number, b: number) => number;
 export type ScalarFn3 = (c: number, a: number, b: number) => number;
 
 /** Attaches the helper functions `f` calls, so backends can compile them next to it. */
-export function withDeps<F extends (...xs: number[]) => number>(f: F, deps: readonly ((...xs: number[]) => number)[]): F {
+export function withDeps<F extends (...xs: number[]) => number>(
+  f: F,
+  deps: readonly ((...xs: number[]) => number)[],
+): F {
   return Object.assign(f, { deps });
 }
 
@@ -133,7 +136,10 @@ export function sizeOf(shape: Shape): number {
 export function contiguousStrides(shape: Shape): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { s[d] = acc; acc *= shape[d]; }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    s[d] = acc;
+    acc *= shape[d];
+  }
   return s;
 }
 
@@ -145,9 +151,12 @@ export function itemSize(dtype: DType): number {
 /** Allocates a zeroed typed array of `dtype`. */
 export function allocArray(dtype: DType, size: number): TypedArray {
   switch (dtype) {
-    case 'float32': return new Float32Array(size);
-    case 'float64': return new Float64Array(size);
-    case 'int32': return new Int32Array(size);
+    case 'float32':
+      return new Float32Array(size);
+    case 'float64':
+      return new Float64Array(size);
+    case 'int32':
+      return new Int32Array(size);
   }
 }
 

@@ -8,7 +8,17 @@ import { registeredBackends } from './select.js';
 import type { MemoryInfo } from './memory.js';
 
 export type {
-  Backend, DType, MatmulParams, Raw, ReduceKind, ScalarFn1, ScalarFn2, ScalarFn3, Shape, TypedArray, View,
+  Backend,
+  DType,
+  MatmulParams,
+  Raw,
+  ReduceKind,
+  ScalarFn1,
+  ScalarFn2,
+  ScalarFn3,
+  Shape,
+  TypedArray,
+  View,
 } from './backend.js';
 export { allocArray, dtypeOfArray, itemSize } from './backend.js';
 export { MemoryTracker, type MemoryInfo } from './memory.js';
@@ -17,8 +27,18 @@ export { defaultBackend, getBackend, registerBackend, registeredBackends, setDef
 export { CpuBackend, cpu, cpuRef } from './cpu/backend.js';
 export { setThreads, startThreads, threads, workersAvailable } from './wasm/index.js';
 export {
-  fallbacks, GPUJS_DEVICES, GpuDTypeError, GpuJsBackend, GpuUnavailableError, initBackend, isGpuJsDevice,
-  MAX_EXACT, resetFallbacks, useDevice, type GpuJsDevice, type InitOptions,
+  fallbacks,
+  GPUJS_DEVICES,
+  GpuDTypeError,
+  GpuJsBackend,
+  GpuUnavailableError,
+  initBackend,
+  isGpuJsDevice,
+  MAX_EXACT,
+  resetFallbacks,
+  useDevice,
+  type GpuJsDevice,
+  type InitOptions,
 } from './gpujs/index.js';
 
 /** Live buffers and bytes on every registered device (the engine's `memory()` says the same). */

@@ -5,7 +5,11 @@
  */
 import type { Raw } from './backend.js';
 
-export interface MemoryInfo { device: string; buffers: number; bytes: number }
+export interface MemoryInfo {
+  device: string;
+  buffers: number;
+  bytes: number;
+}
 
 export class MemoryTracker {
   private buffers = 0;
@@ -36,9 +40,13 @@ export class MemoryTracker {
     return true;
   }
 
-  isLive(raw: Raw): boolean { return this.live.has(raw); }
+  isLive(raw: Raw): boolean {
+    return this.live.has(raw);
+  }
 
-  stats(): MemoryInfo { return { device: this.device, buffers: this.buffers, bytes: this.bytes }; }
+  stats(): MemoryInfo {
+    return { device: this.device, buffers: this.buffers, bytes: this.bytes };
+  }
 
   private drop(bytes: number, free?: () => void): void {
     this.buffers--;

@@ -6,14 +6,26 @@
  * Embedding reads its table once to zero the padding row, and the values of a meta tensor are
  * meaningless anyway.
  */
-import { allocArray, sizeOf, type Backend, type DType, type Raw, type Shape, type TypedArray, type View } from './backend.js';
+import {
+  allocArray,
+  sizeOf,
+  type Backend,
+  type DType,
+  type Raw,
+  type Shape,
+  type TypedArray,
+  type View,
+} from './backend.js';
 import type { MemoryInfo } from './memory.js';
 import { defaultBackend, setDefaultDevice } from './select.js';
 
 /** A buffer that has a dtype and a size but no data. */
 class MetaRaw implements Raw {
   readonly device = 'meta';
-  constructor(readonly dtype: DType, readonly size: number) {}
+  constructor(
+    readonly dtype: DType,
+    readonly size: number,
+  ) {}
 }
 
 const like = (x: Raw, dtype = x.dtype): Raw => new MetaRaw(dtype, x.size);
@@ -33,7 +45,10 @@ export const metaBackend: Backend = {
   binary: (_f, _a, av: View, _b, _bv, dtype: DType): Raw => new MetaRaw(dtype, sizeOf(av.shape)),
   ternary: (_f, _c, cv: View, _a, _av, _b, _bv, dtype: DType): Raw => new MetaRaw(dtype, sizeOf(cv.shape)),
   reduce: (kind, x: Raw, shape: Shape, axes: readonly number[]): Raw =>
-    new MetaRaw(kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype, sizeOf(shape.map((n, d) => (axes.includes(d) ? 1 : n)))),
+    new MetaRaw(
+      kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype,
+      sizeOf(shape.map((n, d) => (axes.includes(d) ? 1 : n))),
+    ),
   matmul: (a: Raw, _b, p): Raw => new MetaRaw(a.dtype, p.batch * p.m * p.n),
   copyStrided: (x: Raw, v: View): Raw => new MetaRaw(x.dtype, sizeOf(v.shape)),
   writeStrided: (base: Raw): Raw => like(base),

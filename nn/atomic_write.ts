@@ -76,7 +76,8 @@ async function writeAll(fh: Handle, parts: readonly Uint8Array[], failAfter = In
       position += bytesWritten;
     }
   }
-  if (failAfter !== Infinity) throw new SimulatedCrash(`simulated crash after all ${position} bytes, before fsync and rename`);
+  if (failAfter !== Infinity)
+    throw new SimulatedCrash(`simulated crash after all ${position} bytes, before fsync and rename`);
 }
 
 /** Makes the rename itself durable: without this a power loss can bring the old directory entry back. */

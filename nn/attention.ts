@@ -43,7 +43,9 @@ export interface AttentionInputs {
 export function keyPaddingMask(keep: Tensor, value = -10000, dtype: DType = 'float32'): Tensor {
   const [B, S] = keep.shape;
   const opts = { dtype, device: keep.backend };
-  return full([], 0, opts).where(keep.ne(0), full([], value, opts)).reshape([B, 1, 1, S]);
+  return full([], 0, opts)
+    .where(keep.ne(0), full([], value, opts))
+    .reshape([B, 1, 1, S]);
 }
 
 /** Additive causal mask: 0 on and below the diagonal, -Infinity above. Shapes: [T, T]. */
@@ -74,7 +76,8 @@ export class MultiHeadAttention extends Module {
     super();
     const { dim, heads, kvDim = dim, fusedQkv = false, qkvBias = true } = config;
     if (dim % heads !== 0) throw new RangeError(`MultiHeadAttention: dim ${dim} is not divisible by heads ${heads}`);
-    if (fusedQkv && kvDim !== dim) throw new RangeError(`MultiHeadAttention: fusedQkv needs kvDim = dim, got ${kvDim} vs ${dim}`);
+    if (fusedQkv && kvDim !== dim)
+      throw new RangeError(`MultiHeadAttention: fusedQkv needs kvDim = dim, got ${kvDim} vs ${dim}`);
     const rng = config.rng ?? defaultRng();
     const [qb, kb, vb] = typeof qkvBias === 'boolean' ? [qkvBias, qkvBias, qkvBias] : qkvBias;
     this.heads = heads;
@@ -119,13 +122,17 @@ export class MultiHeadAttention extends Module {
       return [0, 1, 2].map((i) => parts.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
     }
     const kv = context ?? x;
-    return [this.splitHeads(this.query!.forward(x)), this.splitHeads(this.key!.forward(kv)), this.splitHeads(this.value!.forward(kv))];
+    return [
+      this.splitHeads(this.query!.forward(x)),
+      this.splitHeads(this.key!.forward(kv)),
+      this.splitHeads(this.value!.forward(kv)),
+    ];
   }
 
   /** Output and attention probabilities (before attention dropout), e.g. for visualization. */
   attend(x: Tensor, inputs: AttentionInputs = {}): { out: Tensor; probs: Tensor } {
     const [B, T, C] = x.shape;
-    const [q, k, v] = this.project(x, inputs.context);          // [B, H, T, D], [B, H, S, D] x2
+    const [q, k, v] = this.project(x, inputs.context); // [B, H, T, D], [B, H, S, D] x2
     let logits = matmul(q.mul(this.scale), k, { transB: true }); // [B, H, T, D] @ [B, H, S, D]ᵀ -> [B, H, T, S]
     if (inputs.relPosBias) logits = logits.add(inputs.relPosBias);
     if (inputs.mask) logits = logits.add(inputs.mask.to(logits.dtype)); // no silent dtype promotion
@@ -133,11 +140,13 @@ export class MultiHeadAttention extends Module {
       if (k.shape[2] !== T) throw new RangeError(`MultiHeadAttention: causal needs T = S, got ${T} and ${k.shape[2]}`);
       logits = logits.add(causalMask(T, logits));
     }
-    const probs = logits.softmax(-1);                           // [B, H, T, S]
-    const y = this.attnDrop.forward(probs).matmul(v);           // [B, H, T, S] @ [B, H, S, D] -> [B, H, T, D]
+    const probs = logits.softmax(-1); // [B, H, T, S]
+    const y = this.attnDrop.forward(probs).matmul(v); // [B, H, T, S] @ [B, H, S, D] -> [B, H, T, D]
     const out = this.proj.forward(y.permute(0, 2, 1, 3).reshape([B, T, C])); // [B, T, C]
     return { out, probs };
   }
 
-  forward(x: Tensor, inputs: AttentionInputs = {}): Tensor { return this.attend(x, inputs).out; }
+  forward(x: Tensor, inputs: AttentionInputs = {}): Tensor {
+    return this.attend(x, inputs).out;
+  }
 }

@@ -22,7 +22,12 @@ export interface ClipOpts {
  * leaves them as they are. Devices without synchronous reads compute with tensor ops and wait for
  * the norm here; clipGradNormTensor does not wait.
  */
-export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number, normType = 2, opts: ClipOpts = {}): number {
+export function clipGradNorm(
+  params: Iterable<Tensor> | Tensor,
+  maxNorm: number,
+  normType = 2,
+  opts: ClipOpts = {},
+): number {
   const grads = gradsOf(params, maxNorm, normType);
   if (grads.length === 0) return 0;
   if (grads.every((g) => hostArray(g.grad!) !== null)) return clipOnHost(grads, maxNorm, normType, opts);
@@ -34,7 +39,12 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
  * without synchronous reads nothing waits for the GPU (PyTorch's return type). errorIfNonfinite
  * needs the value, so it is only checked where the data is on the host.
  */
-export function clipGradNormTensor(params: Iterable<Tensor> | Tensor, maxNorm: number, normType = 2, opts: ClipOpts = {}): Tensor {
+export function clipGradNormTensor(
+  params: Iterable<Tensor> | Tensor,
+  maxNorm: number,
+  normType = 2,
+  opts: ClipOpts = {},
+): Tensor {
   const grads = gradsOf(params, maxNorm, normType);
   if (grads.length === 0) return full([], 0);
   const g0 = grads[0].grad!;
@@ -45,7 +55,8 @@ export function clipGradNormTensor(params: Iterable<Tensor> | Tensor, maxNorm: n
 }
 
 function gradsOf(params: Iterable<Tensor> | Tensor, maxNorm: number, normType: number): Tensor[] {
-  if (!(typeof maxNorm === 'number' && maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be a number >= 0, got ${maxNorm}`);
+  if (!(typeof maxNorm === 'number' && maxNorm >= 0))
+    throw new RangeError(`clipGradNorm: maxNorm must be a number >= 0, got ${maxNorm}`);
   if (!(normType > 0)) throw new RangeError(`clipGradNorm: normType must be > 0 (or Infinity), got ${normType}`);
   const list = Symbol.iterator in params ? [...params] : [params];
   return list.filter((p) => p.grad !== null);
@@ -58,7 +69,10 @@ function clipOnHost(ps: Tensor[], maxNorm: number, normType: number, opts: ClipO
   checkFinite(total, normType, opts);
   // PyTorch: max_norm / (total + 1e-6) on a tensor is reciprocal, then multiply.
   const coef = Math.min(r(r(1 / r(total + r(1e-6))) * r(maxNorm)), 1);
-  if (coef !== 1) noGrad(() => { for (const p of ps) p.grad = p.grad!.mul(coef); });
+  if (coef !== 1)
+    noGrad(() => {
+      for (const p of ps) p.grad = p.grad!.mul(coef);
+    });
   return total;
 }
 
@@ -76,16 +90,24 @@ function clipOnDevice(ps: Tensor[], maxNorm: number, normType: number, opts: Cli
 
 function checkFinite(total: number, normType: number, opts: ClipOpts): void {
   if (!Number.isFinite(total) && opts.errorIfNonfinite) {
-    throw new RangeError(`clipGradNorm: the total norm of order ${normType} of the gradients is ${total}; ` +
-      'pass { errorIfNonfinite: false } to clip anyway');
+    throw new RangeError(
+      `clipGradNorm: the total norm of order ${normType} of the gradients is ${total}; ` +
+        'pass { errorIfNonfinite: false } to clip anyway',
+    );
   }
 }
 
 /** (Σ|x|^p)^(1/p) of a list, accumulated in float64. */
 function pNorm(xs: ArrayLike<number>, p: number): number {
   let acc = 0;
-  if (p === 2) { for (let i = 0; i < xs.length; i++) acc += xs[i] * xs[i]; return Math.sqrt(acc); }
-  if (p === 1) { for (let i = 0; i < xs.length; i++) acc += Math.abs(xs[i]); return acc; }
+  if (p === 2) {
+    for (let i = 0; i < xs.length; i++) acc += xs[i] * xs[i];
+    return Math.sqrt(acc);
+  }
+  if (p === 1) {
+    for (let i = 0; i < xs.length; i++) acc += Math.abs(xs[i]);
+    return acc;
+  }
   for (let i = 0; i < xs.length; i++) acc += Math.abs(xs[i]) ** p;
   return acc ** (1 / p);
 }
@@ -94,6 +116,9 @@ function pNorm(xs: ArrayLike<number>, p: number): number {
 function hostNorm(a: TypedArray, p: number): number {
   if (p !== Infinity) return pNorm(a, p);
   let m = 0;
-  for (let i = 0; i < a.length; i++) { const v = Math.abs(a[i]); if (v > m || v !== v) m = v; }
+  for (let i = 0; i < a.length; i++) {
+    const v = Math.abs(a[i]);
+    if (v > m || v !== v) m = v;
+  }
   return m;
 }

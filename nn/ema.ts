@@ -42,7 +42,8 @@ export class Ema {
     if (!(m >= 0 && m <= 1)) throw new RangeError(`Ema.update: momentum must be in [0, 1], got ${m}`);
     noGrad(() => {
       for (const [on, mom] of this.pairs) {
-        const a = hostArray(on), b = hostArray(mom);
+        const a = hostArray(on),
+          b = hostArray(mom);
         if (a && b) {
           const [next, out] = freshHost(mom);
           emaLoopFor(mom.dtype)(out, b, a, m, rounder(mom.dtype));
@@ -57,7 +58,8 @@ export class Ema {
 
 /** The update on host arrays, op for op as `mom.mul(m).add(on.mul(1 - m))` (r rounds to the dtype). */
 export function emaLoop(out: TypedArray, mom: TypedArray, on: TypedArray, m: number, r: (x: number) => number): void {
-  const keep = r(m), take = r(1 - m);
+  const keep = r(m),
+    take = r(1 - m);
   for (let i = 0; i < out.length; i++) out[i] = r(r(mom[i] * keep) + r(on[i] * take));
 }
 
@@ -69,12 +71,16 @@ export function matchByName(online: HasNamedParameters, momentum: HasNamedParame
   const pairs: EmaPair[] = [];
   for (const [name, on] of online.namedParameters()) {
     const mom = moms.get(name);
-    if (!mom) throw new Error(`Ema: online parameter '${name}' has no momentum counterpart (momentum names: ${[...moms.keys()].slice(0, 8).join(', ')}${moms.size > 8 ? ', ...' : ''})`);
+    if (!mom)
+      throw new Error(
+        `Ema: online parameter '${name}' has no momentum counterpart (momentum names: ${[...moms.keys()].slice(0, 8).join(', ')}${moms.size > 8 ? ', ...' : ''})`,
+      );
     checkPair(on, mom, `'${name}'`);
     pairs.push([on, mom]);
     moms.delete(name);
   }
-  if (moms.size > 0) throw new Error(`Ema: momentum parameters without an online counterpart: ${[...moms.keys()].join(', ')}`);
+  if (moms.size > 0)
+    throw new Error(`Ema: momentum parameters without an online counterpart: ${[...moms.keys()].join(', ')}`);
   return pairs;
 }
 
@@ -82,6 +88,7 @@ function checkPair(on: Tensor, mom: Tensor, what: string): void {
   if (on.ndim !== mom.ndim || on.shape.some((n, d) => n !== mom.shape[d])) {
     throw new ShapeError(`Ema: ${what}: online [${on.shape.join(',')}] vs momentum [${mom.shape.join(',')}]`);
   }
-  if (on.dtype !== mom.dtype || on.dtype === 'int32') throw new DTypeError(`Ema: ${what}: dtypes ${on.dtype} and ${mom.dtype} (need one float dtype)`);
+  if (on.dtype !== mom.dtype || on.dtype === 'int32')
+    throw new DTypeError(`Ema: ${what}: dtypes ${on.dtype} and ${mom.dtype} (need one float dtype)`);
   if (on.backend !== mom.backend) throw new Error(`Ema: ${what}: online on ${on.device}, momentum on ${mom.device}`);
 }

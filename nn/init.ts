@@ -27,9 +27,15 @@ export function fans(t: Tensor): { fanIn: number; fanOut: number } {
 }
 
 /** Fills with a constant. */
-export function constant_(t: Tensor, value: number): Tensor { return fill(t, () => value); }
-export function zeros_(t: Tensor): Tensor { return constant_(t, 0); }
-export function ones_(t: Tensor): Tensor { return constant_(t, 1); }
+export function constant_(t: Tensor, value: number): Tensor {
+  return fill(t, () => value);
+}
+export function zeros_(t: Tensor): Tensor {
+  return constant_(t, 0);
+}
+export function ones_(t: Tensor): Tensor {
+  return constant_(t, 1);
+}
 
 /** Uniform on [low, high). */
 export function uniform_(t: Tensor, rng: Rng, low = 0, high = 1): Tensor {
@@ -47,7 +53,11 @@ export function normal_(t: Tensor, rng: Rng, opts: { mean?: number; std?: number
  * `trunc_normal_` (default a = -2, b = 2: with ViT's std 0.02 that cuts at ±100 std, i.e. almost
  * never). Exact rejection sampling; throws if [a, b] holds too little mass to sample.
  */
-export function truncNormal_(t: Tensor, rng: Rng, opts: { mean?: number; std?: number; a?: number; b?: number } = {}): Tensor {
+export function truncNormal_(
+  t: Tensor,
+  rng: Rng,
+  opts: { mean?: number; std?: number; a?: number; b?: number } = {},
+): Tensor {
   const { mean = 0, std = 1, a = -2, b = 2 } = opts;
   if (!(a < b)) throw new RangeError(`truncNormal_: empty interval [${a}, ${b}]`);
   return fill(t, () => {
@@ -55,7 +65,9 @@ export function truncNormal_(t: Tensor, rng: Rng, opts: { mean?: number; std?: n
       const x = mean + std * rng.normal();
       if (x >= a && x <= b) return x;
     }
-    throw new RangeError(`truncNormal_: [${a}, ${b}] is too far in the tail of N(${mean}, ${std}²) for rejection sampling`);
+    throw new RangeError(
+      `truncNormal_: [${a}, ${b}] is too far in the tail of N(${mean}, ${std}²) for rejection sampling`,
+    );
   });
 }
 
@@ -74,7 +86,7 @@ export function kaimingUniform_(t: Tensor, rng: Rng, opts: { a?: number; mode?: 
   const { a = 0, mode = 'fanIn' } = opts;
   const f = fans(t);
   const fan = mode === 'fanIn' ? f.fanIn : f.fanOut;
-  const bound = Math.sqrt(3) * Math.sqrt(2 / (1 + a * a)) / Math.sqrt(fan);
+  const bound = (Math.sqrt(3) * Math.sqrt(2 / (1 + a * a))) / Math.sqrt(fan);
   return uniform_(t, rng, -bound, bound);
 }
 

@@ -3,8 +3,15 @@
  * engine/nn_functional.ts), plus the symmetric InfoNCE of CLIP/ALBEF/VLMo image-text contrast.
  */
 import {
-  arange, binaryCrossEntropyWithLogits, crossEntropy, klDiv, matmul, mseLoss,
-  type CrossEntropyOpts, type Reduction, type Tensor,
+  arange,
+  binaryCrossEntropyWithLogits,
+  crossEntropy,
+  klDiv,
+  matmul,
+  mseLoss,
+  type CrossEntropyOpts,
+  type Reduction,
+  type Tensor,
 } from '../engine/index.js';
 import { Module } from './module.js';
 
@@ -14,26 +21,42 @@ import { Module } from './module.js';
  * Shapes: logits [N, C] (or [N, C, d...]), target [N] int32 or [N, C] -> [] (or per-sample with 'none').
  */
 export class CrossEntropyLoss extends Module {
-  constructor(readonly opts: CrossEntropyOpts = {}) { super(); }
-  forward(logits: Tensor, target: Tensor): Tensor { return crossEntropy(logits, target, this.opts); }
+  constructor(readonly opts: CrossEntropyOpts = {}) {
+    super();
+  }
+  forward(logits: Tensor, target: Tensor): Tensor {
+    return crossEntropy(logits, target, this.opts);
+  }
 }
 
 /** Numerically stable BCE on logits. Shapes: logits and target alike -> []. */
 export class BCEWithLogitsLoss extends Module {
-  constructor(readonly reduction: Reduction = 'mean') { super(); }
-  forward(logits: Tensor, target: Tensor): Tensor { return binaryCrossEntropyWithLogits(logits, target, this.reduction); }
+  constructor(readonly reduction: Reduction = 'mean') {
+    super();
+  }
+  forward(logits: Tensor, target: Tensor): Tensor {
+    return binaryCrossEntropyWithLogits(logits, target, this.reduction);
+  }
 }
 
 /** KL(target ‖ exp(input)) with log-probability input, as torch.nn.KLDivLoss. Shapes: alike -> []. */
 export class KLDivLoss extends Module {
-  constructor(readonly opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}) { super(); }
-  forward(input: Tensor, target: Tensor): Tensor { return klDiv(input, target, this.opts); }
+  constructor(readonly opts: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}) {
+    super();
+  }
+  forward(input: Tensor, target: Tensor): Tensor {
+    return klDiv(input, target, this.opts);
+  }
 }
 
 /** Mean squared error. Shapes: alike -> []. */
 export class MSELoss extends Module {
-  constructor(readonly reduction: Reduction = 'mean') { super(); }
-  forward(input: Tensor, target: Tensor): Tensor { return mseLoss(input, target, this.reduction); }
+  constructor(readonly reduction: Reduction = 'mean') {
+    super();
+  }
+  forward(input: Tensor, target: Tensor): Tensor {
+    return mseLoss(input, target, this.reduction);
+  }
 }
 
 /**
@@ -46,7 +69,7 @@ export class MSELoss extends Module {
 export function infoNce(imageFeats: Tensor, textFeats: Tensor, temperature: number | Tensor): Tensor {
   const N = imageFeats.shape[0];
   const logits = matmul(imageFeats, textFeats, { transB: true }).div(temperature); // [N, E] @ [E, N] -> [N, N]
-  const target = arange(0, N, 1, { device: imageFeats.backend });      // [N] int32: pair i matches i
+  const target = arange(0, N, 1, { device: imageFeats.backend }); // [N] int32: pair i matches i
   const i2t = crossEntropy(logits, target);
   const t2i = crossEntropy(logits.mT(), target);
   return i2t.add(t2i).div(2);

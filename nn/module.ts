@@ -17,7 +17,11 @@ export interface UnaryModule extends Module {
 /** Thrown by loadStateDict; lists every missing, unexpected and mis-shaped key at once. */
 export class StateDictError extends Error {
   override name = 'StateDictError';
-  constructor(readonly missing: string[], readonly unexpected: string[], readonly mismatched: string[]) {
+  constructor(
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly mismatched: string[],
+  ) {
     const parts = [
       missing.length ? `missing keys: ${missing.join(', ')}` : '',
       unexpected.length ? `unexpected keys: ${unexpected.join(', ')}` : '',
@@ -45,7 +49,8 @@ export class Module {
   registerParameter(name: string, t: Tensor | null): Tensor | null {
     this.checkName(name, this._buffers, this._children);
     if (t) {
-      if (!t.isLeaf) throw new Error(`registerParameter('${name}'): a parameter must be a leaf tensor; detach() it first`);
+      if (!t.isLeaf)
+        throw new Error(`registerParameter('${name}'): a parameter must be a leaf tensor; detach() it first`);
       t.requiresGrad = true;
       keep(t); // module state outlives any enclosing tidy()
     }
@@ -71,7 +76,8 @@ export class Module {
 
   private checkName(name: string, ...others: Map<string, unknown>[]): void {
     if (!NAME.test(name)) throw new Error(`${this.constructor.name}: invalid name '${name}' (non-empty, no dots)`);
-    if (others.some((m) => m.has(name))) throw new Error(`${this.constructor.name}: '${name}' is already registered as another kind`);
+    if (others.some((m) => m.has(name)))
+      throw new Error(`${this.constructor.name}: '${name}' is already registered as another kind`);
   }
 
   /** The registered parameter `name`; throws if it is absent. */
@@ -81,12 +87,20 @@ export class Module {
     return p;
   }
   /** The registered parameter `name`, or null when registered as absent (an optional bias). */
-  protected paramOrNull(name: string): Tensor | null { return this._params.get(name) ?? null; }
-  protected buffer(name: string): Tensor | null { return this._buffers.get(name)?.t ?? null; }
+  protected paramOrNull(name: string): Tensor | null {
+    return this._params.get(name) ?? null;
+  }
+  protected buffer(name: string): Tensor | null {
+    return this._buffers.get(name)?.t ?? null;
+  }
 
   /** Direct children, in registration order. */
-  namedChildren(): [string, Module][] { return [...this._children]; }
-  children(): Module[] { return [...this._children.values()]; }
+  namedChildren(): [string, Module][] {
+    return [...this._children];
+  }
+  children(): Module[] {
+    return [...this._children.values()];
+  }
 
   /** This module and every descendant (each once), with dotted paths; this one is ''. */
   namedModules(prefix = ''): [string, Module][] {
@@ -101,7 +115,9 @@ export class Module {
     visit(this, prefix);
     return out;
   }
-  modules(): Module[] { return this.namedModules().map(([, m]) => m); }
+  modules(): Module[] {
+    return this.namedModules().map(([, m]) => m);
+  }
 
   /** The descendant at a dotted path ('' is this module). */
   getSubmodule(path: string): Module {
@@ -131,14 +147,24 @@ export class Module {
 
   /** Parameters with dotted names; a tied tensor appears once, under its first name (PyTorch's
    * remove_duplicate). */
-  namedParameters(): [string, Tensor][] { return dedupe(this.walk('params')); }
-  parameters(): Tensor[] { return this.namedParameters().map(([, t]) => t); }
-  namedBuffers(): [string, Tensor][] { return dedupe(this.walk('buffers')); }
-  buffers(): Tensor[] { return this.namedBuffers().map(([, t]) => t); }
+  namedParameters(): [string, Tensor][] {
+    return dedupe(this.walk('params'));
+  }
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+  namedBuffers(): [string, Tensor][] {
+    return dedupe(this.walk('buffers'));
+  }
+  buffers(): Tensor[] {
+    return this.namedBuffers().map(([, t]) => t);
+  }
 
   /** Number of parameter elements, tied tensors counted once. */
   numParameters(opts: { trainableOnly?: boolean } = {}): number {
-    return this.parameters().filter((p) => !opts.trainableOnly || p.requiresGrad).reduce((n, p) => n + p.size, 0);
+    return this.parameters()
+      .filter((p) => !opts.trainableOnly || p.requiresGrad)
+      .reduce((n, p) => n + p.size, 0);
   }
 
   /** Sets training mode on this module and all descendants. */
@@ -146,12 +172,17 @@ export class Module {
     for (const m of this.modules()) m.training = mode;
     return this;
   }
-  eval(): this { return this.train(false); }
+  eval(): this {
+    return this.train(false);
+  }
 
   /** Drops and disposes every parameter's gradient (PyTorch's zero_grad(set_to_none=True); see
    * Optimizer.zeroGrad for why it disposes). */
   zeroGrad(): void {
-    for (const p of this.parameters()) { p.grad?.dispose(); p.grad = null; }
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
   }
 
   /** Calls fn on every descendant, children before parents (PyTorch order); for custom init. */
@@ -188,7 +219,8 @@ export class Module {
     const mismatched: string[] = [];
     for (const [k, t] of own) {
       const v = Object.hasOwn(sd, k) ? sd[k] : undefined;
-      if (v && v.shape.join() !== t.shape.join()) mismatched.push(`${k}: checkpoint [${v.shape}] vs module [${t.shape}]`);
+      if (v && v.shape.join() !== t.shape.join())
+        mismatched.push(`${k}: checkpoint [${v.shape}] vs module [${t.shape}]`);
     }
     if (mismatched.length || (strict && (missing.length || unexpected.length))) {
       throw new StateDictError(missing, strict ? unexpected : [], mismatched);
@@ -217,7 +249,7 @@ export class Module {
    */
   to(target: Exclude<DType, 'int32'> | Backend | string): this {
     const dtype = target === 'float32' || target === 'float64' ? target : null;
-    const device = dtype ? null : typeof target === 'string' ? getBackend(target) : target as Backend;
+    const device = dtype ? null : typeof target === 'string' ? getBackend(target) : (target as Backend);
     const converted = new Map<Tensor, Tensor>();
     const convert = (t: Tensor): Tensor => {
       if (dtype ? t.dtype === dtype || t.dtype === 'int32' : t.backend === device) return t;

@@ -5,12 +5,24 @@
 import type { Tensor } from '../engine/index.js';
 import type { BaseOpts, ParamGroupSpec } from './optim_base.js';
 
-export { Optimizer, type BaseOpts, type Hyper, type OptimizerStateDict, type ParamGroup, type ParamGroupSpec, type Params, type ParamState, type RunOpts } from './optim_base.js';
+export {
+  Optimizer,
+  type BaseOpts,
+  type Hyper,
+  type OptimizerStateDict,
+  type ParamGroup,
+  type ParamGroupSpec,
+  type Params,
+  type ParamState,
+  type RunOpts,
+} from './optim_base.js';
 export { SGD, sgdLoop, type SGDOpts } from './optim_sgd.js';
 export { Adam, AdamW, adamLoop, type AdamOpts } from './optim_adam.js';
 
 /** Anything with named parameters, e.g. an nn Module. */
-export interface HasNamedParameters { namedParameters(): Iterable<[string, Tensor]> }
+export interface HasNamedParameters {
+  namedParameters(): Iterable<[string, Tensor]>;
+}
 
 export interface DecaySplit {
   /** λ for the parameters that decay. */
@@ -31,10 +43,13 @@ export function defaultNoDecay(name: string, p: Tensor): boolean {
  *
  *   new AdamW(paramGroups(model, { weightDecay: 0.02 }), { lr: 1e-4 })
  */
-export function paramGroups(named: Iterable<[string, Tensor]> | HasNamedParameters,
-  { weightDecay, noDecay = defaultNoDecay }: DecaySplit): [ParamGroupSpec<BaseOpts>, ParamGroupSpec<BaseOpts>] {
+export function paramGroups(
+  named: Iterable<[string, Tensor]> | HasNamedParameters,
+  { weightDecay, noDecay = defaultNoDecay }: DecaySplit,
+): [ParamGroupSpec<BaseOpts>, ParamGroupSpec<BaseOpts>] {
   const entries = isNamed(named) ? named.namedParameters() : named;
-  const decay: Tensor[] = [], plain: Tensor[] = [];
+  const decay: Tensor[] = [],
+    plain: Tensor[] = [];
   for (const [name, p] of entries) (noDecay(name, p) ? plain : decay).push(p);
   return [
     { params: decay, weightDecay },

@@ -1,7 +1,16 @@
 /** Adam (L2 weight decay in the gradient) and AdamW (decoupled weight decay), as torch.optim 1.13. */
 import { keep } from '../engine/index.js';
 import type { Tensor, TypedArray } from '../engine/index.js';
-import { checkFlag, checkRange, Optimizer, type BaseOpts, type ParamGroup, type Params, type ParamState, type RunOpts } from './optim_base.js';
+import {
+  checkFlag,
+  checkRange,
+  Optimizer,
+  type BaseOpts,
+  type ParamGroup,
+  type Params,
+  type ParamState,
+  type RunOpts,
+} from './optim_base.js';
 import { freshHost, hostArray, perDtype, rounder, type Round } from './optim_host.js';
 
 export interface AdamOpts extends BaseOpts {
@@ -20,7 +29,11 @@ export interface AdamOpts extends BaseOpts {
 }
 
 /** The scalars of one step, computed in float64 as PyTorch computes them in Python. */
-interface StepScalars { decay: number; negStepSize: number; bc2Sqrt: number }
+interface StepScalars {
+  decay: number;
+  negStepSize: number;
+  bc2Sqrt: number;
+}
 
 /**
  * Adam and AdamW share one update; `decoupled` picks where weight decay goes. Per parameter θ with
@@ -42,7 +55,8 @@ abstract class AdamBase extends Optimizer<AdamOpts> {
     const at = `${this.name} (${where})`;
     checkRange(at, 'lr', g.lr, 0);
     checkRange(at, 'eps', g.eps, 0);
-    if (!Array.isArray(g.betas) || g.betas.length !== 2) throw new TypeError(`${at}: betas must be [β1, β2], got ${String(g.betas)}`);
+    if (!Array.isArray(g.betas) || g.betas.length !== 2)
+      throw new TypeError(`${at}: betas must be [β1, β2], got ${String(g.betas)}`);
     checkRange(at, 'betas[0]', g.betas[0], 0, 1, true);
     checkRange(at, 'betas[1]', g.betas[1], 0, 1, true);
     checkRange(at, 'weightDecay', g.weightDecay, 0);
@@ -62,7 +76,9 @@ abstract class AdamBase extends Optimizer<AdamOpts> {
       negStepSize: -(g.lr / (1 - b1 ** t)),
       bc2Sqrt: Math.sqrt(1 - b2 ** t),
     };
-    const m = s.expAvg as Tensor, v = s.expAvgSq as Tensor, vmax = g.amsgrad ? s.maxExpAvgSq as Tensor : null;
+    const m = s.expAvg as Tensor,
+      v = s.expAvgSq as Tensor,
+      vmax = g.amsgrad ? (s.maxExpAvgSq as Tensor) : null;
     const host = this.fused ? [p, grad, m, v].map(hostArray) : [null];
     if (host.every((a) => a !== null) && (!vmax || hostArray(vmax))) {
       const [next, out] = freshHost(p);
@@ -82,17 +98,37 @@ abstract class AdamBase extends Optimizer<AdamOpts> {
     Object.assign(s, { expAvg: keep(m2), expAvgSq: keep(v2) });
     p.assign(theta.add(m2.mul(k.negStepSize).div(denom)));
     // The replaced state is referenced by nothing else: free its device memory now.
-    m.dispose(); v.dispose(); vmax?.dispose();
+    m.dispose();
+    v.dispose();
+    vmax?.dispose();
   }
 }
 
 /** The Adam(W) update on host arrays, op for op as the tensor path (r rounds to the dtype): writes θ
  * into `out` and m, v, v̂ in place. */
-export function adamLoop(out: TypedArray, p: TypedArray, grad: TypedArray, m: TypedArray, v: TypedArray,
-  vmax: TypedArray | null, o: AdamOpts, k: StepScalars, l2: boolean, r: Round): void {
-  const [b1, b2] = [r(o.betas[0]), r(o.betas[1])], c1 = r(1 - o.betas[0]), c2 = r(1 - o.betas[1]);
-  const wd = r(o.weightDecay), decay = r(k.decay), negStep = r(k.negStepSize), bc2 = r(k.bc2Sqrt), eps = r(o.eps);
-  const addL2 = l2 && o.weightDecay !== 0, scale = k.decay !== 1, sign = o.maximize ? -1 : 1;
+export function adamLoop(
+  out: TypedArray,
+  p: TypedArray,
+  grad: TypedArray,
+  m: TypedArray,
+  v: TypedArray,
+  vmax: TypedArray | null,
+  o: AdamOpts,
+  k: StepScalars,
+  l2: boolean,
+  r: Round,
+): void {
+  const [b1, b2] = [r(o.betas[0]), r(o.betas[1])],
+    c1 = r(1 - o.betas[0]),
+    c2 = r(1 - o.betas[1]);
+  const wd = r(o.weightDecay),
+    decay = r(k.decay),
+    negStep = r(k.negStepSize),
+    bc2 = r(k.bc2Sqrt),
+    eps = r(o.eps);
+  const addL2 = l2 && o.weightDecay !== 0,
+    scale = k.decay !== 1,
+    sign = o.maximize ? -1 : 1;
   for (let i = 0; i < p.length; i++) {
     let gi = sign * grad[i];
     if (addL2) gi = r(gi + r(p[i] * wd));
@@ -118,7 +154,12 @@ const adamLoopFor = perDtype(adamLoop);
 export class Adam extends AdamBase {
   protected readonly decoupled = false;
   constructor(params: Params<AdamOpts>, opts: Partial<AdamOpts> & RunOpts = {}) {
-    super('Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false }, opts);
+    super(
+      'Adam',
+      params,
+      { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false },
+      opts,
+    );
   }
 }
 
@@ -126,6 +167,11 @@ export class Adam extends AdamBase {
 export class AdamW extends AdamBase {
   protected readonly decoupled = true;
   constructor(params: Params<AdamOpts>, opts: Partial<AdamOpts> & RunOpts = {}) {
-    super('AdamW', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false }, opts);
+    super(
+      'AdamW',
+      params,
+      { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, amsgrad: false, maximize: false },
+      opts,
+    );
   }
 }

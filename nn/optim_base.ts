@@ -14,7 +14,10 @@ function dropGrad(p: Tensor): void {
 /** A hyper-parameter value as groups and state dicts hold it. */
 export type Hyper = number | boolean | readonly number[];
 /** The hyper-parameters every optimizer has; each group carries its own copy. */
-export interface BaseOpts { lr: number; weightDecay: number }
+export interface BaseOpts {
+  lr: number;
+  weightDecay: number;
+}
 
 /** A live parameter group: its tensors and its hyper-parameters (schedulers write `lr`). */
 export type ParamGroup<O extends BaseOpts> = O & { params: Tensor[] };
@@ -51,7 +54,12 @@ export abstract class Optimizer<O extends BaseOpts> {
   readonly defaults: O;
 
   /** `base` lists every option with its default; `opts` overrides them (undefined = not given). */
-  protected constructor(readonly name: string, params: Params<O>, base: O, opts: Partial<O> & RunOpts) {
+  protected constructor(
+    readonly name: string,
+    params: Params<O>,
+    base: O,
+    opts: Partial<O> & RunOpts,
+  ) {
     const { fused, ...given } = opts;
     this.fused = fused ?? true;
     this.defaults = { ...base, ...this.known(given as Partial<O>, base, 'the options') };
@@ -71,10 +79,18 @@ export abstract class Optimizer<O extends BaseOpts> {
   /** Adds a group (e.g. layers unfrozen mid-training); missing options take the defaults. */
   addParamGroup(spec: ParamGroupSpec<O>): void {
     const where = `param group ${this.paramGroups.length}`;
-    if (spec instanceof Tensor || typeof spec !== 'object' || spec === null || !('params' in spec) || spec.params == null) {
+    if (
+      spec instanceof Tensor ||
+      typeof spec !== 'object' ||
+      spec === null ||
+      !('params' in spec) ||
+      spec.params == null
+    ) {
       const keys = spec && typeof spec === 'object' ? Object.keys(spec).join(', ') : String(spec);
-      throw new TypeError(`${this.name}: ${where} has no 'params' (got ${keys || 'no keys'}); ` +
-        'pass a list of tensors or a list of { params: Tensor[], ...options }');
+      throw new TypeError(
+        `${this.name}: ${where} has no 'params' (got ${keys || 'no keys'}); ` +
+          'pass a list of tensors or a list of { params: Tensor[], ...options }',
+      );
     }
     const { params: _, ...given } = spec;
     const params = spec.params instanceof Tensor ? [spec.params] : [...spec.params];
@@ -82,14 +98,25 @@ export abstract class Optimizer<O extends BaseOpts> {
     params.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw new TypeError(`${this.name}: ${where}, parameter ${i} is not a Tensor`);
       if (p.dtype === 'int32') {
-        throw new DTypeError(`${this.name}: ${where}, parameter ${i} is int32 [${p.shape.join(',')}]; only float32 and float64 tensors can be optimized`);
+        throw new DTypeError(
+          `${this.name}: ${where}, parameter ${i} is int32 [${p.shape.join(',')}]; only float32 and float64 tensors can be optimized`,
+        );
       }
-      if (!p.isLeaf) throw new Error(`${this.name}: ${where}, parameter ${i} is not a leaf tensor (it was computed by an op); optimize leaves`);
-      if (seen.has(p)) throw new Error(`${this.name}: ${where}, parameter ${i} appears in more than one group (or twice)`);
+      if (!p.isLeaf)
+        throw new Error(
+          `${this.name}: ${where}, parameter ${i} is not a leaf tensor (it was computed by an op); optimize leaves`,
+        );
+      if (seen.has(p))
+        throw new Error(`${this.name}: ${where}, parameter ${i} appears in more than one group (or twice)`);
       seen.add(p);
     });
-    const group = { ...this.defaults, ...this.known(given as unknown as Partial<O>, this.defaults, where), params } as ParamGroup<O>;
-    for (const [k, v] of Object.entries(group)) if (Array.isArray(v) && k !== 'params') (group as unknown as Record<string, Hyper>)[k] = [...v];
+    const group = {
+      ...this.defaults,
+      ...this.known(given as unknown as Partial<O>, this.defaults, where),
+      params,
+    } as ParamGroup<O>;
+    for (const [k, v] of Object.entries(group))
+      if (Array.isArray(v) && k !== 'params') (group as unknown as Record<string, Hyper>)[k] = [...v];
     this.validate(group, where);
     this.paramGroups.push(group);
   }
@@ -98,7 +125,8 @@ export abstract class Optimizer<O extends BaseOpts> {
   private known(given: Partial<O>, base: O, where: string): Partial<O> {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(given)) {
-      if (!(k in base)) throw new TypeError(`${this.name}: unknown option '${k}' in ${where}; known: ${Object.keys(base).join(', ')}`);
+      if (!(k in base))
+        throw new TypeError(`${this.name}: unknown option '${k}' in ${where}; known: ${Object.keys(base).join(', ')}`);
       if (v !== undefined) out[k] = v;
     }
     return out as Partial<O>;
@@ -106,20 +134,24 @@ export abstract class Optimizer<O extends BaseOpts> {
 
   /** One update of every parameter that has a gradient; parameters with `grad === null` are skipped. */
   step(): void {
-    noGrad(() => this.paramGroups.forEach((group, gi) => {
-      this.validate(group, `param group ${gi}`);
-      for (const p of group.params) {
-        const grad = p.grad;
-        if (grad === null) continue;
-        if (grad.dtype !== p.dtype || grad.backend !== p.backend || !sameShape(grad, p)) {
-          throw new ShapeError(`${this.name}: gradient ${grad.dtype} [${grad.shape.join(',')}] on ${grad.device} ` +
-            `does not match its parameter ${p.dtype} [${p.shape.join(',')}] on ${p.device}`);
+    noGrad(() =>
+      this.paramGroups.forEach((group, gi) => {
+        this.validate(group, `param group ${gi}`);
+        for (const p of group.params) {
+          const grad = p.grad;
+          if (grad === null) continue;
+          if (grad.dtype !== p.dtype || grad.backend !== p.backend || !sameShape(grad, p)) {
+            throw new ShapeError(
+              `${this.name}: gradient ${grad.dtype} [${grad.shape.join(',')}] on ${grad.device} ` +
+                `does not match its parameter ${p.dtype} [${p.shape.join(',')}] on ${p.device}`,
+            );
+          }
+          let state = this.state.get(p);
+          if (!state) this.state.set(p, (state = {}));
+          this.update(p, grad, group, state);
         }
-        let state = this.state.get(p);
-        if (!state) this.state.set(p, (state = {}));
-        this.update(p, grad, group, state);
-      }
-    }));
+      }),
+    );
   }
 
   /** Drops every parameter's gradient (`p.grad = null`, PyTorch's set_to_none) and disposes it:
@@ -152,13 +184,17 @@ export abstract class Optimizer<O extends BaseOpts> {
   loadStateDict(sd: OptimizerStateDict): void {
     const name = this.name;
     if (sd.paramGroups.length !== this.paramGroups.length) {
-      throw new Error(`${name}.loadStateDict: ${sd.paramGroups.length} saved groups, optimizer has ${this.paramGroups.length}`);
+      throw new Error(
+        `${name}.loadStateDict: ${sd.paramGroups.length} saved groups, optimizer has ${this.paramGroups.length}`,
+      );
     }
     const byIndex = new Map<number, Tensor>();
     sd.paramGroups.forEach((g, gi) => {
       const live = this.paramGroups[gi].params;
       if (g.params.length !== live.length) {
-        throw new Error(`${name}.loadStateDict: saved group ${gi} has ${g.params.length} parameters, optimizer's has ${live.length}`);
+        throw new Error(
+          `${name}.loadStateDict: saved group ${gi} has ${g.params.length} parameters, optimizer's has ${live.length}`,
+        );
       }
       g.params.forEach((id, j) => byIndex.set(id, live[j]));
     });
@@ -166,12 +202,17 @@ export abstract class Optimizer<O extends BaseOpts> {
     for (const [id, s] of Object.entries(sd.state)) {
       const p = byIndex.get(Number(id));
       if (!p) throw new Error(`${name}.loadStateDict: state for parameter ${id}, which no saved group lists`);
-      state.set(p, copyState(s, (t, key) => {
-        if (!sameShape(t, p)) {
-          throw new ShapeError(`${name}.loadStateDict: state '${key}' of parameter ${id} is [${t.shape.join(',')}], parameter is [${p.shape.join(',')}]`);
-        }
-        return cloneData(noGrad(() => t.to(p.dtype).to(p.backend)));
-      }));
+      state.set(
+        p,
+        copyState(s, (t, key) => {
+          if (!sameShape(t, p)) {
+            throw new ShapeError(
+              `${name}.loadStateDict: state '${key}' of parameter ${id} is [${t.shape.join(',')}], parameter is [${p.shape.join(',')}]`,
+            );
+          }
+          return cloneData(noGrad(() => t.to(p.dtype).to(p.backend)));
+        }),
+      );
     }
     const groups = sd.paramGroups.map(({ params: _ids, ...hyper }, gi) => {
       const saved = this.known(cloneHyper(hyper) as unknown as Partial<O>, this.defaults, `saved param group ${gi}`);

@@ -8,7 +8,9 @@ import { Tensor, type DType, type TypedArray } from '../engine/index.js';
 /** Rounds a float64 result to the storage dtype: float32 ops round each result to float32. */
 export type Round = (x: number) => number;
 
-function exact(x: number): number { return x; }
+function exact(x: number): number {
+  return x;
+}
 
 /** The rounding that makes JS float64 arithmetic reproduce `dtype` arithmetic (IEEE single ops are
  * exactly float64 ops rounded once, since float64 has more than twice float32's precision). */

@@ -1,7 +1,16 @@
 /** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD). */
 import { cloneData, keep } from '../engine/index.js';
 import type { Tensor, TypedArray } from '../engine/index.js';
-import { checkFlag, checkRange, Optimizer, type BaseOpts, type ParamGroup, type Params, type ParamState, type RunOpts } from './optim_base.js';
+import {
+  checkFlag,
+  checkRange,
+  Optimizer,
+  type BaseOpts,
+  type ParamGroup,
+  type Params,
+  type ParamState,
+  type RunOpts,
+} from './optim_base.js';
 import { freshHost, hostArray, perDtype, rounder, type Round } from './optim_host.js';
 
 export interface SGDOpts extends BaseOpts {
@@ -33,7 +42,12 @@ export interface SGDOpts extends BaseOpts {
 export class SGD extends Optimizer<SGDOpts> {
   constructor(params: Params<SGDOpts>, opts: Partial<SGDOpts> & RunOpts = {}) {
     // NaN marks "required": validate() rejects a group that ends up without an lr.
-    super('SGD', params, { lr: NaN, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false }, opts);
+    super(
+      'SGD',
+      params,
+      { lr: NaN, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false },
+      opts,
+    );
   }
 
   protected validate(g: ParamGroup<SGDOpts>, where: string): void {
@@ -45,7 +59,8 @@ export class SGD extends Optimizer<SGDOpts> {
     checkRange(at, 'weightDecay', g.weightDecay, 0);
     checkFlag(at, 'nesterov', g.nesterov);
     checkFlag(at, 'maximize', g.maximize);
-    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new RangeError(`${at}: Nesterov momentum requires momentum > 0 and dampening = 0`);
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0))
+      throw new RangeError(`${at}: Nesterov momentum requires momentum > 0 and dampening = 0`);
   }
 
   protected update(p: Tensor, grad: Tensor, g: ParamGroup<SGDOpts>, s: ParamState): void {
@@ -74,10 +89,21 @@ export class SGD extends Optimizer<SGDOpts> {
 
 /** The SGD update on host arrays, op for op as the tensor path above (r rounds to the dtype):
  * writes θ into `out` and the buffer `b` in place (`first`: b ← d). */
-export function sgdLoop(out: TypedArray, p: TypedArray, grad: TypedArray, b: TypedArray | null, first: boolean,
-  o: SGDOpts, r: Round): void {
-  const wd = r(o.weightDecay), mu = r(o.momentum), keep = r(1 - o.dampening), negLr = r(-o.lr);
-  const decay = o.weightDecay !== 0, sign = o.maximize ? -1 : 1;
+export function sgdLoop(
+  out: TypedArray,
+  p: TypedArray,
+  grad: TypedArray,
+  b: TypedArray | null,
+  first: boolean,
+  o: SGDOpts,
+  r: Round,
+): void {
+  const wd = r(o.weightDecay),
+    mu = r(o.momentum),
+    keep = r(1 - o.dampening),
+    negLr = r(-o.lr);
+  const decay = o.weightDecay !== 0,
+    sign = o.maximize ? -1 : 1;
   for (let i = 0; i < p.length; i++) {
     let d = sign * grad[i];
     if (decay) d = r(d + r(p[i] * wd));

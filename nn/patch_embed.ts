@@ -16,35 +16,56 @@ import { Module } from './module.js';
  * weight [C, Cin, p, p], bias [C].
  */
 export class PatchConv2d extends Module {
-  constructor(readonly inChans: number, readonly outChans: number, readonly patch: number, opts: { bias?: boolean; rng?: Rng } = {}) {
+  constructor(
+    readonly inChans: number,
+    readonly outChans: number,
+    readonly patch: number,
+    opts: { bias?: boolean; rng?: Rng } = {},
+  ) {
     super();
     this.weight = zeros([outChans, inChans, patch, patch]);
     this.bias = (opts.bias ?? true) ? zeros([outChans]) : null;
     linearDefault_(this.weight, this.bias, opts.rng ?? defaultRng());
   }
-  get weight(): Tensor { return this.param('weight'); }
-  set weight(t: Tensor) { this.registerParameter('weight', t); }
-  get bias(): Tensor | null { return this.paramOrNull('bias'); }
-  set bias(t: Tensor | null) { this.registerParameter('bias', t); }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  set weight(t: Tensor) {
+    this.registerParameter('weight', t);
+  }
+  get bias(): Tensor | null {
+    return this.paramOrNull('bias');
+  }
+  set bias(t: Tensor | null) {
+    this.registerParameter('bias', t);
+  }
 
   /** Patch tokens [B, gh·gw, C]. */
   tokens(x: Tensor): Tensor {
-    const [B, Cin, Hi, Wi] = x.shape, p = this.patch;
+    const [B, Cin, Hi, Wi] = x.shape,
+      p = this.patch;
     if (x.ndim !== 4 || Cin !== this.inChans || Hi % p !== 0 || Wi % p !== 0) {
-      throw new RangeError(`PatchConv2d: expected [B, ${this.inChans}, H, W] with H, W multiples of ${p}, got [${x.shape}]`);
+      throw new RangeError(
+        `PatchConv2d: expected [B, ${this.inChans}, H, W] with H, W multiples of ${p}, got [${x.shape}]`,
+      );
     }
-    const gh = Hi / p, gw = Wi / p;
-    const patches = x.reshape([B, Cin, gh, p, gw, p])
-      .permute(0, 2, 4, 1, 3, 5)                         // [B, gh, gw, Cin, p, p]
-      .reshape([B, gh * gw, Cin * p * p]);               // [B, N, Cin·p·p], conv weight order
+    const gh = Hi / p,
+      gw = Wi / p;
+    const patches = x
+      .reshape([B, Cin, gh, p, gw, p])
+      .permute(0, 2, 4, 1, 3, 5) // [B, gh, gw, Cin, p, p]
+      .reshape([B, gh * gw, Cin * p * p]); // [B, N, Cin·p·p], conv weight order
     const w = this.weight.reshape([this.outChans, Cin * p * p]);
-    const y = matmul(patches, w, { transB: true });      // [B, N, Cin·p·p] @ [C, Cin·p·p]ᵀ -> [B, N, C]
+    const y = matmul(patches, w, { transB: true }); // [B, N, Cin·p·p] @ [C, Cin·p·p]ᵀ -> [B, N, C]
     return this.bias ? y.add(this.bias) : y;
   }
 
   forward(x: Tensor): Tensor {
-    const [B, , Hi, Wi] = x.shape, p = this.patch;
-    return this.tokens(x).permute(0, 2, 1).reshape([B, this.outChans, Hi / p, Wi / p]); // [B, C, gh, gw]
+    const [B, , Hi, Wi] = x.shape,
+      p = this.patch;
+    return this.tokens(x)
+      .permute(0, 2, 1)
+      .reshape([B, this.outChans, Hi / p, Wi / p]); // [B, C, gh, gw]
   }
 }
 
@@ -54,11 +75,20 @@ export class PatchConv2d extends Module {
  */
 export class PatchEmbed extends Module {
   readonly proj: PatchConv2d;
-  constructor(readonly patch: number, readonly inChans: number, readonly dim: number, opts: { rng?: Rng } = {}) {
+  constructor(
+    readonly patch: number,
+    readonly inChans: number,
+    readonly dim: number,
+    opts: { rng?: Rng } = {},
+  ) {
     super();
     this.proj = this.registerModule('proj', new PatchConv2d(inChans, dim, patch, opts));
   }
   /** Number of patches for an image of the given size. */
-  numPatches(height: number, width = height): number { return (height / this.patch) * (width / this.patch); }
-  forward(x: Tensor): Tensor { return this.proj.tokens(x); }
+  numPatches(height: number, width = height): number {
+    return (height / this.patch) * (width / this.patch);
+  }
+  forward(x: Tensor): Tensor {
+    return this.proj.tokens(x);
+  }
 }

@@ -83,7 +83,10 @@ export function deserialize(bytes: Uint8Array | ArrayBuffer, label = '<bytes>'):
  * blob, or anything with `arrayBuffer()`), with exactly the checks of {@link deserialize}.
  * To save in a browser, wrap {@link serialize}'s bytes: `new Blob([serialize(sd)])`.
  */
-export async function deserializeBlob(blob: { arrayBuffer(): Promise<ArrayBuffer> }, label = '<blob>'): Promise<Checkpoint> {
+export async function deserializeBlob(
+  blob: { arrayBuffer(): Promise<ArrayBuffer> },
+  label = '<blob>',
+): Promise<Checkpoint> {
   return deserialize(await blob.arrayBuffer(), label);
 }
 
@@ -118,7 +121,8 @@ export function encodeParts(sd: StateDict, metadata: Metadata, file: string): Ui
   // Pad with spaces to a multiple of 8, as the official writer does, so the data buffer starts aligned.
   const header = new Uint8Array(Math.ceil(json.length / 8) * 8).fill(0x20);
   header.set(json);
-  if (header.length > MAX_HEADER_BYTES) fail(`header would be ${header.length} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+  if (header.length > MAX_HEADER_BYTES)
+    fail(`header would be ${header.length} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(header.length), true);
   return [prefix, header, ...data];
@@ -159,8 +163,7 @@ export function decodeEntry(e: HeaderEntry, raw: Uint8Array, owned: boolean, fil
     // A fresh, whole, aligned read buffer can become the array itself; anything else is copied.
     else if (owned && raw.buffer instanceof ArrayBuffer && raw.byteLength === raw.buffer.byteLength) {
       data = new RECORD_ARRAY[dt.to](raw.buffer, 0, n);
-    }
-    else {
+    } else {
       data = new RECORD_ARRAY[dt.to](n);
       new Uint8Array(data.buffer).set(raw);
     }

@@ -6,7 +6,14 @@
 import { open } from 'node:fs/promises';
 import { type AtomicWriteOptions, writeFileAtomic } from './atomic_write.js';
 import { CheckpointError } from './checkpoint_error.js';
-import { decodeEntry, encodeParts, requireLittleEndian, type Checkpoint, type Metadata, type StateDict } from './safetensors.js';
+import {
+  decodeEntry,
+  encodeParts,
+  requireLittleEndian,
+  type Checkpoint,
+  type Metadata,
+  type StateDict,
+} from './safetensors.js';
 import { parseHeader, readHeaderLength, setOwn } from './safetensors_header.js';
 
 export { SimulatedCrash, type AtomicWriteOptions } from './atomic_write.js';
@@ -68,10 +75,13 @@ async function readExact(fh: Handle, pos: number, len: number, file: string, ten
   for (let off = 0; off < len; ) {
     const { bytesRead } = await fh.read(buf, off, Math.min(len - off, MAX_READ), pos + off);
     if (bytesRead === 0) {
-      throw new CheckpointError(file, tensor, `file ended at byte ${pos + off} while reading; was it truncated during load?`);
+      throw new CheckpointError(
+        file,
+        tensor,
+        `file ended at byte ${pos + off} while reading; was it truncated during load?`,
+      );
     }
     off += bytesRead;
   }
   return buf;
 }
-

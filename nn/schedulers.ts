@@ -18,20 +18,24 @@ export interface Warmup {
 }
 
 function checkStep(step: number): void {
-  if (!Number.isInteger(step) || step < 0) throw new RangeError(`lr schedule: step must be an integer >= 0, got ${step}`);
+  if (!Number.isInteger(step) || step < 0)
+    throw new RangeError(`lr schedule: step must be an integer >= 0, got ${step}`);
 }
 
 function checkWarmup(kind: string, w: Warmup, total = Infinity): [number, number] {
   const { warmupSteps = 0, warmupInit = 0 } = w;
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0 || warmupSteps >= total) {
-    throw new RangeError(`${kind}: warmupSteps must be an integer in [0, totalSteps), got ${warmupSteps} (totalSteps ${total})`);
+    throw new RangeError(
+      `${kind}: warmupSteps must be an integer in [0, totalSteps), got ${warmupSteps} (totalSteps ${total})`,
+    );
   }
   if (!(warmupInit >= 0)) throw new RangeError(`${kind}: warmupInit must be >= 0, got ${warmupInit}`);
   return [warmupSteps, warmupInit];
 }
 
 function checkTotal(kind: string, total: number): void {
-  if (!Number.isInteger(total) || total <= 0) throw new RangeError(`${kind}: totalSteps must be an integer > 0, got ${total}`);
+  if (!Number.isInteger(total) || total <= 0)
+    throw new RangeError(`${kind}: totalSteps must be an integer > 0, got ${total}`);
 }
 
 /** Linear warmup, then `after(step, base)`. lr = init + (base − init)·step/W for step < W. */
@@ -53,8 +57,14 @@ function withWarmup(warmupSteps: number, init: number, after: LrSchedule): LrSch
 export function warmupCosine(o: Warmup & { totalSteps: number; minLr?: number; warmupInside?: boolean }): LrSchedule {
   checkTotal('warmupCosine', o.totalSteps);
   const [w, init] = checkWarmup('warmupCosine', o, o.totalSteps);
-  const T = o.totalSteps, min = o.minLr ?? 0, start = o.warmupInside ? 0 : w;
-  return withWarmup(w, init, (step, base) => min + (base - min) * 0.5 * (1 + Math.cos((Math.PI * (Math.min(step, T) - start)) / (T - start))));
+  const T = o.totalSteps,
+    min = o.minLr ?? 0,
+    start = o.warmupInside ? 0 : w;
+  return withWarmup(
+    w,
+    init,
+    (step, base) => min + (base - min) * 0.5 * (1 + Math.cos((Math.PI * (Math.min(step, T) - start)) / (T - start))),
+  );
 }
 
 /**
@@ -65,13 +75,15 @@ export function warmupCosine(o: Warmup & { totalSteps: number; minLr?: number; w
 export function warmupLinear(o: Warmup & { totalSteps: number; endLr?: number }): LrSchedule {
   checkTotal('warmupLinear', o.totalSteps);
   const [w, init] = checkWarmup('warmupLinear', o, o.totalSteps);
-  const T = o.totalSteps, end = o.endLr ?? 0;
+  const T = o.totalSteps,
+    end = o.endLr ?? 0;
   return withWarmup(w, init, (step, base) => end + (base - end) * (1 - (Math.min(step, T) - w) / (T - w)));
 }
 
 /** StepLR: lr = base·γ^⌊step / stepSize⌋ (optionally after a linear warmup). */
 export function stepDecay(o: Warmup & { stepSize: number; gamma?: number }): LrSchedule {
-  if (!Number.isInteger(o.stepSize) || o.stepSize <= 0) throw new RangeError(`stepDecay: stepSize must be an integer > 0, got ${o.stepSize}`);
+  if (!Number.isInteger(o.stepSize) || o.stepSize <= 0)
+    throw new RangeError(`stepDecay: stepSize must be an integer > 0, got ${o.stepSize}`);
   const [w, init] = checkWarmup('stepDecay', o);
   const gamma = o.gamma ?? 0.1;
   return withWarmup(w, init, (step, base) => base * gamma ** Math.floor(step / o.stepSize));
@@ -85,13 +97,21 @@ export function constant(o: Warmup = {}): LrSchedule {
 
 /** LambdaLR: lr = base·factor(step). */
 export function lambdaLr(factor: (step: number) => number): LrSchedule {
-  return (step, base) => { checkStep(step); return base * factor(step); };
+  return (step, base) => {
+    checkStep(step);
+    return base * factor(step);
+  };
 }
 
 /** What LrScheduler needs from an optimizer: groups with a writable lr. */
-export interface HasLrGroups { paramGroups: { lr: number }[] }
+export interface HasLrGroups {
+  paramGroups: { lr: number }[];
+}
 
-export interface LrSchedulerState { lastStep: number; baseLrs: number[] }
+export interface LrSchedulerState {
+  lastStep: number;
+  baseLrs: number[];
+}
 
 /**
  * Writes `schedule(step, base)` into every group's lr (one schedule for all groups, or one per group),
@@ -106,16 +126,22 @@ export class LrScheduler {
   private readonly schedules: LrSchedule[];
   private last = 0;
 
-  constructor(readonly optimizer: HasLrGroups, schedule: LrSchedule | readonly LrSchedule[]) {
+  constructor(
+    readonly optimizer: HasLrGroups,
+    schedule: LrSchedule | readonly LrSchedule[],
+  ) {
     const n = optimizer.paramGroups.length;
     this.schedules = typeof schedule === 'function' ? new Array<LrSchedule>(n).fill(schedule) : [...schedule];
-    if (this.schedules.length !== n) throw new Error(`LrScheduler: ${this.schedules.length} schedules for ${n} param groups`);
+    if (this.schedules.length !== n)
+      throw new Error(`LrScheduler: ${this.schedules.length} schedules for ${n} param groups`);
     this.baseLrs = optimizer.paramGroups.map((g) => g.lr);
     this.apply();
   }
 
   /** The step count whose lr the groups now hold. */
-  get lastStep(): number { return this.last; }
+  get lastStep(): number {
+    return this.last;
+  }
 
   /** Advances one step (or jumps to `to`) and writes the new lrs. */
   step(to?: number): void {
@@ -125,12 +151,17 @@ export class LrScheduler {
   }
 
   /** The lrs the groups hold now. */
-  lastLrs(): number[] { return this.optimizer.paramGroups.map((g) => g.lr); }
+  lastLrs(): number[] {
+    return this.optimizer.paramGroups.map((g) => g.lr);
+  }
 
-  stateDict(): LrSchedulerState { return { lastStep: this.last, baseLrs: [...this.baseLrs] }; }
+  stateDict(): LrSchedulerState {
+    return { lastStep: this.last, baseLrs: [...this.baseLrs] };
+  }
 
   loadStateDict(s: LrSchedulerState): void {
-    if (s.baseLrs.length !== this.baseLrs.length) throw new Error(`LrScheduler.loadStateDict: ${s.baseLrs.length} base lrs for ${this.baseLrs.length} groups`);
+    if (s.baseLrs.length !== this.baseLrs.length)
+      throw new Error(`LrScheduler.loadStateDict: ${s.baseLrs.length} base lrs for ${this.baseLrs.length} groups`);
     checkStep(s.lastStep);
     this.baseLrs.splice(0, this.baseLrs.length, ...s.baseLrs);
     this.last = s.lastStep;
@@ -138,6 +169,8 @@ export class LrScheduler {
   }
 
   private apply(): void {
-    this.optimizer.paramGroups.forEach((g, i) => { g.lr = this.schedules[i](this.last, this.baseLrs[i]); });
+    this.optimizer.paramGroups.forEach((g, i) => {
+      g.lr = this.schedules[i](this.last, this.baseLrs[i]);
+    });
   }
 }

@@ -20,7 +20,9 @@ export class FeedForward extends Module {
     this.act = this.registerModule('act', new GELU(opts.approximate ?? 'none'));
     this.fc2 = this.registerModule('fc2', new Linear(hidden, dim, { rng }));
   }
-  forward(x: Tensor): Tensor { return this.fc2.forward(this.act.forward(this.fc1.forward(x))); }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(this.act.forward(this.fc1.forward(x)));
+  }
 }
 
 export interface TransformerLayerConfig extends Pick<AttentionConfig, 'fusedQkv' | 'qkvBias' | 'attnDropout'> {
@@ -81,13 +83,22 @@ export class TransformerLayer extends Module {
     const { dim, heads, eps = 1e-5, fusedQkv, qkvBias, attnDropout } = config;
     const rng = config.rng ?? defaultRng();
     this.norm1 = this.registerModule('norm1', new LayerNorm(dim, eps));
-    this.attn = this.registerModule('attn', new MultiHeadAttention({ dim, heads, fusedQkv, qkvBias, attnDropout, rng }));
+    this.attn = this.registerModule(
+      'attn',
+      new MultiHeadAttention({ dim, heads, fusedQkv, qkvBias, attnDropout, rng }),
+    );
     if (config.crossAttention) {
       this.crossNorm = this.registerModule('crossNorm', new LayerNorm(dim, eps));
-      this.crossAttn = this.registerModule('crossAttn', new MultiHeadAttention({ dim, heads, kvDim: config.kvDim ?? dim, attnDropout, rng }));
+      this.crossAttn = this.registerModule(
+        'crossAttn',
+        new MultiHeadAttention({ dim, heads, kvDim: config.kvDim ?? dim, attnDropout, rng }),
+      );
     }
     this.norm2 = this.registerModule('norm2', new LayerNorm(dim, eps));
-    this.mlp = this.registerModule('mlp', new FeedForward(dim, config.mlpDim, { approximate: config.approximate, rng }));
+    this.mlp = this.registerModule(
+      'mlp',
+      new FeedForward(dim, config.mlpDim, { approximate: config.approximate, rng }),
+    );
     if (config.layerScale !== undefined) {
       this.registerParameter('gamma1', full([dim], config.layerScale));
       this.registerParameter('gamma2', full([dim], config.layerScale));
@@ -96,8 +107,12 @@ export class TransformerLayer extends Module {
     this.dropPath = this.registerModule('dropPath', new DropPath(config.dropPath ?? 0, rng.fork()));
   }
 
-  get gamma1(): Tensor | null { return this.paramOrNull('gamma1'); }
-  get gamma2(): Tensor | null { return this.paramOrNull('gamma2'); }
+  get gamma1(): Tensor | null {
+    return this.paramOrNull('gamma1');
+  }
+  get gamma2(): Tensor | null {
+    return this.paramOrNull('gamma2');
+  }
 
   /** x + dropPath(gamma · dropout(r)) (pre-LN) or norm(x + dropPath(gamma · dropout(r))) (post-LN). */
   private residual(x: Tensor, r: Tensor, gamma: Tensor | null, norm: LayerNorm): Tensor {
@@ -110,19 +125,28 @@ export class TransformerLayer extends Module {
   /** The sub-layer's input: normalized first in pre-LN, as is in post-LN. */
   private input(x: Tensor, norm: LayerNorm): Tensor {
     switch (this.config.norm) {
-      case 'pre': return norm.forward(x);
-      case 'post': return x;
+      case 'pre':
+        return norm.forward(x);
+      case 'post':
+        return x;
     }
   }
 
   /** Output plus the self- and cross-attention probabilities [B, H, T, T|S]. */
   forwardWithAttention(x: Tensor, inputs: LayerInputs = {}): { out: Tensor; attn: Tensor; crossAttn: Tensor | null } {
-    const sa = this.attn.attend(this.input(x, this.norm1), { mask: inputs.mask, relPosBias: inputs.relPosBias, causal: inputs.causal });
+    const sa = this.attn.attend(this.input(x, this.norm1), {
+      mask: inputs.mask,
+      relPosBias: inputs.relPosBias,
+      causal: inputs.causal,
+    });
     x = this.residual(x, sa.out, this.gamma1, this.norm1); // [B, T, C]
     let crossProbs: Tensor | null = null;
     if (this.crossAttn && this.crossNorm) {
       if (!inputs.context) throw new Error('TransformerLayer: this layer has cross-attention; pass inputs.context');
-      const cross = this.crossAttn.attend(this.input(x, this.crossNorm), { context: inputs.context, mask: inputs.contextMask });
+      const cross = this.crossAttn.attend(this.input(x, this.crossNorm), {
+        context: inputs.context,
+        mask: inputs.contextMask,
+      });
       x = this.residual(x, cross.out, null, this.crossNorm); // [B, T, C]
       crossProbs = cross.probs;
     } else if (inputs.context) {
@@ -132,5 +156,7 @@ export class TransformerLayer extends Module {
     return { out: x, attn: sa.probs, crossAttn: crossProbs };
   }
 
-  forward(x: Tensor, inputs: LayerInputs = {}): Tensor { return this.forwardWithAttention(x, inputs).out; }
+  forward(x: Tensor, inputs: LayerInputs = {}): Tensor {
+    return this.forwardWithAttention(x, inputs).out;
+  }
 }

@@ -10,12 +10,24 @@ export { MissingMnistError, mnistSource } from '../data/mnist_source.js';
 export { trainAlbef } from '../models/albef/train.js';
 export { albefCommands, loadRun } from '../models/albef/cli.js';
 export {
-  loadStageModel, parseStages, prepareCodebook, trainVlmo, VLMO_TRAIN_DEFAULTS, vlBatch,
-  type StageDone, type VlmoRunInfo, type VlmoTrainOptions,
+  loadStageModel,
+  parseStages,
+  prepareCodebook,
+  trainVlmo,
+  VLMO_TRAIN_DEFAULTS,
+  vlBatch,
+  type StageDone,
+  type VlmoRunInfo,
+  type VlmoTrainOptions,
 } from '../models/vlmo/train.js';
 export { loadVlmoRun, vlmoCommands, vlmoVqaModel } from '../models/vlmo/cli.js';
 export {
-  latestCheckpoint, listCheckpoints, loadCheckpoint, resumeTraining, saveCheckpoint, type TrainerState,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  resumeTraining,
+  saveCheckpoint,
+  type TrainerState,
 } from '../models/common/checkpoint.js';
 export * from '../models/common/cli.js';
 export * from '../models/common/jsonl.js';

@@ -11,11 +11,17 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).split('\n')
+const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' })
+  .split('\n')
   .filter((f) => /\.(ts|mjs|md|py|sh)$/.test(f) && !f.includes('node_modules') && existsSync(join(root, f)));
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens. */
-const slug = (heading: string): string => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+const slug = (heading: string): string =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 const anchorsCache = new Map<string, Set<string>>();
 function anchors(file: string): Set<string> {
   let a = anchorsCache.get(file);
@@ -40,7 +46,7 @@ t.test('relative Markdown links in README.md and docs/ resolve', async (t) => {
   for (const f of tracked.filter((f) => f.endsWith('.md') && (f === 'README.md' || f.startsWith('docs/')))) {
     const text = readFileSync(join(root, f), 'utf8').replace(/```[\s\S]*?```/g, '');
     for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      if (/^[a-z]+:/.test(target)) continue;                                   // https:, mailto:
+      if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
       const full = target.startsWith('#') ? `${f}${target}` : normalize(join(dirname(f), target));
       const why = resolve(full);
       if (why) bad.push(`${f}: ${target}: ${why}`);
@@ -65,8 +71,14 @@ t.test('source comments citing docs/*.md#anchor name real headings', async (t) =
 
 t.test('nothing cites a document outside the repository', async (t) => {
   const outside = /\bspec (Part )?[A-F][0-9]|\bspec's\b|shared\/reference|STYLE\.md|models\.md/;
-  const bad = tracked.filter((f) => f !== 'test/docs.test.ts')
-    .flatMap((f) => readFileSync(join(root, f), 'utf8').split('\n').map((line, i) => [f, i + 1, line] as const))
-    .filter(([, , line]) => outside.test(line)).map(([f, n, line]) => `${f}:${n}: ${line.trim()}`);
+  const bad = tracked
+    .filter((f) => f !== 'test/docs.test.ts')
+    .flatMap((f) =>
+      readFileSync(join(root, f), 'utf8')
+        .split('\n')
+        .map((line, i) => [f, i + 1, line] as const),
+    )
+    .filter(([, , line]) => outside.test(line))
+    .map(([f, n, line]) => `${f}:${n}: ${line.trim()}`);
   t.same(bad, []);
 });

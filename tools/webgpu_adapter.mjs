@@ -18,22 +18,41 @@ if (!adapter) {
 }
 const i = adapter.info;
 console.log('adapter.info', {
-  vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
-  subgroupMinSize: i.subgroupMinSize, subgroupMaxSize: i.subgroupMaxSize, isFallbackAdapter: i.isFallbackAdapter,
+  vendor: i.vendor,
+  architecture: i.architecture,
+  device: i.device,
+  description: i.description,
+  subgroupMinSize: i.subgroupMinSize,
+  subgroupMaxSize: i.subgroupMaxSize,
+  isFallbackAdapter: i.isFallbackAdapter,
 });
 console.log('features', [...adapter.features].sort().join(' '));
 const L = adapter.limits;
-const pick = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxUniformBufferBindingSize', 'maxStorageBuffersPerShaderStage',
-  'maxComputeWorkgroupsPerDimension', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupStorageSize', 'maxTextureDimension2D', 'maxBindGroups'];
+const pick = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxUniformBufferBindingSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupStorageSize',
+  'maxTextureDimension2D',
+  'maxBindGroups',
+];
 console.log('limits', Object.fromEntries(pick.map((k) => [k, L[k]])));
 const device = await adapter.requestDevice();
 const t3 = performance.now();
-console.log(`timing ms: create ${(t1 - t0).toFixed(1)}  requestAdapter ${(t2 - t1).toFixed(1)}  requestDevice ${(t3 - t2).toFixed(1)}`);
+console.log(
+  `timing ms: create ${(t1 - t0).toFixed(1)}  requestAdapter ${(t2 - t1).toFixed(1)}  requestDevice ${(t3 - t2).toFixed(1)}`,
+);
 // SPIKE_EXIT=destroy (default): device.destroy() right before exit -- this has
 // hung/aborted at exit intermittently (see tools/webgpu_exit_stress.sh, docs/gpu_spike.md §7).
 // SPIKE_EXIT=none: just let the process exit with the device alive.
 // SPIKE_EXIT=destroy-wait: device.destroy(), then wait for device.lost before exiting.
 const how = process.env.SPIKE_EXIT || 'destroy';
 if (how === 'destroy') device.destroy();
-if (how === 'destroy-wait') { device.destroy(); await device.lost; }
+if (how === 'destroy-wait') {
+  device.destroy();
+  await device.lost;
+}

@@ -14,7 +14,8 @@ export interface TrainSpec {
 
 export type ToWorker =
   | { type: 'init'; spec: TrainSpec }
-  | { type: 'run' } | { type: 'pause' }
+  | { type: 'run' }
+  | { type: 'pause' }
   | { type: 'checkpoint' }
   | { type: 'samples'; count: number }
   | { type: 'load'; model: ArrayBuffer; runJson: string }
@@ -22,12 +23,32 @@ export type ToWorker =
   | { type: 'ground'; scene: number; caption: string };
 
 /** One image with its caption: RGB bytes [size, size, 3]. */
-export interface Picture { rgb: Uint8Array; size: number; caption: string }
+export interface Picture {
+  rgb: Uint8Array;
+  size: number;
+  caption: string;
+}
 
 export type FromWorker =
-  | { type: 'ready'; device: string; description: string; threads: number; crossOriginIsolated: boolean; steps: number; config: string }
-  | { type: 'step'; step: number; total: number; losses: Record<string, number>; extra: Record<string, number>; seconds: number }
-  | { type: 'paused'; step: number } | { type: 'done'; step: number; seconds: number }
+  | {
+      type: 'ready';
+      device: string;
+      description: string;
+      threads: number;
+      crossOriginIsolated: boolean;
+      steps: number;
+      config: string;
+    }
+  | {
+      type: 'step';
+      step: number;
+      total: number;
+      losses: Record<string, number>;
+      extra: Record<string, number>;
+      seconds: number;
+    }
+  | { type: 'paused'; step: number }
+  | { type: 'done'; step: number; seconds: number }
   | { type: 'checkpoint'; model: Uint8Array; runJson: string }
   | { type: 'samples'; pictures: Picture[] }
   | { type: 'loaded'; config: string; gallery: number }
@@ -38,7 +59,17 @@ export type FromWorker =
 /** The training options of a page spec (the browser test builds the same ones in Node). */
 export function demoOptions(spec: TrainSpec, device: string): AlbefTrainOptions {
   // The page trains on 'shapes' scenes: 'mnist-scenes' needs the 40 MB mnist package, a Node-side download.
-  return { ...TRAIN_DEFAULTS, config: spec.config, dataset: 'shapes', trainSize: spec.trainSize, steps: spec.steps,
-    batchSize: spec.batchSize, seed: spec.seed, device, progress: false, out: '', maxMinutes: 0 };
+  return {
+    ...TRAIN_DEFAULTS,
+    config: spec.config,
+    dataset: 'shapes',
+    trainSize: spec.trainSize,
+    steps: spec.steps,
+    batchSize: spec.batchSize,
+    seed: spec.seed,
+    device,
+    progress: false,
+    out: '',
+    maxMinutes: 0,
+  };
 }
-

@@ -16,7 +16,9 @@ import { startDemoServer } from './serve.js';
 const steps = Number(process.argv[2] ?? 30);
 const spec: TrainSpec = { device: 'cpu', config: 'albef-tiny', steps, batchSize: 16, trainSize: 2048, seed: 0 };
 const TIMED = 5; // steps timed per device, after the first (which compiles kernels and warms caches)
-type Demo = { demo: Record<string, (...a: unknown[]) => Promise<unknown>> & { state: { steps: { seconds: number }[] } } };
+type Demo = {
+  demo: Record<string, (...a: unknown[]) => Promise<unknown>> & { state: { steps: { seconds: number }[] } };
+};
 
 setDefaultDevice('cpu');
 const node = new AlbefSession(demoOptions({ ...spec, steps: TIMED + 1 }, 'cpu'), 'cpu');
@@ -27,7 +29,10 @@ const nodeSec = (performance.now() - t0) / 1000 / TIMED;
 
 await buildDemo();
 const { url, server } = await startDemoServer({ port: 0 });
-const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
+const browser = await puppeteer.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--enable-unsafe-webgpu'],
+});
 const perStep = async (device: string, n: number): Promise<number> => {
   const page = await browser.newPage();
   await page.goto(url);
@@ -37,7 +42,8 @@ const perStep = async (device: string, n: number): Promise<number> => {
   await page.close();
   return (secs[n]! - secs[0]!) / n;
 };
-const cpuSec = await perStep('cpu', TIMED), gpuSec = await perStep('webgpu', 2);
+const cpuSec = await perStep('cpu', TIMED),
+  gpuSec = await perStep('webgpu', 2);
 
 const page = await browser.newPage();
 await page.setViewport({ width: 1150, height: 1000 });
@@ -45,12 +51,20 @@ await page.goto(url);
 await page.evaluate((s) => (window as unknown as Demo).demo.start!(s), spec);
 await page.evaluate((k) => (window as unknown as Demo).demo.untilStep!(k), steps);
 await page.click('#usetab');
-await page.waitForFunction(() => (window as unknown as { demo: { state: { loaded: string | null } } }).demo.state.loaded !== null);
+await page.waitForFunction(
+  () => (window as unknown as { demo: { state: { loaded: string | null } } }).demo.state.loaded !== null,
+);
 const caption = 'a red circle left of a blue square';
-const res = await page.evaluate((c) => (window as unknown as Demo).demo.query!(c, 8), caption) as { hits: { scene: number }[] };
+const res = (await page.evaluate((c) => (window as unknown as Demo).demo.query!(c, 8), caption)) as {
+  hits: { scene: number }[];
+};
 await page.evaluate((s, c) => (window as unknown as Demo).demo.ground!(s, c), res.hits[0]!.scene, caption);
 await page.screenshot({ path: 'docs/browser_demo.png', fullPage: true });
 await browser.close();
 server.close();
-console.log(`s/step, ALBEF-tiny batch 16: Node ${nodeSec.toFixed(2)}, Chromium cpu ${cpuSec.toFixed(2)}, Chromium webgpu (SwiftShader) ${gpuSec.toFixed(2)}; ` +
-  `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; wrote docs/browser_demo.png`);
+console.log(
+  `s/step, ALBEF-tiny batch 16: Node ${nodeSec.toFixed(2)}, Chromium cpu ${cpuSec.toFixed(2)}, Chromium webgpu (SwiftShader) ${gpuSec.toFixed(2)}; ` +
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}; wrote docs/browser_demo.png`,
+);

@@ -13,25 +13,35 @@ import { toRecordsAsync } from '../models/common/records.js';
 import { demoOptions, type FromWorker, type Picture, type ToWorker, type TrainSpec } from './protocol.js';
 import { loadCheckpoint, topScenes, groundScene, type Loaded } from './retrieve.js';
 
-const post = (m: FromWorker, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(m, transfer);
+const post = (m: FromWorker, transfer: Transferable[] = []): void =>
+  (self as unknown as Worker).postMessage(m, transfer);
 
 let session: AlbefSession | null = null;
-let running = false, seconds = 0;
+let running = false,
+  seconds = 0;
 /** The checkpoint loaded for retrieval, on cpu. */
 let loaded: Loaded | null = null;
 
 /** webgpu when asked for (or 'auto') and an adapter exists; else cpu with the WASM kernels on every core we may use. */
-async function pickDevice(want: TrainSpec['device']): Promise<{ device: string; description: string; threads: number }> {
+async function pickDevice(
+  want: TrainSpec['device'],
+): Promise<{ device: string; description: string; threads: number }> {
   const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   if (want !== 'cpu') {
     const adapter = gpu ? await gpu.requestAdapter() : null;
     if (adapter) {
       const be = await initBackend('webgpu');
       const info = (adapter as { info?: { vendor?: string; architecture?: string; description?: string } }).info;
-      const description = be.description || [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'WebGPU adapter';
+      const description =
+        be.description ||
+        [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') ||
+        'WebGPU adapter';
       return { device: 'webgpu', description, threads: 1 };
     }
-    if (want === 'webgpu') throw new Error(gpu ? 'webgpu: navigator.gpu.requestAdapter() gave no adapter' : 'webgpu: this browser has no navigator.gpu');
+    if (want === 'webgpu')
+      throw new Error(
+        gpu ? 'webgpu: navigator.gpu.requestAdapter() gave no adapter' : 'webgpu: this browser has no navigator.gpu',
+      );
   }
   const threads = await startThreads(navigator.hardwareConcurrency);
   return { device: 'cpu', description: `WebAssembly SIMD, ${threads} thread${threads > 1 ? 's' : ''}`, threads };
@@ -42,7 +52,13 @@ async function init(spec: TrainSpec): Promise<void> {
   setDefaultDevice(picked.device === 'webgpu' ? 'webgpu' : 'cpu');
   session = new AlbefSession(demoOptions(spec, picked.device), picked.device);
   seconds = 0;
-  post({ type: 'ready', ...picked, crossOriginIsolated: self.crossOriginIsolated, steps: spec.steps, config: session.setup.config.name });
+  post({
+    type: 'ready',
+    ...picked,
+    crossOriginIsolated: self.crossOriginIsolated,
+    steps: spec.steps,
+    config: session.setup.config.name,
+  });
 }
 
 async function run(): Promise<void> {
@@ -64,7 +80,11 @@ async function run(): Promise<void> {
 async function checkpoint(): Promise<void> {
   if (!session) throw new Error('checkpoint: nothing is training yet');
   const { model, info } = session.setup;
-  const bytes = serialize(await toRecordsAsync(model.stateDict()), { format: 'pt', producer: 'vlgrad demo', step: String(session.stepsDone) });
+  const bytes = serialize(await toRecordsAsync(model.stateDict()), {
+    format: 'pt',
+    producer: 'vlgrad demo',
+    step: String(session.stepsDone),
+  });
   post({ type: 'checkpoint', model: bytes, runJson: `${JSON.stringify(info, null, 2)}\n` }, [bytes.buffer]);
 }
 
@@ -87,13 +107,18 @@ function load(bytes: ArrayBuffer, runJson: string): void {
 function query(caption: string, k: number): void {
   if (!loaded) throw new Error('query: load a checkpoint first');
   const l = loaded;
-  post({ type: 'results', caption, hits: topScenes(l, caption, k).map((h) => ({ ...picture(l.gallery, h.scene), ...h })) });
+  post({
+    type: 'results',
+    caption,
+    hits: topScenes(l, caption, k).map((h) => ({ ...picture(l.gallery, h.scene), ...h })),
+  });
 }
 
 /** Per-word grounding maps of a gallery scene, drawn as the CLI's grounding PNG. */
 function ground(scene: number, caption: string): void {
   if (!loaded) throw new Error('ground: load a checkpoint first');
-  const g = groundScene(loaded, scene, caption), S = loaded.gallery.imageSize;
+  const g = groundScene(loaded, scene, caption),
+    S = loaded.gallery.imageSize;
   post({ type: 'grounding', png: groundingPng(loaded.gallery.image(scene), S, caption, g), itmProb: g.itmProb });
 }
 
@@ -101,14 +126,30 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   try {
     switch (m.type) {
-      case 'init': await init(m.spec); break;
-      case 'run': await run(); break;
-      case 'pause': running = false; break;
-      case 'checkpoint': await checkpoint(); break;
-      case 'samples': samples(m.count); break;
-      case 'load': load(m.model, m.runJson); break;
-      case 'query': query(m.caption, m.k); break;
-      case 'ground': ground(m.scene, m.caption); break;
+      case 'init':
+        await init(m.spec);
+        break;
+      case 'run':
+        await run();
+        break;
+      case 'pause':
+        running = false;
+        break;
+      case 'checkpoint':
+        await checkpoint();
+        break;
+      case 'samples':
+        samples(m.count);
+        break;
+      case 'load':
+        load(m.model, m.runJson);
+        break;
+      case 'query':
+        query(m.caption, m.k);
+        break;
+      case 'ground':
+        ground(m.scene, m.caption);
+        break;
     }
   } catch (err) {
     running = false;

@@ -27,8 +27,13 @@ export function logSoftmaxComposite(x: Tensor, dim = -1): Tensor {
 }
 
 /** Composite layer norm over the trailing dims of `normalizedShape` (biased variance). The fused op's oracle. */
-export function layerNormComposite(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null,
-  bias?: Tensor | null, eps = 1e-5): Tensor {
+export function layerNormComposite(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
+): Tensor {
   const dims = normalizedShape.map((_, i) => x.ndim - normalizedShape.length + i);
   const c = x.sub(x.mean(dims, true));
   let y = c.mul(c.mul(c).mean(dims, true).add(eps).rsqrt());
@@ -61,7 +66,9 @@ export const logSoftmax = defineOp({
   backward: (g, { out }) => [g.sub(out.exp().mul(g.sum(-1, true)))],
 });
 
-export interface LayerNormAttrs { eps: number }
+export interface LayerNormAttrs {
+  eps: number;
+}
 
 /**
  * Layer norm over the last dim n: y = x̂ w + b with x̂ = (x - mean) / sqrt(var + eps) (biased
@@ -71,14 +78,18 @@ export interface LayerNormAttrs { eps: number }
 export const layerNorm = defineOp<LayerNormAttrs>({
   name: 'layerNorm',
   shape: ([x, w, b]) => {
-    const out = rowShape('layerNorm', x), n = lastDim(x);
+    const out = rowShape('layerNorm', x),
+      n = lastDim(x);
     if (w.shape.length !== 1 || w.shape[0] !== n || fmt(b.shape) !== fmt(w.shape)) {
-      throw new ShapeError(`layerNorm: weight ${fmt(w.shape)} and bias ${fmt(b.shape)} must be [${n}] for x ${fmt(x.shape)}`);
+      throw new ShapeError(
+        `layerNorm: weight ${fmt(w.shape)} and bias ${fmt(b.shape)} must be [${n}] for x ${fmt(x.shape)}`,
+      );
     }
     return out;
   },
   forward: (be, [x, w, b], _out, { eps }) =>
-    be.layerNormRows?.(x.raw, w.raw, b.raw, lastDim(x), eps) ?? noGrad(() => layerNormComposite(x, [lastDim(x)], w, b, eps)).raw,
+    be.layerNormRows?.(x.raw, w.raw, b.raw, lastDim(x), eps) ??
+    noGrad(() => layerNormComposite(x, [lastDim(x)], w, b, eps)).raw,
   backward: (g, { inputs: [x, w], attrs: { eps }, needs }) => {
     const c = x.sub(x.mean(-1, true));
     const rstd = c.mul(c).mean(-1, true).add(eps).rsqrt();
@@ -87,7 +98,10 @@ export const layerNorm = defineOp<LayerNormAttrs>({
     let gx: Tensor | null = null;
     if (needs[0]) {
       const gw = g.mul(w);
-      gx = gw.sub(gw.mean(-1, true)).sub(xhat.mul(gw.mul(xhat).mean(-1, true))).mul(rstd);
+      gx = gw
+        .sub(gw.mean(-1, true))
+        .sub(xhat.mul(gw.mul(xhat).mean(-1, true)))
+        .mul(rstd);
     }
     return [gx, needs[1] ? rows(g.mul(xhat)) : null, needs[2] ? rows(g) : null];
   },

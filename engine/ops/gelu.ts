@@ -11,12 +11,21 @@ import { DTypeError, fmt, fullView, isFloat, sameShape, ShapeError } from '../sh
 import { apply } from '../apply.js';
 import { unaryOp } from './unary.js';
 import {
-  geluErf, geluErf32, geluErfBackward, geluErfBackward32, geluErfGrad, geluErfGrad32, geluTanh, geluTanhBackward,
+  geluErf,
+  geluErf32,
+  geluErfBackward,
+  geluErfBackward32,
+  geluErfGrad,
+  geluErfGrad32,
+  geluTanh,
+  geluTanhBackward,
   geluTanhGrad,
 } from './scalar_math.js';
 import type { Tensor } from '../tensor.js';
 
-export interface GeluAttrs { approximate: 'none' | 'tanh' }
+export interface GeluAttrs {
+  approximate: 'none' | 'tanh';
+}
 
 /** d²/dx² GELU exact = φ(x) (2 - x²), as tensor ops. */
 function geluErfSecond(x: Tensor): Tensor {
@@ -29,13 +38,19 @@ function geluTanhSecond(x: Tensor): Tensor {
   const t = x.add(x.pow(3).mul(0.044715)).mul(c).tanh();
   const du = x.mul(x).mul(0.134145).add(1).mul(c);
   const ddu = x.mul(0.26829 * c);
-  return t.mul(t).neg().add(1).mul(du.sub(x.mul(t).mul(du.mul(du))).add(x.mul(ddu).mul(0.5)));
+  return t
+    .mul(t)
+    .neg()
+    .add(1)
+    .mul(du.sub(x.mul(t).mul(du.mul(du))).add(x.mul(ddu).mul(0.5)));
 }
-const second = (x: Tensor, { approximate }: GeluAttrs): Tensor => (approximate === 'tanh' ? geluTanhSecond(x) : geluErfSecond(x));
+const second = (x: Tensor, { approximate }: GeluAttrs): Tensor =>
+  approximate === 'tanh' ? geluTanhSecond(x) : geluErfSecond(x);
 
 /** gelu'(x) as one kernel; its own derivative (gelu'') is a composite. */
 export const geluGrad = unaryOp<GeluAttrs>({
-  name: 'geluGrad', parametric: true,
+  name: 'geluGrad',
+  parametric: true,
   scalar: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanhGrad : geluErfGrad),
   scalar32: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanhGrad : geluErfGrad32),
   grad: (g, { inputs: [x], attrs }) => g.mul(second(x, attrs)),
@@ -50,8 +65,9 @@ export const geluBackward = defineOp<GeluAttrs>({
   shape: ([g, x]) => {
     if (!sameShape(g.shape, x.shape) || g.dtype !== x.dtype || !isFloat(x.dtype)) {
       const what = `geluBackward: g ${fmt(g.shape)} ${g.dtype} and x ${fmt(x.shape)} ${x.dtype}`;
-      throw (isFloat(x.dtype) && isFloat(g.dtype) ? new ShapeError(`${what}: need the same shape and dtype`)
-        : new DTypeError(`${what}: need float inputs`));
+      throw isFloat(x.dtype) && isFloat(g.dtype)
+        ? new ShapeError(`${what}: need the same shape and dtype`)
+        : new DTypeError(`${what}: need float inputs`);
     }
     return { shape: x.shape, dtype: x.dtype };
   },
@@ -68,7 +84,8 @@ export const geluBackward = defineOp<GeluAttrs>({
 });
 
 const geluLoop = unaryOp<GeluAttrs>({
-  name: 'gelu', parametric: true,
+  name: 'gelu',
+  parametric: true,
   scalar: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanh : geluErf),
   scalar32: ({ approximate }: GeluAttrs) => (approximate === 'tanh' ? geluTanh : geluErf32),
   grad: (g, { inputs: [x], attrs }) => apply(geluBackward, [g, x], attrs),
@@ -78,7 +95,8 @@ const geluLoop = unaryOp<GeluAttrs>({
 export const gelu = defineOp<GeluAttrs>({
   ...geluLoop,
   forward: (be, inputs, out, attrs) =>
-    (out.dtype === 'float32' ? be.gelu?.(inputs[0].raw, attrs.approximate) : null) ?? geluLoop.forward(be, inputs, out, attrs),
+    (out.dtype === 'float32' ? be.gelu?.(inputs[0].raw, attrs.approximate) : null) ??
+    geluLoop.forward(be, inputs, out, attrs),
 });
 
 export const GELU_OPS = [gelu, geluGrad, geluBackward] as const;

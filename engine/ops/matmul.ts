@@ -6,11 +6,23 @@
  */
 import { apply } from '../apply.js';
 import { defineOp } from '../op.js';
-import { broadcastShapes, contiguousStrides, DTypeError, fmt, promote, ShapeError, sizeOf, type Shape } from '../shape.js';
+import {
+  broadcastShapes,
+  contiguousStrides,
+  DTypeError,
+  fmt,
+  promote,
+  ShapeError,
+  sizeOf,
+  type Shape,
+} from '../shape.js';
 import type { Tensor } from '../tensor.js';
 
 /** op(A) = Aᵀ (over the last two dims) when `transA`; likewise for B. Both default to false. */
-export interface MatmulAttrs { readonly transA?: boolean; readonly transB?: boolean }
+export interface MatmulAttrs {
+  readonly transA?: boolean;
+  readonly transB?: boolean;
+}
 
 /** `[..., M, K]` or, with `t`, the transposed storage `[..., K, M]ᵀ`, for messages. */
 const show = (s: Shape, t: boolean | undefined): string => (t ? `${fmt(s)}ᵀ` : fmt(s));
@@ -28,15 +40,21 @@ function matmulShape(a: Shape, b: Shape, { transA, transB }: MatmulAttrs): numbe
 
 /** Element offset of each broadcast batch's matrix inside an operand of shape `shape`. */
 function batchOffsets(shape: Shape, batch: Shape): Int32Array {
-  const own = shape.slice(0, -2), mat = shape[shape.length - 2] * shape[shape.length - 1];
+  const own = shape.slice(0, -2),
+    mat = shape[shape.length - 2] * shape[shape.length - 1];
   const strides = contiguousStrides(own).map((s, d) => (own[d] === 1 ? 0 : s * mat));
   const off = batch.length - own.length;
-  const n = sizeOf(batch), out = new Int32Array(n), idx = new Array<number>(batch.length).fill(0);
+  const n = sizeOf(batch),
+    out = new Int32Array(n),
+    idx = new Array<number>(batch.length).fill(0);
   for (let i = 0; i < n; i++) {
     let o = 0;
     for (let d = off; d < batch.length; d++) o += idx[d] * strides[d - off];
     out[i] = o;
-    for (let d = batch.length - 1; d >= 0; d--) { if (++idx[d] < batch[d]) break; idx[d] = 0; }
+    for (let d = batch.length - 1; d >= 0; d--) {
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
   }
   return out;
 }
@@ -47,9 +65,15 @@ function batchOffsets(shape: Shape, batch: Shape): Int32Array {
  * (g op(B)ᵀ)ᵀ = op(B) gᵀ; with B stored transposed, dB's storage is gᵀ op(A). Each is again one
  * matmul with transposed operands, so no gradient copies a transpose either.
  */
-function matmulGrads(g: Tensor, a: Tensor, b: Tensor, { transA = false, transB = false }: MatmulAttrs,
-  needs: readonly boolean[]): (Tensor | null)[] {
-  const mm = (x: Tensor, y: Tensor, tx: boolean, ty: boolean): Tensor => apply(matmul, [x, y], { transA: tx, transB: ty });
+function matmulGrads(
+  g: Tensor,
+  a: Tensor,
+  b: Tensor,
+  { transA = false, transB = false }: MatmulAttrs,
+  needs: readonly boolean[],
+): (Tensor | null)[] {
+  const mm = (x: Tensor, y: Tensor, tx: boolean, ty: boolean): Tensor =>
+    apply(matmul, [x, y], { transA: tx, transB: ty });
   const da = !needs[0] ? null : transA ? mm(b, g, transB, true) : mm(g, b, false, !transB);
   const db = !needs[1] ? null : transB ? mm(g, a, true, transA) : mm(a, g, !transA, false);
   return [da && da.sumTo(a.shape), db && db.sumTo(b.shape)];
@@ -58,16 +82,23 @@ function matmulGrads(g: Tensor, a: Tensor, b: Tensor, { transA = false, transB =
 export const matmul = defineOp<MatmulAttrs>({
   name: 'matmul',
   shape: ([a, b], attrs) => {
-    if (a.dtype === 'int32' || b.dtype === 'int32') throw new DTypeError(`matmul: ${fmt(a.shape)} ${a.dtype} @ ${fmt(b.shape)} ${b.dtype}: float operands expected`);
-    if (a.dtype !== b.dtype) throw new DTypeError(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: dtypes ${a.dtype} and ${b.dtype} differ`);
+    if (a.dtype === 'int32' || b.dtype === 'int32')
+      throw new DTypeError(`matmul: ${fmt(a.shape)} ${a.dtype} @ ${fmt(b.shape)} ${b.dtype}: float operands expected`);
+    if (a.dtype !== b.dtype)
+      throw new DTypeError(`matmul: ${fmt(a.shape)} @ ${fmt(b.shape)}: dtypes ${a.dtype} and ${b.dtype} differ`);
     return { shape: matmulShape(a.shape, b.shape, attrs), dtype: promote(a.dtype, b.dtype) };
   },
   forward: (be, [a, b], out, { transA = false, transB = false }) => {
     const batch = out.shape.slice(0, -2);
     return be.matmul(a.raw, b.raw, {
-      batch: sizeOf(batch), m: out.shape[out.shape.length - 2], k: transA ? a.shape[a.ndim - 2] : a.shape[a.ndim - 1],
+      batch: sizeOf(batch),
+      m: out.shape[out.shape.length - 2],
+      k: transA ? a.shape[a.ndim - 2] : a.shape[a.ndim - 1],
       n: out.shape[out.shape.length - 1],
-      aOffsets: batchOffsets(a.shape, batch), bOffsets: batchOffsets(b.shape, batch), transA, transB,
+      aOffsets: batchOffsets(a.shape, batch),
+      bOffsets: batchOffsets(b.shape, batch),
+      transA,
+      transB,
     });
   },
   backward: (g, { inputs: [a, b], attrs, needs }) => matmulGrads(g, a, b, attrs, needs),

@@ -41,11 +41,17 @@ export const permute = defineOp<{ dims: readonly number[] }>({
   },
   forward: (be, [x], out, { dims }) => {
     const s = contiguousStrides(x.shape);
-    return be.copyStrided(x.raw, { shape: out.shape, strides: dims.map((d) => s[normDim('permute', d, x.ndim)]), offset: 0 });
+    return be.copyStrided(x.raw, {
+      shape: out.shape,
+      strides: dims.map((d) => s[normDim('permute', d, x.ndim)]),
+      offset: 0,
+    });
   },
   backward: (g, { attrs: { dims } }) => {
     const inv = new Array<number>(dims.length);
-    dims.forEach((d, i) => { inv[d < 0 ? d + dims.length : d] = i; });
+    dims.forEach((d, i) => {
+      inv[d < 0 ? d + dims.length : d] = i;
+    });
     return [g.permute(inv)];
   },
 });
@@ -55,15 +61,18 @@ export const expand = defineOp<{ shape: readonly number[] }>({
   name: 'expand',
   shape: ([x], a) => {
     const off = a.shape.length - x.ndim;
-    const bad = off < 0 || a.shape.some((n, d) => {
-      const src = d < off ? 1 : x.shape[d - off];
-      return d < off ? n < 0 : n !== -1 && src !== 1 && src !== n;
-    });
+    const bad =
+      off < 0 ||
+      a.shape.some((n, d) => {
+        const src = d < off ? 1 : x.shape[d - off];
+        return d < off ? n < 0 : n !== -1 && src !== 1 && src !== n;
+      });
     if (bad) throw new ShapeError(`expand: cannot expand ${fmt(x.shape)} to ${fmt(a.shape)} (only size-1 dims expand)`);
     return { shape: a.shape.map((n, d) => (n === -1 ? x.shape[d - off] : n)), dtype: x.dtype };
   },
   forward: (be, [x], out) => {
-    const s = contiguousStrides(x.shape), off = out.shape.length - x.ndim;
+    const s = contiguousStrides(x.shape),
+      off = out.shape.length - x.ndim;
     const strides = out.shape.map((_, d) => (d < off || x.shape[d - off] === 1 ? 0 : s[d - off]));
     return be.copyStrided(x.raw, { shape: out.shape, strides, offset: 0 });
   },
@@ -101,7 +110,10 @@ function checkSpecs(op: string, shape: Shape, specs: readonly SliceSpec[]): void
 /** x[start:stop:step, ...] per dim (specs already resolved). Gradient: written back into zeros. */
 export const slice = defineOp<{ specs: readonly SliceSpec[] }>({
   name: 'slice',
-  shape: ([x], { specs }) => { checkSpecs('slice', x.shape, specs); return { shape: specs.map(sliceLen), dtype: x.dtype }; },
+  shape: ([x], { specs }) => {
+    checkSpecs('slice', x.shape, specs);
+    return { shape: specs.map(sliceLen), dtype: x.dtype };
+  },
   forward: (be, [x], _out, { specs }) => be.copyStrided(x.raw, sliceView(x.shape, specs)),
   backward: (g, { inputs: [x], attrs: { specs } }) => [g.zerosLike(x.shape).sliceAssign(g, specs)],
 });
@@ -114,7 +126,9 @@ export const sliceAssign = defineOp<{ specs: readonly SliceSpec[] }>({
     checkSpecs('sliceAssign', base.shape, specs);
     const region = specs.map(sliceLen);
     if (fmt(region) !== fmt(src.shape)) {
-      throw new ShapeError(`sliceAssign: the region ${fmt(region)} of ${fmt(base.shape)} does not match src ${fmt(src.shape)}`);
+      throw new ShapeError(
+        `sliceAssign: the region ${fmt(region)} of ${fmt(base.shape)} does not match src ${fmt(src.shape)}`,
+      );
     }
     return { shape: base.shape, dtype: base.dtype };
   },
@@ -144,10 +158,15 @@ export const concat = defineOp<{ dim: number }>({
   },
   forward: (be, xs, out, { dim }) => {
     const d = normDim('concat', dim, out.shape.length);
-    let raw = be.full(sizeOf(out.shape), 0, out.dtype), at = 0;
+    let raw = be.full(sizeOf(out.shape), 0, out.dtype),
+      at = 0;
     for (const x of xs) {
       const specs = out.shape.map((n, i): SliceSpec => (i === d ? [at, at + x.shape[d], 1] : [0, n, 1]));
-      raw = be.writeStrided(raw, sliceView(out.shape, specs), x.dtype === out.dtype ? x.raw : be.cast(x.raw, out.dtype));
+      raw = be.writeStrided(
+        raw,
+        sliceView(out.shape, specs),
+        x.dtype === out.dtype ? x.raw : be.cast(x.raw, out.dtype),
+      );
       at += x.shape[d];
     }
     return raw;

@@ -5,7 +5,10 @@
 import { defineOp } from '../op.js';
 import { fmt, normDim, normDims, ShapeError, type Shape } from '../shape.js';
 
-export interface ReduceAttrs { dim?: number | readonly number[]; keepdim?: boolean }
+export interface ReduceAttrs {
+  dim?: number | readonly number[];
+  keepdim?: boolean;
+}
 
 function reducedShape(shape: Shape, axes: readonly number[], keepdim: boolean): number[] {
   return keepdim ? shape.map((n, d) => (axes.includes(d) ? 1 : n)) : shape.filter((_, d) => !axes.includes(d));
@@ -36,7 +39,8 @@ export const amax = defineOp<ReduceAttrs>({
   name: 'amax',
   shape: ([x], a) => {
     const axes = normDims('amax', a.dim, x.ndim);
-    for (const d of axes) if (x.shape[d] === 0) throw new ShapeError(`amax: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
+    for (const d of axes)
+      if (x.shape[d] === 0) throw new ShapeError(`amax: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
     return { shape: reducedShape(x.shape, axes, a.keepdim ?? false), dtype: x.dtype };
   },
   forward: (be, [x], _out, a) => be.reduce('max', x.raw, x.shape, normDims('amax', a.dim, x.ndim)),
@@ -48,23 +52,31 @@ export const amax = defineOp<ReduceAttrs>({
   },
 });
 
-export interface ArgAttrs { dim?: number; keepdim?: boolean }
+export interface ArgAttrs {
+  dim?: number;
+  keepdim?: boolean;
+}
 
 function argOp(name: 'argmax' | 'argmin') {
   return defineOp<ArgAttrs>({
     name,
     shape: ([x], a) => {
       if (a.dim === undefined) {
-        if (x.size === 0) throw new ShapeError(`${name}: the tensor ${fmt(x.shape)} is empty; there is no ${name.slice(3)}imum to index`);
+        if (x.size === 0)
+          throw new ShapeError(
+            `${name}: the tensor ${fmt(x.shape)} is empty; there is no ${name.slice(3)}imum to index`,
+          );
         return { shape: a.keepdim ? x.shape.map(() => 1) : [], dtype: 'int32' };
       }
       const d = normDim(name, a.dim, x.ndim);
-      if (x.ndim > 0 && x.shape[d] === 0) throw new ShapeError(`${name}: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
+      if (x.ndim > 0 && x.shape[d] === 0)
+        throw new ShapeError(`${name}: cannot reduce the empty dim ${d} of ${fmt(x.shape)}`);
       return { shape: reducedShape(x.shape, x.ndim === 0 ? [] : [d], a.keepdim ?? false), dtype: 'int32' };
     },
-    forward: (be, [x], _out, a) => (a.dim === undefined || x.ndim === 0
-      ? be.reduce(name, x.raw, [x.size], [0])
-      : be.reduce(name, x.raw, x.shape, [normDim(name, a.dim, x.ndim)])),
+    forward: (be, [x], _out, a) =>
+      a.dim === undefined || x.ndim === 0
+        ? be.reduce(name, x.raw, [x.size], [0])
+        : be.reduce(name, x.raw, x.shape, [normDim(name, a.dim, x.ndim)]),
   });
 }
 

@@ -8,7 +8,16 @@ import { MOVEMENT_OPS } from './movement.js';
 import { REDUCE_OPS } from './reduce.js';
 import { UNARY_OPS } from './unary.js';
 
-export const ALL_OPS = [...UNARY_OPS, ...BINARY_OPS, ...REDUCE_OPS, ...MOVEMENT_OPS, matmul, ...GATHER_OPS, ...GELU_OPS, ...FUSED_OPS] as const;
+export const ALL_OPS = [
+  ...UNARY_OPS,
+  ...BINARY_OPS,
+  ...REDUCE_OPS,
+  ...MOVEMENT_OPS,
+  matmul,
+  ...GATHER_OPS,
+  ...GELU_OPS,
+  ...FUSED_OPS,
+] as const;
 export type OpName = (typeof ALL_OPS)[number]['name'];
 
 const names = ALL_OPS.map((op) => op.name);

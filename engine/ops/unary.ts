@@ -31,81 +31,107 @@ export function unaryOp<A = NoAttrs>(spec: UnarySpec<A>): OpDef<A> {
     if (!spec.parametric) return scalar as ScalarFn1;
     const key = `${dtype === 'float32' && spec.scalar32 ? 32 : 64}${JSON.stringify(attrs)}`;
     let f = fnCache.get(key);
-    if (!f) { f = (scalar as (a: A) => ScalarFn1)(attrs); fnCache.set(key, f); }
+    if (!f) {
+      f = (scalar as (a: A) => ScalarFn1)(attrs);
+      fnCache.set(key, f);
+    }
     return f;
   };
   const grad = spec.grad;
   return defineOp<A>({
     name: spec.name,
-    shape: ([x]) => ({ shape: x.shape, dtype: x.dtype === 'int32' && !spec.keepsInt ? 'float32' : x.dtype as DType }),
+    shape: ([x]) => ({ shape: x.shape, dtype: x.dtype === 'int32' && !spec.keepsInt ? 'float32' : (x.dtype as DType) }),
     forward: (be, [x], out, attrs) => be.unary(scalarFor(attrs, out.dtype), x.raw, fullView(x.shape), out.dtype),
     backward: grad && ((g, saved) => [grad(g, saved)]),
   });
 }
 
 export const neg = unaryOp<NoAttrs>({
-  name: 'neg', keepsInt: true,
-  scalar: function neg(x: number): number { return -x; },
+  name: 'neg',
+  keepsInt: true,
+  scalar: function neg(x: number): number {
+    return -x;
+  },
   grad: (g) => g.neg(),
 });
 
 /** e^x; d/dx e^x = e^x, so the gradient reuses the output. */
 export const exp = unaryOp<NoAttrs>({
   name: 'exp',
-  scalar: function exp(x: number): number { return Math.exp(x); },
+  scalar: function exp(x: number): number {
+    return Math.exp(x);
+  },
   grad: (g, { out }) => g.mul(out),
 });
 
 /** e^x − 1, accurate near 0 where exp(x) − 1 cancels; d/dx = e^x = out + 1, from the output. */
 export const expm1 = unaryOp<NoAttrs>({
   name: 'expm1',
-  scalar: function expm1(x: number): number { return Math.expm1(x); },
+  scalar: function expm1(x: number): number {
+    return Math.expm1(x);
+  },
   grad: (g, { out }) => g.mul(out.add(1)),
 });
 
 export const log = unaryOp<NoAttrs>({
   name: 'log',
-  scalar: function log(x: number): number { return Math.log(x); },
+  scalar: function log(x: number): number {
+    return Math.log(x);
+  },
   grad: (g, { inputs: [x] }) => g.div(x),
 });
 
 export const log1p = unaryOp<NoAttrs>({
   name: 'log1p',
-  scalar: function log1p(x: number): number { return Math.log1p(x); },
+  scalar: function log1p(x: number): number {
+    return Math.log1p(x);
+  },
   grad: (g, { inputs: [x] }) => g.div(x.add(1)),
 });
 
 /** d/dx sqrt(x) = 1 / (2 sqrt(x)). */
 export const sqrt = unaryOp<NoAttrs>({
   name: 'sqrt',
-  scalar: function sqrt(x: number): number { return Math.sqrt(x); },
+  scalar: function sqrt(x: number): number {
+    return Math.sqrt(x);
+  },
   grad: (g, { out }) => g.div(out.mul(2)),
 });
 
 /** x^(-1/2); d/dx = -1/2 x^(-3/2) = -1/2 out^3. */
 export const rsqrt = unaryOp<NoAttrs>({
   name: 'rsqrt',
-  scalar: function rsqrt(x: number): number { return 1 / Math.sqrt(x); },
+  scalar: function rsqrt(x: number): number {
+    return 1 / Math.sqrt(x);
+  },
   grad: (g, { out }) => g.mul(out.pow(3)).mul(-0.5),
 });
 
 export const abs = unaryOp<NoAttrs>({
-  name: 'abs', keepsInt: true,
-  scalar: function abs(x: number): number { return Math.abs(x); },
+  name: 'abs',
+  keepsInt: true,
+  scalar: function abs(x: number): number {
+    return Math.abs(x);
+  },
   grad: (g, { inputs: [x] }) => g.mul(x.sign()),
 });
 
 /** sign(x) in {-1, 0, 1}; its derivative is 0 almost everywhere. */
 export const sign = unaryOp<NoAttrs>({
-  name: 'sign', keepsInt: true,
-  scalar: function sign(x: number): number { return x > 0 ? 1 : x < 0 ? -1 : x; },
+  name: 'sign',
+  keepsInt: true,
+  scalar: function sign(x: number): number {
+    return x > 0 ? 1 : x < 0 ? -1 : x;
+  },
   grad: (g) => g.mul(0),
 });
 
 /** d/dx tanh = 1 - tanh^2. */
 export const tanh = unaryOp<NoAttrs>({
   name: 'tanh',
-  scalar: function tanh(x: number): number { return Math.tanh(x); },
+  scalar: function tanh(x: number): number {
+    return Math.tanh(x);
+  },
   grad: (g, { out }) => g.mul(out.mul(out).neg().add(1)),
 });
 
@@ -121,35 +147,48 @@ export const sigmoid = unaryOp<NoAttrs>({
 });
 
 export const relu = unaryOp<NoAttrs>({
-  name: 'relu', keepsInt: true,
-  scalar: function relu(x: number): number { return x > 0 ? x : 0; },
+  name: 'relu',
+  keepsInt: true,
+  scalar: function relu(x: number): number {
+    return x > 0 ? x : 0;
+  },
   grad: (g, { inputs: [x] }) => g.mul(x.gt(0)),
 });
 
 export const sin = unaryOp<NoAttrs>({
   name: 'sin',
-  scalar: function sin(x: number): number { return Math.sin(x); },
+  scalar: function sin(x: number): number {
+    return Math.sin(x);
+  },
   grad: (g, { inputs: [x] }) => g.mul(x.cos()),
 });
 
 export const cos = unaryOp<NoAttrs>({
   name: 'cos',
-  scalar: function cos(x: number): number { return Math.cos(x); },
+  scalar: function cos(x: number): number {
+    return Math.cos(x);
+  },
   grad: (g, { inputs: [x] }) => g.mul(x.sin()).neg(),
 });
 
 /** The error function; d/dx erf = 2/sqrt(pi) e^(-x^2). */
 export const erf = unaryOp<NoAttrs>({
   name: 'erf',
-  scalar: erfScalar, scalar32: erf32,
+  scalar: erfScalar,
+  scalar32: erf32,
   grad: (g, { inputs: [x] }) => g.mul(x.mul(x).neg().exp()).mul(2 / Math.sqrt(Math.PI)),
 });
 
-export interface ClampAttrs { min: number; max: number }
+export interface ClampAttrs {
+  min: number;
+  max: number;
+}
 
 /** min(max(x, lo), hi); the gradient passes where lo <= x <= hi (PyTorch's rule). */
 export const clamp = unaryOp<ClampAttrs>({
-  name: 'clamp', keepsInt: true, parametric: true,
+  name: 'clamp',
+  keepsInt: true,
+  parametric: true,
   scalar: ({ min, max }: ClampAttrs) =>
     new Function('x', `return x < ${min} ? ${min} : x > ${max} ? ${max} : x;`) as ScalarFn1,
   grad: (g, { inputs: [x], attrs }) => g.mul(x.ge(attrs.min).mul(x.le(attrs.max))),
@@ -160,7 +199,10 @@ export const clamp = unaryOp<ClampAttrs>({
  * the values can be read synchronously (engine/host_values.ts). */
 export const cast = defineOp<{ dtype: DType }>({
   name: 'cast',
-  shape: ([x], { dtype }) => { checkDType('cast', dtype); return { shape: x.shape, dtype }; },
+  shape: ([x], { dtype }) => {
+    checkDType('cast', dtype);
+    return { shape: x.shape, dtype };
+  },
   forward: (be, [x], out) => {
     if (out.dtype === 'int32' && x.dtype !== 'int32') {
       const values = syncValues(x);
@@ -171,4 +213,22 @@ export const cast = defineOp<{ dtype: DType }>({
   backward: (g, { inputs: [x] }) => [g.to(x.dtype)],
 });
 
-export const UNARY_OPS = [neg, exp, expm1, log, log1p, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu, sin, cos, erf, clamp, cast] as const;
+export const UNARY_OPS = [
+  neg,
+  exp,
+  expm1,
+  log,
+  log1p,
+  sqrt,
+  rsqrt,
+  abs,
+  sign,
+  tanh,
+  sigmoid,
+  relu,
+  sin,
+  cos,
+  erf,
+  clamp,
+  cast,
+] as const;

@@ -4,8 +4,19 @@
  * `cpu` (the default) swaps in the fast paths (WASM SIMD matmul over worker threads).
  */
 import {
-  allocArray, sizeOf, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind,
-  type ScalarFn1, type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
+  allocArray,
+  sizeOf,
+  type Backend,
+  type DType,
+  type MatmulParams,
+  type Raw,
+  type ReduceKind,
+  type ScalarFn1,
+  type ScalarFn2,
+  type ScalarFn3,
+  type Shape,
+  type TypedArray,
+  type View,
 } from '../backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { stridedLoop } from './compile.js';
@@ -17,13 +28,23 @@ import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
 
-function identity(x: number): number { return x; }
+function identity(x: number): number {
+  return x;
+}
 
 /** The kernels that differ between `cpu-ref` (plain TS) and `cpu` (kernels/wasm where it pays). */
 export interface CpuKernels {
   matmul(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray;
   softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void;
-  layerNorm(x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps: number): void;
+  layerNorm(
+    x: FloatArray,
+    gamma: FloatArray,
+    beta: FloatArray,
+    out: FloatArray,
+    rows: number,
+    n: number,
+    eps: number,
+  ): void;
   /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
   gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
 }
@@ -34,7 +55,10 @@ export class CpuBackend implements Backend {
   readonly hostData: boolean = true;
   private readonly tracker: MemoryTracker;
 
-  constructor(readonly device = 'cpu', private readonly kernels: CpuKernels = REF_KERNELS) {
+  constructor(
+    readonly device = 'cpu',
+    private readonly kernels: CpuKernels = REF_KERNELS,
+  ) {
     this.tracker = new MemoryTracker(device);
   }
 
@@ -52,11 +76,19 @@ export class CpuBackend implements Backend {
     this.tracker.track(raw, data.byteLength);
     return raw;
   }
-  memory(): MemoryInfo { return this.tracker.stats(); }
+  memory(): MemoryInfo {
+    return this.tracker.stats();
+  }
 
-  read(x: Raw): Promise<TypedArray> { return Promise.resolve(host(x).slice()); }
-  readSync(x: Raw): TypedArray { return host(x); }
-  dispose(x: Raw): void { this.tracker.release(x); }
+  read(x: Raw): Promise<TypedArray> {
+    return Promise.resolve(host(x).slice());
+  }
+  readSync(x: Raw): TypedArray {
+    return host(x);
+  }
+  dispose(x: Raw): void {
+    this.tracker.release(x);
+  }
 
   unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw {
     const out = allocArray(dtype, sizeOf(xv.shape));
@@ -70,8 +102,19 @@ export class CpuBackend implements Backend {
   }
   ternary(f: ScalarFn3, c: Raw, cv: View, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
     const out = allocArray(dtype, sizeOf(av.shape));
-    stridedLoop(f, 3)(out, av.shape, host(c), cv.strides, cv.offset, host(a), av.strides, av.offset,
-      host(b), bv.strides, bv.offset);
+    stridedLoop(f, 3)(
+      out,
+      av.shape,
+      host(c),
+      cv.strides,
+      cv.offset,
+      host(a),
+      av.strides,
+      av.offset,
+      host(b),
+      bv.strides,
+      bv.offset,
+    );
     return this.wrap(out, dtype);
   }
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
@@ -81,12 +124,15 @@ export class CpuBackend implements Backend {
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
     return this.wrap(this.kernels.matmul(host(a), host(b), p, a.dtype), a.dtype);
   }
-  copyStrided(x: Raw, v: View): Raw { return this.unary(identity, x, v, x.dtype); }
+  copyStrided(x: Raw, v: View): Raw {
+    return this.unary(identity, x, v, x.dtype);
+  }
   writeStrided(base: Raw, region: View, src: Raw): Raw {
     const out = host(base).slice();
     const s = host(src);
     // Walk the region's positions in order; each maps to one offset in `out`.
-    const nd = region.shape.length, idx = new Int32Array(Math.max(nd, 1));
+    const nd = region.shape.length,
+      idx = new Int32Array(Math.max(nd, 1));
     let p = region.offset;
     for (let i = 0; i < s.length; i++) {
       out[p] = s[i];
@@ -110,15 +156,20 @@ export class CpuBackend implements Backend {
     return this.wrap(indexSelect(host(x), xShape, dim, host(index) as Int32Array, x.dtype), x.dtype);
   }
   indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw {
-    return this.wrap(indexAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), base.dtype), base.dtype);
+    return this.wrap(
+      indexAdd(host(base), baseShape, dim, host(index) as Int32Array, host(src), base.dtype),
+      base.dtype,
+    );
   }
   softmaxRows(x: Raw, n: number, log: boolean): Raw {
-    const src = host(x) as FloatArray, out = allocArray(x.dtype, src.length) as FloatArray;
+    const src = host(x) as FloatArray,
+      out = allocArray(x.dtype, src.length) as FloatArray;
     (log ? logSoftmaxFallback : this.kernels.softmax)(src, out, src.length / n, n);
     return this.wrap(out, x.dtype);
   }
   layerNormRows(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw {
-    const src = host(x) as FloatArray, out = allocArray(x.dtype, src.length) as FloatArray;
+    const src = host(x) as FloatArray,
+      out = allocArray(x.dtype, src.length) as FloatArray;
     this.kernels.layerNorm(src, host(weight) as FloatArray, host(bias) as FloatArray, out, src.length / n, n, eps);
     return this.wrap(out, x.dtype);
   }
@@ -138,6 +189,11 @@ export class CpuBackend implements Backend {
 }
 
 /** The default CPU backend: fast kernels where they exist (float32 WASM SIMD matmul, softmax, layer norm). */
-export const cpu = new CpuBackend('cpu', { matmul: matmulFast, softmax: softmaxFast, layerNorm: layerNormFast, gelu: geluWasm });
+export const cpu = new CpuBackend('cpu', {
+  matmul: matmulFast,
+  softmax: softmaxFast,
+  layerNorm: layerNormFast,
+  gelu: geluWasm,
+});
 /** The plain-TypeScript reference backend (the oracle). */
 export const cpuRef = new CpuBackend('cpu-ref', REF_KERNELS);

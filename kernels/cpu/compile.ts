@@ -17,7 +17,13 @@ const cache = new Map<AnyFn, StridedLoop>();
 export function stridedLoop(f: AnyFn, arity: number): StridedLoop {
   let loop = cache.get(f);
   if (!loop) {
-    loop = build(f.toString(), depsOf(f).map((d) => d.toString()).join('\n'), arity);
+    loop = build(
+      f.toString(),
+      depsOf(f)
+        .map((d) => d.toString())
+        .join('\n'),
+      arity,
+    );
     cache.set(f, loop);
   }
   return loop;

@@ -21,12 +21,18 @@ export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, dtype:
   const out = allocArray(dtype, p.batch * p.m * p.n) as Float32Array | Float64Array;
   // A zero size: the result is empty, or all zeros when K = 0 (an empty sum), as in PyTorch.
   if (p.batch * p.m * p.n * p.k === 0) return out;
-  const fa = a as Float32Array | Float64Array, fb = b as Float32Array | Float64Array;
+  const fa = a as Float32Array | Float64Array,
+    fb = b as Float32Array | Float64Array;
   const opts = { m: p.m, k: p.k, n: p.n, transA: p.transA, transB: p.transB };
-  const sa = uniformStride(p.aOffsets), sb = uniformStride(p.bOffsets);
+  const sa = uniformStride(p.aOffsets),
+    sb = uniformStride(p.bOffsets);
   if (sa !== null && sb !== null) {
-    wasmMatmul(fa.subarray(p.aOffsets[0]), fb.subarray(p.bOffsets[0]), out,
-      { ...opts, batch: p.batch, aBatchStride: sa, bBatchStride: sb });
+    wasmMatmul(fa.subarray(p.aOffsets[0]), fb.subarray(p.bOffsets[0]), out, {
+      ...opts,
+      batch: p.batch,
+      aBatchStride: sa,
+      bBatchStride: sb,
+    });
     return out;
   }
   const mn = p.m * p.n;

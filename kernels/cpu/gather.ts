@@ -9,8 +9,12 @@ function checkIndex(op: string, i: number, n: number): void {
 
 /** Visits every position of `shape`, giving its flat index and the multi-index along `dim`
  * replaced: `cb(flat, offsetWithoutDim)` where offsetWithoutDim uses `targetStrides`. */
-function forEachPos(shape: Shape, dim: number, targetStrides: readonly number[],
-  cb: (flat: number, base: number) => void): void {
+function forEachPos(
+  shape: Shape,
+  dim: number,
+  targetStrides: readonly number[],
+  cb: (flat: number, base: number) => void,
+): void {
   const size = shape.reduce((a, b) => a * b, 1);
   const nd = shape.length;
   const idx = new Int32Array(nd);
@@ -26,8 +30,14 @@ function forEachPos(shape: Shape, dim: number, targetStrides: readonly number[],
   }
 }
 
-export function gather(x: TypedArray, xShape: Shape, dim: number, index: Int32Array, indexShape: Shape,
-  dtype: DType): TypedArray {
+export function gather(
+  x: TypedArray,
+  xShape: Shape,
+  dim: number,
+  index: Int32Array,
+  indexShape: Shape,
+  dtype: DType,
+): TypedArray {
   const xs = contiguousStrides(xShape);
   const out = allocArray(dtype, index.length);
   forEachPos(indexShape, dim, xs, (flat, base) => {
@@ -38,8 +48,15 @@ export function gather(x: TypedArray, xShape: Shape, dim: number, index: Int32Ar
   return out;
 }
 
-export function scatterAdd(base: TypedArray, baseShape: Shape, dim: number, index: Int32Array,
-  src: TypedArray, srcShape: Shape, dtype: DType): TypedArray {
+export function scatterAdd(
+  base: TypedArray,
+  baseShape: Shape,
+  dim: number,
+  index: Int32Array,
+  src: TypedArray,
+  srcShape: Shape,
+  dtype: DType,
+): TypedArray {
   const bs = contiguousStrides(baseShape);
   const out = allocArray(dtype, base.length);
   out.set(base);
@@ -58,8 +75,7 @@ function split(shape: Shape, dim: number): [number, number, number] {
   return [outer, shape[dim], inner];
 }
 
-export function indexSelect(x: TypedArray, xShape: Shape, dim: number, index: Int32Array,
-  dtype: DType): TypedArray {
+export function indexSelect(x: TypedArray, xShape: Shape, dim: number, index: Int32Array, dtype: DType): TypedArray {
   const [outer, n, inner] = split(xShape, dim);
   const m = index.length;
   const out = allocArray(dtype, outer * m * inner);
@@ -74,8 +90,14 @@ export function indexSelect(x: TypedArray, xShape: Shape, dim: number, index: In
   return out;
 }
 
-export function indexAdd(base: TypedArray, baseShape: Shape, dim: number, index: Int32Array,
-  src: TypedArray, dtype: DType): TypedArray {
+export function indexAdd(
+  base: TypedArray,
+  baseShape: Shape,
+  dim: number,
+  index: Int32Array,
+  src: TypedArray,
+  dtype: DType,
+): TypedArray {
   const [outer, n, inner] = split(baseShape, dim);
   const m = index.length;
   const out = allocArray(dtype, base.length);
@@ -84,7 +106,8 @@ export function indexAdd(base: TypedArray, baseShape: Shape, dim: number, index:
     for (let j = 0; j < m; j++) {
       const i = index[j];
       checkIndex('indexAdd', i, n);
-      const to = (o * n + i) * inner, from = (o * m + j) * inner;
+      const to = (o * n + i) * inner,
+        from = (o * m + j) * inner;
       for (let t = 0; t < inner; t++) out[to + t] += src[from + t];
     }
   }

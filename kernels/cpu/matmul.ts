@@ -7,10 +7,14 @@ export function matmulRef(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: 
   const out = allocArray(dtype, batch * m * n);
   const row = new Float64Array(n);
   // A[i, kk] at aOff + (transA ? kk*m + i : i*k + kk); B[kk, j] at bOff + (transB ? j*k + kk : kk*n + j)
-  const asi = transA ? 1 : k, ask = transA ? m : 1;
-  const bsk = transB ? 1 : n, bsj = transB ? k : 1;
+  const asi = transA ? 1 : k,
+    ask = transA ? m : 1;
+  const bsk = transB ? 1 : n,
+    bsj = transB ? k : 1;
   for (let bi = 0; bi < batch; bi++) {
-    const ao = p.aOffsets[bi], bo = p.bOffsets[bi], co = bi * m * n;
+    const ao = p.aOffsets[bi],
+      bo = p.bOffsets[bi],
+      co = bi * m * n;
     for (let i = 0; i < m; i++) {
       row.fill(0);
       for (let kk = 0; kk < k; kk++) {

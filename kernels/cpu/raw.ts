@@ -3,8 +3,13 @@ import type { DType, Raw, TypedArray } from '../backend.js';
 
 export class CpuRaw implements Raw {
   readonly device = 'cpu';
-  constructor(readonly data: TypedArray, readonly dtype: DType) {}
-  get size(): number { return this.data.length; }
+  constructor(
+    readonly data: TypedArray,
+    readonly dtype: DType,
+  ) {}
+  get size(): number {
+    return this.data.length;
+  }
 }
 
 /** The host array behind a CPU handle; a clear error for any other device's handle. */

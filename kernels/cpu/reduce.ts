@@ -2,8 +2,13 @@
 import { allocArray, contiguousStrides, type DType, type ReduceKind, type Shape, type TypedArray } from '../backend.js';
 
 /** sum / max / min over `axes`. float32 sums accumulate in float64 for accuracy. */
-export function reduceValues(kind: 'sum' | 'max' | 'min', x: TypedArray, shape: Shape,
-  axes: readonly number[], dtype: DType): TypedArray {
+export function reduceValues(
+  kind: 'sum' | 'max' | 'min',
+  x: TypedArray,
+  shape: Shape,
+  axes: readonly number[],
+  dtype: DType,
+): TypedArray {
   const outShape = shape.map((n, d) => (axes.includes(d) ? 1 : n));
   const outSize = outShape.reduce((a, b) => a * b, 1);
   // Output strides with 0 on reduced axes: walking x contiguously, the output offset follows.
@@ -15,7 +20,8 @@ export function reduceValues(kind: 'sum' | 'max' | 'min', x: TypedArray, shape: 
     const inner = nd === 0 ? 1 : shape[nd - 1];
     const ti = nd === 0 ? 0 : os[nd - 1];
     const idx = new Int32Array(Math.max(nd, 1));
-    let p = 0, i = 0;
+    let p = 0,
+      i = 0;
     for (let r = size / inner; r > 0; r--) {
       if (kind === 'sum' && ti === 0) {
         // Reducing the last axis: a register accumulator, not a load-add-store chain through acc.
@@ -24,9 +30,17 @@ export function reduceValues(kind: 'sum' | 'max' | 'min', x: TypedArray, shape: 
         acc[p] = s;
       } else if (kind === 'sum') for (let j = 0; j < inner; j++) acc[p + j * ti] += x[i++];
       else if (kind === 'max') {
-        for (let j = 0; j < inner; j++) { const v = x[i++], q = p + j * ti; if (v > acc[q] || v !== v) acc[q] = v; }
+        for (let j = 0; j < inner; j++) {
+          const v = x[i++],
+            q = p + j * ti;
+          if (v > acc[q] || v !== v) acc[q] = v;
+        }
       } else {
-        for (let j = 0; j < inner; j++) { const v = x[i++], q = p + j * ti; if (v < acc[q] || v !== v) acc[q] = v; }
+        for (let j = 0; j < inner; j++) {
+          const v = x[i++],
+            q = p + j * ti;
+          if (v < acc[q] || v !== v) acc[q] = v;
+        }
       }
       for (let d = nd - 2; d >= 0; d--) {
         p += os[d];
@@ -51,10 +65,14 @@ export function reduceArg(kind: 'argmax' | 'argmin', x: TypedArray, shape: Shape
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * n * inner + i;
-      let best = 0, bv = x[base];
+      let best = 0,
+        bv = x[base];
       for (let j = 1; j < n && bv === bv; j++) {
         const v = x[base + j * inner];
-        if (v !== v || sign * (v - bv) > 0) { best = j; bv = v; }
+        if (v !== v || sign * (v - bv) > 0) {
+          best = j;
+          bv = v;
+        }
       }
       out[o * inner + i] = best;
     }
@@ -62,8 +80,13 @@ export function reduceArg(kind: 'argmax' | 'argmin', x: TypedArray, shape: Shape
   return out;
 }
 
-export function reduceKind(kind: ReduceKind, x: TypedArray, shape: Shape, axes: readonly number[],
-  dtype: DType): TypedArray {
+export function reduceKind(
+  kind: ReduceKind,
+  x: TypedArray,
+  shape: Shape,
+  axes: readonly number[],
+  dtype: DType,
+): TypedArray {
   if (kind === 'argmax' || kind === 'argmin') return reduceArg(kind, x, shape, axes[0]);
   return reduceValues(kind, x, shape, axes, dtype);
 }

@@ -12,7 +12,7 @@ export function softmaxFallback(x: FloatArray, out: FloatArray, rows: number, n:
     let max = -Infinity;
     for (let j = 0; j < n; j++) max = Math.max(max, x[o + j]!);
     let sum = 0;
-    for (let j = 0; j < n; j++) sum += (out[o + j] = Math.exp(x[o + j]! - max));
+    for (let j = 0; j < n; j++) sum += out[o + j] = Math.exp(x[o + j]! - max);
     const inv = 1 / sum;
     for (let j = 0; j < n; j++) out[o + j]! *= inv;
   }
@@ -33,7 +33,13 @@ export function logSoftmaxFallback(x: FloatArray, out: FloatArray, rows: number,
 
 /** Row-wise layer norm in plain TS: y = (x - mean) / sqrt(var + eps) * gamma + beta. Shapes: [rows, n], gamma/beta [n]. */
 export function layerNormFallback(
-  x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps: number,
+  x: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+  out: FloatArray,
+  rows: number,
+  n: number,
+  eps: number,
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = r * n;

@@ -8,8 +8,19 @@
  * f64, so float64 stays on the CPU. Tensors are limited to 2^24 elements (the f32 index math).
  */
 import {
-  contiguousStrides, sizeOf, type Backend, type DType, type MatmulParams, type Raw, type ReduceKind, type ScalarFn1,
-  type ScalarFn2, type ScalarFn3, type Shape, type TypedArray, type View,
+  contiguousStrides,
+  sizeOf,
+  type Backend,
+  type DType,
+  type MatmulParams,
+  type Raw,
+  type ReduceKind,
+  type ScalarFn1,
+  type ScalarFn2,
+  type ScalarFn3,
+  type Shape,
+  type TypedArray,
+  type View,
 } from '../backend.js';
 import { cpuRef } from '../cpu/backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
@@ -33,11 +44,18 @@ export class GpuDTypeError extends TypeError {
 
 /** A buffer on a gpu.js device. Uploaded int32 data keeps a host copy, for index bounds checks. */
 export class GpuRaw implements Raw {
-  constructor(readonly device: string, readonly dtype: DType, readonly size: number,
-    readonly buf: DeviceBuf, readonly hostIndex?: Int32Array) {}
+  constructor(
+    readonly device: string,
+    readonly dtype: DType,
+    readonly size: number,
+    readonly buf: DeviceBuf,
+    readonly hostIndex?: Int32Array,
+  ) {}
 }
 
-function identity(x: number): number { return x; }
+function identity(x: number): number {
+  return x;
+}
 
 type CpuFn = (be: typeof cpuRef, xs: Raw[]) => Raw;
 const fnIds = new WeakMap<object, number>();
@@ -54,25 +72,38 @@ export class GpuJsBackend implements Backend {
   private readonly tracker: MemoryTracker;
   private readonly broken = new Set<string>();
 
-  constructor(readonly device: GpuJsDevice, private readonly rt: Runtime, readonly description: string) {
+  constructor(
+    readonly device: GpuJsDevice,
+    private readonly rt: Runtime,
+    readonly description: string,
+  ) {
     this.tracker = new MemoryTracker(device);
   }
 
   /** True on webgpu: results are promises inside, `readSync` throws, reads must be awaited. */
-  get isAsync(): boolean { return this.rt.async; }
+  get isAsync(): boolean {
+    return this.rt.async;
+  }
   /** Device buffers not yet freed: memory() counts what tensors hold, this what the device does
    * (it lags on webgpu while queued ops still read disposed buffers). */
-  liveDeviceBuffers(): number { return this.rt.liveBuffers; }
+  liveDeviceBuffers(): number {
+    return this.rt.liveBuffers;
+  }
   /** Waits until all work enqueued so far has been handed to the device (torch.cuda.synchronize,
    * minus waiting for the GPU itself; a read does that). */
-  sync(): Promise<void> { return this.rt.idle(); }
+  sync(): Promise<void> {
+    return this.rt.idle();
+  }
 
   // ---- buffers -------------------------------------------------------------------------------
   upload(data: TypedArray, dtype: DType): Raw {
     this.check('upload', dtype, data.length);
     if (dtype === 'int32') {
       for (const v of data) {
-        if (!(Math.abs(v) < MAX_EXACT)) throw new RangeError(`${this.device}: int32 value ${v} is beyond ±2^24, which the device's f32 storage cannot hold exactly`);
+        if (!(Math.abs(v) < MAX_EXACT))
+          throw new RangeError(
+            `${this.device}: int32 value ${v} is beyond ±2^24, which the device's f32 storage cannot hold exactly`,
+          );
       }
     }
     const host = dtype === 'int32' ? Int32Array.from(data) : undefined;
@@ -95,8 +126,10 @@ export class GpuJsBackend implements Backend {
   readSync(x: Raw): TypedArray {
     const r = this.own(x);
     if (this.rt.async) {
-      throw new Error(`readSync: the data is on '${this.device}', which computes asynchronously; ` +
-        'use `await t.itemAsync()`, `await t.data()` or `await t.toAsync(\'cpu\')` (vlgrad never blocks on the GPU)');
+      throw new Error(
+        `readSync: the data is on '${this.device}', which computes asynchronously; ` +
+          "use `await t.itemAsync()`, `await t.data()` or `await t.toAsync('cpu')` (vlgrad never blocks on the GPU)",
+      );
     }
     // a copy, hence hostData = false
     return fromFloats(this.rt.hostSync(r.buf.value as Value), r.dtype);
@@ -105,7 +138,9 @@ export class GpuJsBackend implements Backend {
     const { buf } = this.own(x);
     this.tracker.release(x, () => this.rt.release(buf));
   }
-  memory(): MemoryInfo { return this.tracker.stats(); }
+  memory(): MemoryInfo {
+    return this.tracker.stats();
+  }
 
   // ---- elementwise ---------------------------------------------------------------------------
   unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw {
@@ -115,8 +150,9 @@ export class GpuJsBackend implements Backend {
     return this.elementwise('binary', f, [a, b], [av, bv], dtype, (be, [p, q]) => be.binary(f, p, av, q, bv, dtype));
   }
   ternary(f: ScalarFn3, c: Raw, cv: View, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
-    return this.elementwise('ternary', f, [c, a, b], [cv, av, bv], dtype,
-      (be, [p, q, s]) => be.ternary(f, p, cv, q, av, s, bv, dtype));
+    return this.elementwise('ternary', f, [c, a, b], [cv, av, bv], dtype, (be, [p, q, s]) =>
+      be.ternary(f, p, cv, q, av, s, bv, dtype),
+    );
   }
   copyStrided(x: Raw, v: View): Raw {
     return this.elementwise('copyStrided', identity, [x], [v], x.dtype, (be, [a]) => be.copyStrided(a, v));
@@ -129,11 +165,25 @@ export class GpuJsBackend implements Backend {
     const cpu: CpuFn = (be, [a]) => be.reduce(kind, a, shape, axes);
     if (x.size === 0) return this.full(outSize, 0, dtype); // sum over an empty dim (max/arg* are refused upstream)
     const { kept, red } = reducePlan(shape, axes);
-    const args = [...kept.map((k) => k.s), ...kept.slice(1).map((k) => k.n), ...red.map((r) => r.s), ...red.slice(1).map((r) => r.n),
-      red.reduce((a, r) => a * r.n, 1)];
-    if ((kind === 'argmax' || kind === 'argmin') && red.length > 1) return this.delegate('reduce (arg over several dims)', [x], outSize, dtype, cpu);
-    return this.launch('reduce', `reduce:${kind}:${kept.length}:${red.length}`, () => K.reduceSource(kind, kept.length, red.length),
-      outSize, dtype, [x], args, cpu);
+    const args = [
+      ...kept.map((k) => k.s),
+      ...kept.slice(1).map((k) => k.n),
+      ...red.map((r) => r.s),
+      ...red.slice(1).map((r) => r.n),
+      red.reduce((a, r) => a * r.n, 1),
+    ];
+    if ((kind === 'argmax' || kind === 'argmin') && red.length > 1)
+      return this.delegate('reduce (arg over several dims)', [x], outSize, dtype, cpu);
+    return this.launch(
+      'reduce',
+      `reduce:${kind}:${kept.length}:${red.length}`,
+      () => K.reduceSource(kind, kept.length, red.length),
+      outSize,
+      dtype,
+      [x],
+      args,
+      cpu,
+    );
   }
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
     const { m, k, n, transA, transB } = p;
@@ -141,18 +191,35 @@ export class GpuJsBackend implements Backend {
     if (k === 0) return this.full(size, 0, a.dtype);
     const strides = [transA ? 1 : k, transA ? m : 1, transB ? 1 : n, transB ? k : 1];
     const offsets = [Float32Array.from(p.aOffsets), Float32Array.from(p.bOffsets)];
-    return this.launch('matmul', 'matmul', K.matmulSource, size, a.dtype, [a, b], [...offsets, ...strides, k, m, n],
-      (be, [x, y]) => be.matmul(x, y, p));
+    return this.launch(
+      'matmul',
+      'matmul',
+      K.matmulSource,
+      size,
+      a.dtype,
+      [a, b],
+      [...offsets, ...strides, k, m, n],
+      (be, [x, y]) => be.matmul(x, y, p),
+    );
   }
 
   // ---- movement ------------------------------------------------------------------------------
   writeStrided(base: Raw, region: View, src: Raw): Raw {
     const cpu: CpuFn = (be, [x, s]) => be.writeStrided(x, region, s);
     const plan = regionPlan(region);
-    if (!plan) return this.delegate('writeStrided (overlapping or unordered region)', [base, src], base.size, base.dtype, cpu);
+    if (!plan)
+      return this.delegate('writeStrided (overlapping or unordered region)', [base, src], base.size, base.dtype, cpu);
     const r = plan.S.length;
-    return this.launch('writeStrided', `writeStrided:${r}`, () => K.writeStridedSource(r), base.size, base.dtype, [base, src],
-      [region.offset, ...plan.S, ...plan.R, ...plan.ss], cpu);
+    return this.launch(
+      'writeStrided',
+      `writeStrided:${r}`,
+      () => K.writeStridedSource(r),
+      base.size,
+      base.dtype,
+      [base, src],
+      [region.offset, ...plan.S, ...plan.R, ...plan.ss],
+      cpu,
+    );
   }
   cast(x: Raw, dtype: DType): Raw {
     this.check('cast', dtype, x.size);
@@ -163,64 +230,126 @@ export class GpuJsBackend implements Backend {
 
   // ---- indexing ------------------------------------------------------------------------------
   gather(x: Raw, xShape: Shape, dim: number, index: Raw, indexShape: Shape): Raw {
-    const xs = xShape.length ? xShape : [1], is = indexShape.length ? indexShape : [1];
+    const xs = xShape.length ? xShape : [1],
+      is = indexShape.length ? indexShape : [1];
     this.checkIndex('gather', index, xs[dim]);
     const r = xs.length;
-    return this.launch('gather', `gather:${r}:${dim}`, () => K.gatherSource(r, dim), index.size, x.dtype, [x, index],
-      [...contiguousStrides(xs), ...is.slice(1)], (be, [a, i]) => be.gather(a, xShape, dim, i, indexShape));
+    return this.launch(
+      'gather',
+      `gather:${r}:${dim}`,
+      () => K.gatherSource(r, dim),
+      index.size,
+      x.dtype,
+      [x, index],
+      [...contiguousStrides(xs), ...is.slice(1)],
+      (be, [a, i]) => be.gather(a, xShape, dim, i, indexShape),
+    );
   }
   scatterAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw, srcShape: Shape): Raw {
-    const bs = baseShape.length ? baseShape : [1], ss = srcShape.length ? srcShape : [1];
+    const bs = baseShape.length ? baseShape : [1],
+      ss = srcShape.length ? srcShape : [1];
     this.checkIndex('scatterAdd', index, bs[dim]);
     const r = bs.length;
-    return this.launch('scatterAdd', `scatterAdd:${r}:${dim}`, () => K.scatterAddSource(r, dim), base.size, base.dtype,
-      [base, index, src], [...contiguousStrides(ss), ...ss, ...bs.slice(1)],
-      (be, [b, i, s]) => be.scatterAdd(b, baseShape, dim, i, s, srcShape));
+    return this.launch(
+      'scatterAdd',
+      `scatterAdd:${r}:${dim}`,
+      () => K.scatterAddSource(r, dim),
+      base.size,
+      base.dtype,
+      [base, index, src],
+      [...contiguousStrides(ss), ...ss, ...bs.slice(1)],
+      (be, [b, i, s]) => be.scatterAdd(b, baseShape, dim, i, s, srcShape),
+    );
   }
   indexSelect(x: Raw, xShape: Shape, dim: number, index: Raw): Raw {
     const [outer, n, inner] = splitAt(xShape, dim);
     this.checkIndex('indexSelect', index, n);
-    return this.launch('indexSelect', 'indexSelect', K.indexSelectSource, outer * index.size * inner, x.dtype, [x, index],
-      [n, index.size, inner], (be, [a, i]) => be.indexSelect(a, xShape, dim, i));
+    return this.launch(
+      'indexSelect',
+      'indexSelect',
+      K.indexSelectSource,
+      outer * index.size * inner,
+      x.dtype,
+      [x, index],
+      [n, index.size, inner],
+      (be, [a, i]) => be.indexSelect(a, xShape, dim, i),
+    );
   }
   indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw {
     const [, n, inner] = splitAt(baseShape, dim);
     this.checkIndex('indexAdd', index, n);
-    return this.launch('indexAdd', 'indexAdd', K.indexAddSource, base.size, base.dtype, [base, index, src],
-      [n, index.size, inner], (be, [b, i, s]) => be.indexAdd(b, baseShape, dim, i, s));
+    return this.launch(
+      'indexAdd',
+      'indexAdd',
+      K.indexAddSource,
+      base.size,
+      base.dtype,
+      [base, index, src],
+      [n, index.size, inner],
+      (be, [b, i, s]) => be.indexAdd(b, baseShape, dim, i, s),
+    );
   }
 
   // ---- machinery -----------------------------------------------------------------------------
-  private elementwise(op: string, f: ScalarFn1 | ScalarFn2 | ScalarFn3, xs: Raw[], views: View[], dtype: DType, cpu: CpuFn): Raw {
+  private elementwise(
+    op: string,
+    f: ScalarFn1 | ScalarFn2 | ScalarFn3,
+    xs: Raw[],
+    views: View[],
+    dtype: DType,
+    cpu: CpuFn,
+  ): Raw {
     const { shape, strides } = mergeViews(views);
-    const r = shape.length, intOut = dtype === 'int32';
+    const r = shape.length,
+      intOut = dtype === 'int32';
     const args = [...views.flatMap((v, j) => [v.offset, ...strides[j]]), ...shape.slice(1)];
-    return this.launch(op, `ew:${fnId(f)}:${xs.length}:${r}:${intOut}`, () => K.elementwiseSource(f, xs.length, r, intOut),
-      sizeOf(views[0].shape), dtype, xs, args, cpu);
+    return this.launch(
+      op,
+      `ew:${fnId(f)}:${xs.length}:${r}:${intOut}`,
+      () => K.elementwiseSource(f, xs.length, r, intOut),
+      sizeOf(views[0].shape),
+      dtype,
+      xs,
+      args,
+      cpu,
+    );
   }
 
   /** Runs kernel `key` over `size` outputs on `inputs` (then `extra` args); the CPU reference if
    * the kernel cannot be built on this device. */
-  private launch(op: string, key: string, make: () => KernelSource, size: number, dtype: DType, inputs: Raw[],
-    extra: unknown[], cpu: CpuFn): Raw {
+  private launch(
+    op: string,
+    key: string,
+    make: () => KernelSource,
+    size: number,
+    dtype: DType,
+    inputs: Raw[],
+    extra: unknown[],
+    cpu: CpuFn,
+  ): Raw {
     this.check(op, dtype, size);
     const raws = inputs.map((x) => this.own(x));
     if (size === 0) return this.wrap(new Float32Array(0), dtype, 0);
-    const value = this.rt.exec(raws.map((x) => x.buf), (vals) => {
-      if (this.broken.has(key)) return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
-      const fail = (e: unknown): Value | Promise<Value> => {
-        if (this.rt.isBuilt(key)) throw e;
-        this.broken.add(key);
-        warn(`vlgrad ${this.device}: kernel ${key} failed to build; using the CPU (${String((e as Error).message ?? e).split('\n')[0]})`);
-        return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
-      };
-      try {
-        const r = this.rt.call(key, make, size, [...vals, ...extra]);
-        return r instanceof Promise ? r.catch(fail) : r;
-      } catch (e) {
-        return fail(e);
-      }
-    });
+    const value = this.rt.exec(
+      raws.map((x) => x.buf),
+      (vals) => {
+        if (this.broken.has(key)) return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
+        const fail = (e: unknown): Value | Promise<Value> => {
+          if (this.rt.isBuilt(key)) throw e;
+          this.broken.add(key);
+          warn(
+            `vlgrad ${this.device}: kernel ${key} failed to build; using the CPU (${String((e as Error).message ?? e).split('\n')[0]})`,
+          );
+          return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
+        };
+        try {
+          const r = this.rt.call(key, make, size, [...vals, ...extra]);
+          return r instanceof Promise ? r.catch(fail) : r;
+        } catch (e) {
+          return fail(e);
+        }
+      },
+    );
     return this.wrap(value, dtype, size);
   }
 
@@ -228,7 +357,14 @@ export class GpuJsBackend implements Backend {
   private delegate(op: string, inputs: Raw[], size: number, dtype: DType, cpu: CpuFn): Raw {
     this.check(op, dtype, size);
     const raws = inputs.map((x) => this.own(x));
-    return this.wrap(this.rt.exec(raws.map((x) => x.buf), (vals) => this.onCpu(op, raws, vals, cpu)), dtype, size);
+    return this.wrap(
+      this.rt.exec(
+        raws.map((x) => x.buf),
+        (vals) => this.onCpu(op, raws, vals, cpu),
+      ),
+      dtype,
+      size,
+    );
   }
 
   /** Computes on cpu-ref from host copies of `vals` and puts the result back on the device. */
@@ -253,17 +389,22 @@ export class GpuJsBackend implements Backend {
   }
 
   private own(x: Raw): GpuRaw {
-    if (!(x instanceof GpuRaw) || x.device !== this.device) throw new Error(`${this.device} backend: got a buffer from device '${x.device}'`);
+    if (!(x instanceof GpuRaw) || x.device !== this.device)
+      throw new Error(`${this.device} backend: got a buffer from device '${x.device}'`);
     return x;
   }
 
   private check(op: string, dtype: DType, size: number): void {
     if (dtype === 'float64') {
-      throw new GpuDTypeError(`${op}: float64 is not supported on '${this.device}' (WGSL has no f64); ` +
-        "keep float64 tensors on 'cpu' or convert them with .to('float32')");
+      throw new GpuDTypeError(
+        `${op}: float64 is not supported on '${this.device}' (WGSL has no f64); ` +
+          "keep float64 tensors on 'cpu' or convert them with .to('float32')",
+      );
     }
     if (size > MAX_EXACT) {
-      throw new RangeError(`${op}: ${size} elements is more than '${this.device}' supports (2^24 = ${MAX_EXACT}: index math is f32)`);
+      throw new RangeError(
+        `${op}: ${size} elements is more than '${this.device}' supports (2^24 = ${MAX_EXACT}: index math is f32)`,
+      );
     }
   }
 
@@ -271,6 +412,7 @@ export class GpuJsBackend implements Backend {
   private checkIndex(op: string, index: Raw, n: number): void {
     const host = this.own(index).hostIndex;
     if (!host) return;
-    for (const i of host) if (i < 0 || i >= n) throw new RangeError(`${op}: index ${i} is out of bounds for a dimension of size ${n}`);
+    for (const i of host)
+      if (i < 0 || i >= n) throw new RangeError(`${op}: index ${i} is out of bounds for a dimension of size ${n}`);
   }
 }

@@ -22,11 +22,16 @@ export function splitIndex(from: string, r: number, p: string, n: (d: number) =>
   if (r === 0) return '';
   const s = [`let ${p}t${r - 1} = ${from};`];
   for (let d = r - 1; d >= 1; d--) {
-    const q = `${p}q${d}`, c = `${p}${d}`, t = `${p}t${d}`, N = n(d);
-    s.push(`let ${q} = Math.floor(${t} / ${N}); let ${c} = ${t} - ${q} * ${N};`,
+    const q = `${p}q${d}`,
+      c = `${p}${d}`,
+      t = `${p}t${d}`,
+      N = n(d);
+    s.push(
+      `let ${q} = Math.floor(${t} / ${N}); let ${c} = ${t} - ${q} * ${N};`,
       `if (${c} < 0) { ${q} = ${q} - 1; ${c} = ${c} + ${N}; }`,
       `if (${c} >= ${N}) { ${q} = ${q} + 1; ${c} = ${c} - ${N}; }`,
-      `let ${p}t${d - 1} = ${q};`);
+      `let ${p}t${d - 1} = ${q};`,
+    );
   }
   s.push(`let ${p}0 = ${p}t0;`);
   return s.join('\n');
@@ -34,7 +39,11 @@ export function splitIndex(from: string, r: number, p: string, n: (d: number) =>
 
 /** Σ_d coord_d * stride_d as an expression ('0' for rank 0). */
 function dot(r: number, c: (d: number) => string, s: (d: number) => string): string {
-  return r === 0 ? '0' : range(r).map((d) => `${c(d)} * ${s(d)}`).join(' + ');
+  return r === 0
+    ? '0'
+    : range(r)
+        .map((d) => `${c(d)} * ${s(d)}`)
+        .join(' + ');
 }
 
 // ---- scalar functions ------------------------------------------------------------------------
@@ -75,7 +84,8 @@ const HEAD = /^function\s*[\w$]*\s*\(/;
 /** The source gpu.js should compile for `f`: its f32 override, else its own. */
 function sourceOf(f: AnyFn): string {
   const src = F32_OVERRIDES[f.name] ?? f.toString();
-  if (!HEAD.test(src)) throw new Error(`gpu.js: scalar function '${f.name}' must be a plain \`function\` (got: ${src.slice(0, 40)})`);
+  if (!HEAD.test(src))
+    throw new Error(`gpu.js: scalar function '${f.name}' must be a plain \`function\` (got: ${src.slice(0, 40)})`);
   return src;
 }
 
@@ -84,7 +94,10 @@ const compile = (src: string): Helper => new Function(`return (${src});`)() as H
 /** The helpers a scalar function declares with `withDeps` (kernels/backend.ts), transitively. */
 function depsOf(f: AnyFn, seen = new Set<AnyFn>()): AnyFn[] {
   for (const d of (f as { deps?: readonly AnyFn[] }).deps ?? []) {
-    if (!seen.has(d)) { seen.add(d); depsOf(d, seen); }
+    if (!seen.has(d)) {
+      seen.add(d);
+      depsOf(d, seen);
+    }
   }
   return [...seen];
 }
@@ -119,10 +132,27 @@ export function elementwiseSource(f: AnyFn, k: number, r: number, intOut: boolea
   const { name, fns } = scalarFn(f);
   const types: Types = {};
   const params: string[] = [];
-  for (const j of range(k)) { params.push(`x${j}`); types[`x${j}`] = 'Array'; }
-  for (const j of range(k)) for (const p of [`o${j}`, ...range(r).map((d) => `s${j}_${d}`)]) { params.push(p); types[p] = 'Integer'; }
-  for (let d = 1; d < r; d++) { params.push(`n${d}`); types[`n${d}`] = 'Integer'; }
-  const reads = range(k).map((j) => `x${j}[o${j} + ${dot(r, (d) => `c${d}`, (d) => `s${j}_${d}`)}]`);
+  for (const j of range(k)) {
+    params.push(`x${j}`);
+    types[`x${j}`] = 'Array';
+  }
+  for (const j of range(k))
+    for (const p of [`o${j}`, ...range(r).map((d) => `s${j}_${d}`)]) {
+      params.push(p);
+      types[p] = 'Integer';
+    }
+  for (let d = 1; d < r; d++) {
+    params.push(`n${d}`);
+    types[`n${d}`] = 'Integer';
+  }
+  const reads = range(k).map(
+    (j) =>
+      `x${j}[o${j} + ${dot(
+        r,
+        (d) => `c${d}`,
+        (d) => `s${j}_${d}`,
+      )}]`,
+  );
   const call = `${name}(${reads.join(', ')})`;
   const src = `function (${params.join(', ')}) {
 ${splitIndex('this.thread.x', r, 'c', (d) => `n${d}`)}
@@ -143,12 +173,39 @@ export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 export function reduceSource(kind: ReduceOp, kr: number, rr: number): KernelSource {
   const types: Types = { x: 'Array' };
   const params = ['x'];
-  const ints = (names: string[]): void => { for (const p of names) { params.push(p); types[p] = 'Integer'; } };
-  ints(range(kr).map((d) => `ks${d}`)); ints(range(kr).slice(1).map((d) => `kn${d}`));
-  ints(range(rr).map((d) => `rs${d}`)); ints(range(rr).slice(1).map((d) => `rn${d}`)); ints(['len']);
+  const ints = (names: string[]): void => {
+    for (const p of names) {
+      params.push(p);
+      types[p] = 'Integer';
+    }
+  };
+  ints(range(kr).map((d) => `ks${d}`));
+  ints(
+    range(kr)
+      .slice(1)
+      .map((d) => `kn${d}`),
+  );
+  ints(range(rr).map((d) => `rs${d}`));
+  ints(
+    range(rr)
+      .slice(1)
+      .map((d) => `rn${d}`),
+  );
+  ints(['len']);
   const base = `${splitIndex('this.thread.x', kr, 'k', (d) => `kn${d}`)}
-let base = ${dot(kr, (d) => `k${d}`, (d) => `ks${d}`)};`;
-  const at = (j: string): string => (rr <= 1 ? `x[base + ${j} * rs0]` : `x[base + ${dot(rr, (d) => `r${d}`, (d) => `rs${d}`)}]`);
+let base = ${dot(
+    kr,
+    (d) => `k${d}`,
+    (d) => `ks${d}`,
+  )};`;
+  const at = (j: string): string =>
+    rr <= 1
+      ? `x[base + ${j} * rs0]`
+      : `x[base + ${dot(
+          rr,
+          (d) => `r${d}`,
+          (d) => `rs${d}`,
+        )}]`;
   const inner = rr <= 1 ? '' : splitIndex('j', rr, 'r', (d) => `rn${d}`);
   let body: string;
   if (kind === 'sum') {
@@ -198,9 +255,18 @@ return acc;
 /** torch.gather along `dim` of a rank-r x. Args: x, idx, s0..s{r-1} (x strides), n1..n{r-1} (index shape). */
 export function gatherSource(r: number, dim: number): KernelSource {
   const types: Types = { x: 'Array', idx: 'Array' };
-  const params = ['x', 'idx', ...range(r).map((d) => `s${d}`), ...range(r).slice(1).map((d) => `n${d}`)];
+  const params = [
+    'x',
+    'idx',
+    ...range(r).map((d) => `s${d}`),
+    ...range(r)
+      .slice(1)
+      .map((d) => `n${d}`),
+  ];
   for (const p of params.slice(2)) types[p] = 'Integer';
-  const off = range(r).filter((d) => d !== dim).map((d) => `c${d} * s${d}`);
+  const off = range(r)
+    .filter((d) => d !== dim)
+    .map((d) => `c${d} * s${d}`);
   const src = `function (${params.join(', ')}) {
 ${splitIndex('this.thread.x', r, 'c', (d) => `n${d}`)}
 return x[${[...off, `idx[this.thread.x] * s${dim}`].join(' + ')}];
@@ -212,8 +278,16 @@ return x[${[...off, `idx[this.thread.x] * s${dim}`].join(' + ')}];
  * Args: base, idx, src, ss0.. (src strides), m0.. (src shape), n1.. (base shape). */
 export function scatterAddSource(r: number, dim: number): KernelSource {
   const types: Types = { base: 'Array', idx: 'Array', src: 'Array' };
-  const params = ['base', 'idx', 'src', ...range(r).map((d) => `ss${d}`), ...range(r).map((d) => `m${d}`),
-    ...range(r).slice(1).map((d) => `n${d}`)];
+  const params = [
+    'base',
+    'idx',
+    'src',
+    ...range(r).map((d) => `ss${d}`),
+    ...range(r).map((d) => `m${d}`),
+    ...range(r)
+      .slice(1)
+      .map((d) => `n${d}`),
+  ];
   for (const p of params.slice(3)) types[p] = 'Integer';
   const others = range(r).filter((d) => d !== dim);
   const src = `function (${params.join(', ')}) {
@@ -264,14 +338,23 @@ return acc;
  */
 export function writeStridedSource(r: number): KernelSource {
   const types: Types = { base: 'Array', src: 'Array', o: 'Integer' };
-  const params = ['base', 'src', 'o', ...range(r).map((d) => `S${d}`), ...range(r).map((d) => `R${d}`), ...range(r).map((d) => `ss${d}`)];
+  const params = [
+    'base',
+    'src',
+    'o',
+    ...range(r).map((d) => `S${d}`),
+    ...range(r).map((d) => `R${d}`),
+    ...range(r).map((d) => `ss${d}`),
+  ];
   for (const p of params.slice(3)) types[p] = 'Integer';
-  const steps = range(r).map((d) => `let c${d} = Math.floor(rel / S${d}); let m${d} = rel - c${d} * S${d};
+  const steps = range(r).map(
+    (d) => `let c${d} = Math.floor(rel / S${d}); let m${d} = rel - c${d} * S${d};
 if (m${d} < 0) { c${d} = c${d} - 1; m${d} = m${d} + S${d}; }
 if (m${d} >= S${d}) { c${d} = c${d} + 1; m${d} = m${d} - S${d}; }
 rel = m${d};
 if (c${d} < 0 || c${d} >= R${d}) { ok = 0; }
-j = j + c${d} * ss${d};`);
+j = j + c${d} * ss${d};`,
+  );
   const src = `function (${params.join(', ')}) {
 let rel = this.thread.x - o;
 let ok = 1;

@@ -39,7 +39,9 @@ const starting = new Map<GpuJsDevice, Promise<GpuJsBackend>>();
  */
 export function initBackend(device: GpuJsDevice, opts: InitOptions = {}): Promise<GpuJsBackend> {
   if (!isGpuJsDevice(device)) {
-    return Promise.reject(new Error(`initBackend: '${String(device)}' is not a gpu.js device (${GPUJS_DEVICES.join(', ')})`));
+    return Promise.reject(
+      new Error(`initBackend: '${String(device)}' is not a gpu.js device (${GPUJS_DEVICES.join(', ')})`),
+    );
   }
   let p = starting.get(device);
   if (!p) {
@@ -50,7 +52,9 @@ export function initBackend(device: GpuJsDevice, opts: InitOptions = {}): Promis
       try {
         await rt.prepare();
       } catch (e) {
-        throw new GpuUnavailableError(`${device}: the device started but cannot run a kernel (${(e as Error).message.split('\n')[0]})`);
+        throw new GpuUnavailableError(
+          `${device}: the device started but cannot run a kernel (${(e as Error).message.split('\n')[0]})`,
+        );
       }
       const be = new GpuJsBackend(device, rt, started.description);
       registerBackend(be);

@@ -4,7 +4,6 @@
  */
 import { contiguousStrides, sizeOf, type Shape, type View } from '../backend.js';
 
-
 /**
  * Drops size-1 dims and merges neighbours that every view walks as one: dims p, d merge when
  * stride_p = stride_d * n_d for all views. A contiguous tensor becomes rank 1.
@@ -19,7 +18,9 @@ export function mergeViews(views: readonly View[]): { shape: number[]; strides: 
     const p = shape.length - 1;
     if (p >= 0 && views.every((v, j) => strides[j][p] === v.strides[d] * n)) {
       shape[p] *= n;
-      views.forEach((v, j) => { strides[j][p] = v.strides[d]; });
+      views.forEach((v, j) => {
+        strides[j][p] = v.strides[d];
+      });
     } else {
       shape.push(n);
       views.forEach((v, j) => strides[j].push(v.strides[d]));
@@ -30,7 +31,10 @@ export function mergeViews(views: readonly View[]): { shape: number[]; strides: 
 
 /** A reduction of a contiguous tensor as kept dims × reduced dims (size-1 dims dropped, each run
  * of neighbouring dims of one kind merged). There is always at least one reduced dim. */
-export interface ReducePlan { kept: { n: number; s: number }[]; red: { n: number; s: number }[] }
+export interface ReducePlan {
+  kept: { n: number; s: number }[];
+  red: { n: number; s: number }[];
+}
 
 export function reducePlan(shape: Shape, axes: readonly number[]): ReducePlan {
   const strides = contiguousStrides(shape);
@@ -58,7 +62,8 @@ export function reducePlan(shape: Shape, axes: readonly number[]): ReducePlan {
  */
 export function regionPlan(region: View): { S: number[]; R: number[]; ss: number[] } | null {
   const srcStrides = contiguousStrides(region.shape);
-  const dims = region.shape.map((n, d) => ({ n, S: region.strides[d], ss: srcStrides[d] }))
+  const dims = region.shape
+    .map((n, d) => ({ n, S: region.strides[d], ss: srcStrides[d] }))
     .filter((x) => x.n > 1)
     .sort((a, b) => b.S - a.S);
   let span = 0;

@@ -33,7 +33,8 @@ export interface DeviceHandle {
 }
 interface GPUDeviceLike {
   createBuffer(d: { size: number; usage: number; mappedAtCreation: boolean }): {
-    getMappedRange(): ArrayBuffer; unmap(): void;
+    getMappedRange(): ArrayBuffer;
+    unmap(): void;
   };
 }
 export interface GpuJsModule {
@@ -45,7 +46,8 @@ export interface GpuJsModule {
 /** How to install a missing package: `webasm`/`gpujs-cpu` need gpu.js, `webgpu` needs gpu.js and webgpu. */
 const fixPackage = (name: string) =>
   `npm install ${name} (an optional peer dependency of vlgrad; the webgpu device needs both gpu.js and webgpu)`;
-const FIX_ADAPTER = 'on Debian/Ubuntu without a GPU run scripts/install_lavapipe.sh (Mesa lavapipe, a software ' +
+const FIX_ADAPTER =
+  'on Debian/Ubuntu without a GPU run scripts/install_lavapipe.sh (Mesa lavapipe, a software ' +
   'Vulkan driver from bookworm-backports); with a GPU, install its Vulkan driver. Check with ' +
   'node tools/webgpu_adapter.mjs';
 
@@ -56,8 +58,9 @@ export async function importOptional(name: string): Promise<Record<string, unkno
     const mod = (await import(name)) as Record<string, unknown>;
     return (mod.default && typeof mod.default === 'object' ? mod.default : mod) as Record<string, unknown>;
   } catch (e) {
-    throw new GpuUnavailableError(`cannot load the '${name}' package (${(e as Error).message.split('\n')[0]}); ` +
-      `fix: ${fixPackage(name)}`);
+    throw new GpuUnavailableError(
+      `cannot load the '${name}' package (${(e as Error).message.split('\n')[0]}); ` + `fix: ${fixPackage(name)}`,
+    );
   }
 }
 
@@ -72,7 +75,9 @@ export function loadGpuJs(): Promise<GpuJsModule> {
   const global = (globalThis as { GPU?: Partial<GpuJsModule> }).GPU;
   if (!gpujs && global?.WebGPUContext && global.WebGPUBufferResult) gpujs = Promise.resolve(global as GpuJsModule);
   gpujs ??= importOptional('gpu.js').then((m) => m as unknown as GpuJsModule);
-  gpujs.catch(() => { gpujs = null; });
+  gpujs.catch(() => {
+    gpujs = null;
+  });
   return gpujs;
 }
 
@@ -84,7 +89,9 @@ interface AdapterLike {
   limits: Record<string, number>;
   requestDevice(desc?: { requiredLimits?: Record<string, number> }): Promise<unknown>;
 }
-interface NavigatorGpu { requestAdapter(o?: unknown): Promise<AdapterLike | null> }
+interface NavigatorGpu {
+  requestAdapter(o?: unknown): Promise<AdapterLike | null>;
+}
 
 function withRaisedLimits(gpu: NavigatorGpu): NavigatorGpu {
   return {
@@ -109,14 +116,16 @@ async function installNavigatorGpu(dawnFlags: string[]): Promise<void> {
   if (g.navigator?.gpu) return raiseLimitsOf(g.navigator.gpu);
   const webgpu = await importOptional('webgpu');
   const create = webgpu.create as ((flags: string[]) => NavigatorGpu) | undefined;
-  if (typeof create !== 'function') throw new GpuUnavailableError(`the 'webgpu' package has no create(); fix: ${fixPackage('webgpu')}`);
+  if (typeof create !== 'function')
+    throw new GpuUnavailableError(`the 'webgpu' package has no create(); fix: ${fixPackage('webgpu')}`);
   const gpu = withRaisedLimits(create(dawnFlags));
   raised.add(gpu);
   if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   else {
     Object.defineProperty(globalThis, 'navigator', {
       value: { gpu, hardwareConcurrency: coreCount() },
-      configurable: true, writable: true,
+      configurable: true,
+      writable: true,
     });
   }
 }
@@ -128,13 +137,19 @@ function raiseLimitsOf(gpu: NavigatorGpu): void {
   if (raised.has(gpu)) return;
   raised.add(gpu);
   const requestAdapter = gpu.requestAdapter.bind(gpu);
-  Object.defineProperty(gpu, 'requestAdapter', { value: withRaisedLimits({ requestAdapter }).requestAdapter, configurable: true });
+  Object.defineProperty(gpu, 'requestAdapter', {
+    value: withRaisedLimits({ requestAdapter }).requestAdapter,
+    configurable: true,
+  });
 }
 
 function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new GpuUnavailableError(`${what} did not answer within ${ms} ms; fix: ${FIX_ADAPTER}`)), ms);
+    timer = setTimeout(
+      () => reject(new GpuUnavailableError(`${what} did not answer within ${ms} ms; fix: ${FIX_ADAPTER}`)),
+      ms,
+    );
     (timer as { unref?: () => void }).unref?.(); // Node: a pending adapter request must not keep the process alive
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
@@ -163,13 +178,17 @@ export interface InitOptions {
 export async function start(mode: GpuJsMode, opts: InitOptions = {}): Promise<Started> {
   const module = await loadGpuJs();
   if (mode !== 'webgpu') {
-    if (mode === 'webasm' && typeof WebAssembly === 'undefined') throw new GpuUnavailableError('webasm: this runtime has no WebAssembly');
+    if (mode === 'webasm' && typeof WebAssembly === 'undefined')
+      throw new GpuUnavailableError('webasm: this runtime has no WebAssembly');
     return { module, gpu: new module.GPU({ mode }), description: `gpu.js ${mode} mode` };
   }
   await installNavigatorGpu(opts.dawnFlags ?? []);
   const ms = opts.timeoutMs ?? 30000;
   const available = await timeout(module.GPU.isWebGPUAvailable(), ms, 'WebGPU requestAdapter()');
-  if (!available) throw new GpuUnavailableError(`webgpu: no WebGPU adapter (navigator.gpu.requestAdapter() gave null); fix: ${FIX_ADAPTER}`);
+  if (!available)
+    throw new GpuUnavailableError(
+      `webgpu: no WebGPU adapter (navigator.gpu.requestAdapter() gave null); fix: ${FIX_ADAPTER}`,
+    );
   let context: Awaited<ReturnType<GpuJsModule['WebGPUContext']['acquire']>>;
   try {
     context = await timeout(module.WebGPUContext.acquire(), ms, 'WebGPU requestDevice()');

@@ -51,7 +51,10 @@ export class Runtime {
   /** Kernel whose readback path serves handles made by `upload` (webgpu). */
   private reader: GpuJsKernel | null = null;
 
-  constructor(readonly mode: GpuJsMode, private readonly started: Started) {
+  constructor(
+    readonly mode: GpuJsMode,
+    private readonly started: Started,
+  ) {
     this.async = mode === 'webgpu';
   }
 
@@ -61,8 +64,13 @@ export class Runtime {
     if (!k) {
       const s = make();
       k = this.started.gpu.createKernel(s.src, {
-        output: [1], argumentTypes: s.types, functions: s.functions ?? [],
-        pipeline: true, immutable: true, dynamicOutput: true, dynamicArguments: true,
+        output: [1],
+        argumentTypes: s.types,
+        functions: s.functions ?? [],
+        pipeline: true,
+        immutable: true,
+        dynamicOutput: true,
+        dynamicArguments: true,
         loopMaxIterations: 1 << 30,
       });
       // webasm compiles one module per size signature and keeps 8 per kernel; a training step
@@ -75,7 +83,9 @@ export class Runtime {
   }
 
   /** Whether `key` has run successfully once (a failure before that is a build failure). */
-  isBuilt(key: string): boolean { return this.built.has(key); }
+  isBuilt(key: string): boolean {
+    return this.built.has(key);
+  }
 
   /** Calls kernel `key` over `size` outputs; a Promise on webgpu. */
   call(key: string, make: () => KernelSource, size: number, args: unknown[]): Value | Promise<Value> {
@@ -83,7 +93,10 @@ export class Runtime {
     k.setOutput([size]);
     const r = k(...args.map((a) => (a instanceof Float32Array && a.length === 0 ? PLACEHOLDER : a)));
     if (r instanceof Promise) {
-      return r.then((v: DeviceHandle) => { this.built.add(key); return v; });
+      return r.then((v: DeviceHandle) => {
+        this.built.add(key);
+        return v;
+      });
     }
     this.built.add(key);
     return r as Float32Array;
@@ -98,7 +111,12 @@ export class Runtime {
     if (!this.async) return compute(inputs.map((b) => b.value as Value));
     for (const b of inputs) b.uses++;
     const p = this.tail.then(async () => compute(await Promise.all(inputs.map((b) => b.value))));
-    const done = (): void => { for (const b of inputs) { b.uses--; this.maybeFree(b); } };
+    const done = (): void => {
+      for (const b of inputs) {
+        b.uses--;
+        this.maybeFree(b);
+      }
+    };
     p.then(done, done);
     p.catch(noop); // errors surface at the next read of a result, as tfjs does
     this.tail = p.then(noop, noop);
@@ -131,7 +149,9 @@ export class Runtime {
     if (!b.released || b.uses > 0 || b.freed) return;
     b.freed = true;
     this.liveBuffers--;
-    const free = (v: Value): void => { if (isHandle(v)) v.delete(); };
+    const free = (v: Value): void => {
+      if (isHandle(v)) v.delete();
+    };
     if (b.value instanceof Promise) b.value.then(free, noop);
     else free(b.value);
   }

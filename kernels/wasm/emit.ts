@@ -6,8 +6,15 @@
  * `WebAssembly.validate` / `new WebAssembly.Module` is the checker.
  */
 import {
-  NATURAL_ALIGN, Op, Section, SIMD_PREFIX, SimdOp, ValType,
-  type OpName, type SimdOpName, type ValTypeName,
+  NATURAL_ALIGN,
+  Op,
+  Section,
+  SIMD_PREFIX,
+  SimdOp,
+  ValType,
+  type OpName,
+  type SimdOpName,
+  type ValTypeName,
 } from './opcodes.js';
 
 /** A sequence of encoded instruction bytes. */
@@ -58,9 +65,16 @@ const op = (o: OpName, ...operands: Code[]): Code => [...operands.flat(), Op[o]]
 const simd = (o: SimdOpName, ...operands: Code[]): Code => [...operands.flat(), SIMD_PREFIX, ...uleb(SimdOp[o])];
 const memarg = (o: OpName | SimdOpName, offset: number): number[] => [NATURAL_ALIGN[o] ?? 0, ...uleb(offset)];
 const load = (o: OpName, addr: Code, offset = 0): Code => [...addr, Op[o], ...memarg(o, offset)];
-const store = (o: OpName, addr: Code, value: Code, offset = 0): Code => [...addr, ...value, Op[o], ...memarg(o, offset)];
-const simdMem = (o: SimdOpName, offset: number, ...operands: Code[]): Code =>
-  [...simd(o, ...operands), ...memarg(o, offset)];
+const store = (o: OpName, addr: Code, value: Code, offset = 0): Code => [
+  ...addr,
+  ...value,
+  Op[o],
+  ...memarg(o, offset),
+];
+const simdMem = (o: SimdOpName, offset: number, ...operands: Code[]): Code => [
+  ...simd(o, ...operands),
+  ...memarg(o, offset),
+];
 
 /** Local variable access. Locals are numbered params first, then declared locals. */
 export const local = {
@@ -116,8 +130,10 @@ export const v128 = {
    * Picks four 32-bit lanes from the eight of (a, b): lanes 0-3 are a's, 4-7 are b's.
    * Encoded as i8x16.shuffle, which V8 turns into unpcklps/shufps-style instructions.
    */
-  shuffle32: (a: Code, b: Code, lanes: readonly [number, number, number, number]): Code =>
-    [...simd('i8x16.shuffle', a, b), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])],
+  shuffle32: (a: Code, b: Code, lanes: readonly [number, number, number, number]): Code => [
+    ...simd('i8x16.shuffle', a, b),
+    ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+  ],
 };
 
 /** Four-lane f32 vector arithmetic. */
@@ -150,8 +166,14 @@ const EMPTY_BLOCK = 0x40;
 export const ctl = {
   block: (...body: Code[]): Code => [Op.block, EMPTY_BLOCK, ...body.flat(), Op.end],
   loop: (...body: Code[]): Code => [Op.loop, EMPTY_BLOCK, ...body.flat(), Op.end],
-  if: (cond: Code, then: Code, otherwise?: Code): Code =>
-    [...cond, Op.if, EMPTY_BLOCK, ...then, ...(otherwise ? [Op.else, ...otherwise] : []), Op.end],
+  if: (cond: Code, then: Code, otherwise?: Code): Code => [
+    ...cond,
+    Op.if,
+    EMPTY_BLOCK,
+    ...then,
+    ...(otherwise ? [Op.else, ...otherwise] : []),
+    Op.end,
+  ],
   br: (depth: number): Code => [Op.br, ...uleb(depth)],
   br_if: (depth: number, cond: Code): Code => [...cond, Op.br_if, ...uleb(depth)],
   call: (fn: Func, ...args: Code[]): Code => [...args.flat(), Op.call, ...uleb(fn.index)],
@@ -164,12 +186,7 @@ export const ctl = {
 export function forRange(i: number, from: Code, to: Code, step: Code, ...body: Code[]): Code {
   return seq(
     local.set(i, from),
-    ctl.block(ctl.loop(
-      ctl.br_if(1, i32.ge_s(get(i), to)),
-      ...body,
-      local.set(i, i32.add(get(i), step)),
-      ctl.br(0),
-    )),
+    ctl.block(ctl.loop(ctl.br_if(1, i32.ge_s(get(i), to)), ...body, local.set(i, i32.add(get(i), step)), ctl.br(0))),
   );
 }
 
@@ -217,8 +234,11 @@ export class ModuleBuilder {
 
   build(): Uint8Array<ArrayBuffer> {
     const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-    const sigs = this.funcs.map((f) => [0x60, ...vec(f.params.map((p) => [ValType[p]])),
-      ...vec(f.results.map((r) => [ValType[r]]))]);
+    const sigs = this.funcs.map((f) => [
+      0x60,
+      ...vec(f.params.map((p) => [ValType[p]])),
+      ...vec(f.results.map((r) => [ValType[r]])),
+    ]);
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]; // "\0asm", version 1
     out.push(...section(Section.type, vec(sigs)));
     if (this.memory) {

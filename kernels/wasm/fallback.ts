@@ -43,10 +43,18 @@ function transposed(x: FloatArray, off: number, rows: number, cols: number, into
 
 /** C[m, n] (+)= A[m, k] @ B[k, n] with A strided and B, C row-major. */
 function gemmBlock(
-  a: FloatArray, aOff: number, ars: number, acs: number,
-  b: FloatArray, bOff: number,
-  c: FloatArray, cOff: number,
-  m: number, k: number, n: number, accumulate: boolean,
+  a: FloatArray,
+  aOff: number,
+  ars: number,
+  acs: number,
+  b: FloatArray,
+  bOff: number,
+  c: FloatArray,
+  cOff: number,
+  m: number,
+  k: number,
+  n: number,
+  accumulate: boolean,
 ): void {
   if (!accumulate) c.fill(0, cOff, cOff + m * n);
   for (let k0 = 0; k0 < k; k0 += KB) {

@@ -15,10 +15,13 @@
 import { expLanes } from './rowwise_kernel.js';
 import { f32, f32x4, forRange, get, i32, local, seq, v128, ModuleBuilder, type Code, type Func } from './emit.js';
 
-const ERF_P = [-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
-  -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02];
-const ERF_Q = [-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
-  -1.42647390514189e-02];
+const ERF_P = [
+  -2.72614225801306e-10, 2.77068142495902e-8, -2.10102402082508e-6, -5.69250639462346e-5, -7.34990630326855e-4,
+  -2.95459980854025e-3, -1.60960333262415e-2,
+];
+const ERF_Q = [
+  -1.45660718464996e-5, -2.13374055278905e-4, -1.68282697438203e-3, -7.37332916720468e-3, -1.42647390514189e-2,
+];
 const SQRT1_2 = 0.7071067811865476;
 const INV_SQRT_2PI = 0.3989422804014327;
 const SQRT_2_PI = 0.7978845608028654;
@@ -28,7 +31,12 @@ const horner = (coefs: readonly number[], x: Code): Code =>
   coefs.slice(1).reduce<Code>((acc, c) => f32x4.add(f32x4.mul(acc, x), splat(c)), splat(coefs[0]!));
 
 /** The locals one lane-wise evaluation uses. */
-interface Regs { v: number; x2: number; t: number; e: readonly [number, number, number] }
+interface Regs {
+  v: number;
+  x2: number;
+  t: number;
+  e: readonly [number, number, number];
+}
 function regs(fn: Func): Regs {
   const l = () => fn.local('v128');
   return { v: l(), x2: l(), t: l(), e: [l(), l(), l()] };
@@ -39,7 +47,10 @@ function phi(x: number, r: Regs): Code {
   return seq(
     local.set(r.t, f32x4.min(f32x4.max(f32x4.mul(get(x), splat(SQRT1_2)), splat(-4)), splat(4))),
     local.set(r.x2, f32x4.mul(get(r.t), get(r.t))),
-    f32x4.mul(f32x4.add(f32x4.div(f32x4.mul(get(r.t), horner(ERF_P, get(r.x2))), horner(ERF_Q, get(r.x2))), splat(1)), splat(0.5)),
+    f32x4.mul(
+      f32x4.add(f32x4.div(f32x4.mul(get(r.t), horner(ERF_P, get(r.x2))), horner(ERF_Q, get(r.x2))), splat(1)),
+      splat(0.5),
+    ),
   );
 }
 
@@ -49,8 +60,10 @@ function phi(x: number, r: Regs): Code {
  * the far negative tail and the gradient keep their relative precision. Clobbers r.e.
  */
 function tanhParts(x: number, r: Regs): Code {
-  const u2 = f32x4.mul(f32x4.add(get(x), f32x4.mul(f32x4.mul(f32x4.mul(get(x), get(x)), get(x)), splat(0.044715))),
-    splat(2 * SQRT_2_PI));
+  const u2 = f32x4.mul(
+    f32x4.add(get(x), f32x4.mul(f32x4.mul(f32x4.mul(get(x), get(x)), get(x)), splat(0.044715))),
+    splat(2 * SQRT_2_PI),
+  );
   return seq(local.set(r.t, expLanes(u2, r.e)), local.set(r.x2, f32x4.div(splat(1), f32x4.add(get(r.t), splat(1)))));
 }
 
@@ -60,33 +73,57 @@ const geluErfBody: Body = (_fn, r, x) => f32x4.mul(get(x), phi(x, r));
 /** x (1 + t)/2 = x e/(e + 1). */
 const geluTanhBody: Body = (_fn, r, x) => seq(tanhParts(x, r), f32x4.mul(get(x), f32x4.mul(get(r.t), get(r.x2))));
 /** Φ(x) + x φ(x), φ(x) = e^(-x²/2) / √(2π). */
-const geluErfGradBody: Body = (_fn, r, x) => f32x4.add(phi(x, r), f32x4.mul(f32x4.mul(get(x), splat(INV_SQRT_2PI)),
-  expLanes(f32x4.mul(f32x4.mul(get(x), get(x)), splat(-0.5)), r.e)));
+const geluErfGradBody: Body = (_fn, r, x) =>
+  f32x4.add(
+    phi(x, r),
+    f32x4.mul(f32x4.mul(get(x), splat(INV_SQRT_2PI)), expLanes(f32x4.mul(f32x4.mul(get(x), get(x)), splat(-0.5)), r.e)),
+  );
 /** (1 + t)/2 + x/2 (1 - t²) √(2/π)(1 + 0.134145 x²) = e d (1 + 2 x d √(2/π)(1 + 0.134145 x²)), d = 1/(e + 1). */
-const geluTanhGradBody: Body = (_fn, r, x) => seq(
-  tanhParts(x, r),
-  f32x4.mul(f32x4.mul(get(r.t), get(r.x2)), f32x4.add(splat(1), f32x4.mul(f32x4.mul(f32x4.mul(get(x), get(r.x2)),
-    splat(2 * SQRT_2_PI)), f32x4.add(splat(1), f32x4.mul(f32x4.mul(get(x), get(x)), splat(0.134145)))))),
-);
+const geluTanhGradBody: Body = (_fn, r, x) =>
+  seq(
+    tanhParts(x, r),
+    f32x4.mul(
+      f32x4.mul(get(r.t), get(r.x2)),
+      f32x4.add(
+        splat(1),
+        f32x4.mul(
+          f32x4.mul(f32x4.mul(get(x), get(r.x2)), splat(2 * SQRT_2_PI)),
+          f32x4.add(splat(1), f32x4.mul(f32x4.mul(get(x), get(x)), splat(0.134145))),
+        ),
+      ),
+    ),
+  );
 
 /** y[i] = body(x[i]) over n4 floats. */
 function emitForward(mod: ModuleBuilder, name: string, body: Body): void {
   const fn = mod.func(['i32', 'i32', 'i32'], [], name);
   const [x, y, n4] = [0, 1, 2];
-  const i = fn.local('i32'), r = regs(fn);
-  fn.body = forRange(i, i32.const(0), i32.shl(get(n4), i32.const(2)), i32.const(16),
+  const i = fn.local('i32'),
+    r = regs(fn);
+  fn.body = forRange(
+    i,
+    i32.const(0),
+    i32.shl(get(n4), i32.const(2)),
+    i32.const(16),
     local.set(r.v, v128.load(i32.add(get(x), get(i)))),
-    v128.store(i32.add(get(y), get(i)), body(fn, r, r.v)));
+    v128.store(i32.add(get(y), get(i)), body(fn, r, r.v)),
+  );
 }
 
 /** y[i] = g[i] · body(x[i]) over n4 floats. */
 function emitBackward(mod: ModuleBuilder, name: string, body: Body): void {
   const fn = mod.func(['i32', 'i32', 'i32', 'i32'], [], name);
   const [g, x, y, n4] = [0, 1, 2, 3];
-  const i = fn.local('i32'), r = regs(fn);
-  fn.body = forRange(i, i32.const(0), i32.shl(get(n4), i32.const(2)), i32.const(16),
+  const i = fn.local('i32'),
+    r = regs(fn);
+  fn.body = forRange(
+    i,
+    i32.const(0),
+    i32.shl(get(n4), i32.const(2)),
+    i32.const(16),
     local.set(r.v, v128.load(i32.add(get(x), get(i)))),
-    v128.store(i32.add(get(y), get(i)), f32x4.mul(v128.load(i32.add(get(g), get(i))), body(fn, r, r.v))));
+    v128.store(i32.add(get(y), get(i)), f32x4.mul(v128.load(i32.add(get(g), get(i))), body(fn, r, r.v))),
+  );
 }
 
 /** The exports of the GELU module. */

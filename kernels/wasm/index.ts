@@ -90,8 +90,10 @@ export function setThreads(n: number): void {
     throw new RangeError(`setThreads(${n}): need an integer in [1, ${MAX_THREADS}]`);
   }
   if (n > 1 && !workersAvailable()) {
-    throw new RangeError(`setThreads(${n}): no worker threads here (a browser page must be crossOriginIsolated and ` +
-      'the engine must run in a Worker, where blocking is allowed); use 1');
+    throw new RangeError(
+      `setThreads(${n}): no worker threads here (a browser page must be crossOriginIsolated and ` +
+        'the engine must run in a Worker, where blocking is allowed); use 1',
+    );
   }
   if (runtime?.pool && runtime.pool.size !== n) shutdown();
   threadCount = n;
@@ -191,7 +193,8 @@ function place(heap: WasmHeap, src: Float32Array, len: number, copy: boolean): [
 export function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, options: MatmulOptions): void {
   if (!wasmSimdAvailable()) throw new Error('matmulWasm: WebAssembly SIMD is not available');
   const p = planMatmul(a, b, out, options);
-  if (isEmptyMatmul(p)) matmulFallback(a, b, out, p); // nothing for the kernel to do: zeros or nothing
+  if (isEmptyMatmul(p))
+    matmulFallback(a, b, out, p); // nothing for the kernel to do: zeros or nothing
   else gemmWasm(a, b, out, p);
 }
 
@@ -229,9 +232,11 @@ function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matmul
 function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
   if (p.batch === 1) return matmulFallback(a, b, out, p);
   const half = p.batch >> 1;
-  const part = (from: number, count: number): void => gemmWasm(
-    a.subarray(from * p.aBatchStride), b.subarray(from * p.bBatchStride),
-    out.subarray(from * p.m * p.n), { ...p, batch: count });
+  const part = (from: number, count: number): void =>
+    gemmWasm(a.subarray(from * p.aBatchStride), b.subarray(from * p.bBatchStride), out.subarray(from * p.m * p.n), {
+      ...p,
+      batch: count,
+    });
   part(0, half);
   part(half, p.batch - half);
 }
@@ -239,13 +244,22 @@ function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p:
 /** Fills the job descriptor read by the emitted `gemm` (byte addresses and byte strides). */
 function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr: number, cPtr: number): void {
   const d = heap.i32(at, DESC_BYTES / 4);
-  d[Desc.m] = p.m; d[Desc.n] = p.n; d[Desc.k] = p.k; d[Desc.accumulate] = p.accumulate ? 1 : 0;
+  d[Desc.m] = p.m;
+  d[Desc.n] = p.n;
+  d[Desc.k] = p.k;
+  d[Desc.accumulate] = p.accumulate ? 1 : 0;
   // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
-  d[Desc.aPtr] = aPtr; d[Desc.aBatchStride] = 4 * p.aBatchStride;
-  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.k); d[Desc.aColStride] = 4 * (p.transA ? p.m : 1);
-  d[Desc.bPtr] = bPtr; d[Desc.bBatchStride] = 4 * p.bBatchStride;
-  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.n); d[Desc.bColStride] = 4 * (p.transB ? p.k : 1);
-  d[Desc.cPtr] = cPtr; d[Desc.cRowStride] = 4 * p.n; d[Desc.cBatchStride] = 4 * p.m * p.n;
+  d[Desc.aPtr] = aPtr;
+  d[Desc.aBatchStride] = 4 * p.aBatchStride;
+  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.k);
+  d[Desc.aColStride] = 4 * (p.transA ? p.m : 1);
+  d[Desc.bPtr] = bPtr;
+  d[Desc.bBatchStride] = 4 * p.bBatchStride;
+  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.n);
+  d[Desc.bColStride] = 4 * (p.transB ? p.k : 1);
+  d[Desc.cPtr] = cPtr;
+  d[Desc.cRowStride] = 4 * p.n;
+  d[Desc.cBatchStride] = 4 * p.m * p.n;
 }
 
 /**
@@ -266,7 +280,13 @@ export function softmax(x: FloatArray, out: FloatArray, rows: number, n: number)
  * variance (as PyTorch). Shapes: x [rows, n], gamma [n], beta [n] -> out [rows, n]; out may be x.
  */
 export function layerNorm(
-  x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, rows: number, n: number, eps = 1e-5,
+  x: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+  out: FloatArray,
+  rows: number,
+  n: number,
+  eps = 1e-5,
 ): void {
   checkRows('layerNorm', [x, out], rows, n);
   if (gamma.length < n || beta.length < n) throw new RangeError(`layerNorm: gamma and beta need ${n} elements`);
@@ -274,20 +294,23 @@ export function layerNorm(
     return layerNormFallback(x, gamma, beta, out, rows, n, eps);
   }
   if (!(gamma instanceof Float32Array && beta instanceof Float32Array)) throw new TypeError('layerNorm: mixed dtypes');
-  withStaged([x, gamma.subarray(0, n), beta.subarray(0, n)], out as Float32Array, rows * n,
-    ([px, pg, pb], py) => rowwise().layerNormRows(px!, py, pg!, pb!, rows, n, eps));
+  withStaged([x, gamma.subarray(0, n), beta.subarray(0, n)], out as Float32Array, rows * n, ([px, pg, pb], py) =>
+    rowwise().layerNormRows(px!, py, pg!, pb!, rows, n, eps),
+  );
 }
 
 function checkRows(name: string, arrays: FloatArray[], rows: number, n: number): void {
-  if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(n) && n >= 1)) throw new RangeError(`${name}: bad rows=${rows} n=${n}`);
+  if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(n) && n >= 1))
+    throw new RangeError(`${name}: bad rows=${rows} n=${n}`);
   if (arrays.some((a) => a.length < rows * n)) throw new RangeError(`${name}: arrays need ${rows * n} elements`);
   if (arrays.some((a) => a.constructor !== arrays[0]!.constructor)) throw new TypeError(`${name}: mixed dtypes`);
 }
 
 function rowwise(): RowwiseFns {
   const rt = ensureRuntime();
-  rt.rowwise ??= new WebAssembly.Instance(new WebAssembly.Module(buildRowwiseModule()),
-    { env: { memory: rt.heap.memory } }).exports as unknown as RowwiseFns;
+  rt.rowwise ??= new WebAssembly.Instance(new WebAssembly.Module(buildRowwiseModule()), {
+    env: { memory: rt.heap.memory },
+  }).exports as unknown as RowwiseFns;
   return rt.rowwise;
 }
 
@@ -295,7 +318,12 @@ function rowwise(): RowwiseFns {
  * Runs `fn` on heap addresses of `inputs` and of an `len`-float output, staging copies for
  * arrays outside the heap (the first input is `len` floats, the others are whole arrays).
  */
-function withStaged(inputs: Float32Array[], out: Float32Array, len: number, fn: (ptrs: number[], out: number) => void): void {
+function withStaged(
+  inputs: Float32Array[],
+  out: Float32Array,
+  len: number,
+  fn: (ptrs: number[], out: number) => void,
+): void {
   const { heap } = ensureRuntime();
   const owned: number[] = [];
   try {
@@ -321,15 +349,18 @@ function withStaged(inputs: Float32Array[], out: Float32Array, len: number, fn: 
  */
 export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean {
   const len = x.length;
-  if (out.length !== len || (g && g.length !== len)) throw new RangeError(`gelu: x, out${g ? ', g' : ''} lengths differ`);
+  if (out.length !== len || (g && g.length !== len))
+    throw new RangeError(`gelu: x, out${g ? ', g' : ''} lengths differ`);
   if (len < ROWWISE_MIN_ELEMENTS || !wasmSimdAvailable()) return false;
-  const rt = ensureRuntime(), { heap } = rt;
-  rt.gelu ??= new WebAssembly.Instance(new WebAssembly.Module(buildGeluModule()),
-    { env: { memory: heap.memory } }).exports as unknown as GeluFns;
+  const rt = ensureRuntime(),
+    { heap } = rt;
+  rt.gelu ??= new WebAssembly.Instance(new WebAssembly.Module(buildGeluModule()), { env: { memory: heap.memory } })
+    .exports as unknown as GeluFns;
   // Staged copies padded to a multiple of 4 lanes, so the kernel needs no scalar tail; the
   // result is computed in place over the staged x.
   const n4 = (len + 3) & ~3;
-  let px = 0, pg = 0;
+  let px = 0,
+    pg = 0;
   try {
     px = heap.alloc(4 * n4);
     if (g) pg = heap.alloc(4 * n4);

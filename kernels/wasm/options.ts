@@ -38,7 +38,9 @@ const isCount = (x: number): boolean => Number.isInteger(x) && x >= 0 && x < 2 *
 export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: MatmulOptions): MatmulPlan {
   const { m, k, n } = o;
   const p: MatmulPlan = {
-    m, k, n,
+    m,
+    k,
+    n,
     batch: o.batch ?? 1,
     transA: o.transA ?? false,
     transB: o.transB ?? false,
@@ -49,7 +51,14 @@ export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: Mat
   if (![m, k, n, p.batch].every(isCount)) {
     throw new RangeError(`matmul: bad sizes m=${m} k=${k} n=${n} batch=${p.batch} (expected integers in [0, 2^31))`);
   }
-  if (!(Number.isInteger(p.aBatchStride) && p.aBatchStride >= 0 && Number.isInteger(p.bBatchStride) && p.bBatchStride >= 0)) {
+  if (
+    !(
+      Number.isInteger(p.aBatchStride) &&
+      p.aBatchStride >= 0 &&
+      Number.isInteger(p.bBatchStride) &&
+      p.bBatchStride >= 0
+    )
+  ) {
     throw new RangeError('matmul: batch strides must be integers >= 0');
   }
   if (a.constructor !== b.constructor || a.constructor !== out.constructor) {

@@ -108,21 +108,39 @@ export class GemmPool {
     }
     this.ctl = heap.i32(0, SLOT + MAX_THREADS);
     for (let t = 0; t < size; t++) this.scratch.push(heap.alloc(scratchBytes));
-    this.scratch.forEach((p, t) => { this.ctl[SLOT + t] = p; });
+    this.scratch.forEach((p, t) => {
+      this.ctl[SLOT + t] = p;
+    });
     const gen = Atomics.load(this.ctl, GEN);
     const epoch = Atomics.load(this.ctl, EPOCH);
     if (size > 1 && !workersAvailable()) {
-      throw new RangeError(`GemmPool: ${size} threads need workers, which this context lacks ` +
-        '(a browser page must be crossOriginIsolated and the pool must live in a Worker); use 1 thread');
+      throw new RangeError(
+        `GemmPool: ${size} threads need workers, which this context lacks ` +
+          '(a browser page must be crossOriginIsolated and the pool must live in a Worker); use 1 thread',
+      );
     }
-    let ready = (): void => {}, fail = (_e: unknown): void => {};
-    this.whenReady = new Promise<void>((resolve, reject) => { ready = resolve; fail = reject; });
-    const onReady = (): void => { if (++this.started === size - 1) ready(); };
-    const onFail = (e: unknown): void => fail(new Error(`GemmPool: a worker failed to start (${String((e as { message?: string }).message ?? e)})`));
+    let ready = (): void => {},
+      fail = (_e: unknown): void => {};
+    this.whenReady = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      fail = reject;
+    });
+    const onReady = (): void => {
+      if (++this.started === size - 1) ready();
+    };
+    const onFail = (e: unknown): void =>
+      fail(new Error(`GemmPool: a worker failed to start (${String((e as { message?: string }).message ?? e)})`));
     if (size === 1) ready();
     for (let id = 1; id < size; id++) {
       const data = { module, memory: heap.memory, id, gen, epoch };
-      this.workers.push(spawn({ node: `${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, web: `${WEB_PRELUDE}\n${WORKER_BODY}` }, data, onReady, onFail));
+      this.workers.push(
+        spawn(
+          { node: `${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, web: `${WEB_PRELUDE}\n${WORKER_BODY}` },
+          data,
+          onReady,
+          onFail,
+        ),
+      );
     }
     this.whenReady.catch(() => {}); // a failed start leaves jobs on the calling thread; callers that await see it
   }
@@ -172,8 +190,10 @@ export class GemmPool {
   /** The caller's share: claim chunks until the job's units run out. */
   private claim(): void {
     const ctl = this.ctl;
-    const units = ctl[UNITS]!, chunk = ctl[CHUNK]!, desc = ctl[DESC]!;
-    for (let u0: number; (u0 = Atomics.add(ctl, NEXT, chunk)) < units;) {
+    const units = ctl[UNITS]!,
+      chunk = ctl[CHUNK]!,
+      desc = ctl[DESC]!;
+    for (let u0: number; (u0 = Atomics.add(ctl, NEXT, chunk)) < units; ) {
       this.gemm(desc, u0, Math.min(units, u0 + chunk), this.scratch[0]!);
     }
   }

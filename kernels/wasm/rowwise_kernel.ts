@@ -11,7 +11,18 @@
  * combine them at the end, so results are deterministic.
  */
 import {
-  f32, f32x4, forRange, get, i32, i32x4, local, seq, v128, ModuleBuilder, type Code, type Func,
+  f32,
+  f32x4,
+  forRange,
+  get,
+  i32,
+  i32x4,
+  local,
+  seq,
+  v128,
+  ModuleBuilder,
+  type Code,
+  type Func,
 } from './emit.js';
 
 // Cephes expf: e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2; ln 2 is split into
@@ -19,8 +30,8 @@ import {
 // series fit, accurate to about 1 ulp on that interval.
 const LOG2E = Math.LOG2E;
 const C1 = 0.693359375;
-const C2 = -2.12194440e-4;
-const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+const C2 = -2.1219444e-4;
+const EXP_POLY = [1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
 /** Below this e^x is under float32's normal range: returned as 0 (the true value is < 1.2e-38). */
 const EXP_MIN_X = -87.33654;
 /** Above this 2^n would overflow the exponent field. */
@@ -52,19 +63,30 @@ function rowLoops(fn: Func, n: number) {
     /** Sets n4 = n rounded down to a multiple of 4. */
     init: local.set(n4, i32.and(get(n), i32.const(-4))),
     /** body(byteOffset) once per 4 lanes, then tail(byteOffset) once per leftover element. */
-    each: (body: (off: Code) => Code, tail: (off: Code) => Code): Code => seq(
-      forRange(i, i32.const(0), get(n4), i32.const(4), body(i32.shl(get(i), i32.const(2)))),
-      forRange(i, get(n4), get(n), i32.const(1), tail(i32.shl(get(i), i32.const(2)))),
-    ),
+    each: (body: (off: Code) => Code, tail: (off: Code) => Code): Code =>
+      seq(
+        forRange(i, i32.const(0), get(n4), i32.const(4), body(i32.shl(get(i), i32.const(2)))),
+        forRange(i, get(n4), get(n), i32.const(1), tail(i32.shl(get(i), i32.const(2)))),
+      ),
   };
 }
 
-const lanesSum = (v: Code, tmp: number): Code => seq(local.set(tmp, v),
-  f32.add(f32.add(f32x4.extract_lane(get(tmp), 0), f32x4.extract_lane(get(tmp), 1)),
-    f32.add(f32x4.extract_lane(get(tmp), 2), f32x4.extract_lane(get(tmp), 3))));
-const lanesMax = (v: Code, tmp: number): Code => seq(local.set(tmp, v),
-  f32.max(f32.max(f32x4.extract_lane(get(tmp), 0), f32x4.extract_lane(get(tmp), 1)),
-    f32.max(f32x4.extract_lane(get(tmp), 2), f32x4.extract_lane(get(tmp), 3))));
+const lanesSum = (v: Code, tmp: number): Code =>
+  seq(
+    local.set(tmp, v),
+    f32.add(
+      f32.add(f32x4.extract_lane(get(tmp), 0), f32x4.extract_lane(get(tmp), 1)),
+      f32.add(f32x4.extract_lane(get(tmp), 2), f32x4.extract_lane(get(tmp), 3)),
+    ),
+  );
+const lanesMax = (v: Code, tmp: number): Code =>
+  seq(
+    local.set(tmp, v),
+    f32.max(
+      f32.max(f32x4.extract_lane(get(tmp), 0), f32x4.extract_lane(get(tmp), 1)),
+      f32.max(f32x4.extract_lane(get(tmp), 2), f32x4.extract_lane(get(tmp), 3)),
+    ),
+  );
 
 function emitSoftmax(mod: ModuleBuilder): void {
   const fn = mod.func(['i32', 'i32', 'i32', 'i32'], [], 'softmaxRows');
@@ -75,38 +97,51 @@ function emitSoftmax(mod: ModuleBuilder): void {
   const t = [fn.local('v128'), fn.local('v128'), fn.local('v128')] as const;
   const loops = rowLoops(fn, n);
   const at = (p: number, off: Code): Code => i32.add(get(p), off);
-  fn.body = seq(loops.init, forRange(r, i32.const(0), get(rows), i32.const(1),
-    local.set(px, i32.add(get(x), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
-    local.set(py, i32.add(get(y), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
-    // Pass 1: the row max, subtracted so e^(x - max) <= 1 never overflows.
-    local.set(vm, f32x4.splat(f32.const(-Infinity))),
-    local.set(m, f32.const(-Infinity)),
-    loops.each((o) => local.set(vm, f32x4.max(get(vm), v128.load(at(px, o)))),
-      (o) => local.set(m, f32.max(get(m), f32.load(at(px, o))))),
-    local.set(m, f32.max(get(m), lanesMax(get(vm), tmp))),
-    // Pass 2: y = e^(x - max) and its sum.
-    local.set(vm, f32x4.splat(get(m))),
-    local.set(vs, v128.zero()),
-    local.set(s, f32.const(0)),
-    loops.each(
-      (o) => seq(
-        local.set(e, expLanes(f32x4.sub(v128.load(at(px, o)), get(vm)), t)),
-        v128.store(at(py, o), get(e)),
-        local.set(vs, f32x4.add(get(vs), get(e))),
+  fn.body = seq(
+    loops.init,
+    forRange(
+      r,
+      i32.const(0),
+      get(rows),
+      i32.const(1),
+      local.set(px, i32.add(get(x), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
+      local.set(py, i32.add(get(y), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
+      // Pass 1: the row max, subtracted so e^(x - max) <= 1 never overflows.
+      local.set(vm, f32x4.splat(f32.const(-Infinity))),
+      local.set(m, f32.const(-Infinity)),
+      loops.each(
+        (o) => local.set(vm, f32x4.max(get(vm), v128.load(at(px, o)))),
+        (o) => local.set(m, f32.max(get(m), f32.load(at(px, o)))),
       ),
-      (o) => seq(
-        local.set(ms, f32x4.extract_lane(expLanes(f32x4.splat(f32.sub(f32.load(at(px, o)), get(m))), t), 0)),
-        f32.store(at(py, o), get(ms)),
-        local.set(s, f32.add(get(s), get(ms))),
+      local.set(m, f32.max(get(m), lanesMax(get(vm), tmp))),
+      // Pass 2: y = e^(x - max) and its sum.
+      local.set(vm, f32x4.splat(get(m))),
+      local.set(vs, v128.zero()),
+      local.set(s, f32.const(0)),
+      loops.each(
+        (o) =>
+          seq(
+            local.set(e, expLanes(f32x4.sub(v128.load(at(px, o)), get(vm)), t)),
+            v128.store(at(py, o), get(e)),
+            local.set(vs, f32x4.add(get(vs), get(e))),
+          ),
+        (o) =>
+          seq(
+            local.set(ms, f32x4.extract_lane(expLanes(f32x4.splat(f32.sub(f32.load(at(px, o)), get(m))), t), 0)),
+            f32.store(at(py, o), get(ms)),
+            local.set(s, f32.add(get(s), get(ms))),
+          ),
+      ),
+      local.set(s, f32.add(lanesSum(get(vs), tmp), get(s))),
+      // Pass 3: scale by 1/sum.
+      local.set(s, f32.div(f32.const(1), get(s))),
+      local.set(vs, f32x4.splat(get(s))),
+      loops.each(
+        (o) => v128.store(at(py, o), f32x4.mul(v128.load(at(py, o)), get(vs))),
+        (o) => f32.store(at(py, o), f32.mul(f32.load(at(py, o)), get(s))),
       ),
     ),
-    local.set(s, f32.add(lanesSum(get(vs), tmp), get(s))),
-    // Pass 3: scale by 1/sum.
-    local.set(s, f32.div(f32.const(1), get(s))),
-    local.set(vs, f32x4.splat(get(s))),
-    loops.each((o) => v128.store(at(py, o), f32x4.mul(v128.load(at(py, o)), get(vs))),
-      (o) => f32.store(at(py, o), f32.mul(f32.load(at(py, o)), get(s)))),
-  ));
+  );
 }
 
 function emitLayerNorm(mod: ModuleBuilder): void {
@@ -114,43 +149,78 @@ function emitLayerNorm(mod: ModuleBuilder): void {
   const [x, y, gamma, beta, rows, n, eps] = [0, 1, 2, 3, 4, 5, 6];
   const [r, px, py] = [fn.local('i32'), fn.local('i32'), fn.local('i32')];
   const [mean, rstd, d] = [fn.local('f32'), fn.local('f32'), fn.local('f32')];
-  const [vacc, vmean, vrstd, vd, tmp] = Array.from({ length: 5 }, () => fn.local('v128')) as [number, number, number, number, number];
+  const [vacc, vmean, vrstd, vd, tmp] = Array.from({ length: 5 }, () => fn.local('v128')) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const loops = rowLoops(fn, n);
   const at = (p: number, off: Code): Code => i32.add(get(p), off);
   const invN = f32.div(f32.const(1), f32.convert_i32_s(get(n)));
-  fn.body = seq(loops.init, forRange(r, i32.const(0), get(rows), i32.const(1),
-    local.set(px, i32.add(get(x), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
-    local.set(py, i32.add(get(y), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
-    // Pass 1: mean, summed around the row's first element so a large common offset does not
-    // eat the float32 mantissa (x ~ 3, n = 4099: max error 2e-6 unshifted, 6e-7 shifted).
-    local.set(d, f32.load(get(px))),
-    local.set(vmean, f32x4.splat(get(d))),
-    local.set(vacc, v128.zero()),
-    local.set(mean, f32.const(0)),
-    loops.each((o) => local.set(vacc, f32x4.add(get(vacc), f32x4.sub(v128.load(at(px, o)), get(vmean)))),
-      (o) => local.set(mean, f32.add(get(mean), f32.sub(f32.load(at(px, o)), get(d))))),
-    local.set(mean, f32.add(get(d), f32.mul(f32.add(lanesSum(get(vacc), tmp), get(mean)), invN))),
-    // Pass 2: variance around the mean (two passes: no cancellation from E[x^2] - E[x]^2).
-    local.set(vmean, f32x4.splat(get(mean))),
-    local.set(vacc, v128.zero()),
-    local.set(rstd, f32.const(0)),
-    loops.each(
-      (o) => seq(local.set(vd, f32x4.sub(v128.load(at(px, o)), get(vmean))),
-        local.set(vacc, f32x4.add(get(vacc), f32x4.mul(get(vd), get(vd))))),
-      (o) => seq(local.set(d, f32.sub(f32.load(at(px, o)), get(mean))),
-        local.set(rstd, f32.add(get(rstd), f32.mul(get(d), get(d))))),
+  fn.body = seq(
+    loops.init,
+    forRange(
+      r,
+      i32.const(0),
+      get(rows),
+      i32.const(1),
+      local.set(px, i32.add(get(x), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
+      local.set(py, i32.add(get(y), i32.shl(i32.mul(get(r), get(n)), i32.const(2)))),
+      // Pass 1: mean, summed around the row's first element so a large common offset does not
+      // eat the float32 mantissa (x ~ 3, n = 4099: max error 2e-6 unshifted, 6e-7 shifted).
+      local.set(d, f32.load(get(px))),
+      local.set(vmean, f32x4.splat(get(d))),
+      local.set(vacc, v128.zero()),
+      local.set(mean, f32.const(0)),
+      loops.each(
+        (o) => local.set(vacc, f32x4.add(get(vacc), f32x4.sub(v128.load(at(px, o)), get(vmean)))),
+        (o) => local.set(mean, f32.add(get(mean), f32.sub(f32.load(at(px, o)), get(d)))),
+      ),
+      local.set(mean, f32.add(get(d), f32.mul(f32.add(lanesSum(get(vacc), tmp), get(mean)), invN))),
+      // Pass 2: variance around the mean (two passes: no cancellation from E[x^2] - E[x]^2).
+      local.set(vmean, f32x4.splat(get(mean))),
+      local.set(vacc, v128.zero()),
+      local.set(rstd, f32.const(0)),
+      loops.each(
+        (o) =>
+          seq(
+            local.set(vd, f32x4.sub(v128.load(at(px, o)), get(vmean))),
+            local.set(vacc, f32x4.add(get(vacc), f32x4.mul(get(vd), get(vd)))),
+          ),
+        (o) =>
+          seq(
+            local.set(d, f32.sub(f32.load(at(px, o)), get(mean))),
+            local.set(rstd, f32.add(get(rstd), f32.mul(get(d), get(d)))),
+          ),
+      ),
+      local.set(
+        rstd,
+        f32.div(f32.const(1), f32.sqrt(f32.add(f32.mul(f32.add(lanesSum(get(vacc), tmp), get(rstd)), invN), get(eps)))),
+      ),
+      // Pass 3: normalize, scale, shift.
+      local.set(vrstd, f32x4.splat(get(rstd))),
+      loops.each(
+        (o) =>
+          v128.store(
+            at(py, o),
+            f32x4.add(
+              f32x4.mul(f32x4.mul(f32x4.sub(v128.load(at(px, o)), get(vmean)), get(vrstd)), v128.load(at(gamma, o))),
+              v128.load(at(beta, o)),
+            ),
+          ),
+        (o) =>
+          f32.store(
+            at(py, o),
+            f32.add(
+              f32.mul(f32.mul(f32.sub(f32.load(at(px, o)), get(mean)), get(rstd)), f32.load(at(gamma, o))),
+              f32.load(at(beta, o)),
+            ),
+          ),
+      ),
     ),
-    local.set(rstd, f32.div(f32.const(1), f32.sqrt(f32.add(
-      f32.mul(f32.add(lanesSum(get(vacc), tmp), get(rstd)), invN), get(eps))))),
-    // Pass 3: normalize, scale, shift.
-    local.set(vrstd, f32x4.splat(get(rstd))),
-    loops.each(
-      (o) => v128.store(at(py, o), f32x4.add(f32x4.mul(f32x4.mul(f32x4.sub(v128.load(at(px, o)), get(vmean)),
-        get(vrstd)), v128.load(at(gamma, o))), v128.load(at(beta, o)))),
-      (o) => f32.store(at(py, o), f32.add(f32.mul(f32.mul(f32.sub(f32.load(at(px, o)), get(mean)),
-        get(rstd)), f32.load(at(gamma, o))), f32.load(at(beta, o)))),
-    ),
-  ));
+  );
 }
 
 /** Builds the module: imports `env.memory` (shared), exports `softmaxRows` and `layerNormRows`. */

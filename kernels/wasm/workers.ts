@@ -6,9 +6,14 @@
 import { nodeBuiltin } from '../platform.js';
 
 /** A started worker thread, whichever platform made it. */
-export interface ThreadHandle { terminate(): void }
+export interface ThreadHandle {
+  terminate(): void;
+}
 interface NodeWorkerThreads {
-  Worker: new (src: string, o: { eval: true; execArgv: string[]; workerData: unknown }) => ThreadHandle & { unref(): void };
+  Worker: new (
+    src: string,
+    o: { eval: true; execArgv: string[]; workerData: unknown },
+  ) => ThreadHandle & { unref(): void };
 }
 interface WebWorkerLike extends ThreadHandle {
   onmessage: ((e: { data: unknown }) => void) | null;
@@ -28,8 +33,18 @@ function nodeWorkers(): NodeWorkerThreads | undefined {
  */
 export function workersAvailable(): boolean {
   if (nodeWorkers()) return true;
-  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown; WorkerGlobalScope?: unknown; Blob?: unknown };
-  return g.crossOriginIsolated === true && typeof g.Worker === 'function' && g.WorkerGlobalScope !== undefined && typeof g.Blob === 'function';
+  const g = globalThis as {
+    crossOriginIsolated?: boolean;
+    Worker?: unknown;
+    WorkerGlobalScope?: unknown;
+    Blob?: unknown;
+  };
+  return (
+    g.crossOriginIsolated === true &&
+    typeof g.Worker === 'function' &&
+    g.WorkerGlobalScope !== undefined &&
+    typeof g.Blob === 'function'
+  );
 }
 
 /**
@@ -37,7 +52,12 @@ export function workersAvailable(): boolean {
  * `workerData`) or `source.web` (a Web Worker script, which gets `data` as its first message).
  * `onReady` fires once it runs; `onFail` if it cannot start.
  */
-export function spawn(source: { node: string; web: string }, data: Record<string, unknown>, onReady: () => void, onFail: (e: unknown) => void): ThreadHandle {
+export function spawn(
+  source: { node: string; web: string },
+  data: Record<string, unknown>,
+  onReady: () => void,
+  onFail: (e: unknown) => void,
+): ThreadHandle {
   const node = nodeWorkers();
   if (node) {
     // execArgv: [] because no TS loader is needed: the worker is plain JS.
@@ -46,12 +66,19 @@ export function spawn(source: { node: string; web: string }, data: Record<string
     onReady(); // a Node worker starts without its creator's event loop, so jobs may count on it at once
     return w;
   }
-  const g = globalThis as unknown as { Worker: WebWorkerCtor; Blob: new (parts: string[], o: { type: string }) => unknown; URL: { createObjectURL(b: unknown): string; revokeObjectURL(u: string): void } };
+  const g = globalThis as unknown as {
+    Worker: WebWorkerCtor;
+    Blob: new (parts: string[], o: { type: string }) => unknown;
+    URL: { createObjectURL(b: unknown): string; revokeObjectURL(u: string): void };
+  };
   const url = g.URL.createObjectURL(new g.Blob([source.web], { type: 'text/javascript' }));
   const w = new g.Worker(url);
-  w.onmessage = () => { w.onmessage = null; g.URL.revokeObjectURL(url); onReady(); };
+  w.onmessage = () => {
+    w.onmessage = null;
+    g.URL.revokeObjectURL(url);
+    onReady();
+  };
   w.onerror = (e) => onFail(e);
   w.postMessage(data); // the compiled module and the shared memory are cloned to the worker
   return w;
 }
-

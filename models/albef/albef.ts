@@ -10,7 +10,13 @@ import { Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
 import { BertForMaskedLM } from './bert.js';
 import { validateConfig, type AlbefConfig } from './config.js';
-import { itmLoss, lazyLabelledSubset, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
+import {
+  itmLoss,
+  lazyLabelledSubset,
+  sampleNegativeIndices,
+  type HardNegatives,
+  type NegativeIndices,
+} from '../common/objectives.js';
 import { itcLoss, mlmLoss, softTargets } from './losses.js';
 import { enqueue, initQueue } from './momentum.js';
 import { VisionTransformer } from './vit.js';
@@ -35,9 +41,13 @@ export interface ForwardOptions {
 
 /** The three objectives and their sum, plus what metrics and the queue update need. */
 export interface AlbefOutput {
-  itc: Tensor; itm: Tensor; mlm: Tensor; total: Tensor;
+  itc: Tensor;
+  itm: Tensor;
+  mlm: Tensor;
+  total: Tensor;
   /** ITC's two directions. */
-  i2t: Tensor; t2i: Tensor;
+  i2t: Tensor;
+  t2i: Tensor;
   /** [3B, 2]: positives, then (text, negative image), then (negative text, image). */
   itmLogits: Tensor;
   /**
@@ -45,19 +55,26 @@ export interface AlbefOutput {
    * metrics. Computed on first access, which reads the labels back: the loss itself runs over all
    * B·T positions with unlabelled ones weighted 0, so a step reads nothing.
    */
-  readonly mlmLogits: Tensor | null; readonly mlmTargets: Tensor | null;
+  readonly mlmLogits: Tensor | null;
+  readonly mlmTargets: Tensor | null;
   /** All B·T positions' MLM logits [B·T, V] and labels [B·T] (−100 = not masked), read by nothing: for metrics on any device. */
   mlmAll: { logits: Tensor; labels: Tensor } | null;
   /** The ITM hard negatives used, as int32 batch indices [B] on the model's device. */
   negatives: NegativeIndices;
   /** Momentum features of this batch, enqueued after the loss. Shapes: [B, E]. */
-  imageFeatM: Tensor; textFeatM: Tensor;
+  imageFeatM: Tensor;
+  textFeatM: Tensor;
 }
 
 /** What the momentum model contributes to a step. Shapes: states [B, 1+N, Cv]; feats [B, E]; banks [E, B+Q]; targets [B, B+Q]. */
 export interface MomentumOutputs {
-  imageStatesM: Tensor; imageFeatM: Tensor; textFeatM: Tensor;
-  imageBank: Tensor; textBank: Tensor; targetI2t: Tensor; targetT2i: Tensor;
+  imageStatesM: Tensor;
+  imageFeatM: Tensor;
+  textFeatM: Tensor;
+  imageBank: Tensor;
+  textBank: Tensor;
+  targetI2t: Tensor;
+  targetT2i: Tensor;
 }
 
 /** L2 normalization along the last dim, x / max(‖x‖, 1e-12) (F.normalize). Shapes: [..., E]. */
@@ -87,10 +104,14 @@ export class Albef extends Module {
   readonly rng: Rng;
 
   /** `rng` (default: a generator seeded with `seed`, default 0) draws the init, the queues and the ITM negatives. */
-  constructor(readonly config: AlbefConfig, opts: { seed?: number; rng?: Rng } = {}) {
+  constructor(
+    readonly config: AlbefConfig,
+    opts: { seed?: number; rng?: Rng } = {},
+  ) {
     super();
     validateConfig(config);
-    const rng = opts.rng ?? new Rng(opts.seed ?? 0), { vision: v, text: t, embedDim: E } = config;
+    const rng = opts.rng ?? new Rng(opts.seed ?? 0),
+      { vision: v, text: t, embedDim: E } = config;
     this.visualEncoder = this.registerModule('visual_encoder', new VisionTransformer(v, rng, config.initStd));
     this.textEncoder = this.registerModule('text_encoder', new BertForMaskedLM(t, rng, config.initStd));
     this.visionProj = this.registerModule('vision_proj', new Linear(v.dim, E, { rng }));
@@ -112,52 +133,89 @@ export class Albef extends Module {
   /** Host mirror of the queue_ptr buffer, so enqueueing never reads the device. */
   private ptr = 0;
 
-  get temp(): Tensor { return this.param('temp'); }
-  get imageQueue(): Tensor { return this.buffer('image_queue')!; }
-  get textQueue(): Tensor { return this.buffer('text_queue')!; }
+  get temp(): Tensor {
+    return this.param('temp');
+  }
+  get imageQueue(): Tensor {
+    return this.buffer('image_queue')!;
+  }
+  get textQueue(): Tensor {
+    return this.buffer('text_queue')!;
+  }
   /**
    * Next queue column to overwrite: a host mirror of the `queue_ptr` buffer (which the state dict
    * saves); the setter writes both, `loadStateDict` refreshes the mirror.
    */
-  get queuePtr(): number { return this.ptr; }
+  get queuePtr(): number {
+    return this.ptr;
+  }
   set queuePtr(ptr: number) {
     this.ptr = checkPtr(ptr, this.config.queueSize);
-    noGrad(() => this.buffer('queue_ptr')!.assign(full([1], ptr, { dtype: 'int32', device: this.buffer('queue_ptr')!.backend })));
+    noGrad(() =>
+      this.buffer('queue_ptr')!.assign(full([1], ptr, { dtype: 'int32', device: this.buffer('queue_ptr')!.backend })),
+    );
   }
 
   /** Module.loadStateDict, then the queue pointer's host mirror from the loaded value (a host read of the checkpoint's tensor). */
-  override loadStateDict(sd: Parameters<Module['loadStateDict']>[0], opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  override loadStateDict(
+    sd: Parameters<Module['loadStateDict']>[0],
+    opts: { strict?: boolean } = {},
+  ): { missing: string[]; unexpected: string[] } {
     const r = super.loadStateDict(sd, opts);
     if (Object.hasOwn(sd, 'queue_ptr')) this.ptr = checkPtr(sd.queue_ptr.dataSync()[0], this.config.queueSize);
     return r;
   }
   /** The parameters' dtype (inputs are cast to it). */
-  get dtype(): 'float32' | 'float64' { return this.temp.dtype as 'float32' | 'float64'; }
+  get dtype(): 'float32' | 'float64' {
+    return this.temp.dtype as 'float32' | 'float64';
+  }
 
   /** ViT states. Shapes: images [B, 3, S, S] -> [B, 1+N, Cv]. */
-  encodeImage(images: Tensor): Tensor { return this.visualEncoder.forward(images.to(this.dtype)); }
+  encodeImage(images: Tensor): Tensor {
+    return this.visualEncoder.forward(images.to(this.dtype));
+  }
   /** Text-encoder states (layers [0, fusionLayer)). Shapes: ids, mask [B, T] -> [B, T, C]. */
-  encodeText(ids: Tensor, mask: Tensor): Tensor { return this.textEncoder.bert.encodeText(ids, mask); }
+  encodeText(ids: Tensor, mask: Tensor): Tensor {
+    return this.textEncoder.bert.encodeText(ids, mask);
+  }
   /** Fusion-encoder states of (text, image) pairs. Shapes: [B, T, C], [B, T], [B, 1+N, Cv] -> [B, T, C]. */
-  fuse(text: Tensor, mask: Tensor, image: Tensor): Tensor { return this.textEncoder.bert.fuse(text, mask, image).out; }
+  fuse(text: Tensor, mask: Tensor, image: Tensor): Tensor {
+    return this.textEncoder.bert.fuse(text, mask, image).out;
+  }
   /** ITC embeddings: normalize(proj([CLS])). Shapes: [B, 1+N, Cv] / [B, T, C] -> [B, E]. */
-  imageFeature(image: Tensor): Tensor { return l2normalize(this.visionProj.forward(cls(image))); }
-  textFeature(text: Tensor): Tensor { return l2normalize(this.textProj.forward(cls(text))); }
+  imageFeature(image: Tensor): Tensor {
+    return l2normalize(this.visionProj.forward(cls(image)));
+  }
+  textFeature(text: Tensor): Tensor {
+    return l2normalize(this.textProj.forward(cls(text)));
+  }
   /** ITM logits on the fusion [CLS]; class 1 = matched. Shapes: fused [B, T, C] -> [B, 2]. */
-  itmLogits(fused: Tensor): Tensor { return this.itmHead.forward(cls(fused)); }
+  itmLogits(fused: Tensor): Tensor {
+    return this.itmHead.forward(cls(fused));
+  }
 
   /** ALBEF's model_pairs, matched by name each time (Module.to() replaces parameter tensors). */
   private emas(): Ema[] {
-    return ([[this.visualEncoder, this.visualEncoderM], [this.visionProj, this.visionProjM],
-      [this.textEncoder, this.textEncoderM], [this.textProj, this.textProjM]] as const).map(([on, mom]) => new Ema(on, mom));
+    return (
+      [
+        [this.visualEncoder, this.visualEncoderM],
+        [this.visionProj, this.visionProjM],
+        [this.textEncoder, this.textEncoderM],
+        [this.textProj, this.textProjM],
+      ] as const
+    ).map(([on, mom]) => new Ema(on, mom));
   }
 
   /** θ_m ← m·θ_m + (1 − m)·θ for every momentum parameter. */
-  momentumUpdate(): void { for (const ema of this.emas()) ema.update(this.config.momentum); }
+  momentumUpdate(): void {
+    for (const ema of this.emas()) ema.update(this.config.momentum);
+  }
 
   /** Writes this batch's momentum features into both queues and advances queue_ptr. Shapes: [B, E]. */
   enqueueFeatures(imageFeatM: Tensor, textFeatM: Tensor): void {
-    const ptr = this.queuePtr, img = enqueue(this.imageQueue, imageFeatM, ptr), txt = enqueue(this.textQueue, textFeatM, ptr);
+    const ptr = this.queuePtr,
+      img = enqueue(this.imageQueue, imageFeatM, ptr),
+      txt = enqueue(this.textQueue, textFeatM, ptr);
     noGrad(() => {
       this.imageQueue.assign(img.queue);
       this.textQueue.assign(txt.queue);
@@ -170,8 +228,10 @@ export class Albef extends Module {
    * momentum model, compute the losses, enqueue the momentum features.
    */
   forward(inputs: AlbefInputs, opts: ForwardOptions = {}): AlbefOutput {
-    const B = inputs.images.shape[0], Q = this.config.queueSize;
-    if (Q % B !== 0) throw new RangeError(`queue size ${Q} is not a multiple of the batch size ${B}; pick a batch that divides it`);
+    const B = inputs.images.shape[0],
+      Q = this.config.queueSize;
+    if (Q % B !== 0)
+      throw new RangeError(`queue size ${Q} is not a multiple of the batch size ${B}; pick a batch that divides it`);
     noGrad(() => this.temp.assign(this.temp.clamp(0.001, 0.5)));
     this.momentumUpdate();
     const out = this.losses(inputs, opts);
@@ -186,13 +246,13 @@ export class Albef extends Module {
   momentumOutputs(inputs: AlbefInputs, alpha = this.config.alpha): MomentumOutputs {
     const { images, ids, attentionMask: mask } = inputs;
     return noGrad(() => {
-      const imageStatesM = this.visualEncoderM.forward(images.to(this.dtype));          // [B, 1+N, Cv]
-      const imageFeatM = l2normalize(this.visionProjM.forward(cls(imageStatesM)));       // [B, E]
+      const imageStatesM = this.visualEncoderM.forward(images.to(this.dtype)); // [B, 1+N, Cv]
+      const imageFeatM = l2normalize(this.visionProjM.forward(cls(imageStatesM))); // [B, E]
       const textFeatM = l2normalize(this.textProjM.forward(cls(this.textEncoderM.bert.encodeText(ids, mask))));
-      const imageBank = concat([imageFeatM.mT(), this.imageQueue], 1);                   // [E, B+Q] batch, then queue
-      const textBank = concat([textFeatM.mT(), this.textQueue], 1);                      // [E, B+Q]
+      const imageBank = concat([imageFeatM.mT(), this.imageQueue], 1); // [E, B+Q] batch, then queue
+      const textBank = concat([textFeatM.mT(), this.textQueue], 1); // [E, B+Q]
       const temp = this.temp.detach();
-      const targetI2t = softTargets(imageFeatM.matmul(textBank).div(temp), alpha);       // [B, B+Q]
+      const targetI2t = softTargets(imageFeatM.matmul(textBank).div(temp), alpha); // [B, B+Q]
       const targetT2i = softTargets(textFeatM.matmul(imageBank).div(temp), alpha);
       return { imageStatesM, imageFeatM, textFeatM, imageBank, textBank, targetI2t, targetT2i };
     });
@@ -203,44 +263,68 @@ export class Albef extends Module {
    * `momentum` reuses precomputed momentum outputs (a gradient check holds them fixed).
    */
   losses(inputs: AlbefInputs, opts: ForwardOptions & { momentum?: MomentumOutputs } = {}): AlbefOutput {
-    const { images, ids, attentionMask: mask } = inputs, alpha = opts.alpha ?? this.config.alpha;
+    const { images, ids, attentionMask: mask } = inputs,
+      alpha = opts.alpha ?? this.config.alpha;
     checkInputs(inputs);
-    const img = this.encodeImage(images);                                        // [B, 1+N, Cv]
-    const txt = this.encodeText(ids, mask);                                      // [B, T, C]
-    const v = this.imageFeature(img), t = this.textFeature(txt);                 // [B, E]
+    const img = this.encodeImage(images); // [B, 1+N, Cv]
+    const txt = this.encodeText(ids, mask); // [B, T, C]
+    const v = this.imageFeature(img),
+      t = this.textFeature(txt); // [B, E]
     const m = opts.momentum ?? this.momentumOutputs(inputs, alpha);
 
     // ITC: online features against momentum features + queue (not online vs online).
-    const simI2t = v.matmul(m.textBank).div(this.temp);                          // [B, E] @ [E, B+Q] -> [B, B+Q]
+    const simI2t = v.matmul(m.textBank).div(this.temp); // [B, E] @ [E, B+Q] -> [B, B+Q]
     const simT2i = t.matmul(m.imageBank).div(this.temp);
     const { i2t, t2i, itc } = itcLoss(simI2t, simT2i, m.targetI2t, m.targetT2i);
 
     // ITM on [pos; (text, neg image); (neg text, image)], fused in one 3B pass; gradients flow into the negatives.
-    const negatives = opts.negatives ? uploadNegatives(opts.negatives, img) : sampleNegativeIndices(simI2t, simT2i, this.rng);
-    const { imageForText: negImg, textForImage: negTxt } = negatives;              // [B] int32 each
-    const textAll = concat([txt, txt, txt.indexSelect(0, negTxt)]);              // [3B, T, C]
-    const maskAll = concat([mask, mask, mask.indexSelect(0, negTxt)]);           // [3B, T], negative text keeps its mask
-    const imageAll = concat([img, img.indexSelect(0, negImg), img]);             // [3B, 1+N, Cv]
-    const itmLogits = this.itmLogits(this.fuse(textAll, maskAll, imageAll));     // [3B, 2]
+    const negatives = opts.negatives
+      ? uploadNegatives(opts.negatives, img)
+      : sampleNegativeIndices(simI2t, simT2i, this.rng);
+    const { imageForText: negImg, textForImage: negTxt } = negatives; // [B] int32 each
+    const textAll = concat([txt, txt, txt.indexSelect(0, negTxt)]); // [3B, T, C]
+    const maskAll = concat([mask, mask, mask.indexSelect(0, negTxt)]); // [3B, T], negative text keeps its mask
+    const imageAll = concat([img, img.indexSelect(0, negImg), img]); // [3B, 1+N, Cv]
+    const itmLogits = this.itmLogits(this.fuse(textAll, maskAll, imageAll)); // [3B, 2]
     const itm = itmLoss(itmLogits);
 
     // MLM on the masked ids (full 'multi_modal' pass), distilled from the momentum model with img_m.
     // The head runs on all B·T positions and the loss weighs unlabelled ones 0: the same loss as on
     // the M masked rows, without reading the labels to find them.
-    let mlm = full([], 0, { dtype: this.dtype, device: img.backend }), logitsAll: Tensor | null = null, labelsAll: Tensor | null = null;
+    let mlm = full([], 0, { dtype: this.dtype, device: img.backend }),
+      logitsAll: Tensor | null = null,
+      labelsAll: Tensor | null = null;
     if (inputs.mlmIds && inputs.mlmLabels) {
       const mlmIds = inputs.mlmIds;
-      labelsAll = inputs.mlmLabels.reshape([-1]);                                          // [B·T], −100 unlabelled
-      const soft = noGrad(() => this.textEncoderM.head.forward(rows(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imageStatesM))).softmax(-1));
+      labelsAll = inputs.mlmLabels.reshape([-1]); // [B·T], −100 unlabelled
+      const soft = noGrad(() =>
+        this.textEncoderM.head
+          .forward(rows(this.textEncoderM.bert.multimodal(mlmIds, mask, m.imageStatesM)))
+          .softmax(-1),
+      );
       logitsAll = this.textEncoder.head.forward(rows(this.textEncoder.bert.multimodal(mlmIds, mask, img))); // [B·T, V]
       mlm = mlmLoss(logitsAll, labelsAll, soft, alpha);
     }
-    const total = mlm.add(itc).add(itm);                                        // the reference's sum order
+    const total = mlm.add(itc).add(itm); // the reference's sum order
     const metrics = lazyLabelledSubset(logitsAll, labelsAll);
     return {
-      itc, itm, mlm, total, i2t, t2i, itmLogits, negatives, imageFeatM: m.imageFeatM, textFeatM: m.textFeatM,
+      itc,
+      itm,
+      mlm,
+      total,
+      i2t,
+      t2i,
+      itmLogits,
+      negatives,
+      imageFeatM: m.imageFeatM,
+      textFeatM: m.textFeatM,
       mlmAll: logitsAll && labelsAll ? { logits: logitsAll, labels: labelsAll } : null,
-      get mlmLogits() { return metrics.logits; }, get mlmTargets() { return metrics.labels; },
+      get mlmLogits() {
+        return metrics.logits;
+      },
+      get mlmTargets() {
+        return metrics.labels;
+      },
     };
   }
 }
@@ -250,7 +334,10 @@ const rows = (x: Tensor): Tensor => x.reshape([-1, x.shape[2]]);
 
 /** Fixed host negatives as int32 index tensors on `like`'s device. */
 function uploadNegatives(n: HardNegatives, like: Tensor): NegativeIndices {
-  return { imageForText: tensor(n.imageForText, { device: like.backend }), textForImage: tensor(n.textForImage, { device: like.backend }) };
+  return {
+    imageForText: tensor(n.imageForText, { device: like.backend }),
+    textForImage: tensor(n.textForImage, { device: like.backend }),
+  };
 }
 
 function checkPtr(ptr: number, Q: number): number {
@@ -259,10 +346,17 @@ function checkPtr(ptr: number, Q: number): number {
 }
 
 function checkInputs({ images, ids, attentionMask, mlmIds, mlmLabels }: AlbefInputs): void {
-  const B = images.shape[0], want = `[${B}, ${ids.shape[1]}]`;
-  for (const [name, t] of [['ids', ids], ['attentionMask', attentionMask], ['mlmIds', mlmIds], ['mlmLabels', mlmLabels]] as const) {
+  const B = images.shape[0],
+    want = `[${B}, ${ids.shape[1]}]`;
+  for (const [name, t] of [
+    ['ids', ids],
+    ['attentionMask', attentionMask],
+    ['mlmIds', mlmIds],
+    ['mlmLabels', mlmLabels],
+  ] as const) {
     if (!t) continue;
     if (t.dtype !== 'int32') throw new TypeError(`ALBEF: ${name} must be int32, got ${t.dtype}`);
-    if (t.ndim !== 2 || t.shape[0] !== B || t.shape[1] !== ids.shape[1]) throw new RangeError(`ALBEF: ${name} is [${t.shape}], expected ${want} to match ${B} images`);
+    if (t.ndim !== 2 || t.shape[0] !== B || t.shape[1] !== ids.shape[1])
+      throw new RangeError(`ALBEF: ${name} is [${t.shape}], expected ${want} to match ${B} images`);
   }
 }

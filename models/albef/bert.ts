@@ -23,7 +23,10 @@ function group(children: Record<string, Module | null>): Module {
 /** BERT init (initializer_range): Linear and Embedding weights N(0, std²), zero biases, [PAD] row zero. */
 function initBert_(root: Module, rng: Rng, std: number, padId: number): void {
   for (const m of root.modules()) {
-    if (m instanceof Linear) { normal_(m.weight, rng, { std }); if (m.bias) zeros_(m.bias); }
+    if (m instanceof Linear) {
+      normal_(m.weight, rng, { std });
+      if (m.bias) zeros_(m.bias);
+    }
     if (m instanceof Embedding) {
       normal_(m.weight, rng, { std });
       if (m.paddingIdx !== null) {
@@ -46,22 +49,32 @@ export class BertEmbeddings extends Module {
   readonly layerNorm: LayerNorm;
   readonly dropout: Dropout;
 
-  constructor(readonly config: BertConfig, rng: Rng) {
+  constructor(
+    readonly config: BertConfig,
+    rng: Rng,
+  ) {
     super();
     const { vocabSize, hidden, maxPositions, typeVocabSize, eps, hiddenDropout, padId } = config;
-    this.wordEmbeddings = this.registerModule('word_embeddings', new Embedding(vocabSize, hidden, { paddingIdx: padId, rng }));
+    this.wordEmbeddings = this.registerModule(
+      'word_embeddings',
+      new Embedding(vocabSize, hidden, { paddingIdx: padId, rng }),
+    );
     this.positionEmbeddings = this.registerModule('position_embeddings', new Embedding(maxPositions, hidden, { rng }));
-    this.tokenTypeEmbeddings = this.registerModule('token_type_embeddings', new Embedding(typeVocabSize, hidden, { rng }));
+    this.tokenTypeEmbeddings = this.registerModule(
+      'token_type_embeddings',
+      new Embedding(typeVocabSize, hidden, { rng }),
+    );
     this.layerNorm = this.registerModule('LayerNorm', new LayerNorm(hidden, eps));
     this.dropout = this.registerModule('dropout', new Dropout(hiddenDropout, rng.fork()));
   }
 
   forward(ids: Tensor): Tensor {
-    const T = ids.shape[1], max = this.config.maxPositions;
+    const T = ids.shape[1],
+      max = this.config.maxPositions;
     if (T > max) throw new RangeError(`BERT: text of ${T} tokens is longer than the ${max} positions of this config`);
-    const words = this.wordEmbeddings.forward(ids);                                   // [B, T, C]
-    const positions = this.positionEmbeddings.weight.narrow(0, 0, T);                 // [T, C], ids 0..T-1
-    const type0 = this.tokenTypeEmbeddings.weight.narrow(0, 0, 1);                    // [1, C], ALBEF uses type 0 only
+    const words = this.wordEmbeddings.forward(ids); // [B, T, C]
+    const positions = this.positionEmbeddings.weight.narrow(0, 0, T); // [T, C], ids 0..T-1
+    const type0 = this.tokenTypeEmbeddings.weight.narrow(0, 0, 1); // [1, C], ALBEF uses type 0 only
     return this.dropout.forward(this.layerNorm.forward(words.add(positions).add(type0)));
   }
 }
@@ -74,28 +87,42 @@ export class BertEmbeddings extends Module {
 export class BertLayer extends Module {
   readonly core: TransformerLayer;
 
-  constructor(config: BertConfig, readonly hasCrossAttention: boolean, rng: Rng) {
+  constructor(
+    config: BertConfig,
+    readonly hasCrossAttention: boolean,
+    rng: Rng,
+  ) {
     super();
     const { hidden, heads, intermediate, eps, hiddenDropout, attnDropout, encoderWidth } = config;
     const core = new TransformerLayer({
-      dim: hidden, heads, mlpDim: intermediate, norm: 'post', eps, crossAttention: hasCrossAttention,
-      kvDim: encoderWidth, dropout: hiddenDropout, attnDropout, rng,
+      dim: hidden,
+      heads,
+      mlpDim: intermediate,
+      norm: 'post',
+      eps,
+      crossAttention: hasCrossAttention,
+      kvDim: encoderWidth,
+      dropout: hiddenDropout,
+      attnDropout,
+      rng,
     });
     this.core = core;
     // The same tensors, under xbert's names (BertAttention = self + output; then intermediate, output).
-    const attention = (a: TransformerLayer['attn'], norm: LayerNorm): Module => group({
-      self: group({ query: a.query, key: a.key, value: a.value, dropout: a.attnDrop }),
-      output: group({ dense: a.proj, LayerNorm: norm, dropout: core.drop }),
-    });
+    const attention = (a: TransformerLayer['attn'], norm: LayerNorm): Module =>
+      group({
+        self: group({ query: a.query, key: a.key, value: a.value, dropout: a.attnDrop }),
+        output: group({ dense: a.proj, LayerNorm: norm, dropout: core.drop }),
+      });
     this.registerModule('attention', attention(core.attn, core.norm1));
-    if (core.crossAttn && core.crossNorm) this.registerModule('crossattention', attention(core.crossAttn, core.crossNorm));
+    if (core.crossAttn && core.crossNorm)
+      this.registerModule('crossattention', attention(core.crossAttn, core.crossNorm));
     this.registerModule('intermediate', group({ dense: core.mlp.fc1 }));
     this.registerModule('output', group({ dense: core.mlp.fc2, LayerNorm: core.norm2, dropout: core.drop }));
   }
 
   /** Output and the cross-attention probabilities [B, H, T, P] (null in a text layer). */
   forwardWithAttention(x: Tensor, mask: Tensor, image?: Tensor): { out: Tensor; crossAttn: Tensor | null } {
-    const r = this.core.forwardWithAttention(x, { mask, context: image });   // image mask is all ones: no term
+    const r = this.core.forwardWithAttention(x, { mask, context: image }); // image mask is all ones: no term
     return { out: r.out, crossAttn: r.crossAttn };
   }
 }
@@ -108,7 +135,10 @@ export class BertModel extends Module {
   readonly embeddings: BertEmbeddings;
   readonly layers: ModuleList<BertLayer>;
 
-  constructor(readonly config: BertConfig, rng: Rng) {
+  constructor(
+    readonly config: BertConfig,
+    rng: Rng,
+  ) {
     super();
     this.embeddings = this.registerModule('embeddings', new BertEmbeddings(config, rng));
     this.layers = new ModuleList<BertLayer>();
@@ -117,13 +147,16 @@ export class BertModel extends Module {
   }
 
   /** Additive self-attention mask from the keep-mask: 0 on tokens, −10000 on padding. [B, T] -> [B, 1, 1, T]. */
-  private extendedMask(mask: Tensor, like: Tensor): Tensor { return keyPaddingMask(mask, -10000, like.dtype); }
+  private extendedMask(mask: Tensor, like: Tensor): Tensor {
+    return keyPaddingMask(mask, -10000, like.dtype);
+  }
 
   private run(x: Tensor, mask: Tensor, from: number, to: number, image?: Tensor): { out: Tensor; crossAttn: Tensor[] } {
-    const ext = this.extendedMask(mask, x), crossAttn: Tensor[] = [];
+    const ext = this.extendedMask(mask, x),
+      crossAttn: Tensor[] = [];
     for (let i = from; i < to; i++) {
       const r = this.layers.at(i).forwardWithAttention(x, ext, i >= this.config.fusionLayer ? image : undefined);
-      x = r.out;                                                                  // [B, T, C]
+      x = r.out; // [B, T, C]
       if (r.crossAttn) crossAttn.push(r.crossAttn);
     }
     return { out: x, crossAttn };
@@ -157,20 +190,26 @@ export class BertModel extends Module {
 export class MlmHead extends Module {
   readonly dense: Linear;
   readonly layerNorm: LayerNorm;
-  constructor(config: BertConfig, readonly wordEmbeddings: Embedding, rng: Rng) {
+  constructor(
+    config: BertConfig,
+    readonly wordEmbeddings: Embedding,
+    rng: Rng,
+  ) {
     super();
     this.dense = new Linear(config.hidden, config.hidden, { rng });
     this.layerNorm = new LayerNorm(config.hidden, config.eps);
     this.registerModule('transform', group({ dense: this.dense, LayerNorm: this.layerNorm }));
     const bias = this.registerParameter('bias', wordEmbeddings.weight.zerosLike([config.vocabSize]))!;
     const decoder = this.registerModule('decoder', new Module());
-    decoder.registerParameter('weight', wordEmbeddings.weight);                 // tied: one tensor, two names
+    decoder.registerParameter('weight', wordEmbeddings.weight); // tied: one tensor, two names
     decoder.registerParameter('bias', bias);
   }
-  get bias(): Tensor { return this.param('bias'); }
+  get bias(): Tensor {
+    return this.param('bias');
+  }
 
   forward(h: Tensor): Tensor {
-    const x = this.layerNorm.forward(this.dense.forward(h).gelu());            // [..., C]
+    const x = this.layerNorm.forward(this.dense.forward(h).gelu()); // [..., C]
     return matmul(x, this.wordEmbeddings.weight, { transB: true }).add(this.bias); // [..., C] @ [V, C]ᵀ -> [..., V]
   }
 }
@@ -179,7 +218,11 @@ export class MlmHead extends Module {
 export class BertForMaskedLM extends Module {
   readonly bert: BertModel;
   readonly head: MlmHead;
-  constructor(readonly config: BertConfig, rng: Rng, initStd = 0.02) {
+  constructor(
+    readonly config: BertConfig,
+    rng: Rng,
+    initStd = 0.02,
+  ) {
     super();
     this.bert = this.registerModule('bert', new BertModel(config, rng));
     this.head = new MlmHead(config, this.bert.embeddings.wordEmbeddings, rng);

@@ -72,10 +72,27 @@ export const ALBEF_BASE: AlbefConfig = {
   name: 'albef-base',
   vision: { imageSize: 256, patchSize: 16, dim: 768, depth: 12, heads: 12, mlpDim: 3072, eps: 1e-6 },
   text: {
-    vocabSize: 30522, hidden: 768, layers: 12, fusionLayer: 6, heads: 12, intermediate: 3072, maxPositions: 512,
-    typeVocabSize: 2, eps: 1e-12, hiddenDropout: 0.1, attnDropout: 0.1, encoderWidth: 768, padId: 0,
+    vocabSize: 30522,
+    hidden: 768,
+    layers: 12,
+    fusionLayer: 6,
+    heads: 12,
+    intermediate: 3072,
+    maxPositions: 512,
+    typeVocabSize: 2,
+    eps: 1e-12,
+    hiddenDropout: 0.1,
+    attnDropout: 0.1,
+    encoderWidth: 768,
+    padId: 0,
   },
-  embedDim: 256, queueSize: 65536, momentum: 0.995, alpha: 0.4, temp: 0.07, mlmProb: 0.15, initStd: 0.02,
+  embedDim: 256,
+  queueSize: 65536,
+  momentum: 0.995,
+  alpha: 0.4,
+  temp: 0.07,
+  mlmProb: 0.15,
+  initStd: 0.02,
 };
 
 /**
@@ -91,10 +108,27 @@ export function albefTiny(vocabSize = 1000): AlbefConfig {
     name: 'albef-tiny',
     vision: { imageSize: 32, patchSize: 8, dim: 64, depth: 2, heads: 4, mlpDim: 256, eps: 1e-6 },
     text: {
-      vocabSize, hidden: 64, layers: 4, fusionLayer: 2, heads: 4, intermediate: 256, maxPositions: 32,
-      typeVocabSize: 2, eps: 1e-12, hiddenDropout: 0.1, attnDropout: 0.1, encoderWidth: 64, padId: 0,
+      vocabSize,
+      hidden: 64,
+      layers: 4,
+      fusionLayer: 2,
+      heads: 4,
+      intermediate: 256,
+      maxPositions: 32,
+      typeVocabSize: 2,
+      eps: 1e-12,
+      hiddenDropout: 0.1,
+      attnDropout: 0.1,
+      encoderWidth: 64,
+      padId: 0,
     },
-    embedDim: 32, queueSize: 256, momentum: 0.995, alpha: 0.4, temp: 0.07, mlmProb: 0.15, initStd: 0.07,
+    embedDim: 32,
+    queueSize: 256,
+    momentum: 0.995,
+    alpha: 0.4,
+    temp: 0.07,
+    mlmProb: 0.15,
+    initStd: 0.07,
   };
 }
 
@@ -107,10 +141,27 @@ export function albefMicro(vocabSize = 12): AlbefConfig {
     name: 'albef-micro',
     vision: { imageSize: 8, patchSize: 4, dim: 8, depth: 1, heads: 2, mlpDim: 16, eps: 1e-6 },
     text: {
-      vocabSize, hidden: 8, layers: 2, fusionLayer: 1, heads: 2, intermediate: 16, maxPositions: 8,
-      typeVocabSize: 2, eps: 1e-12, hiddenDropout: 0, attnDropout: 0, encoderWidth: 8, padId: 0,
+      vocabSize,
+      hidden: 8,
+      layers: 2,
+      fusionLayer: 1,
+      heads: 2,
+      intermediate: 16,
+      maxPositions: 8,
+      typeVocabSize: 2,
+      eps: 1e-12,
+      hiddenDropout: 0,
+      attnDropout: 0,
+      encoderWidth: 8,
+      padId: 0,
     },
-    embedDim: 4, queueSize: 6, momentum: 0.995, alpha: 0.4, temp: 0.07, mlmProb: 0.15, initStd: 0.02,
+    embedDim: 4,
+    queueSize: 6,
+    momentum: 0.995,
+    alpha: 0.4,
+    temp: 0.07,
+    mlmProb: 0.15,
+    initStd: 0.02,
   };
 }
 
@@ -121,24 +172,32 @@ export type ConfigName = (typeof CONFIG_NAMES)[number];
 /** A config by name, with the vocabulary size of the tokenizer in use. */
 export function albefConfig(name: string, vocabSize?: number): AlbefConfig {
   switch (name as ConfigName) {
-    case 'albef-tiny': return albefTiny(vocabSize);
-    case 'albef-micro': return albefMicro(vocabSize);
-    case 'albef-base': return vocabSize === undefined ? ALBEF_BASE : { ...ALBEF_BASE, text: { ...ALBEF_BASE.text, vocabSize } };
+    case 'albef-tiny':
+      return albefTiny(vocabSize);
+    case 'albef-micro':
+      return albefMicro(vocabSize);
+    case 'albef-base':
+      return vocabSize === undefined ? ALBEF_BASE : { ...ALBEF_BASE, text: { ...ALBEF_BASE.text, vocabSize } };
   }
   throw new RangeError(`unknown ALBEF config '${name}'; expected one of ${CONFIG_NAMES.join(', ')}`);
 }
 
 /** Throws a RangeError naming the first inconsistent field. */
 export function validateConfig(c: AlbefConfig): void {
-  const fail = (msg: string): never => { throw new RangeError(`${c.name}: ${msg}`); };
-  const v = c.vision, t = c.text;
+  const fail = (msg: string): never => {
+    throw new RangeError(`${c.name}: ${msg}`);
+  };
+  const v = c.vision,
+    t = c.text;
   if (v.imageSize % v.patchSize !== 0) fail(`imageSize ${v.imageSize} is not a multiple of patchSize ${v.patchSize}`);
   if (v.dim % v.heads !== 0) fail(`vision dim ${v.dim} is not divisible by ${v.heads} heads`);
   if (t.hidden % t.heads !== 0) fail(`text hidden ${t.hidden} is not divisible by ${t.heads} heads`);
-  if (!(t.fusionLayer >= 1 && t.fusionLayer < t.layers)) fail(`fusionLayer ${t.fusionLayer} must be in [1, ${t.layers})`);
+  if (!(t.fusionLayer >= 1 && t.fusionLayer < t.layers))
+    fail(`fusionLayer ${t.fusionLayer} must be in [1, ${t.layers})`);
   if (t.encoderWidth !== v.dim) fail(`text.encoderWidth ${t.encoderWidth} must equal the vision width ${v.dim}`);
   if (!(t.padId >= 0 && t.padId < t.vocabSize)) fail(`padId ${t.padId} outside the vocabulary of ${t.vocabSize}`);
-  if (!(c.queueSize > 0 && Number.isInteger(c.queueSize))) fail(`queueSize must be a positive integer, got ${c.queueSize}`);
+  if (!(c.queueSize > 0 && Number.isInteger(c.queueSize)))
+    fail(`queueSize must be a positive integer, got ${c.queueSize}`);
   if (!(c.momentum >= 0 && c.momentum <= 1)) fail(`momentum ${c.momentum} outside [0, 1]`);
   if (!(c.temp >= 0.001 && c.temp <= 0.5)) fail(`temp ${c.temp} outside the clamp range [0.001, 0.5]`);
 }

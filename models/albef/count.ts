@@ -9,12 +9,19 @@ import { Albef } from './albef.js';
 import type { AlbefConfig } from './config.js';
 
 /** Trainable (online) and frozen (momentum) parameter counts, and the count per top-level module. */
-export interface AlbefParameterCount { online: number; momentum: number; parts: Record<string, number> }
+export interface AlbefParameterCount {
+  online: number;
+  momentum: number;
+  parts: Record<string, number>;
+}
 
 /** Counts the parameters of `config` from its module tree on the meta device. */
 export function countParameters(config: AlbefConfig): AlbefParameterCount {
-  return countOnMeta((rng) => new Albef(config, { rng }), (model) => {
-    const online = model.numParameters({ trainableOnly: true });
-    return { online, momentum: model.numParameters() - online, parts: partCounts(model) };
-  });
+  return countOnMeta(
+    (rng) => new Albef(config, { rng }),
+    (model) => {
+      const online = model.numParameters({ trainableOnly: true });
+      return { online, momentum: model.numParameters() - online, parts: partCounts(model) };
+    },
+  );
 }

@@ -25,18 +25,33 @@ export interface Grounding {
  * base model uses the 3rd of its 6, layer 8 of BERT; the default here is the first).
  * Shapes: image [1, 3, S, S]; ids, mask [1, T].
  */
-export function gradCam(model: Albef, image: Tensor, ids: Tensor, mask: Tensor, tokens: string[], layer = 0): Grounding {
+export function gradCam(
+  model: Albef,
+  image: Tensor,
+  ids: Tensor,
+  mask: Tensor,
+  tokens: string[],
+  layer = 0,
+): Grounding {
   const fusionLayers = model.config.text.layers - model.config.text.fusionLayer;
-  if (!(layer >= 0 && layer < fusionLayers)) throw new RangeError(`gradCam: layer ${layer} outside the ${fusionLayers} fusion layers`);
+  if (!(layer >= 0 && layer < fusionLayers))
+    throw new RangeError(`gradCam: layer ${layer} outside the ${fusionLayers} fusion layers`);
   model.eval();
-  const img = model.encodeImage(image);                                     // [1, 1+N, Cv]
+  const img = model.encodeImage(image); // [1, 1+N, Cv]
   const fused = model.textEncoder.bert.fuse(model.encodeText(ids, mask), mask, img);
-  const logits = model.itmLogits(fused.out);                                // [1, 2]
-  const probs = fused.crossAttn[layer];                                     // [1, H, T, 1+N]
+  const logits = model.itmLogits(fused.out); // [1, 2]
+  const probs = fused.crossAttn[layer]; // [1, H, T, 1+N]
   const [g] = grad(logits.narrow(1, 1, 1).sum(), [probs]);
   const [, , T, P] = probs.shape;
-  const cam = probs.narrow(3, 1, P - 1).mul(g!.narrow(3, 1, P - 1).clamp(0)).mean(1).squeeze(0).dataSync(); // [T, N]
-  const N = P - 1, grid = Math.round(Math.sqrt(N)), l = logits.dataSync();
+  const cam = probs
+    .narrow(3, 1, P - 1)
+    .mul(g!.narrow(3, 1, P - 1).clamp(0))
+    .mean(1)
+    .squeeze(0)
+    .dataSync(); // [T, N]
+  const N = P - 1,
+    grid = Math.round(Math.sqrt(N)),
+    l = logits.dataSync();
   const maps = Array.from({ length: T }, (_, t) => Float64Array.from(cam.subarray(t * N, (t + 1) * N)));
   return { tokens, maps, grid, itmLogit: l[1], itmProb: 1 / (1 + Math.exp(l[0] - l[1])) };
 }
@@ -45,10 +60,18 @@ export function gradCam(model: Albef, image: Tensor, ids: Tensor, mask: Tensor, 
 function upsample(map: Float64Array, g: number, size: number): Float64Array {
   const out = new Float64Array(size * size);
   for (let y = 0; y < size; y++) {
-    const fy = Math.min(Math.max(((y + 0.5) * g) / size - 0.5, 0), g - 1), y0 = Math.floor(fy), y1 = Math.min(y0 + 1, g - 1), wy = fy - y0;
+    const fy = Math.min(Math.max(((y + 0.5) * g) / size - 0.5, 0), g - 1),
+      y0 = Math.floor(fy),
+      y1 = Math.min(y0 + 1, g - 1),
+      wy = fy - y0;
     for (let x = 0; x < size; x++) {
-      const fx = Math.min(Math.max(((x + 0.5) * g) / size - 0.5, 0), g - 1), x0 = Math.floor(fx), x1 = Math.min(x0 + 1, g - 1), wx = fx - x0;
-      out[y * size + x] = (1 - wy) * ((1 - wx) * map[y0 * g + x0] + wx * map[y0 * g + x1]) + wy * ((1 - wx) * map[y1 * g + x0] + wx * map[y1 * g + x1]);
+      const fx = Math.min(Math.max(((x + 0.5) * g) / size - 0.5, 0), g - 1),
+        x0 = Math.floor(fx),
+        x1 = Math.min(x0 + 1, g - 1),
+        wx = fx - x0;
+      out[y * size + x] =
+        (1 - wy) * ((1 - wx) * map[y0 * g + x0] + wx * map[y0 * g + x1]) +
+        wy * ((1 - wx) * map[y1 * g + x0] + wx * map[y1 * g + x1]);
     }
   }
   return out;
@@ -65,19 +88,28 @@ function jet(v: number): [number, number, number] {
  * normalized, weight map^0.7), as PNG bytes. `image` is [3, S, S] in [0, 1] (not normalized).
  */
 export function groundingPng(image: Float32Array, S: number, caption: string, g: Grounding, scale = 4): Uint8Array {
-  const size = S * scale, up = new Float32Array(3 * size * size);
-  for (let c = 0; c < 3; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    up[c * size * size + y * size + x] = image[c * S * S + Math.floor(y / scale) * S + Math.floor(x / scale)];
-  }
+  const size = S * scale,
+    up = new Float32Array(3 * size * size);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        up[c * size * size + y * size + x] = image[c * S * S + Math.floor(y / scale) * S + Math.floor(x / scale)];
+      }
   const cells = [{ image: up, caption: `${caption} (ITM p=${g.itmProb.toFixed(2)})` }];
   g.tokens.forEach((tok, t) => {
     if (tok === '[CLS]' || tok === '[SEP]' || tok === '[PAD]') return;
     const m = upsample(g.maps[t], g.grid, size);
-    let lo = Infinity, hi = -Infinity;
-    for (const v of m) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const v of m) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
     const out = new Float32Array(up.length);
     for (let p = 0; p < size * size; p++) {
-      const v = hi > lo ? (m[p] - lo) / (hi - lo) : 0, w = v ** 0.7, rgb = jet(v);
+      const v = hi > lo ? (m[p] - lo) / (hi - lo) : 0,
+        w = v ** 0.7,
+        rgb = jet(v);
       for (let c = 0; c < 3; c++) out[c * size * size + p] = (1 - w) * up[c * size * size + p] + w * rgb[c];
     }
     cells.push({ image: out, caption: tok });
@@ -89,7 +121,8 @@ export function groundingPng(image: Float32Array, S: number, caption: string, g:
 /** How often a word's Grad-CAM map peaks on the object the word names. */
 export interface GroundingStats {
   /** Words scored (colour, size and kind words of the captions), and how many peaked inside their object's box. */
-  words: number; hits: number;
+  words: number;
+  hits: number;
   /** Expected hit rate of a peak at a uniformly random patch (the share of patches touching the named object). */
   chance: number;
   /** Hits / words per word type. */
@@ -105,18 +138,37 @@ const SIZE_WORDS = new Set(['small', 'little', 'large', 'big']);
  * the object of that kind. A word hits when its map's peak patch overlaps that object's glyph box.
  * `ground` returns the Grad-CAM of one (scene, caption) pair; `objects` are the scene's objects.
  */
-export function groundingStats(scenes: { tokens: string[]; maps: Float64Array[]; grid: number; imageSize: number;
-  objects: { kind: string; x: number; y: number; box: number }[] }[]): GroundingStats {
-  const out: GroundingStats = { words: 0, hits: 0, chance: 0, byType: { colour: { words: 0, hits: 0 }, size: { words: 0, hits: 0 }, kind: { words: 0, hits: 0 } } };
+export function groundingStats(
+  scenes: {
+    tokens: string[];
+    maps: Float64Array[];
+    grid: number;
+    imageSize: number;
+    objects: { kind: string; x: number; y: number; box: number }[];
+  }[],
+): GroundingStats {
+  const out: GroundingStats = {
+    words: 0,
+    hits: 0,
+    chance: 0,
+    byType: { colour: { words: 0, hits: 0 }, size: { words: 0, hits: 0 }, kind: { words: 0, hits: 0 } },
+  };
   let chanceSum = 0;
   for (const s of scenes) {
     const cell = s.imageSize / s.grid;
     const touches = (p: number, o: { x: number; y: number; box: number }): boolean => {
-      const px = (p % s.grid) * cell, py = Math.floor(p / s.grid) * cell;
+      const px = (p % s.grid) * cell,
+        py = Math.floor(p / s.grid) * cell;
       return px < o.x + o.box && px + cell > o.x && py < o.y + o.box && py + cell > o.y;
     };
     s.tokens.forEach((tok, t) => {
-      const type = COLOUR_WORDS.has(tok) ? 'colour' : SIZE_WORDS.has(tok) ? 'size' : s.objects.some((o) => o.kind === tok) ? 'kind' : null;
+      const type = COLOUR_WORDS.has(tok)
+        ? 'colour'
+        : SIZE_WORDS.has(tok)
+          ? 'size'
+          : s.objects.some((o) => o.kind === tok)
+            ? 'kind'
+            : null;
       if (!type) return;
       const kind = type === 'kind' ? tok : s.tokens.slice(t + 1).find((w) => s.objects.some((o) => o.kind === w));
       const obj = s.objects.find((o) => o.kind === kind);
@@ -125,7 +177,10 @@ export function groundingStats(scenes: { tokens: string[]; maps: Float64Array[];
       let peak = 0;
       for (let p = 1; p < m.length; p++) if (m[p] > m[peak]) peak = p;
       const hit = touches(peak, obj) ? 1 : 0;
-      out.words++; out.hits += hit; out.byType[type].words++; out.byType[type].hits += hit;
+      out.words++;
+      out.hits += hit;
+      out.byType[type].words++;
+      out.byType[type].hits += hit;
       let covered = 0;
       for (let p = 0; p < m.length; p++) if (touches(p, obj)) covered++;
       chanceSum += covered / m.length;

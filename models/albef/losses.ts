@@ -15,7 +15,10 @@ import { labelledRows, maskedCrossEntropy } from '../common/objectives.js';
 export function softTargets(simM: Tensor, alpha: number): Tensor {
   const [B, N] = simM.shape;
   const y = eye(B, N, { dtype: simM.dtype, device: simM.backend });
-  return simM.softmax(1).mul(alpha).add(y.mul(1 - alpha));
+  return simM
+    .softmax(1)
+    .mul(alpha)
+    .add(y.mul(1 - alpha));
 }
 
 /**
@@ -24,7 +27,12 @@ export function softTargets(simM: Tensor, alpha: number): Tensor {
  * mean of both directions. At α = 0 this is InfoNCE with queue negatives.
  * Shapes: sims and targets [B, B+Q] -> scalars.
  */
-export function itcLoss(simI2t: Tensor, simT2i: Tensor, targetI2t: Tensor, targetT2i: Tensor): { i2t: Tensor; t2i: Tensor; itc: Tensor } {
+export function itcLoss(
+  simI2t: Tensor,
+  simT2i: Tensor,
+  targetI2t: Tensor,
+  targetT2i: Tensor,
+): { i2t: Tensor; t2i: Tensor; itc: Tensor } {
   const i2t = crossEntropy(simI2t, targetI2t);
   const t2i = crossEntropy(simT2i, targetT2i);
   return { i2t, t2i, itc: i2t.add(t2i).div(2) };
@@ -41,7 +49,8 @@ export function itcLoss(simI2t: Tensor, simT2i: Tensor, targetI2t: Tensor, targe
 export function mlmLoss(logits: Tensor, labels: Tensor, soft: Tensor | null, alpha: number): Tensor {
   const ce = maskedCrossEntropy(logits, labels);
   if (!soft) return ce;
-  const valid = labelledRows(labels, logits.dtype), count = valid.sum().clamp(1);          // [N], M
+  const valid = labelledRows(labels, logits.dtype),
+    count = valid.sum().clamp(1); // [N], M
   const distill = crossEntropy(logits, soft, { reduction: 'none' }).mul(valid).sum().div(count);
   return ce.mul(1 - alpha).add(distill.mul(alpha));
 }

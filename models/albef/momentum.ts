@@ -18,10 +18,18 @@ export function initQueue(E: number, Q: number, rng: Rng): Tensor {
  * Shapes: queue [E, Q], feats [B, E] -> queue [E, Q].
  */
 export function enqueue(queue: Tensor, feats: Tensor, ptr: number): { queue: Tensor; ptr: number } {
-  const [E, Q] = queue.shape, B = feats.shape[0];
-  if (Q % B !== 0) throw new RangeError(`queue size ${Q} is not a multiple of the batch size ${B}; pick a batch that divides it`);
-  if (feats.shape[1] !== E) throw new RangeError(`enqueue: features [${feats.shape}] do not match queue [${queue.shape}]`);
-  const next = noGrad(() => queue.sliceAssign(feats.detach().mT(), [[0, E, 1], [ptr, ptr + B, 1]]));
+  const [E, Q] = queue.shape,
+    B = feats.shape[0];
+  if (Q % B !== 0)
+    throw new RangeError(`queue size ${Q} is not a multiple of the batch size ${B}; pick a batch that divides it`);
+  if (feats.shape[1] !== E)
+    throw new RangeError(`enqueue: features [${feats.shape}] do not match queue [${queue.shape}]`);
+  const next = noGrad(() =>
+    queue.sliceAssign(feats.detach().mT(), [
+      [0, E, 1],
+      [ptr, ptr + B, 1],
+    ]),
+  );
   return { queue: next, ptr: (ptr + B) % Q };
 }
 

@@ -8,7 +8,15 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBackend, Rng } from '../../engine/index.js';
-import { channelStats, FACT_GROUPS, grammarVocab, makeDataset, type DatasetName, type FactGroup, type Normalize } from '../../data/index.js';
+import {
+  channelStats,
+  FACT_GROUPS,
+  grammarVocab,
+  makeDataset,
+  type DatasetName,
+  type FactGroup,
+  type Normalize,
+} from '../../data/index.js';
 import { load, save } from '../../nn/safetensors_node.js';
 import { fromRecords, toRecords } from '../common/records.js';
 import type { Command, FlagValue } from '../common/cli.js';
@@ -29,7 +37,10 @@ export interface VitPretrainOptions {
   seed: number;
   steps: number;
   batchSize: number;
-  lr: number; warmupSteps: number; minLr: number; weightDecay: number;
+  lr: number;
+  warmupSteps: number;
+  minLr: number;
+  weightDecay: number;
   /** Comma-separated fact groups (data/facts.ts). */
   groups: string;
   /** Validation scenes scored at the end (val split). */
@@ -41,27 +52,55 @@ export interface VitPretrainOptions {
 
 /** Defaults of `vlgrad pretrain vit` (and of `train albef`'s automatic warm start). */
 export const PRETRAIN_DEFAULTS: VitPretrainOptions = {
-  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, seed: 0, steps: 1000, batchSize: 32,
-  lr: 3e-3, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, groups: FACT_GROUPS.join(','), valSize: 500,
-  out: 'runs/albef-tiny-vit', progress: true,
+  config: 'albef-tiny',
+  dataset: 'mnist-scenes',
+  trainSize: 8192,
+  seed: 0,
+  steps: 1000,
+  batchSize: 32,
+  lr: 3e-3,
+  warmupSteps: 30,
+  minLr: 1e-5,
+  weightDecay: 0.02,
+  groups: FACT_GROUPS.join(','),
+  valSize: 500,
+  out: 'runs/albef-tiny-vit',
+  progress: true,
 };
 
 /** The metadata key of a warm-start file: the options that made it, its normalization and validation scores. */
 export const PRETRAIN_META_KEY = 'vlgrad_pretrain';
 
 /** What a warm-start file records (JSON under `PRETRAIN_META_KEY`). */
-export interface VitPretrainInfo { options: VitPretrainOptions; vision: AlbefConfig['vision']; normalize: Normalize; val: FactsMetrics; seconds: number }
+export interface VitPretrainInfo {
+  options: VitPretrainOptions;
+  vision: AlbefConfig['vision'];
+  normalize: Normalize;
+  val: FactsMetrics;
+  seconds: number;
+}
 
 function parseGroups(s: string): FactGroup[] {
-  const groups = s.split(',').map((g) => g.trim()).filter(Boolean);
+  const groups = s
+    .split(',')
+    .map((g) => g.trim())
+    .filter(Boolean);
   const bad = groups.filter((g) => !(FACT_GROUPS as readonly string[]).includes(g));
-  if (bad.length || !groups.length) throw new RangeError(`pretrain vit: --groups '${s}': unknown group ${bad.join(', ') || '(none given)'}; expected a comma list of ${FACT_GROUPS.join(', ')}`);
+  if (bad.length || !groups.length)
+    throw new RangeError(
+      `pretrain vit: --groups '${s}': unknown group ${bad.join(', ') || '(none given)'}; expected a comma list of ${FACT_GROUPS.join(', ')}`,
+    );
   return groups as FactGroup[];
 }
 
 /** ALBEF's ViT as a warm-start tower: its [CLS] state after the final LayerNorm. */
 export function vitTower(vit: VisionTransformer): ImageTower {
-  return { module: vit, dim: vit.config.dim, imageSize: vit.config.imageSize, features: (images) => vit.forward(images).narrow(1, 0, 1).squeeze(1) };
+  return {
+    module: vit,
+    dim: vit.config.dim,
+    imageSize: vit.config.imageSize,
+    features: (images) => vit.forward(images).narrow(1, 0, 1).squeeze(1),
+  };
 }
 
 /** Trains the ViT of `o.config` on the facts and writes `<out>/vit.safetensors`. Returns its path and record. */
@@ -70,15 +109,31 @@ export async function pretrainVit(o: VitPretrainOptions): Promise<{ path: string
   const config = typeof o.config === 'string' ? albefConfig(o.config, grammarVocab().length) : o.config;
   const imageSize = config.vision.imageSize as 32 | 64;
   // The same statistics `train albef` computes (first 512 training scenes of the same seed).
-  const normalize = channelStats(makeDataset({ name: o.dataset, split: 'train', size: o.trainSize, seed: o.seed, imageSize }), 512);
+  const normalize = channelStats(
+    makeDataset({ name: o.dataset, split: 'train', size: o.trainSize, seed: o.seed, imageSize }),
+    512,
+  );
   const vit = new VisionTransformer(config.vision, new Rng(o.seed), config.initStd);
   const tower = vitTower(vit);
   mkdirSync(o.out, { recursive: true });
   const log = new JsonlLog(join(o.out, 'log.jsonl'), { fresh: true });
-  const r = await trainFacts(tower, { ...o, groups, normalize }, { log, progress: o.progress ? new ProgressBar(process.stderr) : null });
-  const val = evaluateFacts(tower, r.head, { dataset: o.dataset, split: 'val', size: o.valSize, seed: o.seed, normalize, groups });
+  const r = await trainFacts(
+    tower,
+    { ...o, groups, normalize },
+    { log, progress: o.progress ? new ProgressBar(process.stderr) : null },
+  );
+  const val = evaluateFacts(tower, r.head, {
+    dataset: o.dataset,
+    split: 'val',
+    size: o.valSize,
+    seed: o.seed,
+    normalize,
+    groups,
+  });
   const info: VitPretrainInfo = { options: o, vision: config.vision, normalize, val, seconds: r.seconds };
-  const records = toRecords(Object.fromEntries(Object.entries(vit.stateDict()).map(([k, t]) => [`visual_encoder.${k}`, t])));
+  const records = toRecords(
+    Object.fromEntries(Object.entries(vit.stateDict()).map(([k, t]) => [`visual_encoder.${k}`, t])),
+  );
   const path = join(o.out, 'vit.safetensors');
   await save(path, records, { format: 'pt', producer: 'vlgrad', [PRETRAIN_META_KEY]: JSON.stringify(info) });
   writeFileSync(join(o.out, 'facts.json'), `${JSON.stringify(info, null, 2)}\n`);
@@ -100,31 +155,52 @@ export async function readPretrainInfo(path: string): Promise<VitPretrainInfo | 
  * the file when it is missing or has no `visual_encoder.*` key.
  */
 export async function readVisionInit(path: string, { tensors = true } = {}): Promise<AlbefWarmStart> {
-  if (!existsSync(path)) throw new Error(`--init-vision ${path}: no such file (make one with: vlgrad pretrain vit --out DIR)`);
-  const file = await load(path), meta = file.metadata[PRETRAIN_META_KEY];
+  if (!existsSync(path))
+    throw new Error(`--init-vision ${path}: no such file (make one with: vlgrad pretrain vit --out DIR)`);
+  const file = await load(path),
+    meta = file.metadata[PRETRAIN_META_KEY];
   const normalize = meta ? (JSON.parse(meta) as VitPretrainInfo).normalize : undefined;
   if (!tensors) return { source: path, normalize, vision: null };
   const all = fromRecords(file.tensors, getBackend('cpu'));
   const prefix = 'visual_encoder.';
-  const vision = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
-  if (!Object.keys(vision).length) throw new Error(`--init-vision ${path}: the file has no '${prefix}*' tensors (keys: ${Object.keys(all).slice(0, 5).join(', ')}...)`);
+  const vision = Object.fromEntries(
+    Object.entries(all)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, t]) => [k.slice(prefix.length), t]),
+  );
+  if (!Object.keys(vision).length)
+    throw new Error(
+      `--init-vision ${path}: the file has no '${prefix}*' tensors (keys: ${Object.keys(all).slice(0, 5).join(', ')}...)`,
+    );
   return { source: path, normalize, vision };
 }
 
 /** `vlgrad pretrain vit`. */
 export const pretrainCommand: Command = {
-  verb: 'pretrain', model: 'vit', summary: 'warm-start ALBEF\'s image tower: predict each training scene\'s caption facts (multi-label, [CLS])',
+  verb: 'pretrain',
+  model: 'vit',
+  summary: "warm-start ALBEF's image tower: predict each training scene's caption facts (multi-label, [CLS])",
   flags: { ...PRETRAIN_DEFAULTS } as unknown as Record<string, FlagValue>,
   help: {
-    config: 'ALBEF config whose ViT is trained (albef-tiny | albef-micro | albef-base)', dataset: 'mnist-scenes | shapes',
-    trainSize: 'training scenes (use the ALBEF run\'s)', seed: 'scene, init and order seed (use the ALBEF run\'s)', steps: 'optimizer steps',
-    batchSize: 'scenes per step', lr: 'peak learning rate (AdamW)', warmupSteps: 'linear warm-up steps', minLr: 'cosine floor',
-    weightDecay: 'AdamW weight decay', groups: `fact groups to predict, comma-separated (${FACT_GROUPS.join(', ')})`,
-    valSize: 'validation scenes scored at the end', out: 'output directory (vit.safetensors, log.jsonl, facts.json)', progress: 'show the progress bar',
+    config: 'ALBEF config whose ViT is trained (albef-tiny | albef-micro | albef-base)',
+    dataset: 'mnist-scenes | shapes',
+    trainSize: "training scenes (use the ALBEF run's)",
+    seed: "scene, init and order seed (use the ALBEF run's)",
+    steps: 'optimizer steps',
+    batchSize: 'scenes per step',
+    lr: 'peak learning rate (AdamW)',
+    warmupSteps: 'linear warm-up steps',
+    minLr: 'cosine floor',
+    weightDecay: 'AdamW weight decay',
+    groups: `fact groups to predict, comma-separated (${FACT_GROUPS.join(', ')})`,
+    valSize: 'validation scenes scored at the end',
+    out: 'output directory (vit.safetensors, log.jsonl, facts.json)',
+    progress: 'show the progress bar',
   },
   async run(f) {
     const o = f as unknown as VitPretrainOptions;
-    if (o.warmupSteps >= o.steps) throw new RangeError(`--warmup-steps ${o.warmupSteps} must be less than --steps ${o.steps}`);
+    if (o.warmupSteps >= o.steps)
+      throw new RangeError(`--warmup-steps ${o.warmupSteps} must be less than --steps ${o.steps}`);
     const { path, info } = await pretrainVit(o);
     console.log(formatPretrain(path, info));
   },
@@ -132,8 +208,13 @@ export const pretrainCommand: Command = {
 
 /** One line per fact group: validation accuracy of the facts head. */
 export function formatPretrain(path: string, info: VitPretrainInfo): string {
-  const v = info.val, pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  return [`${path}: ${info.options.steps} steps in ${info.seconds.toFixed(0)} s`,
+  const v = info.val,
+    pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  return [
+    `${path}: ${info.options.steps} steps in ${info.seconds.toFixed(0)} s`,
     `  val (${info.options.valSize} scenes): all facts right ${pct(v.exact)}; per label ${pct(v.label)} (all-negative ${pct(v.labelBaseline)}); per group ` +
-    Object.entries(v.groups).map(([g, x]) => `${g} ${pct(x)}`).join(', ')].join('\n');
+      Object.entries(v.groups)
+        .map(([g, x]) => `${g} ${pct(x)}`)
+        .join(', '),
+  ].join('\n');
 }

@@ -5,7 +5,15 @@
  * included) start here, so the same options and seed give the same run everywhere.
  */
 import type { Backend, Tensor } from '../../engine/index.js';
-import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type DatasetName, type Normalize } from '../../data/index.js';
+import {
+  channelStats,
+  DataLoader,
+  grammarVocab,
+  makeDataset,
+  Tokenizer,
+  type DatasetName,
+  type Normalize,
+} from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { warmupCosine } from '../../nn/schedulers.js';
 import { onHost, type StepReport } from '../common/trainer.js';
@@ -25,7 +33,10 @@ export interface AlbefTrainOptions {
   steps: number;
   batchSize: number;
   /** Peak learning rate, its warm-up start, warm-up steps and cosine floor. */
-  lr: number; warmupLr: number; warmupSteps: number; minLr: number;
+  lr: number;
+  warmupLr: number;
+  warmupSteps: number;
+  minLr: number;
   weightDecay: number;
   seed: number;
   device: string;
@@ -58,19 +69,44 @@ export interface AlbefTrainOptions {
  * for short runs (docs/reference.md#albef-tiny).
  */
 export const TRAIN_DEFAULTS: AlbefTrainOptions = {
-  config: 'albef-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, steps: 900, batchSize: 16,
-  lr: 1e-3, warmupLr: 1e-5, warmupSteps: 30, minLr: 1e-5, weightDecay: 0.02, seed: 0, device: 'cpu',
-  out: 'runs/albef-tiny', checkpointEvery: 100, maxMinutes: 0, resume: false, progress: true, momentum: 0.99,
+  config: 'albef-tiny',
+  dataset: 'mnist-scenes',
+  trainSize: 8192,
+  noise: 0,
+  steps: 900,
+  batchSize: 16,
+  lr: 1e-3,
+  warmupLr: 1e-5,
+  warmupSteps: 30,
+  minLr: 1e-5,
+  weightDecay: 0.02,
+  seed: 0,
+  device: 'cpu',
+  out: 'runs/albef-tiny',
+  checkpointEvery: 100,
+  maxMinutes: 0,
+  resume: false,
+  progress: true,
+  momentum: 0.99,
 };
 
 /** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
-export interface RunInfo { options: AlbefTrainOptions; config: AlbefConfig; normalize: Normalize; vocab: string[] }
+export interface RunInfo {
+  options: AlbefTrainOptions;
+  config: AlbefConfig;
+  normalize: Normalize;
+  vocab: string[];
+}
 
 /**
  * A warm start as read by the caller (reading files is the caller's business): the normalization the
  * tower learned with, and its `visual_encoder.*` state without the prefix (null when resuming).
  */
-export interface AlbefWarmStart { source: string; normalize?: Normalize; vision: Record<string, Tensor> | null }
+export interface AlbefWarmStart {
+  source: string;
+  normalize?: Normalize;
+  vision: Record<string, Tensor> | null;
+}
 
 /** Loads a warm-started image encoder into the online and momentum towers, or says why it does not fit. */
 export function applyVisionInit(model: Albef, warm: AlbefWarmStart): void {
@@ -79,7 +115,10 @@ export function applyVisionInit(model: Albef, warm: AlbefWarmStart): void {
     model.visualEncoder.loadStateDict(warm.vision);
     model.visualEncoderM.loadStateDict(warm.vision);
   } catch (e) {
-    throw new Error(`--init-vision ${warm.source}: does not fit ${model.config.name}'s image encoder: ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      `--init-vision ${warm.source}: does not fit ${model.config.name}'s image encoder: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -101,34 +140,70 @@ export interface AlbefSetup {
  * Throws a RangeError for a config whose vocabulary is not the tokenizer's or a queue that the
  * batch size does not divide.
  */
-export function albefSetup(opts: AlbefTrainOptions, device: Backend | string, warm: AlbefWarmStart | null = null): AlbefSetup {
+export function albefSetup(
+  opts: AlbefTrainOptions,
+  device: Backend | string,
+  warm: AlbefWarmStart | null = null,
+): AlbefSetup {
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
   const base = typeof opts.config === 'string' ? albefConfig(opts.config, tokenizer.vocabSize) : opts.config;
-  if (base.text.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${base.name}: vocabSize ${base.text.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
-  const p = opts.dropout, config: AlbefConfig = {
-    ...base, queueSize: opts.queueSize ?? base.queueSize, momentum: opts.momentum ?? base.momentum,
-    text: p === undefined ? base.text : { ...base.text, hiddenDropout: p, attnDropout: p },
-  };
+  if (base.text.vocabSize !== tokenizer.vocabSize)
+    throw new RangeError(
+      `${base.name}: vocabSize ${base.text.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`,
+    );
+  const p = opts.dropout,
+    config: AlbefConfig = {
+      ...base,
+      queueSize: opts.queueSize ?? base.queueSize,
+      momentum: opts.momentum ?? base.momentum,
+      text: p === undefined ? base.text : { ...base.text, hiddenDropout: p, attnDropout: p },
+    };
   if (config.queueSize % opts.batchSize !== 0) {
-    throw new RangeError(`queue size ${config.queueSize} is not a multiple of the batch size ${opts.batchSize}; pick a batch that divides it`);
+    throw new RangeError(
+      `queue size ${config.queueSize} is not a multiple of the batch size ${opts.batchSize}; pick a batch that divides it`,
+    );
   }
-  const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.vision.imageSize as 32 | 64,
-    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
+  const train = makeDataset({
+    name: opts.dataset,
+    split: 'train',
+    size: opts.trainSize,
+    seed: opts.seed,
+    imageSize: config.vision.imageSize as 32 | 64,
+    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}),
+  });
   // A warm-started tower keeps the normalization it learned with (the same statistics for the same scenes).
   const normalize = warm?.normalize ?? channelStats(train, 512);
-  const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed, maxLength: 16, dropLast: true, normalize,
-    mlm: { style: 'albef', prob: config.mlmProb } });
-  const model = onHost(() => {                      // initialised on the host, as on cpu
+  const loader = new DataLoader(train, {
+    batchSize: opts.batchSize,
+    tokenizer,
+    seed: opts.seed,
+    maxLength: 16,
+    dropLast: true,
+    normalize,
+    mlm: { style: 'albef', prob: config.mlmProb },
+  });
+  const model = onHost(() => {
+    // initialised on the host, as on cpu
     const m = new Albef(config, { seed: opts.seed });
     if (warm) applyVisionInit(m, warm);
     return m;
   }).to(device);
-  const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, t]) => t.requiresGrad), { weightDecay: opts.weightDecay }),
-    { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 });
+  const optimizer = new AdamW(
+    paramGroups(
+      model.namedParameters().filter(([, t]) => t.requiresGrad),
+      { weightDecay: opts.weightDecay },
+    ),
+    { lr: opts.lr, betas: [0.9, 0.999], eps: 1e-8 },
+  );
   // timm's cosine with a warm-up prefix, as ALBEF's scheduler, but stepped per iteration rather than per epoch.
-  const schedule = warmupCosine({ warmupInit: opts.warmupLr, warmupSteps: opts.warmupSteps, minLr: opts.minLr, totalSteps: opts.steps });
+  const schedule = warmupCosine({
+    warmupInit: opts.warmupLr,
+    warmupSteps: opts.warmupSteps,
+    minLr: opts.minLr,
+    totalSteps: opts.steps,
+  });
   const lrAt = (step: number): number => schedule(step, opts.lr);
-  const alphaAt = alphaRamp(config.alpha, loader.batchesPerEpoch);       // ALBEF: α ramps over the first epoch
+  const alphaAt = alphaRamp(config.alpha, loader.batchesPerEpoch); // ALBEF: α ramps over the first epoch
   const info: RunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
   return { tokenizer, config, loader, model, optimizer, lrAt, alphaAt, info };
 }
@@ -143,13 +218,17 @@ export class AlbefSession {
   /** Steps done so far. */
   stepsDone = 0;
 
-  constructor(readonly options: AlbefTrainOptions, device: Backend | string) {
+  constructor(
+    readonly options: AlbefTrainOptions,
+    device: Backend | string,
+  ) {
     this.setup = albefSetup(options, device);
   }
 
   /** Trains one step (1-based step number `stepsDone + 1`) and returns what it logs. */
   async step(): Promise<StepReport> {
-    const { model, optimizer, loader, lrAt, alphaAt } = this.setup, s = this.stepsDone;
+    const { model, optimizer, loader, lrAt, alphaAt } = this.setup,
+      s = this.stepsDone;
     const report = await albefStep(model, optimizer, loader.next(), lrAt(s), alphaAt(s));
     this.stepsDone++;
     return report;

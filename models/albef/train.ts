@@ -24,33 +24,71 @@ export { accuracy } from '../common/objectives.js';
 export { TRAIN_DEFAULTS, type AlbefTrainOptions, type RunInfo } from './session.js';
 
 /** Options that change a run's maths: a resume must keep them (or name them in `allowChange`). */
-export const ALBEF_RESUME_KEYS = ['config', 'dataset', 'trainSize', 'noise', 'steps', 'batchSize', 'lr', 'warmupLr', 'warmupSteps', 'minLr',
-  'weightDecay', 'seed', 'dropout', 'queueSize', 'momentum'] as const;
+export const ALBEF_RESUME_KEYS = [
+  'config',
+  'dataset',
+  'trainSize',
+  'noise',
+  'steps',
+  'batchSize',
+  'lr',
+  'warmupLr',
+  'warmupSteps',
+  'minLr',
+  'weightDecay',
+  'seed',
+  'dropout',
+  'queueSize',
+  'momentum',
+] as const;
 
 /** Builds the model, data and optimizer, resumes if asked, trains, and writes the run directory. */
-export async function trainAlbef(opts: AlbefTrainOptions): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number }> {
-  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' });    // checks only; writes nothing
+export async function trainAlbef(
+  opts: AlbefTrainOptions,
+): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number }> {
+  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' }); // checks only; writes nothing
   const device = await startTrainingDevice(opts.device);
   setDefaultDevice(device);
   const warm = opts.initVision ? await readVisionInit(opts.initVision, { tensors: !opts.resume }) : null;
   const { tokenizer, config, loader, model, optimizer, lrAt, alphaAt, info } = albefSetup(opts, device, warm);
   const rngs = moduleRngs(model);
   const ckptDir = join(opts.out, 'checkpoints');
-  const resumed = await resumeFromCheckpoints({ run, checkpoints: ckptDir, options: { ...opts }, keys: ALBEF_RESUME_KEYS, allowChange: opts.allowChange,
-    target: { model, optimizer, rngs, loader } });
-  run.commit({ ...info }, resumed?.record);                       // the first write into the run directory
-  const startStep = resumed?.step ?? 0, resumeFrom = resumed?.path ?? null;
+  const resumed = await resumeFromCheckpoints({
+    run,
+    checkpoints: ckptDir,
+    options: { ...opts },
+    keys: ALBEF_RESUME_KEYS,
+    allowChange: opts.allowChange,
+    target: { model, optimizer, rngs, loader },
+  });
+  run.commit({ ...info }, resumed?.record); // the first write into the run directory
+  const startStep = resumed?.step ?? 0,
+    resumeFrom = resumed?.path ?? null;
   const log = new JsonlLog(join(opts.out, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
 
-  const step = (s: number): Promise<StepReport> => albefStep(model, optimizer, loader.next(), lrAt(s - 1), alphaAt(s - 1));
+  const step = (s: number): Promise<StepReport> =>
+    albefStep(model, optimizer, loader.next(), lrAt(s - 1), alphaAt(s - 1));
   const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), options: pickOptions(opts, ALBEF_RESUME_KEYS) } });
+    saveCheckpoint(ckptDir, model, optimizer, {
+      step: s,
+      rngs: rngStates(rngs),
+      extra: { loader: loader.state(), options: pickOptions(opts, ALBEF_RESUME_KEYS) },
+    });
   const result = await trainLoop({
-    startStep, totalSteps: opts.steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
+    startStep,
+    totalSteps: opts.steps,
+    step,
+    checkpoint,
+    checkpointEvery: opts.checkpointEvery,
+    log,
     progress: opts.progress ? new ProgressBar(process.stderr) : null,
     shouldStop: (_step, elapsed) => opts.maxMinutes > 0 && elapsed > 60 * opts.maxMinutes,
   });
-  writeFileSync(join(opts.out, 'loss.svg'), lossCurvesSvg(readJsonl(log.path), ['itc', 'itm', 'mlm', 'total'],
-    { title: `${config.name} on ${opts.dataset} (${opts.trainSize} scenes, batch ${opts.batchSize})` }));
+  writeFileSync(
+    join(opts.out, 'loss.svg'),
+    lossCurvesSvg(readJsonl(log.path), ['itc', 'itm', 'mlm', 'total'], {
+      title: `${config.name} on ${opts.dataset} (${opts.trainSize} scenes, batch ${opts.batchSize})`,
+    }),
+  );
   return { model, tokenizer, info, seconds: result.seconds, steps: result.step };
 }

@@ -21,7 +21,11 @@ export class VisionTransformer extends Module {
   readonly norm: LayerNorm;
   readonly numPatches: number;
 
-  constructor(readonly config: VitConfig, rng: Rng, initStd = 0.02) {
+  constructor(
+    readonly config: VitConfig,
+    rng: Rng,
+    initStd = 0.02,
+  ) {
     super();
     const { imageSize, patchSize, dim, depth, heads, mlpDim, eps } = config;
     this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(patchSize, 3, dim, { rng }));
@@ -31,27 +35,39 @@ export class VisionTransformer extends Module {
     this.registerParameter('pos_embed', truncNormal_(zeros([1, 1 + this.numPatches, dim]), rng, { std: initStd }));
     this.blocks = this.registerModule('blocks', new ModuleList<TransformerLayer>());
     for (let i = 0; i < depth; i++) {
-      this.blocks.push(new TransformerLayer({ dim, heads, mlpDim, norm: 'pre', eps, fusedQkv: true, qkvBias: true, rng }));
+      this.blocks.push(
+        new TransformerLayer({ dim, heads, mlpDim, norm: 'pre', eps, fusedQkv: true, qkvBias: true, rng }),
+      );
     }
     this.norm = this.registerModule('norm', new LayerNorm(dim, eps));
     for (const m of this.blocks.modules()) {
-      if (m instanceof Linear) { truncNormal_(m.weight, rng, { std: initStd }); if (m.bias) zeros_(m.bias); }
+      if (m instanceof Linear) {
+        truncNormal_(m.weight, rng, { std: initStd });
+        if (m.bias) zeros_(m.bias);
+      }
     }
   }
 
-  get clsToken(): Tensor { return this.param('cls_token'); }
-  get posEmbed(): Tensor { return this.param('pos_embed'); }
+  get clsToken(): Tensor {
+    return this.param('cls_token');
+  }
+  get posEmbed(): Tensor {
+    return this.param('pos_embed');
+  }
 
   forward(images: Tensor): Tensor {
     const S = this.config.imageSize;
     if (images.ndim !== 4 || images.shape[1] !== 3 || images.shape[2] !== S || images.shape[3] !== S) {
-      throw new RangeError(`VisionTransformer: expected images [B, 3, ${S}, ${S}] for this config, got [${images.shape}]`);
+      throw new RangeError(
+        `VisionTransformer: expected images [B, 3, ${S}, ${S}] for this config, got [${images.shape}]`,
+      );
     }
-    const B = images.shape[0], C = this.config.dim;
-    const patches = this.patchEmbed.forward(images);                         // [B, N, C]
-    const cls = this.clsToken.expand([B, 1, C]);                             // [B, 1, C]
-    let x = concat([cls, patches], 1).add(this.posEmbed);                    // [B, 1+N, C], positions on [CLS] too
-    for (const block of this.blocks) x = block.forward(x);                   // pre-LN: x + f(LN(x))
-    return this.norm.forward(x);                                             // final LN on every token
+    const B = images.shape[0],
+      C = this.config.dim;
+    const patches = this.patchEmbed.forward(images); // [B, N, C]
+    const cls = this.clsToken.expand([B, 1, C]); // [B, 1, C]
+    let x = concat([cls, patches], 1).add(this.posEmbed); // [B, 1+N, C], positions on [CLS] too
+    for (const block of this.blocks) x = block.forward(x); // pre-LN: x + f(LN(x))
+    return this.norm.forward(x); // final LN on every token
   }
 }

@@ -28,21 +28,31 @@ export interface TrainerState {
 }
 
 async function optimizerToRecords(sd: OptimizerStateDict): Promise<{ tensors: StateDict; json: unknown }> {
-  const tensors: Record<string, Tensor> = {}, state: Record<string, Record<string, number | string>> = {};
+  const tensors: Record<string, Tensor> = {},
+    state: Record<string, Record<string, number | string>> = {};
   for (const [id, s] of Object.entries(sd.state)) {
     state[id] = {};
     for (const [key, v] of Object.entries(s)) {
-      if (v instanceof Tensor) { tensors[`optimizer.${id}.${key}`] = v; state[id][key] = '<tensor>'; } else state[id][key] = v;
+      if (v instanceof Tensor) {
+        tensors[`optimizer.${id}.${key}`] = v;
+        state[id][key] = '<tensor>';
+      } else state[id][key] = v;
     }
   }
   return { tensors: await toRecordsAsync(tensors), json: { state, paramGroups: sd.paramGroups } };
 }
 
-function optimizerFromRecords(records: StateDict, json: { state: Record<string, Record<string, number | string>>; paramGroups: OptimizerStateDict['paramGroups'] }, device?: Backend): OptimizerStateDict {
-  const tensors = fromRecords(records, device), state: Record<number, ParamState> = {};
+function optimizerFromRecords(
+  records: StateDict,
+  json: { state: Record<string, Record<string, number | string>>; paramGroups: OptimizerStateDict['paramGroups'] },
+  device?: Backend,
+): OptimizerStateDict {
+  const tensors = fromRecords(records, device),
+    state: Record<number, ParamState> = {};
   for (const [id, s] of Object.entries(json.state)) {
     state[Number(id)] = {};
-    for (const [key, v] of Object.entries(s)) state[Number(id)][key] = v === '<tensor>' ? tensors[`optimizer.${id}.${key}`] : (v as number);
+    for (const [key, v] of Object.entries(s))
+      state[Number(id)][key] = v === '<tensor>' ? tensors[`optimizer.${id}.${key}`] : (v as number);
   }
   return { state, paramGroups: json.paramGroups };
 }
@@ -54,27 +64,48 @@ const stepDir = (step: number): string => `step-${String(step).padStart(6, '0')}
  * `step` (this one included). Checkpoints of later steps are not touched: a run directory never holds
  * them (see run_dir.ts), and deleting the checkpoint just written would lose the run. Returns its path.
  */
-export async function saveCheckpoint(dir: string, model: Module, optimizer: Optimizer<any>, state: TrainerState, keep = 3): Promise<string> {
+export async function saveCheckpoint(
+  dir: string,
+  model: Module,
+  optimizer: Optimizer<any>,
+  state: TrainerState,
+  keep = 3,
+): Promise<string> {
   await mkdir(dir, { recursive: true });
-  cleanStaleTemporaries(dir, false);                // a killed save's .tmp-step-* (its process is gone)
-  const final = join(dir, stepDir(state.step)), tmp = join(dir, `.tmp-${stepDir(state.step)}-${process.pid}`);
+  cleanStaleTemporaries(dir, false); // a killed save's .tmp-step-* (its process is gone)
+  const final = join(dir, stepDir(state.step)),
+    tmp = join(dir, `.tmp-${stepDir(state.step)}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
-  await save(join(tmp, 'model.safetensors'), await toRecordsAsync(model.stateDict()), { format: 'pt', producer: 'vlgrad' });
+  await save(join(tmp, 'model.safetensors'), await toRecordsAsync(model.stateDict()), {
+    format: 'pt',
+    producer: 'vlgrad',
+  });
   const opt = await optimizerToRecords(optimizer.stateDict());
-  await save(join(tmp, 'trainer.safetensors'), opt.tensors, { vlgrad: JSON.stringify({ ...state, optimizer: opt.json }) });
+  await save(join(tmp, 'trainer.safetensors'), opt.tensors, {
+    vlgrad: JSON.stringify({ ...state, optimizer: opt.json }),
+  });
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   const older = (await listCheckpoints(dir)).filter((s) => s < state.step);
-  for (const old of older.slice(0, Math.max(0, older.length - (keep - 1)))) await rm(join(dir, stepDir(old)), { recursive: true, force: true });
+  for (const old of older.slice(0, Math.max(0, older.length - (keep - 1))))
+    await rm(join(dir, stepDir(old)), { recursive: true, force: true });
   return final;
 }
 
 /** Steps of the complete checkpoints under `dir`, ascending ([] if none or no directory). */
 export async function listCheckpoints(dir: string): Promise<number[]> {
   let names: string[];
-  try { names = await readdir(dir); } catch { return []; }
-  return names.map((n) => /^step-(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => /^step-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
 }
 
 /** Path of the newest complete checkpoint under `dir`, or null. */
@@ -84,7 +115,12 @@ export async function latestCheckpoint(dir: string): Promise<string | null> {
 }
 
 /** A loaded training checkpoint and where it came from. */
-export interface LoadedCheckpoint { path: string; model: Record<string, Tensor>; optimizer: OptimizerStateDict; state: TrainerState }
+export interface LoadedCheckpoint {
+  path: string;
+  model: Record<string, Tensor>;
+  optimizer: OptimizerStateDict;
+  state: TrainerState;
+}
 
 /** Reads a checkpoint directory: the model's tensors, the optimizer state and the trainer state. */
 export async function loadCheckpoint(path: string, device?: Backend): Promise<LoadedCheckpoint> {
@@ -92,18 +128,24 @@ export async function loadCheckpoint(path: string, device?: Backend): Promise<Lo
   const trainer = await load(join(path, 'trainer.safetensors'));
   const meta = trainer.metadata.vlgrad;
   if (!meta) throw new Error(`${path}/trainer.safetensors has no 'vlgrad' metadata; not a vlgrad training checkpoint`);
-  const { optimizer, ...state } = JSON.parse(meta) as TrainerState & { optimizer: Parameters<typeof optimizerFromRecords>[1] };
+  const { optimizer, ...state } = JSON.parse(meta) as TrainerState & {
+    optimizer: Parameters<typeof optimizerFromRecords>[1];
+  };
   return { path, model, optimizer: optimizerFromRecords(trainer.tensors, optimizer, device), state };
 }
-
 
 /**
  * The newest checkpoint under `dir` that `read` accepts, read: a checkpoint that fails to read
  * (truncated, corrupt, missing a file) is reported and skipped in favour of the next older one.
  * `skipped` lists the unreadable ones, newest first. Null when no checkpoint is readable.
  */
-export async function newestReadable<T>(dir: string, read: (path: string) => Promise<T>, log: (line: string) => void = console.log): Promise<{ path: string; value: T; skipped: string[] } | null> {
-  const steps = await listCheckpoints(dir), skipped: string[] = [];
+export async function newestReadable<T>(
+  dir: string,
+  read: (path: string) => Promise<T>,
+  log: (line: string) => void = console.log,
+): Promise<{ path: string; value: T; skipped: string[] } | null> {
+  const steps = await listCheckpoints(dir),
+    skipped: string[] = [];
   for (let i = steps.length - 1; i >= 0; i--) {
     const path = join(dir, stepDir(steps[i]));
     try {
@@ -123,8 +165,15 @@ export async function newestReadable<T>(dir: string, read: (path: string) => Pro
  * model, the optimizer, every named RNG and the data loader's position (saved as `extra.loader`), and
  * returns the saved trainer state. Nothing is written.
  */
-export async function resumeTraining(from: string | LoadedCheckpoint, run: { model: Module; optimizer: Optimizer<any>; rngs: Map<string, Rng>;
-  loader: { setState(s: { epoch: number; batch: number }): unknown } }): Promise<TrainerState> {
+export async function resumeTraining(
+  from: string | LoadedCheckpoint,
+  run: {
+    model: Module;
+    optimizer: Optimizer<any>;
+    rngs: Map<string, Rng>;
+    loader: { setState(s: { epoch: number; batch: number }): unknown };
+  },
+): Promise<TrainerState> {
   const ck = typeof from === 'string' ? await loadCheckpoint(from) : from;
   run.model.loadStateDict(ck.model);
   run.optimizer.loadStateDict(ck.optimizer);

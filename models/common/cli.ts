@@ -30,10 +30,20 @@ export type FlagSchema = Record<string, FlagSpec | FlagValue>;
 
 /** The values a command receives for a schema. */
 export type FlagValues<S> = {
-  [K in keyof S]: S[K] extends FlagSpec<infer T> ? T : S[K] extends number ? number : S[K] extends boolean ? boolean : string;
+  [K in keyof S]: S[K] extends FlagSpec<infer T>
+    ? T
+    : S[K] extends number
+      ? number
+      : S[K] extends boolean
+        ? boolean
+        : string;
 };
 
-interface Range { min?: number; max?: number; above?: number }
+interface Range {
+  min?: number;
+  max?: number;
+  above?: number;
+}
 
 /** Typed flag specs. */
 export const flag = {
@@ -42,8 +52,20 @@ export const flag = {
   str: (def: string, help: string): FlagSpec<string> => ({ kind: 'string', default: def, help }),
   bool: (def: boolean, help: string): FlagSpec<boolean> => ({ kind: 'boolean', default: def, help }),
   /** One of `choices` (a list, or a map from value to a note). */
-  choice: (def: string, help: string, choices: readonly string[] | Readonly<Record<string, string>>, refused?: Readonly<Record<string, string>>): FlagSpec<string> =>
-    ({ kind: 'choice', default: def, help, choices: Array.isArray(choices) ? Object.fromEntries(choices.map((c) => [c, ''])) : choices as Record<string, string>, refused }),
+  choice: (
+    def: string,
+    help: string,
+    choices: readonly string[] | Readonly<Record<string, string>>,
+    refused?: Readonly<Record<string, string>>,
+  ): FlagSpec<string> => ({
+    kind: 'choice',
+    default: def,
+    help,
+    choices: Array.isArray(choices)
+      ? Object.fromEntries(choices.map((c) => [c, '']))
+      : (choices as Record<string, string>),
+    refused,
+  }),
 };
 
 /** What a command's run gets besides its flag values. */
@@ -94,35 +116,66 @@ export function parseValue(name: string, raw: string, s: FlagSpec): FlagValue {
     case 'boolean':
       if (!/^(true|false)$/.test(raw)) throw bad('true or false');
       return raw === 'true';
-    case 'string': return raw;
+    case 'string':
+      return raw;
     case 'choice': {
       if (Object.hasOwn(s.choices!, raw)) return raw;
-      if (s.refused && Object.hasOwn(s.refused, raw)) throw new RangeError(`--${name} ${raw}: ${s.refused[raw]}; expected one of ${Object.keys(s.choices!).join(', ')}`);
-      throw bad(`one of:\n${Object.entries(s.choices!).map(([c, note]) => `  ${c}${note ? `: ${note}` : ''}`).join('\n')}`);
+      if (s.refused && Object.hasOwn(s.refused, raw))
+        throw new RangeError(
+          `--${name} ${raw}: ${s.refused[raw]}; expected one of ${Object.keys(s.choices!).join(', ')}`,
+        );
+      throw bad(
+        `one of:\n${Object.entries(s.choices!)
+          .map(([c, note]) => `  ${c}${note ? `: ${note}` : ''}`)
+          .join('\n')}`,
+      );
     }
     default: {
       const x = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(x)) throw bad(rangeText(s));
       if (s.kind === 'integer' && !Number.isSafeInteger(x)) throw bad(rangeText(s));
-      if ((s.min !== undefined && x < s.min) || (s.max !== undefined && x > s.max) || (s.above !== undefined && x <= s.above)) throw bad(rangeText(s));
+      if (
+        (s.min !== undefined && x < s.min) ||
+        (s.max !== undefined && x > s.max) ||
+        (s.above !== undefined && x <= s.above)
+      )
+        throw bad(rangeText(s));
       return x;
     }
   }
 }
 
 /** Parses `--name value`, `--name=value`, `--flag` / `--no-flag`; returns the values and which flags were given. */
-export function parseArgs(argv: readonly string[], schema: FlagSchema): { values: Record<string, FlagValue>; given: Set<string> } {
+export function parseArgs(
+  argv: readonly string[],
+  schema: FlagSchema,
+): { values: Record<string, FlagValue>; given: Set<string> } {
   const specs = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, specOf(v)]));
-  const values: Record<string, FlagValue> = Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, s.default])), given = new Set<string>();
+  const values: Record<string, FlagValue> = Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, s.default])),
+    given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new Error(`unexpected argument '${arg}' (flags look like --steps 300)`);
     let [name, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     let key = camel(name);
-    if (!(key in specs) && name.startsWith('no-') && specs[camel(name.slice(3))]?.kind === 'boolean' && value === undefined) { key = camel(name.slice(3)); value = 'false'; }
-    if (!(key in specs)) throw new Error(`unknown flag --${name}; known: ${Object.keys(specs).map((k) => `--${kebab(k)}`).join(' ')}`);
+    if (
+      !(key in specs) &&
+      name.startsWith('no-') &&
+      specs[camel(name.slice(3))]?.kind === 'boolean' &&
+      value === undefined
+    ) {
+      key = camel(name.slice(3));
+      value = 'false';
+    }
+    if (!(key in specs))
+      throw new Error(
+        `unknown flag --${name}; known: ${Object.keys(specs)
+          .map((k) => `--${kebab(k)}`)
+          .join(' ')}`,
+      );
     const s = specs[key];
-    if (s.kind === 'boolean' && value === undefined) value = argv[i + 1] !== undefined && /^(true|false)$/.test(argv[i + 1]) ? argv[++i] : 'true';
+    if (s.kind === 'boolean' && value === undefined)
+      value = argv[i + 1] !== undefined && /^(true|false)$/.test(argv[i + 1]) ? argv[++i] : 'true';
     if (value === undefined) {
       if (i + 1 >= argv.length) throw new Error(`flag --${name} needs a value`);
       value = argv[++i];
@@ -139,16 +192,25 @@ export function parseFlags(argv: readonly string[], schema: FlagSchema): Record<
 }
 
 function usage(commands: readonly Command[]): string {
-  return ['usage: vlgrad <command> <model> [--flags]   (vlgrad <command> <model> --help for flags)', '',
-    ...commands.map((c) => `  ${`${c.verb} ${c.model}`.padEnd(16)} ${c.summary}`)].join('\n');
+  return [
+    'usage: vlgrad <command> <model> [--flags]   (vlgrad <command> <model> --help for flags)',
+    '',
+    ...commands.map((c) => `  ${`${c.verb} ${c.model}`.padEnd(16)} ${c.summary}`),
+  ].join('\n');
 }
 
 function commandHelp(c: Command): string {
   const line = ([k, v]: [string, FlagSpec | FlagValue]): string => {
     const s = specOf(v, c.help?.[k]);
-    const accepts = s.kind === 'integer' || (s.kind === 'number' && isSpec(v) && (s.min ?? s.max ?? s.above) !== undefined) ? rangeText(s)
-      : s.kind === 'choice' ? Object.keys(s.choices!).join(' | ') : '';
-    const parts = [accepts, s.default === undefined || s.default === '' ? '' : `default ${s.default}`].filter(Boolean).join('; ');
+    const accepts =
+      s.kind === 'integer' || (s.kind === 'number' && isSpec(v) && (s.min ?? s.max ?? s.above) !== undefined)
+        ? rangeText(s)
+        : s.kind === 'choice'
+          ? Object.keys(s.choices!).join(' | ')
+          : '';
+    const parts = [accepts, s.default === undefined || s.default === '' ? '' : `default ${s.default}`]
+      .filter(Boolean)
+      .join('; ');
     return `  --${kebab(k).padEnd(20)} ${s.help}${parts ? ` (${parts})` : ''}`;
   };
   return [`vlgrad ${c.verb} ${c.model}: ${c.summary}`, '', ...Object.entries(c.flags).map(line)].join('\n');
@@ -168,20 +230,39 @@ export function checkCommands(commands: readonly Command[]): void {
 export function resumeCommandLine(argv: readonly string[]): string {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (/^--(no-)?(overwrite|resume)(=.*)?$/.test(argv[i])) { if (/^(true|false)$/.test(argv[i + 1] ?? '')) i++; continue; }
+    if (/^--(no-)?(overwrite|resume)(=.*)?$/.test(argv[i])) {
+      if (/^(true|false)$/.test(argv[i + 1] ?? '')) i++;
+      continue;
+    }
     args.push(argv[i]);
   }
-  return ['vlgrad', ...args, '--resume'].map((a) => (/^[\w./=:,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return ['vlgrad', ...args, '--resume']
+    .map((a) => (/^[\w./=:,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }
 
 /** Runs the command named by argv; returns the exit code. Errors print one clear line. */
-export async function runCli(argv: readonly string[], commands: readonly Command[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  commands: readonly Command[],
+  out = process.stdout,
+  err = process.stderr,
+): Promise<number> {
   checkCommands(commands);
   const [verb, model, ...rest] = argv;
-  if (!verb || verb === '--help' || verb === 'help') { out.write(`${usage(commands)}\n`); return verb ? 0 : 1; }
+  if (!verb || verb === '--help' || verb === 'help') {
+    out.write(`${usage(commands)}\n`);
+    return verb ? 0 : 1;
+  }
   const cmd = commands.find((c) => c.verb === verb && c.model === model);
-  if (!cmd) { err.write(`vlgrad: unknown command '${[verb, model].filter(Boolean).join(' ')}'\n${usage(commands)}\n`); return 1; }
-  if (rest.includes('--help')) { out.write(`${commandHelp(cmd)}\n`); return 0; }
+  if (!cmd) {
+    err.write(`vlgrad: unknown command '${[verb, model].filter(Boolean).join(' ')}'\n${usage(commands)}\n`);
+    return 1;
+  }
+  if (rest.includes('--help')) {
+    out.write(`${commandHelp(cmd)}\n`);
+    return 0;
+  }
   try {
     const { values, given } = parseArgs(rest, cmd.flags);
     await cmd.run(values as never, { given });

@@ -11,8 +11,12 @@ import type { Module } from '../../nn/module.js';
 
 /** A generator whose draws are constants (init values are irrelevant when only shapes are kept). */
 export class ConstantRng extends Rng {
-  override uniform(): number { return 0.5; }
-  override normal(): number { return 0; }
+  override uniform(): number {
+    return 0.5;
+  }
+  override normal(): number {
+    return 0;
+  }
 }
 
 /** Builds `build(rng)` on the meta device and returns what `count` reads from it. */

@@ -8,8 +8,17 @@
  */
 import { binaryCrossEntropyWithLogits, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
 import {
-  DataLoader, factBatch, factVocab, grammarVocab, makeDataset, Tokenizer,
-  type DatasetName, type FactGroup, type FactVocab, type Normalize, type SceneDataset,
+  DataLoader,
+  factBatch,
+  factVocab,
+  grammarVocab,
+  makeDataset,
+  Tokenizer,
+  type DatasetName,
+  type FactGroup,
+  type FactVocab,
+  type Normalize,
+  type SceneDataset,
 } from '../../data/index.js';
 import { Linear } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
@@ -22,11 +31,17 @@ import { trainLoop } from './trainer.js';
 /** A linear multi-label head: [CLS] features -> one logit per fact. Shapes: [B, C] -> [B, F]. */
 export class FactsHead extends Module {
   readonly proj: Linear;
-  constructor(readonly dim: number, readonly numFacts: number, rng: Rng) {
+  constructor(
+    readonly dim: number,
+    readonly numFacts: number,
+    rng: Rng,
+  ) {
     super();
     this.proj = this.registerModule('proj', new Linear(dim, numFacts, { rng }));
   }
-  forward(features: Tensor): Tensor { return this.proj.forward(features); }
+  forward(features: Tensor): Tensor {
+    return this.proj.forward(features);
+  }
 }
 
 /** An image tower to warm-start: its module (trained) and its [CLS] features. Shapes: images [B, 3, S, S] -> [B, dim]. */
@@ -46,7 +61,9 @@ export interface FactsTrainOptions {
   steps: number;
   batchSize: number;
   /** Peak lr (AdamW), linear warm-up from lr/100 over `warmupSteps`, cosine to `minLr`. */
-  lr: number; warmupSteps: number; minLr: number;
+  lr: number;
+  warmupSteps: number;
+  minLr: number;
   weightDecay: number;
   /** Fact groups to predict (default all). */
   groups?: readonly FactGroup[];
@@ -70,48 +87,90 @@ export interface FactsMetrics {
 
 /** Metrics of logits [B, F] against multi-hot targets [B, F] (row-major). */
 export function factsMetrics(logits: ArrayLike<number>, targets: ArrayLike<number>, vocab: FactVocab): FactsMetrics {
-  const F = vocab.labels.length, B = targets.length / F;
-  let exact = 0, right = 0, positives = 0;
+  const F = vocab.labels.length,
+    B = targets.length / F;
+  let exact = 0,
+    right = 0,
+    positives = 0;
   const groupRight: Record<string, number> = Object.fromEntries(vocab.groups.map((g) => [g, 0]));
   for (let b = 0; b < B; b++) {
     let all = true;
     const bad = new Set<string>();
     for (let f = 0; f < F; f++) {
-      const y = targets[b * F + f], ok = (logits[b * F + f] > 0 ? 1 : 0) === y;
+      const y = targets[b * F + f],
+        ok = (logits[b * F + f] > 0 ? 1 : 0) === y;
       positives += y;
-      if (ok) right++; else { all = false; bad.add(vocab.groupOf[f]); }
+      if (ok) right++;
+      else {
+        all = false;
+        bad.add(vocab.groupOf[f]);
+      }
     }
     if (all) exact++;
     for (const g of vocab.groups) if (!bad.has(g)) groupRight[g]++;
   }
   return {
-    exact: exact / B, label: right / (B * F), labelBaseline: 1 - positives / (B * F),
+    exact: exact / B,
+    label: right / (B * F),
+    labelBaseline: 1 - positives / (B * F),
     groups: Object.fromEntries(Object.entries(groupRight).map(([g, n]) => [g, n / B])),
   };
 }
 
 /** Images of scenes `indices`, normalized, as one tensor. Shapes: [n, 3, S, S]. */
 function imagesOf(ds: SceneDataset, indices: readonly number[], normalize: Normalize): Tensor {
-  const S = ds.imageSize, per = 3 * S * S, img = new Float32Array(indices.length * per);
+  const S = ds.imageSize,
+    per = 3 * S * S,
+    img = new Float32Array(indices.length * per);
   indices.forEach((i, r) => ds.image(i, false, img, r * per));
-  for (let k = 0; k < img.length; k++) { const c = Math.floor(k / (S * S)) % 3; img[k] = (img[k] - normalize.mean[c]) / normalize.std[c]; }
+  for (let k = 0; k < img.length; k++) {
+    const c = Math.floor(k / (S * S)) % 3;
+    img[k] = (img[k] - normalize.mean[c]) / normalize.std[c];
+  }
   return tensor(img, { shape: [indices.length, 3, S, S] });
 }
 
 /** Evaluates a tower + head on the first `size` scenes of a split (eval mode, no gradient). */
-export function evaluateFacts(tower: ImageTower, head: FactsHead, o: { dataset: DatasetName; split: 'train' | 'val' | 'test'; size: number;
-  seed: number; normalize: Normalize; groups?: readonly FactGroup[]; batchSize?: number }): FactsMetrics {
-  const vocab = factVocab(o.dataset, o.groups), bs = o.batchSize ?? 64;
-  const ds = makeDataset({ name: o.dataset, split: o.split, size: o.size, seed: o.seed, imageSize: tower.imageSize as 32 | 64 });
+export function evaluateFacts(
+  tower: ImageTower,
+  head: FactsHead,
+  o: {
+    dataset: DatasetName;
+    split: 'train' | 'val' | 'test';
+    size: number;
+    seed: number;
+    normalize: Normalize;
+    groups?: readonly FactGroup[];
+    batchSize?: number;
+  },
+): FactsMetrics {
+  const vocab = factVocab(o.dataset, o.groups),
+    bs = o.batchSize ?? 64;
+  const ds = makeDataset({
+    name: o.dataset,
+    split: o.split,
+    size: o.size,
+    seed: o.seed,
+    imageSize: tower.imageSize as 32 | 64,
+  });
   const logits = new Float32Array(o.size * vocab.labels.length);
   noGrad(() => {
-    tower.module.eval(); head.eval();
+    tower.module.eval();
+    head.eval();
     for (let s = 0; s < o.size; s += bs) {
       const idx = Array.from({ length: Math.min(bs, o.size - s) }, (_, k) => s + k);
       logits.set(head.forward(tower.features(imagesOf(ds, idx, o.normalize))).dataSync(), s * vocab.labels.length);
     }
   });
-  return factsMetrics(logits, factBatch(ds, Array.from({ length: o.size }, (_, i) => i), vocab), vocab);
+  return factsMetrics(
+    logits,
+    factBatch(
+      ds,
+      Array.from({ length: o.size }, (_, i) => i),
+      vocab,
+    ),
+    vocab,
+  );
 }
 
 /**
@@ -119,24 +178,58 @@ export function evaluateFacts(tower: ImageTower, head: FactsHead, o: { dataset: 
  * Logs loss, label accuracy and exact-match share per step. Returns the head (discarded by warm
  * starts: only the tower's weights carry over) and the loop's result.
  */
-export async function trainFacts(tower: ImageTower, o: FactsTrainOptions, io: { log?: JsonlLog; progress?: ProgressBar | null } = {}):
-  Promise<{ head: FactsHead; vocab: FactVocab; seconds: number; steps: number }> {
+export async function trainFacts(
+  tower: ImageTower,
+  o: FactsTrainOptions,
+  io: { log?: JsonlLog; progress?: ProgressBar | null } = {},
+): Promise<{ head: FactsHead; vocab: FactVocab; seconds: number; steps: number }> {
   const vocab = factVocab(o.dataset, o.groups);
-  const train = makeDataset({ name: o.dataset, split: 'train', size: o.trainSize, seed: o.seed, imageSize: tower.imageSize as 32 | 64 });
-  const loader = new DataLoader(train, { batchSize: o.batchSize, tokenizer: Tokenizer.fromVocab(grammarVocab()), seed: o.seed,
-    dropLast: true, normalize: o.normalize, flip: o.flip ?? 0.5 });
+  const train = makeDataset({
+    name: o.dataset,
+    split: 'train',
+    size: o.trainSize,
+    seed: o.seed,
+    imageSize: tower.imageSize as 32 | 64,
+  });
+  const loader = new DataLoader(train, {
+    batchSize: o.batchSize,
+    tokenizer: Tokenizer.fromVocab(grammarVocab()),
+    seed: o.seed,
+    dropLast: true,
+    normalize: o.normalize,
+    flip: o.flip ?? 0.5,
+  });
   const head = new FactsHead(tower.dim, vocab.labels.length, new Rng(o.seed + 7919));
-  const named = [...tower.module.namedParameters().filter(([, p]) => p.requiresGrad), ...head.namedParameters().map(([k, p]) => [`facts_head.${k}`, p] as [string, Tensor])];
-  const optimizer = new AdamW(paramGroups(named, { weightDecay: o.weightDecay }), { lr: o.lr, betas: [0.9, 0.999], eps: 1e-8 });
-  const schedule = warmupCosine({ warmupInit: o.lr / 100, warmupSteps: o.warmupSteps, minLr: o.minLr, totalSteps: o.steps });
+  const named = [
+    ...tower.module.namedParameters().filter(([, p]) => p.requiresGrad),
+    ...head.namedParameters().map(([k, p]) => [`facts_head.${k}`, p] as [string, Tensor]),
+  ];
+  const optimizer = new AdamW(paramGroups(named, { weightDecay: o.weightDecay }), {
+    lr: o.lr,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+  });
+  const schedule = warmupCosine({
+    warmupInit: o.lr / 100,
+    warmupSteps: o.warmupSteps,
+    minLr: o.minLr,
+    totalSteps: o.steps,
+  });
   const lrAt = (step: number): number => schedule(step, o.lr);
-  const S = tower.imageSize, F = vocab.labels.length;
+  const S = tower.imageSize,
+    F = vocab.labels.length;
   const result = await trainLoop({
-    startStep: 0, totalSteps: o.steps, log: io.log, progress: io.progress ?? null,
+    startStep: 0,
+    totalSteps: o.steps,
+    log: io.log,
+    progress: io.progress ?? null,
     step: (s) => {
-      const batch = loader.next(), lr = lrAt(s - 1), B = batch.batchSize;
+      const batch = loader.next(),
+        lr = lrAt(s - 1),
+        B = batch.batchSize;
       for (const g of optimizer.paramGroups) g.lr = lr;
-      tower.module.train(); head.train();
+      tower.module.train();
+      head.train();
       const y = factBatch(train, batch.indices, vocab);
       const logits = head.forward(tower.features(tensor(batch.images, { shape: [B, 3, S, S] })));
       const loss = binaryCrossEntropyWithLogits(logits, tensor(y, { shape: [B, F] }));

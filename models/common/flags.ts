@@ -18,7 +18,8 @@ export const DATASET_IMAGE_SIZES: readonly number[] = [32, 64];
 export const seedFlag = (def: number, help: string) => flag.int(def, help, { min: 0, max: U32_MAX });
 
 /** `--device`: every device, with what it is and how it starts. */
-export const deviceFlag = (def: string) => flag.choice(def, 'device to train on (evaluation runs on cpu)', TRAINING_DEVICES);
+export const deviceFlag = (def: string) =>
+  flag.choice(def, 'device to train on (evaluation runs on cpu)', TRAINING_DEVICES);
 
 /** `--dataset`. */
 export const datasetFlag = (def: string) => flag.choice(def, 'scene dataset', DATASET_NAMES);
@@ -29,18 +30,30 @@ export const datasetFlag = (def: string) => flag.choice(def, 'scene dataset', DA
  */
 export function trainConfigFlag(def: string, names: readonly string[], imageSizeOf: (name: string) => number) {
   const ok = names.filter((n) => DATASET_IMAGE_SIZES.includes(imageSizeOf(n)));
-  const refused = Object.fromEntries(names.filter((n) => !ok.includes(n)).map((n) => [n,
-    `its ${imageSizeOf(n)}-pixel images cannot be trained here (the scene datasets render ${DATASET_IMAGE_SIZES.join(' or ')}-pixel images; ` +
-    `${n} is for ${imageSizeOf(n) < 32 ? 'gradient checks and PyTorch parity tests' : 'loading reference weights and counting parameters'})`]));
+  const refused = Object.fromEntries(
+    names
+      .filter((n) => !ok.includes(n))
+      .map((n) => [
+        n,
+        `its ${imageSizeOf(n)}-pixel images cannot be trained here (the scene datasets render ${DATASET_IMAGE_SIZES.join(' or ')}-pixel images; ` +
+          `${n} is for ${imageSizeOf(n) < 32 ? 'gradient checks and PyTorch parity tests' : 'loading reference weights and counting parameters'})`,
+      ]),
+  );
   return flag.choice(def, 'model config', ok, refused);
 }
 
 /** Flags of every train command: the run directory and how to use it. */
 export const RUN_FLAGS = {
   checkpointEvery: flag.int(100, 'checkpoint every N steps', { min: 1 }),
-  resume: flag.bool(false, 'continue the run in --out from its newest readable checkpoint (options not given are the saved run\'s)'),
+  resume: flag.bool(
+    false,
+    "continue the run in --out from its newest readable checkpoint (options not given are the saved run's)",
+  ),
   overwrite: flag.bool(false, 'replace the run in --out (a new run refuses a non-empty --out)'),
-  allowChange: flag.str('', 'with --resume: options allowed to differ from the saved run, e.g. steps,lr (recorded in run.json)'),
+  allowChange: flag.str(
+    '',
+    'with --resume: options allowed to differ from the saved run, e.g. steps,lr (recorded in run.json)',
+  ),
   progress: flag.bool(true, 'show the progress bar'),
 };
 
@@ -72,6 +85,8 @@ export const runFlags = (def: string) => ({
 /** Checks an explicit `--checkpoint` before anything reads it: it must be a checkpoint directory. */
 export function checkCheckpointFlag(path: string): void {
   if (!path) return;
-  if (!existsSync(path)) throw new Error(`--checkpoint ${path}: no such directory (checkpoints are <run>/checkpoints/step-NNNNNN)`);
-  if (!existsSync(join(path, 'model.safetensors'))) throw new Error(`--checkpoint ${path}: not a checkpoint directory (no model.safetensors in it)`);
+  if (!existsSync(path))
+    throw new Error(`--checkpoint ${path}: no such directory (checkpoints are <run>/checkpoints/step-NNNNNN)`);
+  if (!existsSync(join(path, 'model.safetensors')))
+    throw new Error(`--checkpoint ${path}: not a checkpoint directory (no model.safetensors in it)`);
 }

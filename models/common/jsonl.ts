@@ -11,7 +11,11 @@ export function readJsonl(path: string): LogRecord[] {
   const out: LogRecord[] = [];
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line.trim()) continue;
-    try { out.push(JSON.parse(line) as LogRecord); } catch { break; }
+    try {
+      out.push(JSON.parse(line) as LogRecord);
+    } catch {
+      break;
+    }
   }
   return out;
 }
@@ -21,11 +25,19 @@ export class JsonlLog {
    * Opens `path` for appending. With `resumeAfter`, records of later steps (written by the run being
    * resumed after its last checkpoint) are dropped first, so the log reads like one uninterrupted run.
    */
-  constructor(readonly path: string, opts: { resumeAfter?: number; fresh?: boolean } = {}) {
+  constructor(
+    readonly path: string,
+    opts: { resumeAfter?: number; fresh?: boolean } = {},
+  ) {
     mkdirSync(dirname(path), { recursive: true });
-    if (opts.fresh || opts.resumeAfter === undefined) { writeFileSync(path, ''); return; }
+    if (opts.fresh || opts.resumeAfter === undefined) {
+      writeFileSync(path, '');
+      return;
+    }
     const keep = readJsonl(path).filter((r) => r.step <= opts.resumeAfter!);
     writeFileSync(path, keep.map((r) => `${JSON.stringify(r)}\n`).join(''));
   }
-  write(record: LogRecord): void { appendFileSync(this.path, `${JSON.stringify(record)}\n`); }
+  write(record: LogRecord): void {
+    appendFileSync(this.path, `${JSON.stringify(record)}\n`);
+  }
 }

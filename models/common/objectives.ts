@@ -7,10 +7,16 @@
 import { concat, crossEntropy, full, noGrad, tensor, type Rng, type Tensor } from '../../engine/index.js';
 
 /** Fixed hard negatives, as host batch indices: the image paired with each text, the text paired with each image. */
-export interface HardNegatives { imageForText: Int32Array; textForImage: Int32Array }
+export interface HardNegatives {
+  imageForText: Int32Array;
+  textForImage: Int32Array;
+}
 
 /** Hard negatives as the training step uses them: int32 batch indices on the sims' device. Shapes: [B] each. */
-export interface NegativeIndices { imageForText: Tensor; textForImage: Tensor }
+export interface NegativeIndices {
+  imageForText: Tensor;
+  textForImage: Tensor;
+}
 
 /**
  * The distribution a hard negative is drawn from: softmax over the in-batch columns s[:, :B]
@@ -69,12 +75,13 @@ function gumbelNoise(n: number, rng: Rng): Float64Array {
  * Shapes: sim [B, N >= B] -> [B] int32.
  */
 export function drawNegatives(sim: Tensor, rng: Rng): Tensor {
-  const B = sim.shape[0], device = sim.backend;
+  const B = sim.shape[0],
+    device = sim.backend;
   return noGrad(() => {
-    const cols = tensor(offDiagonalColumns(B), { shape: [B, B - 1], device });                     // [B, B−1]
+    const cols = tensor(offDiagonalColumns(B), { shape: [B, B - 1], device }); // [B, B−1]
     const noise = tensor(gumbelNoise(B * (B - 1), rng), { shape: [B, B - 1], dtype: sim.dtype, device });
-    const pick = sim.detach().narrow(1, 0, B).gather(1, cols).add(noise).argmax(1, true);          // [B, 1] rank among j ≠ i
-    return cols.gather(1, pick).reshape([B]);                                                      // [B] column index
+    const pick = sim.detach().narrow(1, 0, B).gather(1, cols).add(noise).argmax(1, true); // [B, 1] rank among j ≠ i
+    return cols.gather(1, pick).reshape([B]); // [B] column index
   });
 }
 
@@ -93,12 +100,18 @@ export function sampleNegativeIndices(simI2t: Tensor, simT2i: Tensor, rng: Rng):
 /** `sampleNegativeIndices` read back to the host (evaluation and tests; training keeps them on the device). */
 export function sampleHardNegatives(simI2t: Tensor, simT2i: Tensor, rng: Rng): HardNegatives {
   const n = sampleNegativeIndices(simI2t, simT2i, rng);
-  return { imageForText: Int32Array.from(n.imageForText.dataSync()), textForImage: Int32Array.from(n.textForImage.dataSync()) };
+  return {
+    imageForText: Int32Array.from(n.imageForText.dataSync()),
+    textForImage: Int32Array.from(n.textForImage.dataSync()),
+  };
 }
 
 /** ITM labels: B matched pairs (1) then 2B mismatched ones (0). Shapes: [3B] int32. */
 export function itmLabels(B: number, like: Tensor): Tensor {
-  return concat([full([B], 1, { dtype: 'int32', device: like.backend }), full([2 * B], 0, { dtype: 'int32', device: like.backend })]);
+  return concat([
+    full([B], 1, { dtype: 'int32', device: like.backend }),
+    full([2 * B], 0, { dtype: 'int32', device: like.backend }),
+  ]);
 }
 
 /**
@@ -122,7 +135,7 @@ export function labelledRows(labels: Tensor, dtype: Tensor['dtype']): Tensor {
  */
 export function maskedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
   const count = labelledRows(labels, logits.dtype).sum().clamp(1);
-  return crossEntropy(logits, labels.reshape([-1]), { reduction: 'sum' }).div(count);     // unlabelled rows count 0
+  return crossEntropy(logits, labels.reshape([-1]), { reduction: 'sum' }).div(count); // unlabelled rows count 0
 }
 
 /**
@@ -131,7 +144,9 @@ export function maskedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
  * Shapes: logits [N, V], labels [N] -> [M, V], [M].
  */
 export function labelledSubset(logits: Tensor, labels: Tensor): { logits: Tensor; labels: Tensor } | null {
-  const l = labels.reshape([-1]), host = l.dataSync(), idx: number[] = [];
+  const l = labels.reshape([-1]),
+    host = l.dataSync(),
+    idx: number[] = [];
   for (let i = 0; i < host.length; i++) if (host[i] !== -100) idx.push(i);
   if (!idx.length) return null;
   const pos = tensor(Int32Array.from(idx), { device: labels.backend });
@@ -142,16 +157,32 @@ export function labelledSubset(logits: Tensor, labels: Tensor): { logits: Tensor
  * `{ logits, labels }` getters over `labelledSubset`, computed on first access only: a step that
  * never asks for them (e.g. on webgpu) reads nothing. Shapes: [N, V], [N] -> [M, V] | null, [M] | null.
  */
-export function lazyLabelledSubset(logits: Tensor | null, labels: Tensor | null): { readonly logits: Tensor | null; readonly labels: Tensor | null } {
+export function lazyLabelledSubset(
+  logits: Tensor | null,
+  labels: Tensor | null,
+): { readonly logits: Tensor | null; readonly labels: Tensor | null } {
   let memo: { logits: Tensor; labels: Tensor } | null | undefined;
-  const get = (): { logits: Tensor; labels: Tensor } | null => (memo === undefined ? (memo = logits && labels ? labelledSubset(logits, labels) : null) : memo);
-  return { get logits() { return get()?.logits ?? null; }, get labels() { return get()?.labels ?? null; } };
+  const get = (): { logits: Tensor; labels: Tensor } | null =>
+    memo === undefined ? (memo = logits && labels ? labelledSubset(logits, labels) : null) : memo;
+  return {
+    get logits() {
+      return get()?.logits ?? null;
+    },
+    get labels() {
+      return get()?.labels ?? null;
+    },
+  };
 }
 
 /** Share of correct argmax predictions over the labelled rows (label −100 is skipped; NaN if none). */
 function share(pred: ArrayLike<number>, y: ArrayLike<number>): number {
-  let ok = 0, n = 0;
-  for (let i = 0; i < y.length; i++) if (y[i] !== -100) { n++; if (pred[i] === y[i]) ok++; }
+  let ok = 0,
+    n = 0;
+  for (let i = 0; i < y.length; i++)
+    if (y[i] !== -100) {
+      n++;
+      if (pred[i] === y[i]) ok++;
+    }
   return n ? ok / n : NaN;
 }
 

@@ -9,15 +9,19 @@ import type { StateDict, TensorRecord } from '../../nn/safetensors.js';
 /** Tensors -> safetensors records (copies of the data; synchronous: host devices only, see toRecordsAsync). */
 export function toRecords(dict: Record<string, Tensor>): StateDict {
   const out: StateDict = {};
-  for (const [k, t] of Object.entries(dict)) out[k] = { dtype: t.dtype, shape: [...t.shape], data: t.dataSync() } as TensorRecord;
+  for (const [k, t] of Object.entries(dict))
+    out[k] = { dtype: t.dtype, shape: [...t.shape], data: t.dataSync() } as TensorRecord;
   return out;
 }
 
 /** Tensors -> safetensors records, read with the async API (`await t.data()`): works on every device, 'webgpu' included. */
 export async function toRecordsAsync(dict: Record<string, Tensor>): Promise<StateDict> {
-  const entries = Object.entries(dict), data = await Promise.all(entries.map(([, t]) => t.data()));
+  const entries = Object.entries(dict),
+    data = await Promise.all(entries.map(([, t]) => t.data()));
   const out: StateDict = {};
-  entries.forEach(([k, t], i) => { out[k] = { dtype: t.dtype, shape: [...t.shape], data: data[i] } as TensorRecord; });
+  entries.forEach(([k, t], i) => {
+    out[k] = { dtype: t.dtype, shape: [...t.shape], data: data[i] } as TensorRecord;
+  });
   return out;
 }
 

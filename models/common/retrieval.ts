@@ -6,10 +6,15 @@
  */
 
 /** A dense score matrix: rows are queries, columns gallery items. Shapes: data [rows·cols]. */
-export interface ScoreMatrix { rows: number; cols: number; data: Float64Array }
+export interface ScoreMatrix {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
 
 export function scoreMatrix(rows: number, cols: number, data?: ArrayLike<number>): ScoreMatrix {
-  if (data && data.length !== rows * cols) throw new RangeError(`scoreMatrix: ${data.length} values for ${rows}x${cols}`);
+  if (data && data.length !== rows * cols)
+    throw new RangeError(`scoreMatrix: ${data.length} values for ${rows}x${cols}`);
   return { rows, cols, data: data ? Float64Array.from(data) : new Float64Array(rows * cols) };
 }
 
@@ -22,7 +27,8 @@ export function transpose(m: ScoreMatrix): ScoreMatrix {
 
 /** Indices of the k highest scores of row r, best first (ties: lower index first). */
 export function topK(m: ScoreMatrix, r: number, k: number): number[] {
-  const idx = Array.from({ length: m.cols }, (_, j) => j), off = r * m.cols;
+  const idx = Array.from({ length: m.cols }, (_, j) => j),
+    off = r * m.cols;
   idx.sort((a, b) => m.data[off + b] - m.data[off + a] || a - b);
   return idx.slice(0, Math.min(k, m.cols));
 }
@@ -31,10 +37,15 @@ export function topK(m: ScoreMatrix, r: number, k: number): number[] {
  * Rank (0 = best) of the best-ranked positive of each query: the number of gallery items that score
  * strictly higher than it, plus equal-scoring items with a lower index (so ties cannot flatter).
  */
-export function positiveRanks(m: ScoreMatrix, positives: (q: number) => readonly number[], queries?: readonly number[]): number[] {
+export function positiveRanks(
+  m: ScoreMatrix,
+  positives: (q: number) => readonly number[],
+  queries?: readonly number[],
+): number[] {
   const qs = queries ?? Array.from({ length: m.rows }, (_, i) => i);
   return qs.map((q) => {
-    const pos = positives(q), off = q * m.cols;
+    const pos = positives(q),
+      off = q * m.cols;
     if (pos.length === 0) throw new RangeError(`query ${q} has no positive`);
     let best = Infinity;
     for (const p of pos) {
@@ -55,7 +66,11 @@ export function recallAtK(ranks: readonly number[], ks: readonly number[] = [1, 
 }
 
 /** Recall in both directions plus their mean, the usual retrieval report. */
-export interface RetrievalReport { i2t: Record<string, number>; t2i: Record<string, number>; mean: number }
+export interface RetrievalReport {
+  i2t: Record<string, number>;
+  t2i: Record<string, number>;
+  mean: number;
+}
 
 /**
  * R@1/5/10 image->text and text->image from image-by-text scores. `textsOf(i)` lists the texts that
@@ -63,9 +78,16 @@ export interface RetrievalReport { i2t: Record<string, number>; t2i: Record<stri
  * `imageQueries` / `textQueries` restrict the queries (e.g. to held-out compositions); the gallery
  * is always every item.
  */
-export function retrievalReport(i2t: ScoreMatrix, t2i: ScoreMatrix, textsOf: (i: number) => readonly number[],
-  imagesOf: (t: number) => readonly number[], imageQueries?: readonly number[], textQueries?: readonly number[]): RetrievalReport {
-  const a = recallAtK(positiveRanks(i2t, textsOf, imageQueries)), b = recallAtK(positiveRanks(t2i, imagesOf, textQueries));
+export function retrievalReport(
+  i2t: ScoreMatrix,
+  t2i: ScoreMatrix,
+  textsOf: (i: number) => readonly number[],
+  imagesOf: (t: number) => readonly number[],
+  imageQueries?: readonly number[],
+  textQueries?: readonly number[],
+): RetrievalReport {
+  const a = recallAtK(positiveRanks(i2t, textsOf, imageQueries)),
+    b = recallAtK(positiveRanks(t2i, imagesOf, textQueries));
   const all = [...Object.values(a), ...Object.values(b)];
   return { i2t: a, t2i: b, mean: all.reduce((s, x) => s + x, 0) / all.length };
 }
@@ -74,13 +96,20 @@ export function retrievalReport(i2t: ScoreMatrix, t2i: ScoreMatrix, textsOf: (i:
  * ALBEF re-ranking: for each query the top k items by `m` are scored by `scorer` (called once with
  * every (query, item) pair, so it can batch them); all other items get −100.
  */
-export function rerankTopK(m: ScoreMatrix, k: number, scorer: (pairs: readonly [number, number][]) => ArrayLike<number>): ScoreMatrix {
+export function rerankTopK(
+  m: ScoreMatrix,
+  k: number,
+  scorer: (pairs: readonly [number, number][]) => ArrayLike<number>,
+): ScoreMatrix {
   const pairs: [number, number][] = [];
   for (let q = 0; q < m.rows; q++) for (const j of topK(m, q, k)) pairs.push([q, j]);
   const scores = scorer(pairs);
-  if (scores.length !== pairs.length) throw new RangeError(`rerankTopK: scorer returned ${scores.length} scores for ${pairs.length} pairs`);
+  if (scores.length !== pairs.length)
+    throw new RangeError(`rerankTopK: scorer returned ${scores.length} scores for ${pairs.length} pairs`);
   const out = scoreMatrix(m.rows, m.cols);
   out.data.fill(-100);
-  pairs.forEach(([q, j], n) => { out.data[q * m.cols + j] = scores[n]; });
+  pairs.forEach(([q, j], n) => {
+    out.data[q * m.cols + j] = scores[n];
+  });
   return out;
 }

@@ -19,10 +19,21 @@ export class RunDirError extends Error {
 }
 
 /** What a run directory's run.json holds: the options the run was started with, and its resumes. */
-export interface RunJson { options: Record<string, unknown>; resumes?: ResumeRecord[]; [key: string]: unknown }
+export interface RunJson {
+  options: Record<string, unknown>;
+  resumes?: ResumeRecord[];
+  [key: string]: unknown;
+}
 
 /** One resume of a run: when, the step and checkpoint it continued from (or the stages run), options changed on purpose, unreadable checkpoints skipped. */
-export interface ResumeRecord { time: string; step?: number; checkpoint?: string; stages?: string; changed?: Record<string, { saved: unknown; now: unknown }>; skipped?: string[] }
+export interface ResumeRecord {
+  time: string;
+  step?: number;
+  checkpoint?: string;
+  stages?: string;
+  changed?: Record<string, { saved: unknown; now: unknown }>;
+  skipped?: string[];
+}
 
 /** Reads `<dir>/run.json`, or null when there is none. A file that does not parse is an error naming it. */
 export function readRunJson(dir: string): RunJson | null {
@@ -40,7 +51,9 @@ export function requireRunJson<T>(dir: string, trainCommand: string): T {
   const info = readRunJson(dir);
   if (!info) {
     const why = existsSync(dir) ? `${dir} holds no run.json` : `${dir} does not exist`;
-    throw new RunDirError(`--run ${dir}: ${why}; train first (vlgrad ${trainCommand} --out ${dir}) or pass the run directory with --run`);
+    throw new RunDirError(
+      `--run ${dir}: ${why}; train first (vlgrad ${trainCommand} --out ${dir}) or pass the run directory with --run`,
+    );
   }
   return info as T;
 }
@@ -48,7 +61,11 @@ export function requireRunJson<T>(dir: string, trainCommand: string): T {
 const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
 
 /** How a training command may use its `--out` directory. */
-export interface RunDirOptions { resume: boolean; overwrite?: boolean; /** e.g. 'train albef', for messages. */ command: string }
+export interface RunDirOptions {
+  resume: boolean;
+  overwrite?: boolean /** e.g. 'train albef', for messages. */;
+  command: string;
+}
 
 /** The result of `openRunDir`: whether there is something to resume, and the commit step. */
 export interface OpenRun {
@@ -70,22 +87,32 @@ export interface OpenRun {
  * (it would delete files that are not a run's).
  */
 export function openRunDir(dir: string, o: RunDirOptions): OpenRun {
-  const names = entries(dir), saved = readRunJson(dir);
+  const names = entries(dir),
+    saved = readRunJson(dir);
   const isRun = saved !== null || names.includes('checkpoints') || names.some((n) => /^stage\d$/.test(n));
-  if (o.resume && o.overwrite) throw new RunDirError('--resume and --overwrite contradict each other: resume continues the run in --out, overwrite deletes it');
+  if (o.resume && o.overwrite)
+    throw new RunDirError(
+      '--resume and --overwrite contradict each other: resume continues the run in --out, overwrite deletes it',
+    );
   if (names.length > 0 && !isRun) {
-    throw new RunDirError(`--out ${dir} is not empty (${describe(names)}) and holds no vlgrad run (no run.json, checkpoints/ or stage<n>/); pick an empty or new --out`);
+    throw new RunDirError(
+      `--out ${dir} is not empty (${describe(names)}) and holds no vlgrad run (no run.json, checkpoints/ or stage<n>/); pick an empty or new --out`,
+    );
   }
   if (names.length > 0 && !o.resume) {
     if (!o.overwrite) {
-      throw new RunDirError(`--out ${dir} is not empty (${describe(names)}); a new run there would mix with what it holds. ` +
-        `Continue that run with --resume, replace it with --overwrite, or pick another --out`);
+      throw new RunDirError(
+        `--out ${dir} is not empty (${describe(names)}); a new run there would mix with what it holds. ` +
+          `Continue that run with --resume, replace it with --overwrite, or pick another --out`,
+      );
     }
   }
   const resuming = o.resume && isRun;
   if (o.resume && !isRun) console.log(`--resume: ${dir} holds no run yet; starting a new one`);
   return {
-    dir, resuming, saved,
+    dir,
+    resuming,
+    saved,
     commit(info, resume) {
       if (o.overwrite && names.length > 0) {
         for (const n of entries(dir)) rmSync(join(dir, n), { recursive: true, force: true });
@@ -93,9 +120,15 @@ export function openRunDir(dir: string, o: RunDirOptions): OpenRun {
       }
       mkdirSync(dir, { recursive: true });
       const removed = cleanStaleTemporaries(dir);
-      if (removed.count) console.log(`removed ${removed.count} stale temporar${removed.count === 1 ? 'y' : 'ies'} (${formatBytes(removed.bytes)}) left in ${dir} by an interrupted save`);
+      if (removed.count)
+        console.log(
+          `removed ${removed.count} stale temporar${removed.count === 1 ? 'y' : 'ies'} (${formatBytes(removed.bytes)}) left in ${dir} by an interrupted save`,
+        );
       const resumes = [...(resuming ? (saved?.resumes ?? []) : []), ...(resume ? [resume] : [])];
-      writeFileSync(join(dir, 'run.json'), `${JSON.stringify({ ...info, ...(resumes.length ? { resumes } : {}) }, null, 2)}\n`);
+      writeFileSync(
+        join(dir, 'run.json'),
+        `${JSON.stringify({ ...info, ...(resumes.length ? { resumes } : {}) }, null, 2)}\n`,
+      );
     },
   };
 }
@@ -108,10 +141,16 @@ function describe(names: string[]): string {
 /** Whether process `pid` is alive (EPERM: alive, owned by someone else). */
 function alive(pid: number): boolean {
   if (pid === process.pid) return true;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
-const TMP_STEP = /^\.tmp-step-\d+-(\d+)$/, TMP_FILE = /^\..+\.tmp$/;
+const TMP_STEP = /^\.tmp-step-\d+-(\d+)$/,
+  TMP_FILE = /^\..+\.tmp$/;
 
 function sizeOf(path: string): number {
   const st = statSync(path, { throwIfNoEntry: false });
@@ -127,23 +166,33 @@ function sizeOf(path: string): number {
  * `recursive: false` looks at `dir` alone.
  */
 export function cleanStaleTemporaries(dir: string, recursive = true): { count: number; bytes: number } {
-  let count = 0, bytes = 0;
+  let count = 0,
+    bytes = 0;
   for (const n of entries(dir)) {
-    const path = join(dir, n), step = TMP_STEP.exec(n);
+    const path = join(dir, n),
+      step = TMP_STEP.exec(n);
     const stale = step ? !alive(Number(step[1])) : TMP_FILE.test(n);
     if (stale) {
-      bytes += sizeOf(path); count++;
+      bytes += sizeOf(path);
+      count++;
       rmSync(path, { recursive: true, force: true });
     } else if (recursive && !n.startsWith('.') && statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
       const r = cleanStaleTemporaries(path);
-      count += r.count; bytes += r.bytes;
+      count += r.count;
+      bytes += r.bytes;
     }
   }
   return { count, bytes };
 }
 
 function formatBytes(b: number): string {
-  return b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} kB` : `${b} B`;
+  return b >= 1e9
+    ? `${(b / 1e9).toFixed(1)} GB`
+    : b >= 1e6
+      ? `${(b / 1e6).toFixed(1)} MB`
+      : b >= 1e3
+        ? `${(b / 1e3).toFixed(1)} kB`
+        : `${b} B`;
 }
 
 /** Options whose value changes a run's maths: compared on --resume. */
@@ -160,7 +209,8 @@ export interface ResumeCheck {
 }
 
 const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-const show = (v: unknown): string => (typeof v === 'object' && v !== null ? ((v as { name?: string }).name ?? 'a custom object') : String(v));
+const show = (v: unknown): string =>
+  typeof v === 'object' && v !== null ? ((v as { name?: string }).name ?? 'a custom object') : String(v);
 
 /**
  * Compares the maths options of a resume with the saved ones. Returns the changes the user allowed;
@@ -169,21 +219,31 @@ const show = (v: unknown): string => (typeof v === 'object' && v !== null ? ((v 
  */
 export function checkResumeOptions(c: ResumeCheck): Record<string, { saved: unknown; now: unknown }> {
   for (const a of c.allow) {
-    if (!c.keys.includes(a)) throw new RunDirError(`--allow-change ${kebab(a)}: not an option that resume compares (${c.keys.map(kebab).join(', ')})`);
+    if (!c.keys.includes(a))
+      throw new RunDirError(
+        `--allow-change ${kebab(a)}: not an option that resume compares (${c.keys.map(kebab).join(', ')})`,
+      );
   }
-  const changed: Record<string, { saved: unknown; now: unknown }> = {}, refused: string[] = [];
+  const changed: Record<string, { saved: unknown; now: unknown }> = {},
+    refused: string[] = [];
   for (const k of c.keys) {
     if (!(k in c.saved)) continue;
-    const a = c.saved[k], b = c.current[k];
+    const a = c.saved[k],
+      b = c.current[k];
     if (JSON.stringify(a) === JSON.stringify(b)) continue;
     if (c.allow.includes(k)) changed[k] = { saved: a ?? null, now: b ?? null };
     else refused.push(`--${kebab(k)} ${show(b)} (saved: ${show(a)})`);
   }
   if (refused.length) {
-    throw new RunDirError(`--resume: ${refused.join(', ')} ${refused.length === 1 ? 'differs' : 'differ'} from the run being resumed (${c.source}); they change the run's maths. ` +
-      `Resume with the saved values (omit those flags: --resume reuses them), or accept the change with --allow-change ${refused.map((r) => r.split(' ')[0].slice(2)).join(',')}`);
+    throw new RunDirError(
+      `--resume: ${refused.join(', ')} ${refused.length === 1 ? 'differs' : 'differ'} from the run being resumed (${c.source}); they change the run's maths. ` +
+        `Resume with the saved values (omit those flags: --resume reuses them), or accept the change with --allow-change ${refused.map((r) => r.split(' ')[0].slice(2)).join(',')}`,
+    );
   }
-  for (const [k, v] of Object.entries(changed)) console.log(`--resume: --${kebab(k)} changed from ${show(v.saved)} to ${show(v.now)} (--allow-change; recorded in run.json)`);
+  for (const [k, v] of Object.entries(changed))
+    console.log(
+      `--resume: --${kebab(k)} changed from ${show(v.saved)} to ${show(v.now)} (--allow-change; recorded in run.json)`,
+    );
   return changed;
 }
 
@@ -195,14 +255,23 @@ export function pickOptions(options: object, keys: readonly string[]): Record<st
 
 /** Parses `--allow-change a,b-c` into camelCase keys. */
 export function parseAllowChange(s: string | undefined): string[] {
-  return (s ?? '').split(',').map((x) => x.trim()).filter(Boolean).map((x) => x.replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase()));
+  return (s ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => x.replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase()));
 }
 
 /**
  * For `--resume` from the command line: options the user did not give are taken from the saved run,
  * so `train albef --resume --out runs/x` continues runs/x as it was started.
  */
-export function withSavedOptions<T extends Record<string, unknown>>(flags: T, given: ReadonlySet<string>, out: string, keys: readonly string[]): T {
+export function withSavedOptions<T extends Record<string, unknown>>(
+  flags: T,
+  given: ReadonlySet<string>,
+  out: string,
+  keys: readonly string[],
+): T {
   const saved = readRunJson(out)?.options;
   if (!saved) return flags;
   const merged: Record<string, unknown> = { ...flags };

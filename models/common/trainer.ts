@@ -56,7 +56,11 @@ interface SignalProcess {
 export class TrainingInterrupted extends Error {
   override name = 'TrainingInterrupted';
   readonly exitCode: number;
-  constructor(readonly signal: keyof typeof SIGNAL_NUMBERS, readonly step: number, readonly checkpoint: string) {
+  constructor(
+    readonly signal: keyof typeof SIGNAL_NUMBERS,
+    readonly step: number,
+    readonly checkpoint: string,
+  ) {
     super(`interrupted by ${signal} after step ${step}; saved checkpoint ${checkpoint}`);
     this.exitCode = 128 + SIGNAL_NUMBERS[signal];
   }
@@ -72,13 +76,22 @@ export interface TrainLoopResult {
 
 /** Runs the loop. Every step is logged; the average rate is over this loop's steps. */
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
-  const t0 = performance.now(), cpu0 = cpuSeconds(), records: LogRecord[] = [];
-  let samples = 0, step = o.startStep, signal: keyof typeof SIGNAL_NUMBERS | null = null;
-  const proc = (globalThis as { process?: SignalProcess }).process;    // absent in a browser: no signals there
+  const t0 = performance.now(),
+    cpu0 = cpuSeconds(),
+    records: LogRecord[] = [];
+  let samples = 0,
+    step = o.startStep,
+    signal: keyof typeof SIGNAL_NUMBERS | null = null;
+  const proc = (globalThis as { process?: SignalProcess }).process; // absent in a browser: no signals there
   const onSignal = (sig: keyof typeof SIGNAL_NUMBERS): void => {
-    if (signal) { proc!.stderr.write(`\n${sig} again: exiting without a checkpoint\n`); proc!.exit(128 + SIGNAL_NUMBERS[sig]); }
+    if (signal) {
+      proc!.stderr.write(`\n${sig} again: exiting without a checkpoint\n`);
+      proc!.exit(128 + SIGNAL_NUMBERS[sig]);
+    }
     signal = sig;
-    proc!.stderr.write(`\n${sig}: saving a checkpoint after step ${Math.max(step, o.startStep + 1)}, then stopping (send it again to quit at once)\n`);
+    proc!.stderr.write(
+      `\n${sig}: saving a checkpoint after step ${Math.max(step, o.startStep + 1)}, then stopping (send it again to quit at once)\n`,
+    );
   };
   const handle = (o.handleSignals ?? !!o.checkpoint) && typeof proc?.on === 'function';
   if (handle) for (const sig of Object.keys(SIGNAL_NUMBERS)) proc!.on(sig, onSignal);
@@ -87,19 +100,37 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       step++;
       const r = await o.step(step);
       samples += r.samples;
-      const elapsed = (performance.now() - t0) / 1000, rate = samples / Math.max(elapsed, 1e-9);
-      const cpu = cpuSeconds() - cpu0;       // all threads; a loaded machine inflates wall time, not this
-      const record: LogRecord = { step, ...r.losses, ...(r.extra ?? {}), samples_per_s: Number(rate.toFixed(2)), time_s: Number(elapsed.toFixed(2)),
-        ...(Number.isNaN(cpu) ? {} : { cpu_s: Number(cpu.toFixed(2)) }) };
+      const elapsed = (performance.now() - t0) / 1000,
+        rate = samples / Math.max(elapsed, 1e-9);
+      const cpu = cpuSeconds() - cpu0; // all threads; a loaded machine inflates wall time, not this
+      const record: LogRecord = {
+        step,
+        ...r.losses,
+        ...(r.extra ?? {}),
+        samples_per_s: Number(rate.toFixed(2)),
+        time_s: Number(elapsed.toFixed(2)),
+        ...(Number.isNaN(cpu) ? {} : { cpu_s: Number(cpu.toFixed(2)) }),
+      };
       records.push(record);
       o.log?.write(record);
-      o.progress?.update({ step, total: o.totalSteps, elapsed, stepsDone: step - o.startStep, samplesPerSecond: rate, losses: r.losses });
+      o.progress?.update({
+        step,
+        total: o.totalSteps,
+        elapsed,
+        stepsDone: step - o.startStep,
+        samplesPerSecond: rate,
+        losses: r.losses,
+      });
       const last = step === o.totalSteps || (o.shouldStop?.(step, elapsed) ?? false);
       // On cpu a step resolves in microtasks only, which never lets the event loop deliver a signal: yield once.
       if (handle) await new Promise((resolve) => setTimeout(resolve, 0));
       let saved: unknown = null;
-      if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || last || signal)) saved = await o.checkpoint(step);
-      if (signal) { o.progress?.done(); throw new TrainingInterrupted(signal, step, String(saved)); }
+      if (o.checkpoint && ((o.checkpointEvery && step % o.checkpointEvery === 0) || last || signal))
+        saved = await o.checkpoint(step);
+      if (signal) {
+        o.progress?.done();
+        throw new TrainingInterrupted(signal, step, String(saved));
+      }
       if (last) break;
     }
   } finally {
@@ -113,7 +144,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
 export const TRAINING_DEVICES: Readonly<Record<string, string>> = {
   cpu: 'WASM SIMD matmul on worker threads; always there (default)',
   'cpu-ref': 'plain TypeScript reference loops; always there',
-  webgpu: 'gpu.js WGSL through Dawn; needs the optional npm packages gpu.js and webgpu and a GPU (or lavapipe), started for you',
+  webgpu:
+    'gpu.js WGSL through Dawn; needs the optional npm packages gpu.js and webgpu and a GPU (or lavapipe), started for you',
   webasm: 'gpu.js kernels compiled to WebAssembly; needs the optional npm package gpu.js, started for you',
   'gpujs-cpu': 'gpu.js kernels as plain JavaScript; needs the optional npm package gpu.js, started for you',
 };
@@ -131,11 +163,15 @@ export const BYTES_PER_SCENE = (noise: number): number => 10 + (noise > 0 ? 8 : 
  * typed-array constructor, or run for minutes and gigabytes first).
  */
 export function checkTrainSizeFits(trainSize: number, noise: number, heapLimit: number): void {
-  const need = trainSize * BYTES_PER_SCENE(noise), budget = heapLimit / 2, max = Math.floor(budget / BYTES_PER_SCENE(noise));
+  const need = trainSize * BYTES_PER_SCENE(noise),
+    budget = heapLimit / 2,
+    max = Math.floor(budget / BYTES_PER_SCENE(noise));
   if (need > budget) {
-    throw new RangeError(`--train-size ${trainSize}: the data loader keeps ~${BYTES_PER_SCENE(noise)} bytes per scene in memory ` +
-      `(${(need / 2 ** 30).toFixed(1)} GiB), more than half of this process's ${(heapLimit / 2 ** 30).toFixed(1)} GiB heap; ` +
-      `use at most ${max} scenes, or raise the heap with NODE_OPTIONS=--max-old-space-size=MB`);
+    throw new RangeError(
+      `--train-size ${trainSize}: the data loader keeps ~${BYTES_PER_SCENE(noise)} bytes per scene in memory ` +
+        `(${(need / 2 ** 30).toFixed(1)} GiB), more than half of this process's ${(heapLimit / 2 ** 30).toFixed(1)} GiB heap; ` +
+        `use at most ${max} scenes, or raise the heap with NODE_OPTIONS=--max-old-space-size=MB`,
+    );
   }
 }
 
@@ -171,5 +207,9 @@ export async function startTrainingDevice(name: string): Promise<Backend> {
 export function onHost<T>(fn: () => T): T {
   const previous = defaultBackend();
   setDefaultDevice('cpu');
-  try { return fn(); } finally { setDefaultDevice(previous); }
+  try {
+    return fn();
+  } finally {
+    setDefaultDevice(previous);
+  }
 }

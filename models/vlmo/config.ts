@@ -48,15 +48,33 @@ export const BERT_EPS = 1e-12;
 /** VLMo-Base (docs/reference.md#vlmo-parameter-counts): 175,430,496 backbone parameters. */
 export const VLMO_BASE: VlmoConfig = {
   name: 'vlmo-base',
-  imageSize: 224, patchSize: 16, dim: 768, depth: 12, heads: 12, mlpDim: 3072, vlffnStart: 10,
-  maxTextLen: 40, maxTextLenOfInitCkpt: 196, vocabSize: 30522, layerScale: 0.1, dropPath: 0.1, initStd: 0.02,
-  mlmProb: 0.15, codebookSize: 8192, mimMaskRatio: 0.4,
+  imageSize: 224,
+  patchSize: 16,
+  dim: 768,
+  depth: 12,
+  heads: 12,
+  mlpDim: 3072,
+  vlffnStart: 10,
+  maxTextLen: 40,
+  maxTextLenOfInitCkpt: 196,
+  vocabSize: 30522,
+  layerScale: 0.1,
+  dropPath: 0.1,
+  initStd: 0.02,
+  mlmProb: 0.15,
+  codebookSize: 8192,
+  mimMaskRatio: 0.4,
 };
 
 /** VLMo-Large (docs/reference.md#vlmo-parameter-counts): 561,544,448 backbone parameters. */
 export const VLMO_LARGE: VlmoConfig = {
   ...VLMO_BASE,
-  name: 'vlmo-large', dim: 1024, depth: 24, heads: 16, mlpDim: 4096, vlffnStart: 21,
+  name: 'vlmo-large',
+  dim: 1024,
+  depth: 24,
+  heads: 16,
+  mlpDim: 4096,
+  vlffnStart: 21,
 };
 
 /**
@@ -72,9 +90,22 @@ export const VLMO_LARGE: VlmoConfig = {
 export function vlmoTiny(vocabSize = 1000): VlmoConfig {
   return {
     name: 'vlmo-tiny',
-    imageSize: 32, patchSize: 8, dim: 64, depth: 4, heads: 4, mlpDim: 256, vlffnStart: 3,
-    maxTextLen: 16, maxTextLenOfInitCkpt: 16, vocabSize, layerScale: 0.1, dropPath: 0, initStd: 0.07,
-    mlmProb: 0.15, codebookSize: 128, mimMaskRatio: 0.4,
+    imageSize: 32,
+    patchSize: 8,
+    dim: 64,
+    depth: 4,
+    heads: 4,
+    mlpDim: 256,
+    vlffnStart: 3,
+    maxTextLen: 16,
+    maxTextLenOfInitCkpt: 16,
+    vocabSize,
+    layerScale: 0.1,
+    dropPath: 0,
+    initStd: 0.07,
+    mlmProb: 0.15,
+    codebookSize: 128,
+    mimMaskRatio: 0.4,
   };
 }
 
@@ -85,9 +116,22 @@ export function vlmoTiny(vocabSize = 1000): VlmoConfig {
 export function vlmoMicro(vocabSize = 12): VlmoConfig {
   return {
     name: 'vlmo-micro',
-    imageSize: 8, patchSize: 4, dim: 8, depth: 3, heads: 2, mlpDim: 16, vlffnStart: 2,
-    maxTextLen: 5, maxTextLenOfInitCkpt: 5, vocabSize, layerScale: 0.1, dropPath: 0, initStd: 0.02,
-    mlmProb: 0.15, codebookSize: 6, mimMaskRatio: 0.5,
+    imageSize: 8,
+    patchSize: 4,
+    dim: 8,
+    depth: 3,
+    heads: 2,
+    mlpDim: 16,
+    vlffnStart: 2,
+    maxTextLen: 5,
+    maxTextLenOfInitCkpt: 5,
+    vocabSize,
+    layerScale: 0.1,
+    dropPath: 0,
+    initStd: 0.02,
+    mlmProb: 0.15,
+    codebookSize: 6,
+    mimMaskRatio: 0.5,
   };
 }
 
@@ -99,27 +143,36 @@ export type VlmoConfigName = (typeof VLMO_CONFIG_NAMES)[number];
 export function vlmoConfig(name: string, vocabSize?: number): VlmoConfig {
   const withVocab = (c: VlmoConfig): VlmoConfig => (vocabSize === undefined ? c : { ...c, vocabSize });
   switch (name as VlmoConfigName) {
-    case 'vlmo-tiny': return vlmoTiny(vocabSize);
-    case 'vlmo-micro': return vlmoMicro(vocabSize);
-    case 'vlmo-base': return withVocab(VLMO_BASE);
-    case 'vlmo-large': return withVocab(VLMO_LARGE);
+    case 'vlmo-tiny':
+      return vlmoTiny(vocabSize);
+    case 'vlmo-micro':
+      return vlmoMicro(vocabSize);
+    case 'vlmo-base':
+      return withVocab(VLMO_BASE);
+    case 'vlmo-large':
+      return withVocab(VLMO_LARGE);
   }
   throw new RangeError(`unknown VLMo config '${name}'; expected one of ${VLMO_CONFIG_NAMES.join(', ')}`);
 }
 
 /** g: patches per image side. */
-export function gridSize(c: VlmoConfig): number { return c.imageSize / c.patchSize; }
+export function gridSize(c: VlmoConfig): number {
+  return c.imageSize / c.patchSize;
+}
 
 /** Throws a RangeError naming the first inconsistent field. */
 export function validateConfig(c: VlmoConfig): void {
-  const fail = (msg: string): never => { throw new RangeError(`${c.name}: ${msg}`); };
+  const fail = (msg: string): never => {
+    throw new RangeError(`${c.name}: ${msg}`);
+  };
   if (c.imageSize % c.patchSize !== 0) fail(`imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}`);
   if (c.dim % c.heads !== 0) fail(`dim ${c.dim} is not divisible by ${c.heads} heads`);
   if (!(Number.isInteger(c.vlffnStart) && c.vlffnStart >= 1 && c.vlffnStart <= c.depth)) {
     fail(`vlffnStart ${c.vlffnStart} must be in [1, depth ${c.depth}] (at least one split-routed block)`);
   }
   if (!(c.maxTextLen >= 2)) fail(`maxTextLen ${c.maxTextLen} must hold [CLS] and [SEP]`);
-  if (c.maxTextLenOfInitCkpt < c.maxTextLen) fail(`maxTextLenOfInitCkpt ${c.maxTextLenOfInitCkpt} < maxTextLen ${c.maxTextLen}: text offsets would collide`);
+  if (c.maxTextLenOfInitCkpt < c.maxTextLen)
+    fail(`maxTextLenOfInitCkpt ${c.maxTextLenOfInitCkpt} < maxTextLen ${c.maxTextLen}: text offsets would collide`);
   if (!(c.layerScale > 0)) fail(`layerScale must be > 0 (the reference's None variant is Base-plus, not built here)`);
   if (!(c.dropPath >= 0 && c.dropPath < 1)) fail(`dropPath ${c.dropPath} outside [0, 1)`);
   if (!(c.mimMaskRatio > 0 && c.mimMaskRatio < 1)) fail(`mimMaskRatio ${c.mimMaskRatio} outside (0, 1)`);

@@ -18,9 +18,12 @@ export interface ParameterCount {
 
 /** Counts the parameters of `config` on the meta device (no weights are allocated). */
 export function countParameters(config: VlmoConfig): ParameterCount {
-  return countOnMeta((rng) => new Vlmo(config, { init: false, rng }), (model) => ({
-    backbone: model.backboneParameters().reduce((n, p) => n + p.size, 0),
-    total: model.numParameters(),
-    parts: partCounts(model),
-  }));
+  return countOnMeta(
+    (rng) => new Vlmo(config, { init: false, rng }),
+    (model) => ({
+      backbone: model.backboneParameters().reduce((n, p) => n + p.size, 0),
+      total: model.numParameters(),
+      parts: partCounts(model),
+    }),
+  );
 }

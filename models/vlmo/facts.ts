@@ -14,8 +14,11 @@ export function factNames(dataset: DatasetName): string[] {
   const kinds = KINDS[dataset];
   return [
     ...Array.from({ length: MAX_OBJECTS }, (_, i) => `count=${i + 1}`),
-    ...COLOURS.map((c) => `colour=${c}`), ...kinds.map((k) => `kind=${k}`), ...SIZES.map((s) => `size=${s}`),
-    ...COLOURS.flatMap((c) => kinds.map((k) => `${c} ${k}`)), ...SIZES.flatMap((s) => kinds.map((k) => `${s} ${k}`)),
+    ...COLOURS.map((c) => `colour=${c}`),
+    ...kinds.map((k) => `kind=${k}`),
+    ...SIZES.map((s) => `size=${s}`),
+    ...COLOURS.flatMap((c) => kinds.map((k) => `${c} ${k}`)),
+    ...SIZES.flatMap((s) => kinds.map((k) => `${s} ${k}`)),
   ];
 }
 
@@ -29,21 +32,36 @@ export class FactTargets {
   }
 
   /** F, the number of facts. */
-  get size(): number { return this.names.length; }
+  get size(): number {
+    return this.names.length;
+  }
 
   /** The facts of one scene, as the names that hold. */
   factsOf(meta: SceneMeta): string[] {
     const o = meta.objects;
-    return [`count=${o.length}`, ...o.flatMap((x) => [`colour=${x.colour}`, `kind=${x.kind}`, `size=${x.size}`, `${x.colour} ${x.kind}`, `${x.size} ${x.kind}`])];
+    return [
+      `count=${o.length}`,
+      ...o.flatMap((x) => [
+        `colour=${x.colour}`,
+        `kind=${x.kind}`,
+        `size=${x.size}`,
+        `${x.colour} ${x.kind}`,
+        `${x.size} ${x.kind}`,
+      ]),
+    ];
   }
 
   /** 0/1 targets of a batch of scenes. Shapes: -> [B·F] (row-major [B, F]). */
   targets(metas: readonly SceneMeta[]): Float32Array {
-    const F = this.size, out = new Float32Array(metas.length * F);
+    const F = this.size,
+      out = new Float32Array(metas.length * F);
     metas.forEach((m, b) => {
       for (const f of this.factsOf(m)) {
         const i = this.index.get(f);
-        if (i === undefined) throw new RangeError(`FactTargets(${this.dataset}): scene fact '${f}' is not one of this dataset's ${F} facts`);
+        if (i === undefined)
+          throw new RangeError(
+            `FactTargets(${this.dataset}): scene fact '${f}' is not one of this dataset's ${F} facts`,
+          );
         out[b * F + i] = 1;
       }
     });

@@ -8,7 +8,9 @@ import { Module } from '../../nn/module.js';
 import { BACKBONE_EPS, BERT_EPS } from './config.js';
 
 /** Row 0 of every sequence: the [CLS] state. Shapes: [B, n, C] -> [B, C]. */
-export function clsOf(x: Tensor): Tensor { return x.narrow(1, 0, 1).squeeze(1); }
+export function clsOf(x: Tensor): Tensor {
+  return x.narrow(1, 0, 1).squeeze(1);
+}
 
 /** tanh(dense(x[:, 0])): the pooled [CLS] used by ITM, VQA and NLVR2, not by ITC (docs/reference.md#vlmo-heads). Shapes: [B, n, C] -> [B, C]. */
 export class Pooler extends Module {
@@ -17,7 +19,9 @@ export class Pooler extends Module {
     super();
     this.dense = this.registerModule('dense', new Linear(dim, dim, { rng }));
   }
-  forward(x: Tensor): Tensor { return this.dense.forward(clsOf(x)).tanh(); }
+  forward(x: Tensor): Tensor {
+    return this.dense.forward(clsOf(x)).tanh();
+  }
 }
 
 /** Linear C -> 2 on the pooled [CLS]; class 1 = matched. Shapes: [B, C] -> [B, 2]. */
@@ -27,7 +31,9 @@ export class ItmHead extends Module {
     super();
     this.fc = this.registerModule('fc', new Linear(dim, 2, { rng }));
   }
-  forward(x: Tensor): Tensor { return this.fc.forward(x); }
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(x);
+  }
 }
 
 /** Linear C -> C without bias; the caller L2-normalizes (no 256-d projection in VLMo). Shapes: [B, C] -> [B, C]. */
@@ -37,7 +43,9 @@ export class ItcHead extends Module {
     super();
     this.fc = this.registerModule('fc', new Linear(dim, dim, { bias: false, rng }));
   }
-  forward(x: Tensor): Tensor { return this.fc.forward(x); }
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(x);
+  }
 }
 
 /** BERT's prediction-head transform: dense, GELU (erf), LayerNorm (eps 1e-12). Shapes: [..., C] -> [..., C]. */
@@ -50,7 +58,9 @@ export class PredictionTransform extends Module {
     this.dense = this.registerModule('dense', new Linear(dim, dim, { rng }));
     this.layerNorm = this.registerModule('LayerNorm', new LayerNorm(dim, BERT_EPS));
   }
-  forward(x: Tensor): Tensor { return this.layerNorm.forward(this.act.forward(this.dense.forward(x))); }
+  forward(x: Tensor): Tensor {
+    return this.layerNorm.forward(this.act.forward(this.dense.forward(x)));
+  }
 }
 
 /**
@@ -66,8 +76,12 @@ export class MlmHead extends Module {
     this.decoder = this.registerModule('decoder', new Linear(dim, vocabSize, { bias: false, rng }));
     this.registerParameter('bias', zeros([vocabSize]));
   }
-  get bias(): Tensor { return this.param('bias'); }
-  forward(x: Tensor): Tensor { return this.decoder.forward(this.transform.forward(x)).add(this.bias); }
+  get bias(): Tensor {
+    return this.param('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return this.decoder.forward(this.transform.forward(x)).add(this.bias);
+  }
 }
 
 /**
@@ -82,5 +96,7 @@ export class MimHead extends Module {
     this.norm = this.registerModule('norm', new LayerNorm(dim, BACKBONE_EPS));
     this.fc = this.registerModule('fc', new Linear(dim, codebookSize, { rng }));
   }
-  forward(x: Tensor): Tensor { return this.fc.forward(this.norm.forward(x)); }
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(this.norm.forward(x));
+  }
 }

@@ -11,13 +11,22 @@ import { buildGallery } from '../common/gallery.js';
 import { sampleHardNegatives } from '../common/objectives.js';
 import type { Vlmo } from './vlmo.js';
 
-export interface BatchAccuracyOptions { dataset: DatasetName; size: number; seed: number; normalize: Normalize; batchSize: number; split?: Split }
+export interface BatchAccuracyOptions {
+  dataset: DatasetName;
+  size: number;
+  seed: number;
+  normalize: Normalize;
+  batchSize: number;
+  split?: Split;
+}
 
 export interface BatchAccuracy {
   /** ITM accuracy over positives and hard negatives, and what "never a match" scores (2/3). */
-  itm: number; itmPrior: number;
+  itm: number;
+  itmPrior: number;
   /** In-batch ITC accuracy (image->text and text->image averaged), and chance (1/B). */
-  itc: number; itcChance: number;
+  itc: number;
+  itcChance: number;
   /** Full batches scored (a short last batch is dropped). */
   batches: number;
 }
@@ -25,24 +34,56 @@ export interface BatchAccuracy {
 /** ITM and in-batch ITC accuracy on held-out batches, in eval mode without gradients. */
 export function heldOutBatchAccuracy(model: Vlmo, tokenizer: Tokenizer, o: BatchAccuracyOptions): BatchAccuracy {
   const B = o.batchSize;
-  if (!(Number.isInteger(B) && B >= 2 && o.size >= B)) throw new RangeError(`heldOutBatchAccuracy: need batchSize >= 2 and size >= batchSize, got ${B} and ${o.size}`);
+  if (!(Number.isInteger(B) && B >= 2 && o.size >= B))
+    throw new RangeError(`heldOutBatchAccuracy: need batchSize >= 2 and size >= batchSize, got ${B} and ${o.size}`);
   return noGrad(() => {
     model.eval();
-    const g = buildGallery(tokenizer, { dataset: o.dataset, size: o.size, seed: o.seed, normalize: o.normalize, textLength: model.config.maxTextLen, split: o.split });
-    const rng = new Rng(o.seed), per = 3 * g.S * g.S, batches = Math.floor(g.n / B);
-    let itmHits = 0, itcHits = 0;
+    const g = buildGallery(tokenizer, {
+      dataset: o.dataset,
+      size: o.size,
+      seed: o.seed,
+      normalize: o.normalize,
+      textLength: model.config.maxTextLen,
+      split: o.split,
+    });
+    const rng = new Rng(o.seed),
+      per = 3 * g.S * g.S,
+      batches = Math.floor(g.n / B);
+    let itmHits = 0,
+      itcHits = 0;
     for (let k = 0; k < batches; k++) {
       const s = k * B;
       const images = tensor(g.images.subarray(s * per, (s + B) * per), { shape: [B, 3, g.S, g.S] });
-      const ids = tensor(g.ids.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] }), mask = tensor(g.mask.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] });
-      const sim = model.encodeImage(images).feat.matmul(model.encodeText(ids, mask).feat.mT()).mul(model.logitScale.exp()); // [B, B] image rows
-      const i2t = sim.argmax(-1).dataSync(), t2i = sim.mT().argmax(-1).dataSync();
+      const ids = tensor(g.ids.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] }),
+        mask = tensor(g.mask.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] });
+      const sim = model
+        .encodeImage(images)
+        .feat.matmul(model.encodeText(ids, mask).feat.mT())
+        .mul(model.logitScale.exp()); // [B, B] image rows
+      const i2t = sim.argmax(-1).dataSync(),
+        t2i = sim.mT().argmax(-1).dataSync();
       for (let r = 0; r < B; r++) itcHits += (i2t[r] === r ? 1 : 0) + (t2i[r] === r ? 1 : 0);
-      const neg = sampleHardNegatives(sim, sim.mT(), rng), ni = tensor(neg.imageForText), nt = tensor(neg.textForImage);
-      const pred = model.itmLogits(model.fuse(concat([ids, ids, ids.indexSelect(0, nt)]), concat([mask, mask, mask.indexSelect(0, nt)]),
-        concat([images, images.indexSelect(0, ni), images]))).argmax(-1).dataSync();                       // [3B]: match, 2 negatives
+      const neg = sampleHardNegatives(sim, sim.mT(), rng),
+        ni = tensor(neg.imageForText),
+        nt = tensor(neg.textForImage);
+      const pred = model
+        .itmLogits(
+          model.fuse(
+            concat([ids, ids, ids.indexSelect(0, nt)]),
+            concat([mask, mask, mask.indexSelect(0, nt)]),
+            concat([images, images.indexSelect(0, ni), images]),
+          ),
+        )
+        .argmax(-1)
+        .dataSync(); // [3B]: match, 2 negatives
       for (let r = 0; r < 3 * B; r++) itmHits += pred[r] === (r < B ? 1 : 0) ? 1 : 0;
     }
-    return { itm: itmHits / (3 * B * batches), itmPrior: 2 / 3, itc: itcHits / (2 * B * batches), itcChance: 1 / B, batches };
+    return {
+      itm: itmHits / (3 * B * batches),
+      itmPrior: 2 / 3,
+      itc: itcHits / (2 * B * batches),
+      itcChance: 1 / B,
+      batches,
+    };
   });
 }

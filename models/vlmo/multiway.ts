@@ -46,12 +46,19 @@ export class MultiwayBlock extends Module {
   readonly mlpVl: FeedForward | null = null;
   readonly norm2Vl: LayerNorm | null = null;
 
-  constructor(readonly config: VlmoConfig, opts: { withVlffn: boolean; dropPath: number; rng: Rng }) {
+  constructor(
+    readonly config: VlmoConfig,
+    opts: { withVlffn: boolean; dropPath: number; rng: Rng },
+  ) {
     super();
-    const { dim, heads, mlpDim } = config, rng = opts.rng;
+    const { dim, heads, mlpDim } = config,
+      rng = opts.rng;
     this.norm1 = this.registerModule('norm1', new LayerNorm(dim, BACKBONE_EPS));
     // q and v carry biases, k does not (as the reference).
-    this.attn = this.registerModule('attn', new MultiHeadAttention({ dim, heads, fusedQkv: true, qkvBias: [true, false, true], rng }));
+    this.attn = this.registerModule(
+      'attn',
+      new MultiHeadAttention({ dim, heads, fusedQkv: true, qkvBias: [true, false, true], rng }),
+    );
     this.dropPath = this.registerModule('drop_path', new DropPath(opts.dropPath, rng.fork()));
     this.norm2Text = this.registerModule('norm2_text', new LayerNorm(dim, BACKBONE_EPS));
     this.norm2Imag = this.registerModule('norm2_imag', new LayerNorm(dim, BACKBONE_EPS));
@@ -65,8 +72,12 @@ export class MultiwayBlock extends Module {
     this.registerParameter('gamma_2', full([dim], config.layerScale));
   }
 
-  get gamma1(): Tensor { return this.param('gamma_1'); }
-  get gamma2(): Tensor { return this.param('gamma_2'); }
+  get gamma1(): Tensor {
+    return this.param('gamma_1');
+  }
+  get gamma2(): Tensor {
+    return this.param('gamma_2');
+  }
 
   /** dropPath(γ2 ⊙ expert(norm(x))): one expert's residual branch. */
   private expert(mlp: FeedForward, norm: LayerNorm, x: Tensor): Tensor {
@@ -74,20 +85,27 @@ export class MultiwayBlock extends Module {
   }
 
   forward(x: Tensor, modality: Modality, inputs: BlockInputs = {}): Tensor {
-    const a = this.attn.forward(this.norm1.forward(x), inputs);            // [B, n, C]
+    const a = this.attn.forward(this.norm1.forward(x), inputs); // [B, n, C]
     x = x.add(this.dropPath.forward(a.mul(this.gamma1)));
     switch (modality) {
-      case 'image': return x.add(this.expert(this.mlpImag, this.norm2Imag, x));
-      case 'text': return x.add(this.expert(this.mlpText, this.norm2Text, x));
+      case 'image':
+        return x.add(this.expert(this.mlpImag, this.norm2Imag, x));
+      case 'text':
+        return x.add(this.expert(this.mlpText, this.norm2Text, x));
       case 'vl': {
         if (this.mlpVl && this.norm2Vl) return x.add(this.expert(this.mlpVl, this.norm2Vl, x));
         // Bottom blocks: text tokens (the first T: text always comes first, padded to T) to L-FFN, image tokens to V-FFN.
-        const T = this.config.maxTextLen, n = x.shape[1];
-        const text = x.narrow(1, 0, T), image = x.narrow(1, T, n - T);     // [B, T, C], [B, P, C]
-        return concat([
-          text.add(this.expert(this.mlpText, this.norm2Text, text)),
-          image.add(this.expert(this.mlpImag, this.norm2Imag, image)),
-        ], 1);                                                             // [B, T+P, C]
+        const T = this.config.maxTextLen,
+          n = x.shape[1];
+        const text = x.narrow(1, 0, T),
+          image = x.narrow(1, T, n - T); // [B, T, C], [B, P, C]
+        return concat(
+          [
+            text.add(this.expert(this.mlpText, this.norm2Text, text)),
+            image.add(this.expert(this.mlpImag, this.norm2Imag, image)),
+          ],
+          1,
+        ); // [B, T+P, C]
       }
     }
   }
@@ -103,20 +121,29 @@ export class MultiwayTransformer extends Module {
   readonly blocks: ModuleList<MultiwayBlock>;
   readonly norm: LayerNorm;
 
-  constructor(readonly config: VlmoConfig, rng: Rng) {
+  constructor(
+    readonly config: VlmoConfig,
+    rng: Rng,
+  ) {
     super();
     const { dim, depth, patchSize, vlffnStart, dropPath } = config;
     this.patchEmbed = this.registerModule('patch_embed', new PatchEmbed(patchSize, 3, dim, { rng }));
     this.registerParameter('cls_token', full([1, 1, dim], 0));
     const rates = Array.from({ length: depth }, (_, i) => (depth === 1 ? 0 : (dropPath * i) / (depth - 1)));
-    this.blocks = this.registerModule('blocks', new ModuleList(rates.map((p, i) =>
-      new MultiwayBlock(config, { withVlffn: i >= vlffnStart, dropPath: p, rng }))));
+    this.blocks = this.registerModule(
+      'blocks',
+      new ModuleList(rates.map((p, i) => new MultiwayBlock(config, { withVlffn: i >= vlffnStart, dropPath: p, rng }))),
+    );
     this.norm = this.registerModule('norm', new LayerNorm(dim, BACKBONE_EPS));
   }
 
-  get clsToken(): Tensor { return this.param('cls_token'); }
+  get clsToken(): Tensor {
+    return this.param('cls_token');
+  }
   /** Patches per image, g². */
-  get numPatches(): number { return gridSize(this.config) ** 2; }
+  get numPatches(): number {
+    return gridSize(this.config) ** 2;
+  }
 
   /** [CLS] + patch tokens. Shapes: images [B, 3, S, S] -> [B, 1+P, C]. */
   visualEmbed(images: Tensor): Tensor {

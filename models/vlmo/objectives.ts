@@ -7,7 +7,14 @@
  */
 import { arange, binaryCrossEntropyWithLogits, concat, crossEntropy, tensor, type Tensor } from '../../engine/index.js';
 import { clsOf } from './heads.js';
-import { itmLoss, lazyLabelledSubset, maskedCrossEntropy, sampleNegativeIndices, type HardNegatives, type NegativeIndices } from '../common/objectives.js';
+import {
+  itmLoss,
+  lazyLabelledSubset,
+  maskedCrossEntropy,
+  sampleNegativeIndices,
+  type HardNegatives,
+  type NegativeIndices,
+} from '../common/objectives.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
 
 export { itmLoss, type HardNegatives, type NegativeIndices };
@@ -24,8 +31,12 @@ export const VL_MLM_WEIGHT = 0.25;
  * learnable and, as in the reference, unclamped.
  * Shapes: imageFeat, textFeat [B, C] (L2-normalized), scale [] -> loss [], logits [B, B] (image rows).
  */
-export function itcBranchLoss(imageFeat: Tensor, textFeat: Tensor, logitScale: Tensor): { loss: Tensor; logits: Tensor } {
-  const logits = imageFeat.matmul(textFeat.mT()).mul(logitScale.exp());    // [B, C] @ [C, B] -> [B, B]
+export function itcBranchLoss(
+  imageFeat: Tensor,
+  textFeat: Tensor,
+  logitScale: Tensor,
+): { loss: Tensor; logits: Tensor } {
+  const logits = imageFeat.matmul(textFeat.mT()).mul(logitScale.exp()); // [B, C] @ [C, B] -> [B, B]
   const target = arange(0, logits.shape[0], 1, { device: logits.backend });
   const loss = crossEntropy(logits, target).add(crossEntropy(logits.mT(), target)).div(2);
   return { loss, logits };
@@ -37,8 +48,14 @@ export function itcBranchLoss(imageFeat: Tensor, textFeat: Tensor, logitScale: T
  * with its own heads and logit scale (the paper describes only (a); docs/reference.md#vlmo-objectives).
  * Shapes: features [B, C] -> scalars; `logits` [B, B] are branch (a)'s, used to mine ITM negatives.
  */
-export function itcLoss(image: UnimodalOutput, text: UnimodalOutput, logitScale: Tensor, logitVlScale: Tensor): { itc: Tensor; itcA: Tensor; itcB: Tensor; logits: Tensor } {
-  if (!image.vlFeat || !text.vlFeat) throw new Error('itcLoss: the VL-FFN branch is missing (a model without VL-FFN blocks has no stage-3 ITC)');
+export function itcLoss(
+  image: UnimodalOutput,
+  text: UnimodalOutput,
+  logitScale: Tensor,
+  logitVlScale: Tensor,
+): { itc: Tensor; itcA: Tensor; itcB: Tensor; logits: Tensor } {
+  if (!image.vlFeat || !text.vlFeat)
+    throw new Error('itcLoss: the VL-FFN branch is missing (a model without VL-FFN blocks has no stage-3 ITC)');
   const a = itcBranchLoss(image.feat, text.feat, logitScale);
   const b = itcBranchLoss(image.vlFeat, text.vlFeat, logitVlScale);
   return { itc: a.loss.add(b.loss).mul(0.5), itcA: a.loss, itcB: b.loss, logits: a.logits };
@@ -49,14 +66,19 @@ export function itcLoss(image: UnimodalOutput, text: UnimodalOutput, logitScale:
  * position and −100 labels elsewhere (no read to find the M masked ones); 0 when none is masked
  * (the reference's mean would be NaN). Shapes: logits [N, V], labels [N] -> [].
  */
-export function mlmLoss(logits: Tensor, labels: Tensor): Tensor { return maskedCrossEntropy(logits, labels); }
+export function mlmLoss(logits: Tensor, labels: Tensor): Tensor {
+  return maskedCrossEntropy(logits, labels);
+}
 
 /** Masked image modelling: cross-entropy of each masked patch's codebook id, as mlmLoss. Shapes: logits [N, K], codes [N] (−100 unmasked) -> []. */
-export function mimLoss(logits: Tensor, codes: Tensor): Tensor { return maskedCrossEntropy(logits, codes); }
+export function mimLoss(logits: Tensor, codes: Tensor): Tensor {
+  return maskedCrossEntropy(logits, codes);
+}
 
 /** Flat indices of the labelled positions (label != −100), or null if none; a host read (evaluation). Shapes: [B, n] -> [M]. */
 export function labelledPositions(labels: Tensor): Tensor | null {
-  const l = labels.dataSync(), idx: number[] = [];
+  const l = labels.dataSync(),
+    idx: number[] = [];
   for (let i = 0; i < l.length; i++) if (l[i] !== -100) idx.push(i);
   return idx.length ? tensor(Int32Array.from(idx), { device: labels.backend }) : null;
 }
@@ -70,7 +92,9 @@ const rows = (states: Tensor): Tensor => states.reshape([-1, states.shape[2]]);
  * picked out on first access, which reads the labels back, so a step that skips them reads nothing.
  */
 export interface MaskedPrediction {
-  loss: Tensor; readonly logits: Tensor | null; readonly labels: Tensor | null;
+  loss: Tensor;
+  readonly logits: Tensor | null;
+  readonly labels: Tensor | null;
   /** All positions' logits [N, V] and labels [N] (−100 = not masked), read by nothing: for metrics on any device. */
   all: { logits: Tensor; labels: Tensor };
 }
@@ -78,7 +102,16 @@ export interface MaskedPrediction {
 /** The loss of all-position logits against labels (−100 = not masked), with lazy masked-row views. Shapes: [N, V], [N]. */
 function maskedPrediction(loss: Tensor, logits: Tensor, labels: Tensor): MaskedPrediction {
   const subset = lazyLabelledSubset(logits, labels);
-  return { loss, get logits() { return subset.logits; }, get labels() { return subset.labels; }, all: { logits, labels } };
+  return {
+    loss,
+    get logits() {
+      return subset.logits;
+    },
+    get labels() {
+      return subset.labels;
+    },
+    all: { logits, labels },
+  };
 }
 
 /**
@@ -88,10 +121,10 @@ function maskedPrediction(loss: Tensor, logits: Tensor, labels: Tensor): MaskedP
  */
 export function mimObjective(model: Vlmo, batch: { images: Tensor; mimMask: Tensor; codes: Tensor }): MaskedPrediction {
   if (!model.mimHead) throw new Error('mimObjective: build the model with { mim: true }');
-  const hidden = model.encodeImage(batch.images, { mimMask: batch.mimMask }).hidden;     // [B, 1+P, C]
-  const patches = hidden.narrow(1, 1, hidden.shape[1] - 1);                             // [B, P, C]
-  const labels = batch.codes.where(batch.mimMask.ne(0), -100).reshape([-1]);             // [B·P] codes at masked patches
-  const logits = model.mimHead.forward(rows(patches));                                    // [B·P, K]
+  const hidden = model.encodeImage(batch.images, { mimMask: batch.mimMask }).hidden; // [B, 1+P, C]
+  const patches = hidden.narrow(1, 1, hidden.shape[1] - 1); // [B, P, C]
+  const labels = batch.codes.where(batch.mimMask.ne(0), -100).reshape([-1]); // [B·P] codes at masked patches
+  const logits = model.mimHead.forward(rows(patches)); // [B·P, K]
   return maskedPrediction(mimLoss(logits, labels), logits, labels);
 }
 
@@ -101,16 +134,21 @@ export function mimObjective(model: Vlmo, batch: { images: Tensor; mimMask: Tens
  * `exact()` reads the logits: the fraction of scenes whose predicted fact set (logit > 0) is exactly
  * the target's. Shapes: images [B, 3, S, S], targets [B, F] float (0/1).
  */
-export function factsObjective(model: Vlmo, images: Tensor, targets: Tensor): { loss: Tensor; logits: Tensor; exact: () => Promise<number> } {
+export function factsObjective(
+  model: Vlmo,
+  images: Tensor,
+  targets: Tensor,
+): { loss: Tensor; logits: Tensor; exact: () => Promise<number> } {
   if (!model.factsHead) throw new Error('factsObjective: build the model with { facts: F }');
-  const logits = model.factsHead.forward(clsOf(model.encodeImage(images).hidden));      // [B, F]
+  const logits = model.factsHead.forward(clsOf(model.encodeImage(images).hidden)); // [B, F]
   const loss = binaryCrossEntropyWithLogits(logits, targets);
   const exact = async (): Promise<number> => {
-    const [l, y] = await Promise.all([logits.data(), targets.data()]), [B, F] = targets.shape;
+    const [l, y] = await Promise.all([logits.data(), targets.data()]),
+      [B, F] = targets.shape;
     let hit = 0;
     for (let b = 0; b < B; b++) {
       let ok = true;
-      for (let f = 0; f < F && ok; f++) ok = (l[b * F + f] > 0) === (y[b * F + f] > 0.5);
+      for (let f = 0; f < F && ok; f++) ok = l[b * F + f] > 0 === y[b * F + f] > 0.5;
       if (ok) hit++;
     }
     return hit / B;
@@ -122,30 +160,45 @@ export function factsObjective(model: Vlmo, images: Tensor, targets: Tensor): { 
  * Stage 2 (`infer_text_mlm`): text-only pass (L-FFN everywhere) on masked ids, MLM head on the masked
  * positions. Shapes: mlmIds, attentionMask, mlmLabels [B, T] int32.
  */
-export function textMlmObjective(model: Vlmo, batch: { mlmIds: Tensor; attentionMask: Tensor; mlmLabels: Tensor }): MaskedPrediction {
-  const hidden = model.encodeText(batch.mlmIds, batch.attentionMask).hidden;             // [B, T, C]
+export function textMlmObjective(
+  model: Vlmo,
+  batch: { mlmIds: Tensor; attentionMask: Tensor; mlmLabels: Tensor },
+): MaskedPrediction {
+  const hidden = model.encodeText(batch.mlmIds, batch.attentionMask).hidden; // [B, T, C]
   return maskedLm(model, hidden, batch.mlmLabels);
 }
 
 /** MLM head on every text position, loss on the masked ones (0 when none). Shapes: [B, T, C], [B, T]. */
 function maskedLm(model: Vlmo, textStates: Tensor, labels: Tensor): MaskedPrediction {
-  const logits = model.mlmScore.forward(rows(textStates)), flat = labels.reshape([-1]); // [B·T, V], [B·T]
+  const logits = model.mlmScore.forward(rows(textStates)),
+    flat = labels.reshape([-1]); // [B·T, V], [B·T]
   return maskedPrediction(mlmLoss(logits, flat), logits, flat);
 }
 
 /** Stage-3 inputs. Shapes: images [B, 3, S, S]; ids, attentionMask, mlmIds, mlmLabels [B, T] int32. */
-export interface VlBatch { images: Tensor; ids: Tensor; attentionMask: Tensor; mlmIds: Tensor; mlmLabels: Tensor }
+export interface VlBatch {
+  images: Tensor;
+  ids: Tensor;
+  attentionMask: Tensor;
+  mlmIds: Tensor;
+  mlmLabels: Tensor;
+}
 
 export interface VlOutput {
-  total: Tensor; itc: Tensor; itm: Tensor; mlm: Tensor;
+  total: Tensor;
+  itc: Tensor;
+  itm: Tensor;
+  mlm: Tensor;
   /** ITC branches: (a) V/L experts, (b) VL-FFN top. */
-  itcA: Tensor; itcB: Tensor;
+  itcA: Tensor;
+  itcB: Tensor;
   /** [B, B] branch-(a) logits. */
   itcLogits: Tensor;
   /** [3B, 2]: positives, (text, negative image), (negative text, image). */
   itmLogits: Tensor;
   /** At the masked positions, on first access (a read of the labels; see MaskedPrediction). */
-  readonly mlmLogits: Tensor | null; readonly mlmLabels: Tensor | null;
+  readonly mlmLogits: Tensor | null;
+  readonly mlmLabels: Tensor | null;
   /** All positions' MLM logits and labels (see MaskedPrediction.all). */
   mlmAll: { logits: Tensor; labels: Tensor };
   /** The ITM hard negatives used: int32 batch indices [B] on the model's device. */
@@ -160,27 +213,45 @@ export interface VlOutput {
  * total = itc + itm + 0.25·mlm.
  */
 export function vlObjective(model: Vlmo, batch: VlBatch, opts: { negatives?: HardNegatives } = {}): VlOutput {
-  const { images, ids, attentionMask: mask, mlmIds } = batch, B = ids.shape[0];
+  const { images, ids, attentionMask: mask, mlmIds } = batch,
+    B = ids.shape[0];
   const image = model.encodeImage(images, { vlBranch: true });
   const text = model.encodeText(ids, mask, { vlBranch: true });
   const { itc, itcA, itcB, logits } = itcLoss(image, text, model.logitScale, model.logitVlScale);
 
   const negatives: NegativeIndices = opts.negatives
-    ? { imageForText: tensor(opts.negatives.imageForText, { device: images.backend }), textForImage: tensor(opts.negatives.textForImage, { device: images.backend }) }
-    : sampleNegativeIndices(logits, logits.mT(), model.rng);                            // on the device, no read
+    ? {
+        imageForText: tensor(opts.negatives.imageForText, { device: images.backend }),
+        textForImage: tensor(opts.negatives.textForImage, { device: images.backend }),
+      }
+    : sampleNegativeIndices(logits, logits.mT(), model.rng); // on the device, no read
   const { imageForText: negImg, textForImage: negTxt } = negatives;
   const fused = model.fuse(
-    concat([ids, ids, ids.indexSelect(0, negTxt), mlmIds]),                            // [4B, T]
-    concat([mask, mask, mask.indexSelect(0, negTxt), mask]),                             // the negative text keeps its mask
-    concat([images, images.indexSelect(0, negImg), images, images]),                     // [4B, 3, S, S]
-  );                                                                                     // [4B, T+1+P, C]
-  const itmLogits = model.itmLogits(fused.narrow(0, 0, 3 * B));                          // [3B, 2]
+    concat([ids, ids, ids.indexSelect(0, negTxt), mlmIds]), // [4B, T]
+    concat([mask, mask, mask.indexSelect(0, negTxt), mask]), // the negative text keeps its mask
+    concat([images, images.indexSelect(0, negImg), images, images]), // [4B, 3, S, S]
+  ); // [4B, T+1+P, C]
+  const itmLogits = model.itmLogits(fused.narrow(0, 0, 3 * B)); // [3B, 2]
   const itm = itmLoss(itmLogits);
   const T = ids.shape[1];
   const mlm = maskedLm(model, fused.narrow(0, 3 * B, B).narrow(1, 0, T), batch.mlmLabels);
-  const total = mlm.loss.mul(VL_MLM_WEIGHT).add(itc).add(itm);                           // the reference's key order
+  const total = mlm.loss.mul(VL_MLM_WEIGHT).add(itc).add(itm); // the reference's key order
   return {
-    total, itc, itm, mlm: mlm.loss, itcA, itcB, itcLogits: logits, itmLogits, negatives,
-    get mlmLogits() { return mlm.logits; }, get mlmLabels() { return mlm.labels; }, mlmAll: mlm.all,
+    total,
+    itc,
+    itm,
+    mlm: mlm.loss,
+    itcA,
+    itcB,
+    itcLogits: logits,
+    itmLogits,
+    negatives,
+    get mlmLogits() {
+      return mlm.logits;
+    },
+    get mlmLabels() {
+      return mlm.labels;
+    },
+    mlmAll: mlm.all,
   };
 }

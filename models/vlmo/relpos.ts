@@ -25,14 +25,23 @@ export interface RelPosLayout {
 }
 
 export function relPosLayout(grid: number, textLenOfInitCkpt: number): RelPosLayout {
-  const imageRows = (2 * grid - 1) ** 2 + 3, textRows = 2 * textLenOfInitCkpt;
+  const imageRows = (2 * grid - 1) ** 2 + 3,
+    textRows = 2 * textLenOfInitCkpt;
   return { imageRows, textRows, total: imageRows + 2 + textRows };
 }
 
 /** Writes the [CLS] row, column and corner of an n × n index block (the reference's assignment order). */
-function fillCls(idx: Int32Array, n: number, stride: number, at: number, rowCls: number, colCls: number, corner: number): void {
-  for (let j = 0; j < n; j++) idx[at + j] = rowCls;                  // [CLS] as query -> any key
-  for (let i = 0; i < n; i++) idx[at + i * stride] = colCls;         // any query -> [CLS] as key
+function fillCls(
+  idx: Int32Array,
+  n: number,
+  stride: number,
+  at: number,
+  rowCls: number,
+  colCls: number,
+  corner: number,
+): void {
+  for (let j = 0; j < n; j++) idx[at + j] = rowCls; // [CLS] as query -> any key
+  for (let i = 0; i < n; i++) idx[at + i * stride] = colCls; // any query -> [CLS] as key
   idx[at] = corner;
 }
 
@@ -41,10 +50,14 @@ function fillCls(idx: Int32Array, n: number, stride: number, at: number, rowCls:
  * Δ = query − key; token 0 is [CLS]. Shapes: -> [(g²+1)·(g²+1)], row-major [query, key].
  */
 export function imageRelPosIndex(grid: number): Int32Array {
-  const n = grid * grid + 1, side = 2 * grid - 1, R = side * side + 3, idx = new Int32Array(n * n);
+  const n = grid * grid + 1,
+    side = 2 * grid - 1,
+    R = side * side + 3,
+    idx = new Int32Array(n * n);
   for (let p = 0; p < grid * grid; p++) {
     for (let q = 0; q < grid * grid; q++) {
-      const dr = Math.floor(p / grid) - Math.floor(q / grid), dc = (p % grid) - (q % grid);
+      const dr = Math.floor(p / grid) - Math.floor(q / grid),
+        dc = (p % grid) - (q % grid);
       idx[(p + 1) * n + (q + 1)] = (dr + grid - 1) * side + (dc + grid - 1);
     }
   }
@@ -57,7 +70,10 @@ export function imageRelPosIndex(grid: number): Int32Array {
  * the image part, which matters only when loading released weights). Shapes: -> [T·T].
  */
 export function textRelPosIndex(textLen: number, layout: RelPosLayout): Int32Array {
-  const T = textLen, T0 = layout.textRows / 2, base = layout.imageRows + 2, idx = new Int32Array(T * T);
+  const T = textLen,
+    T0 = layout.textRows / 2,
+    base = layout.imageRows + 2,
+    idx = new Int32Array(T * T);
   for (let i = 1; i < T; i++) for (let j = 1; j < T; j++) idx[i * T + j] = j - i + (T0 - 2) + base;
   fillCls(idx, T, T, 0, layout.total - 3, layout.total - 2, layout.total - 1);
   return idx;
@@ -68,15 +84,24 @@ export function textRelPosIndex(textLen: number, layout: RelPosLayout): Int32Arr
  * direction. Shapes: -> [(T+g²+1)·(T+g²+1)].
  */
 export function fusedRelPosIndex(textLen: number, grid: number, layout: RelPosLayout): Int32Array {
-  const T = textLen, I = grid * grid + 1, n = T + I, idx = new Int32Array(n * n);
-  const text = textRelPosIndex(T, layout), image = imageRelPosIndex(grid);
+  const T = textLen,
+    I = grid * grid + 1,
+    n = T + I,
+    idx = new Int32Array(n * n);
+  const text = textRelPosIndex(T, layout),
+    image = imageRelPosIndex(grid);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
-      const qText = i < T, kText = j < T;
-      idx[i * n + j] = qText && kText ? text[i * T + j]
-        : qText ? layout.imageRows                                        // text query -> image key
-          : kText ? layout.imageRows + 1                                  // image query -> text key
-            : image[(i - T) * I + (j - T)];
+      const qText = i < T,
+        kText = j < T;
+      idx[i * n + j] =
+        qText && kText
+          ? text[i * T + j]
+          : qText
+            ? layout.imageRows // text query -> image key
+            : kText
+              ? layout.imageRows + 1 // image query -> text key
+              : image[(i - T) * I + (j - T)];
     }
   }
   return idx;
@@ -89,7 +114,9 @@ export function fusedRelPosIndex(textLen: number, grid: number, layout: RelPosLa
 export function relPosBiases(table: Tensor, index: Int32Array, heads: number, layers: number): Tensor[] {
   const n = Math.round(Math.sqrt(index.length));
   const ids = tensor(index, { shape: [n * n], device: table.backend });
-  const all = table.indexSelect(0, ids)                            // [n·n, L·H]
-    .reshape([n, n, layers, heads]).permute(2, 3, 0, 1);           // [L, H, n, n]
+  const all = table
+    .indexSelect(0, ids) // [n·n, L·H]
+    .reshape([n, n, layers, heads])
+    .permute(2, 3, 0, 1); // [L, H, n, n]
   return Array.from({ length: layers }, (_, l) => all.narrow(0, l, 1).squeeze(0)); // L × [H, n, n]
 }

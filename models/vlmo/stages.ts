@@ -21,26 +21,50 @@ export type Stage = (typeof STAGES)[number];
 export const STAGE_NAMES: Readonly<Record<Stage, string>> = { 1: 'vision', 2: 'language', 3: 'vision-language' };
 
 /** UNILM:vlmo/run.py: with the text-only MLM loss on, only keys containing one of these train. */
-export const LANGUAGE_STAGE_KEYS = ['text_embeddings', 'token_type_embeddings', 'mlp_text', 'norm2_text', 'mlm_score',
-  'relative_position_bias_table', 'transformer.norm'] as const;
+export const LANGUAGE_STAGE_KEYS = [
+  'text_embeddings',
+  'token_type_embeddings',
+  'mlp_text',
+  'norm2_text',
+  'mlm_score',
+  'relative_position_bias_table',
+  'transformer.norm',
+] as const;
 
 /** Our stage-1 set, written in the same style (BEiT trains all of these; docs/reference.md#vlmo-tiny). */
-export const VISION_STAGE_KEYS = ['transformer.patch_embed', 'transformer.cls_token', '.attn.', '.norm1.', 'mlp_imag', 'norm2_imag',
-  'gamma_1', 'gamma_2', 'relative_position_bias_table', 'transformer.norm', 'mask_token', 'mim_head', 'facts_head'] as const;
+export const VISION_STAGE_KEYS = [
+  'transformer.patch_embed',
+  'transformer.cls_token',
+  '.attn.',
+  '.norm1.',
+  'mlp_imag',
+  'norm2_imag',
+  'gamma_1',
+  'gamma_2',
+  'relative_position_bias_table',
+  'transformer.norm',
+  'mask_token',
+  'mim_head',
+  'facts_head',
+] as const;
 
 /** Whether the parameter with this (our) name trains in `stage`. */
 export function trainsInStage(stage: Stage, name: string): boolean {
   const key = toReferenceKey(name);
   switch (stage) {
-    case 1: return VISION_STAGE_KEYS.some((s) => key.includes(s));
-    case 2: return LANGUAGE_STAGE_KEYS.some((s) => key.includes(s));
-    case 3: return true;
+    case 1:
+      return VISION_STAGE_KEYS.some((s) => key.includes(s));
+    case 2:
+      return LANGUAGE_STAGE_KEYS.some((s) => key.includes(s));
+    case 3:
+      return true;
   }
 }
 
 /** Sets requiresGrad for `stage` on every parameter; returns the names on each side. */
 export function freezeForStage(model: Module, stage: Stage): { trainable: string[]; frozen: string[] } {
-  const trainable: string[] = [], frozen: string[] = [];
+  const trainable: string[] = [],
+    frozen: string[] = [];
   for (const [name, p] of model.namedParameters()) {
     const on = trainsInStage(stage, name);
     p.requiresGrad = on;
@@ -61,8 +85,17 @@ export function stageConfig(config: VlmoConfig, stage: Stage): VlmoConfig {
  */
 export function vlmoNoDecay(name: string): boolean {
   const key = toReferenceKey(name);
-  return ['bias', 'LayerNorm.bias', 'LayerNorm.weight', 'norm.bias', 'norm.weight', 'norm1.bias', 'norm1.weight',
-    'norm2.bias', 'norm2.weight'].some((s) => key.includes(s));
+  return [
+    'bias',
+    'LayerNorm.bias',
+    'LayerNorm.weight',
+    'norm.bias',
+    'norm.weight',
+    'norm1.bias',
+    'norm1.weight',
+    'norm2.bias',
+    'norm2.weight',
+  ].some((s) => key.includes(s));
 }
 
 /**
@@ -71,15 +104,22 @@ export function vlmoNoDecay(name: string): boolean {
  * keeps its fresh init; leaving stage 1, the MIM head and mask token are dropped (as BEiT's head is).
  * Returns the names left at their fresh init and those dropped.
  */
-export function loadPreviousStage(model: Module, previous: Record<string, Tensor>, stage: Stage): { fresh: string[]; dropped: string[] } {
+export function loadPreviousStage(
+  model: Module,
+  previous: Record<string, Tensor>,
+  stage: Stage,
+): { fresh: string[]; dropped: string[] } {
   const { missing, unexpected } = model.loadStateDict(previous, { strict: false });
   const newInStage3 = (k: string): boolean => /\.(mlp_vl|norm2_vl)\./.test(k);
-  const stage1Only = (k: string): boolean => k === 'mask_token' || k.startsWith('mim_head.') || k.startsWith('facts_head.');
+  const stage1Only = (k: string): boolean =>
+    k === 'mask_token' || k.startsWith('mim_head.') || k.startsWith('facts_head.');
   const badMissing = missing.filter((k) => !(stage === 3 && newInStage3(k)));
   const badUnexpected = unexpected.filter((k) => !stage1Only(k));
   if (badMissing.length || badUnexpected.length) {
-    throw new Error(`stage ${stage}: the previous stage's checkpoint does not fit: ` +
-      `${badMissing.length ? `missing ${badMissing.join(', ')}` : ''}${badUnexpected.length ? ` unexpected ${badUnexpected.join(', ')}` : ''}`);
+    throw new Error(
+      `stage ${stage}: the previous stage's checkpoint does not fit: ` +
+        `${badMissing.length ? `missing ${badMissing.join(', ')}` : ''}${badUnexpected.length ? ` unexpected ${badUnexpected.join(', ')}` : ''}`,
+    );
   }
   return { fresh: missing, dropped: unexpected };
 }

@@ -8,12 +8,38 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultBackend, getBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
-import { channelStats, DataLoader, grammarVocab, makeDataset, Tokenizer, type Batch, type DatasetName, type Normalize, type SceneDataset } from '../../data/index.js';
+import {
+  defaultBackend,
+  getBackend,
+  noGrad,
+  Rng,
+  setDefaultDevice,
+  stack,
+  tensor,
+  type Tensor,
+} from '../../engine/index.js';
+import {
+  channelStats,
+  DataLoader,
+  grammarVocab,
+  makeDataset,
+  Tokenizer,
+  type Batch,
+  type DatasetName,
+  type Normalize,
+  type SceneDataset,
+} from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
 import { load, save } from '../../nn/safetensors_node.js';
 import { warmupLinear } from '../../nn/schedulers.js';
-import { fromRecords, latestCheckpoint, moduleRngs, newestReadable, rngStates, saveCheckpoint } from '../common/checkpoint.js';
+import {
+  fromRecords,
+  latestCheckpoint,
+  moduleRngs,
+  newestReadable,
+  rngStates,
+  saveCheckpoint,
+} from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
 import { checkResumeOptions, openRunDir, parseAllowChange, pickOptions, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
@@ -25,7 +51,15 @@ import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
 import { factsObjective, mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
 import { FactTargets } from './facts.js';
-import { freezeForStage, loadPreviousStage, STAGE_NAMES, stageConfig, STAGES, vlmoNoDecay, type Stage } from './stages.js';
+import {
+  freezeForStage,
+  loadPreviousStage,
+  STAGE_NAMES,
+  stageConfig,
+  STAGES,
+  vlmoNoDecay,
+  type Stage,
+} from './stages.js';
 import { Vlmo } from './vlmo.js';
 
 export interface VlmoTrainOptions {
@@ -38,10 +72,13 @@ export interface VlmoTrainOptions {
   noise: number;
   /** Which stages to run, e.g. '1,2,3' or '3' (stage 3 alone starts from scratch unless stage 2 is done in --out). */
   stages: string;
-  steps1: number; steps2: number; steps3: number;
+  steps1: number;
+  steps2: number;
+  steps3: number;
   batchSize: number;
   /** Peak learning rate, and the warm-up as a fraction of each stage's steps. */
-  lr: number; warmup: number;
+  lr: number;
+  warmup: number;
   weightDecay: number;
   /** Training images whose patches build the stage-1 k-means codebook. */
   codebookImages: number;
@@ -66,13 +103,46 @@ export interface VlmoTrainOptions {
 }
 
 /** Options that change a run's maths: a resume must keep them (or name them in `allowChange`); `steps<n>` counts once stage n has begun. */
-export const VLMO_RESUME_KEYS = ['config', 'dataset', 'trainSize', 'noise', 'batchSize', 'lr', 'warmup', 'weightDecay', 'codebookImages', 'stage1', 'initStd', 'lr1', 'seed'] as const;
+export const VLMO_RESUME_KEYS = [
+  'config',
+  'dataset',
+  'trainSize',
+  'noise',
+  'batchSize',
+  'lr',
+  'warmup',
+  'weightDecay',
+  'codebookImages',
+  'stage1',
+  'initStd',
+  'lr1',
+  'seed',
+] as const;
 
 /** Defaults of `vlgrad train vlmo`, sized from bench/vlmo_step.ts (see models/vlmo/RESULTS.md). */
 export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
-  config: 'vlmo-tiny', dataset: 'mnist-scenes', trainSize: 8192, noise: 0, stages: '1,2,3',
-  steps1: 600, steps2: 100, steps3: 300, batchSize: 32, lr: 1e-3, warmup: 0.1, weightDecay: 0.01,
-  codebookImages: 1024, stage1: 'facts', initStd: 0, lr1: 3e-3, seed: 0, device: 'cpu', out: 'runs/vlmo-tiny', checkpointEvery: 100, resume: false, progress: true,
+  config: 'vlmo-tiny',
+  dataset: 'mnist-scenes',
+  trainSize: 8192,
+  noise: 0,
+  stages: '1,2,3',
+  steps1: 600,
+  steps2: 100,
+  steps3: 300,
+  batchSize: 32,
+  lr: 1e-3,
+  warmup: 0.1,
+  weightDecay: 0.01,
+  codebookImages: 1024,
+  stage1: 'facts',
+  initStd: 0,
+  lr1: 3e-3,
+  seed: 0,
+  device: 'cpu',
+  out: 'runs/vlmo-tiny',
+  checkpointEvery: 100,
+  resume: false,
+  progress: true,
 };
 
 /** Stage 1's objectives. */
@@ -80,26 +150,50 @@ export const STAGE1_OBJECTIVES = ['mim', 'facts', 'mim+facts'] as const;
 export type Stage1Objective = (typeof STAGE1_OBJECTIVES)[number];
 
 /** What `<out>/run.json` records, so eval rebuilds the same model and data. */
-export interface VlmoRunInfo { options: VlmoTrainOptions; config: VlmoConfig; normalize: Normalize; vocab: string[] }
+export interface VlmoRunInfo {
+  options: VlmoTrainOptions;
+  config: VlmoConfig;
+  normalize: Normalize;
+  vocab: string[];
+}
 
 /** Written as `<out>/stage<n>/done.json` when a stage finishes. */
-export interface StageDone { stage: Stage; steps: number; seconds: number; startedFrom: string }
+export interface StageDone {
+  stage: Stage;
+  steps: number;
+  seconds: number;
+  startedFrom: string;
+}
 
 /** Parses '1,2,3' into sorted stages. */
 export function parseStages(s: string): Stage[] {
-  const out = [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean).map(Number))].sort();
-  for (const n of out) if (!(STAGES as readonly number[]).includes(n)) throw new RangeError(`--stages: unknown stage '${n}' (expected some of 1,2,3)`);
+  const out = [
+    ...new Set(
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map(Number),
+    ),
+  ].sort();
+  for (const n of out)
+    if (!(STAGES as readonly number[]).includes(n))
+      throw new RangeError(`--stages: unknown stage '${n}' (expected some of 1,2,3)`);
   if (out.length === 0) throw new RangeError('--stages: name at least one of 1,2,3');
   return out as Stage[];
 }
 
 /** A loader batch as stage-3 inputs. Shapes: images [B, 3, S, S], ids etc. [B, T]. */
 export function vlBatch(b: Batch, S: number): VlBatch {
-  const B = b.batchSize, T = b.length, mlm = b.mlm!;
+  const B = b.batchSize,
+    T = b.length,
+    mlm = b.mlm!;
   return {
-    images: tensor(b.images, { shape: [B, 3, S, S] }), ids: tensor(b.ids, { shape: [B, T] }),
+    images: tensor(b.images, { shape: [B, 3, S, S] }),
+    ids: tensor(b.ids, { shape: [B, T] }),
     attentionMask: tensor(b.attentionMask, { shape: [B, T] }),
-    mlmIds: tensor(mlm.inputIds, { shape: [B, T] }), mlmLabels: tensor(mlm.labels, { shape: [B, T] }),
+    mlmIds: tensor(mlm.inputIds, { shape: [B, T] }),
+    mlmLabels: tensor(mlm.labels, { shape: [B, T] }),
   };
 }
 
@@ -110,33 +204,58 @@ const acc = (all: { logits: Tensor; labels: Tensor }): Promise<number> => accura
 const stackScalars = (xs: Tensor[]): Tensor => noGrad(() => stack(xs));
 
 /** Builds (or reads back) the stage-1 codebook: k-means over the patches of the first training images. */
-export async function prepareCodebook(path: string, train: SceneDataset, normalize: Normalize, c: VlmoConfig, images: number, seed: number): Promise<Codebook> {
+export async function prepareCodebook(
+  path: string,
+  train: SceneDataset,
+  normalize: Normalize,
+  c: VlmoConfig,
+  images: number,
+  seed: number,
+): Promise<Codebook> {
   const dim = 3 * c.patchSize ** 2;
   if (existsSync(path)) {
     const t = (await load(path)).tensors.centroids;
-    if (t.shape[0] !== c.codebookSize || t.shape[1] !== dim) throw new Error(`${path} holds a [${t.shape}] codebook; this config needs [${c.codebookSize}, ${dim}]`);
+    if (t.shape[0] !== c.codebookSize || t.shape[1] !== dim)
+      throw new Error(`${path} holds a [${t.shape}] codebook; this config needs [${c.codebookSize}, ${dim}]`);
     return { k: c.codebookSize, dim, centroids: Float32Array.from(t.data) };
   }
-  const n = Math.min(images, train.length), S = c.imageSize, plane = S * S, px = new Float32Array(n * 3 * plane);
+  const n = Math.min(images, train.length),
+    S = c.imageSize,
+    plane = S * S,
+    px = new Float32Array(n * 3 * plane);
   for (let i = 0; i < n; i++) train.image(i, false, px, i * 3 * plane);
-  for (let i = 0; i < px.length; i++) { const ch = Math.floor(i / plane) % 3; px[i] = (px[i] - normalize.mean[ch]) / normalize.std[ch]; }
-  const rows = n * gridSize(c) ** 2, cb = kmeans(patchVectors(px, n, S, c.patchSize), rows, dim, c.codebookSize, new Rng(seed));
+  for (let i = 0; i < px.length; i++) {
+    const ch = Math.floor(i / plane) % 3;
+    px[i] = (px[i] - normalize.mean[ch]) / normalize.std[ch];
+  }
+  const rows = n * gridSize(c) ** 2,
+    cb = kmeans(patchVectors(px, n, S, c.patchSize), rows, dim, c.codebookSize, new Rng(seed));
   await save(path, { centroids: { dtype: 'float32', shape: [cb.k, dim], data: cb.centroids } });
   return cb;
 }
 
 interface StageContext {
   run: OpenRun;
-  opts: VlmoTrainOptions; config: VlmoConfig; tokenizer: Tokenizer; train: SceneDataset; normalize: Normalize;
+  opts: VlmoTrainOptions;
+  config: VlmoConfig;
+  tokenizer: Tokenizer;
+  train: SceneDataset;
+  normalize: Normalize;
   codebook: () => Promise<Codebook>;
 }
 
 /** The weights a stage starts from (on cpu): its previous stage's final checkpoint, if that stage is done. */
-async function previousWeights(out: string, stage: Stage): Promise<{ weights: Record<string, Tensor>; from: string } | null> {
+async function previousWeights(
+  out: string,
+  stage: Stage,
+): Promise<{ weights: Record<string, Tensor>; from: string } | null> {
   for (let s = stage - 1; s >= 1; s--) {
     const done = join(out, `stage${s}`, 'done.json');
     if (!existsSync(done)) continue;
-    const found = await newestReadable(join(out, `stage${s}`, 'checkpoints'), async (dir) => (await load(join(dir, 'model.safetensors'))).tensors);
+    const found = await newestReadable(
+      join(out, `stage${s}`, 'checkpoints'),
+      async (dir) => (await load(join(dir, 'model.safetensors'))).tensors,
+    );
     if (found) return { weights: fromRecords(found.value, getBackend('cpu')), from: found.path };
   }
   return null;
@@ -144,48 +263,100 @@ async function previousWeights(out: string, stage: Stage): Promise<{ weights: Re
 
 /** One stage: build, start or resume, train, mark done. Returns the trained model. */
 async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise<Vlmo> {
-  const { opts, config, tokenizer, train, normalize } = ctx, dir = join(opts.out, `stage${stage}`), ckptDir = join(dir, 'checkpoints');
+  const { opts, config, tokenizer, train, normalize } = ctx,
+    dir = join(opts.out, `stage${stage}`),
+    ckptDir = join(dir, 'checkpoints');
   // Built and given the previous stage's weights on the host, then moved to the training device.
-  const device = defaultBackend(), useMim = stage === 1 && opts.stage1 !== 'facts', facts = stage === 1 && opts.stage1 !== 'mim' ? new FactTargets(opts.dataset) : null;
-  const model = onHost(() => new Vlmo(stageConfig(config, stage), { seed: opts.seed + stage, mim: useMim, ...(facts ? { facts: facts.size } : {}) }));
+  const device = defaultBackend(),
+    useMim = stage === 1 && opts.stage1 !== 'facts',
+    facts = stage === 1 && opts.stage1 !== 'mim' ? new FactTargets(opts.dataset) : null;
+  const model = onHost(
+    () =>
+      new Vlmo(stageConfig(config, stage), {
+        seed: opts.seed + stage,
+        mim: useMim,
+        ...(facts ? { facts: facts.size } : {}),
+      }),
+  );
   const resumable = ctx.run.resuming && (await latestCheckpoint(ckptDir)) !== null;
   let startedFrom = 'scratch';
   if (!resumable) {
     rmSync(dir, { recursive: true, force: true });
     const prev = stage > 1 ? await previousWeights(opts.out, stage) : null;
-    if (prev) { loadPreviousStage(model, prev.weights, stage); startedFrom = prev.from; }
+    if (prev) {
+      loadPreviousStage(model, prev.weights, stage);
+      startedFrom = prev.from;
+    }
   }
   model.to(device);
   const { trainable } = freezeForStage(model, stage);
   const peakLr = stage === 1 && opts.lr1 > 0 ? opts.lr1 : opts.lr;
-  const optimizer = new AdamW(paramGroups(model.namedParameters().filter(([, p]) => p.requiresGrad), { weightDecay: opts.weightDecay, noDecay: vlmoNoDecay }),
-    { lr: peakLr, betas: [0.9, 0.98], eps: 1e-8 });
+  const optimizer = new AdamW(
+    paramGroups(
+      model.namedParameters().filter(([, p]) => p.requiresGrad),
+      { weightDecay: opts.weightDecay, noDecay: vlmoNoDecay },
+    ),
+    { lr: peakLr, betas: [0.9, 0.98], eps: 1e-8 },
+  );
   const lrAt = warmupLinear({ warmupSteps: Math.floor(opts.warmup * steps), totalSteps: steps });
-  const loader = new DataLoader(train, { batchSize: opts.batchSize, tokenizer, seed: opts.seed + stage, maxLength: config.maxTextLen, dropLast: true,
-    normalize, ...(stage > 1 ? { mlm: { style: 'vlmo' as const, prob: config.mlmProb } } : {}) });
+  const loader = new DataLoader(train, {
+    batchSize: opts.batchSize,
+    tokenizer,
+    seed: opts.seed + stage,
+    maxLength: config.maxTextLen,
+    dropLast: true,
+    normalize,
+    ...(stage > 1 ? { mlm: { style: 'vlmo' as const, prob: config.mlmProb } } : {}),
+  });
   const rngs = moduleRngs(model);
-  const resumed = resumable ? await resumeFromCheckpoints({ run: ctx.run, checkpoints: ckptDir, options: {}, keys: [], target: { model, optimizer, rngs, loader }, label: `stage ${stage}: ` }) : null;
-  const startStep = resumed?.step ?? 0, resumeFrom = resumed?.path ?? null;    // options were checked for every stage up front
+  const resumed = resumable
+    ? await resumeFromCheckpoints({
+        run: ctx.run,
+        checkpoints: ckptDir,
+        options: {},
+        keys: [],
+        target: { model, optimizer, rngs, loader },
+        label: `stage ${stage}: `,
+      })
+    : null;
+  const startStep = resumed?.step ?? 0,
+    resumeFrom = resumed?.path ?? null; // options were checked for every stage up front
   if (resumed) startedFrom = String(resumed.state.extra.startedFrom ?? resumeFrom);
-  console.log(`stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`);
+  console.log(
+    `stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`,
+  );
   const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
   const codebook = useMim ? await ctx.codebook() : null;
-  const S = config.imageSize, g = gridSize(config), P = g * g, maskCount = Math.round(config.mimMaskRatio * P);
+  const S = config.imageSize,
+    g = gridSize(config),
+    P = g * g,
+    maskCount = Math.round(config.mimMaskRatio * P);
 
   const step = async (s: number): Promise<StepReport> => {
-    const batch = loader.next(), lr = lrAt(s - 1, peakLr), B = batch.batchSize;
+    const batch = loader.next(),
+      lr = lrAt(s - 1, peakLr),
+      B = batch.batchSize;
     for (const grp of optimizer.paramGroups) grp.lr = lr;
     model.train();
     let total: Tensor, read: () => Promise<{ losses: Record<string, number>; extra: Record<string, number> }>;
     if (stage === 1) {
-      const images = tensor(batch.images, { shape: [B, 3, S, S] }), terms: Tensor[] = [], reads: (() => Promise<Record<string, number>>)[] = [];
+      const images = tensor(batch.images, { shape: [B, 3, S, S] }),
+        terms: Tensor[] = [],
+        reads: (() => Promise<Record<string, number>>)[] = [];
       if (useMim) {
-        const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0), mask = new Int32Array(B * P); // masks: a pure function of the step
+        const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0),
+          mask = new Int32Array(B * P); // masks: a pure function of the step
         for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
-        const out = mimObjective(model, { images, mimMask: tensor(mask, { shape: [B, P] }),
-          codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }) });
+        const out = mimObjective(model, {
+          images,
+          mimMask: tensor(mask, { shape: [B, P] }),
+          codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }),
+        });
         terms.push(out.loss);
-        reads.push(async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]); return { mim: l, mim_acc: a }; });
+        reads.push(async () => {
+          const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
+          return { mim: l, mim_acc: a };
+        });
       }
       if (facts) {
         const metas = batch.indices.map((i, b) => train.meta(i, batch.flipped[b] === 1));
@@ -196,14 +367,19 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
       total = terms.length === 2 ? terms[0].add(terms[1]) : terms[0];
       read = async () => {
         const r = Object.assign({}, ...(await Promise.all(reads.map((f) => f())))) as Record<string, number>;
-        const losses: Record<string, number> = {}, extra: Record<string, number> = {};
+        const losses: Record<string, number> = {},
+          extra: Record<string, number> = {};
         for (const [k, v] of Object.entries(r)) (k.endsWith('_acc') || k.endsWith('_exact') ? extra : losses)[k] = v;
         return { losses, extra };
       };
     } else if (stage === 2) {
-      const v = vlBatch(batch, S), out = textMlmObjective(model, v);
+      const v = vlBatch(batch, S),
+        out = textMlmObjective(model, v);
       total = out.loss;
-      read = async () => { const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]); return { losses: { mlm: l }, extra: { mlm_acc: a } }; };
+      read = async () => {
+        const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
+        return { losses: { mlm: l }, extra: { mlm_acc: a } };
+      };
     } else {
       const out = vlObjective(model, vlBatch(batch, S));
       const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
@@ -212,10 +388,16 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
       // Stacked before the update, read after it: logit_scale is logged as it was in the forward pass.
       const scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
       read = async () => {
-        const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([scalars.data(),
-          accuracyAsync(out.itmLogits, itmLabels), acc(out.mlmAll), accuracyAsync(out.itcLogits, itcLabels)]);
-        return { losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
-          extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] } };
+        const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([
+          scalars.data(),
+          accuracyAsync(out.itmLogits, itmLabels),
+          acc(out.mlmAll),
+          accuracyAsync(out.itcLogits, itcLabels),
+        ]);
+        return {
+          losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
+          extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] },
+        };
       };
     }
     optimizer.zeroGrad();
@@ -225,44 +407,108 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
     return { losses, extra: { lr, ...extra }, samples: B };
   };
   const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, { step: s, rngs: rngStates(rngs), extra: { loader: loader.state(), stage, startedFrom, options: pickOptions(opts, [...VLMO_RESUME_KEYS, `steps${stage}`]) } });
-  const result = await trainLoop({ startStep, totalSteps: steps, step, checkpoint, checkpointEvery: opts.checkpointEvery, log,
-    progress: opts.progress ? new ProgressBar(process.stderr) : null });
-  const keys = stage === 1 ? [...(useMim ? ['mim', 'mim_acc'] : []), ...(facts ? ['facts', 'facts_exact'] : [])] : stage === 2 ? ['mlm', 'mlm_acc'] : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
-  writeFileSync(join(dir, 'loss.svg'), lossCurvesSvg(readJsonl(log.path), keys,
-    { title: `${config.name} stage ${stage} (${STAGE_NAMES[stage]}), ${opts.dataset}, batch ${opts.batchSize}` }));
-  const previous = existsSync(join(dir, 'done.json')) ? (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as StageDone).seconds : 0;
+    saveCheckpoint(ckptDir, model, optimizer, {
+      step: s,
+      rngs: rngStates(rngs),
+      extra: {
+        loader: loader.state(),
+        stage,
+        startedFrom,
+        options: pickOptions(opts, [...VLMO_RESUME_KEYS, `steps${stage}`]),
+      },
+    });
+  const result = await trainLoop({
+    startStep,
+    totalSteps: steps,
+    step,
+    checkpoint,
+    checkpointEvery: opts.checkpointEvery,
+    log,
+    progress: opts.progress ? new ProgressBar(process.stderr) : null,
+  });
+  const keys =
+    stage === 1
+      ? [...(useMim ? ['mim', 'mim_acc'] : []), ...(facts ? ['facts', 'facts_exact'] : [])]
+      : stage === 2
+        ? ['mlm', 'mlm_acc']
+        : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
+  writeFileSync(
+    join(dir, 'loss.svg'),
+    lossCurvesSvg(readJsonl(log.path), keys, {
+      title: `${config.name} stage ${stage} (${STAGE_NAMES[stage]}), ${opts.dataset}, batch ${opts.batchSize}`,
+    }),
+  );
+  const previous = existsSync(join(dir, 'done.json'))
+    ? (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as StageDone).seconds
+    : 0;
   const done: StageDone = { stage, steps, seconds: (resumeFrom ? previous : 0) + result.seconds, startedFrom };
   writeFileSync(join(dir, 'done.json'), `${JSON.stringify(done, null, 2)}\n`);
   return model;
 }
 
 /** Runs the requested stages in order; returns the last stage's model. */
-export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
-  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' });    // checks only; writes nothing
+export async function trainVlmo(
+  opts: VlmoTrainOptions,
+): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
+  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' }); // checks only; writes nothing
   const begun = STAGES.filter((s) => existsSync(join(opts.out, `stage${s}`, 'checkpoints'))).map((s) => `steps${s}`);
-  const changed = run.resuming && run.saved ? checkResumeOptions({ saved: run.saved.options, current: { ...opts }, keys: [...VLMO_RESUME_KEYS, ...begun],
-    allow: parseAllowChange(opts.allowChange), source: join(opts.out, 'run.json') }) : {};
+  const changed =
+    run.resuming && run.saved
+      ? checkResumeOptions({
+          saved: run.saved.options,
+          current: { ...opts },
+          keys: [...VLMO_RESUME_KEYS, ...begun],
+          allow: parseAllowChange(opts.allowChange),
+          source: join(opts.out, 'run.json'),
+        })
+      : {};
   setDefaultDevice(await startTrainingDevice(opts.device));
-  const t0 = performance.now(), stages = parseStages(opts.stages);
+  const t0 = performance.now(),
+    stages = parseStages(opts.stages);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
   const named = typeof opts.config === 'string' ? vlmoConfig(opts.config, tokenizer.vocabSize) : opts.config;
   const config = opts.initStd > 0 ? { ...named, initStd: opts.initStd } : named;
-  if (!(STAGE1_OBJECTIVES as readonly string[]).includes(opts.stage1)) throw new RangeError(`train vlmo --stage1: '${opts.stage1}' is not one of ${STAGE1_OBJECTIVES.join(', ')}`);
-  if (config.vocabSize !== tokenizer.vocabSize) throw new RangeError(`${config.name}: vocabSize ${config.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`);
-  const train = makeDataset({ name: opts.dataset, split: 'train', size: opts.trainSize, seed: opts.seed, imageSize: config.imageSize as 32 | 64,
-    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}) });
+  if (!(STAGE1_OBJECTIVES as readonly string[]).includes(opts.stage1))
+    throw new RangeError(`train vlmo --stage1: '${opts.stage1}' is not one of ${STAGE1_OBJECTIVES.join(', ')}`);
+  if (config.vocabSize !== tokenizer.vocabSize)
+    throw new RangeError(
+      `${config.name}: vocabSize ${config.vocabSize} differs from the tokenizer's ${tokenizer.vocabSize}`,
+    );
+  const train = makeDataset({
+    name: opts.dataset,
+    split: 'train',
+    size: opts.trainSize,
+    seed: opts.seed,
+    imageSize: config.imageSize as 32 | 64,
+    ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}),
+  });
   const normalize = channelStats(train, 512);
   const info: VlmoRunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
-  run.commit(info, run.resuming ? { time: new Date().toISOString(), stages: opts.stages, ...(Object.keys(changed).length ? { changed } : {}) } : undefined);
-  const ctx: StageContext = { run, opts, config, tokenizer, train, normalize,
-    codebook: () => prepareCodebook(join(opts.out, 'codebook.safetensors'), train, normalize, config, opts.codebookImages, opts.seed) };
+  run.commit(
+    info,
+    run.resuming
+      ? { time: new Date().toISOString(), stages: opts.stages, ...(Object.keys(changed).length ? { changed } : {}) }
+      : undefined,
+  );
+  const ctx: StageContext = {
+    run,
+    opts,
+    config,
+    tokenizer,
+    train,
+    normalize,
+    codebook: () =>
+      prepareCodebook(join(opts.out, 'codebook.safetensors'), train, normalize, config, opts.codebookImages, opts.seed),
+  };
   const steps: Record<Stage, number> = { 1: opts.steps1, 2: opts.steps2, 3: opts.steps3 };
   let model: Vlmo | null = null;
   for (const stage of stages) {
     if (opts.resume && existsSync(join(opts.out, `stage${stage}`, 'done.json'))) {
       const done = JSON.parse(readFileSync(join(opts.out, `stage${stage}`, 'done.json'), 'utf8')) as StageDone;
-      if (done.steps === steps[stage]) { console.log(`stage ${stage}: already done (${done.steps} steps), skipped`); continue; }
+      if (done.steps === steps[stage]) {
+        console.log(`stage ${stage}: already done (${done.steps} steps), skipped`);
+        continue;
+      }
     }
     if (steps[stage] > 0) model = await runStage(stage, steps[stage], ctx);
   }
@@ -271,7 +517,11 @@ export async function trainVlmo(opts: VlmoTrainOptions): Promise<{ model: Vlmo; 
 }
 
 /** What `trainedStages` reports: `trained` is null for a stage without done.json. */
-export interface TrainedStages { stages: { stage: number; planned: number; trained: number | null }[]; checkpoint: string | null; complete: boolean }
+export interface TrainedStages {
+  stages: { stage: number; planned: number; trained: number | null }[];
+  checkpoint: string | null;
+  complete: boolean;
+}
 
 /**
  * What was trained, for eval.json and the printout: each stage's planned and trained steps (from
@@ -282,23 +532,44 @@ export async function trainedStages(out: string, info: VlmoRunInfo, checkpoint?:
   const planned: Record<number, number> = { 1: info.options.steps1, 2: info.options.steps2, 3: info.options.steps3 };
   const stages = parseStages(info.options.stages).map((stage) => {
     const done = join(out, `stage${stage}`, 'done.json');
-    return { stage, planned: planned[stage], trained: existsSync(done) ? (JSON.parse(readFileSync(done, 'utf8')) as StageDone).steps : null };
+    return {
+      stage,
+      planned: planned[stage],
+      trained: existsSync(done) ? (JSON.parse(readFileSync(done, 'utf8')) as StageDone).steps : null,
+    };
   });
-  return { stages, checkpoint: checkpoint || (await latestCheckpoint(join(out, 'stage3', 'checkpoints'))), complete: stages.every((s) => s.trained === s.planned) };
+  return {
+    stages,
+    checkpoint: checkpoint || (await latestCheckpoint(join(out, 'stage3', 'checkpoints'))),
+    complete: stages.every((s) => s.trained === s.planned),
+  };
 }
 
 /** The final weights of a finished stage, as a model of that stage. */
-export async function loadStageModel(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<Vlmo> {
+export async function loadStageModel(
+  out: string,
+  stage: Stage,
+  config: VlmoConfig,
+  checkpoint?: string,
+): Promise<Vlmo> {
   return (await loadStageCheckpoint(out, stage, config, checkpoint)).model;
 }
 
 /** `loadStageModel`, with the checkpoint directory it read (the newest readable one unless `checkpoint` is given). */
-export async function loadStageCheckpoint(out: string, stage: Stage, config: VlmoConfig, checkpoint?: string): Promise<{ model: Vlmo; checkpoint: string }> {
+export async function loadStageCheckpoint(
+  out: string,
+  stage: Stage,
+  config: VlmoConfig,
+  checkpoint?: string,
+): Promise<{ model: Vlmo; checkpoint: string }> {
   const read = async (dir: string) => (await load(join(dir, 'model.safetensors'))).tensors;
-  const found = checkpoint ? { path: checkpoint, value: await read(checkpoint) } : await newestReadable(join(out, `stage${stage}`, 'checkpoints'), read);
-  if (!found) throw new Error(`no readable stage-${stage} checkpoint under ${out}; train first (vlgrad train vlmo --out ${out})`);
+  const found = checkpoint
+    ? { path: checkpoint, value: await read(checkpoint) }
+    : await newestReadable(join(out, `stage${stage}`, 'checkpoints'), read);
+  if (!found)
+    throw new Error(`no readable stage-${stage} checkpoint under ${out}; train first (vlgrad train vlmo --out ${out})`);
   const records = found.value;
-  const model = onHost(() => new Vlmo(stageConfig(config, stage), { mim: stage === 1 }));   // built on the host, then moved
+  const model = onHost(() => new Vlmo(stageConfig(config, stage), { mim: stage === 1 })); // built on the host, then moved
   model.loadStateDict(fromRecords(records, getBackend('cpu')));
   return { model: model.to(defaultBackend()), checkpoint: found.path };
 }

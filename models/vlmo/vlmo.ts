@@ -68,7 +68,9 @@ export interface VlmoOptions {
 }
 
 /** L2 normalization along the last dim, x / ‖x‖ (the reference divides by the norm, no epsilon). Shapes: [..., C]. */
-export function l2normalize(x: Tensor): Tensor { return x.div(x.mul(x).sum(-1, true).sqrt()); }
+export function l2normalize(x: Tensor): Tensor {
+  return x.div(x.mul(x).sum(-1, true).sqrt());
+}
 
 export class Vlmo extends Module {
   readonly transformer: MultiwayTransformer;
@@ -88,10 +90,14 @@ export class Vlmo extends Module {
   readonly rng: Rng;
   private readonly indexCache = new Map<Modality, Int32Array>();
 
-  constructor(readonly config: VlmoConfig, opts: VlmoOptions = {}) {
+  constructor(
+    readonly config: VlmoConfig,
+    opts: VlmoOptions = {},
+  ) {
     super();
     validateConfig(config);
-    const rng = opts.rng ?? new Rng(opts.seed ?? 0), C = config.dim;
+    const rng = opts.rng ?? new Rng(opts.seed ?? 0),
+      C = config.dim;
     this.transformer = this.registerModule('transformer', new MultiwayTransformer(config, rng));
     const layout = relPosLayout(gridSize(config), config.maxTextLenOfInitCkpt);
     this.registerParameter('relative_position_bias_table', full([layout.total, config.heads * config.depth], 0));
@@ -115,14 +121,26 @@ export class Vlmo extends Module {
     this.rng = rng.fork();
   }
 
-  get relPosTable(): Tensor { return this.param('relative_position_bias_table'); }
-  get logitScale(): Tensor { return this.param('logit_scale'); }
-  get logitVlScale(): Tensor { return this.param('logit_vl_scale'); }
-  get maskToken(): Tensor { return this.param('mask_token'); }
+  get relPosTable(): Tensor {
+    return this.param('relative_position_bias_table');
+  }
+  get logitScale(): Tensor {
+    return this.param('logit_scale');
+  }
+  get logitVlScale(): Tensor {
+    return this.param('logit_vl_scale');
+  }
+  get maskToken(): Tensor {
+    return this.param('mask_token');
+  }
   /** The parameters' dtype (image inputs are cast to it). */
-  get dtype(): 'float32' | 'float64' { return this.relPosTable.dtype as 'float32' | 'float64'; }
+  get dtype(): 'float32' | 'float64' {
+    return this.relPosTable.dtype as 'float32' | 'float64';
+  }
   /** Blocks with a VL-FFN start here; = depth when there is none (stages 1 and 2). */
-  get vlffnStart(): number { return this.config.vlffnStart; }
+  get vlffnStart(): number {
+    return this.config.vlffnStart;
+  }
 
   /**
    * The backbone as the reference counts it (175,430,496 parameters for Base;
@@ -130,18 +148,31 @@ export class Vlmo extends Module {
    * embeddings, modality embedding. Task heads are left out.
    */
   backboneParameters(): Tensor[] {
-    return [...this.transformer.parameters(), this.relPosTable, ...this.textEmbeddings.parameters(), ...this.tokenTypeEmbeddings.parameters()];
+    return [
+      ...this.transformer.parameters(),
+      this.relPosTable,
+      ...this.textEmbeddings.parameters(),
+      ...this.tokenTypeEmbeddings.parameters(),
+    ];
   }
 
   /** The relative-position index of one input layout (cached). Shapes: [n·n]. */
   private relPosIndex(modality: Modality): Int32Array {
     let idx = this.indexCache.get(modality);
     if (!idx) {
-      const g = gridSize(this.config), T = this.config.maxTextLen, layout = relPosLayout(g, this.config.maxTextLenOfInitCkpt);
+      const g = gridSize(this.config),
+        T = this.config.maxTextLen,
+        layout = relPosLayout(g, this.config.maxTextLenOfInitCkpt);
       switch (modality) {
-        case 'image': idx = imageRelPosIndex(g); break;
-        case 'text': idx = textRelPosIndex(T, layout); break;
-        case 'vl': idx = fusedRelPosIndex(T, g, layout); break;
+        case 'image':
+          idx = imageRelPosIndex(g);
+          break;
+        case 'text':
+          idx = textRelPosIndex(T, layout);
+          break;
+        case 'vl':
+          idx = fusedRelPosIndex(T, g, layout);
+          break;
       }
       this.indexCache.set(modality, idx);
     }
@@ -165,9 +196,9 @@ export class Vlmo extends Module {
    * Shapes: images [B, 3, S, S], mimMask [B, P] -> [B, 1+P, C].
    */
   embedImage(images: Tensor, mimMask?: Tensor): Tensor {
-    let patches = this.transformer.patchEmbed.forward(images.to(this.dtype));            // [B, P, C]
+    let patches = this.transformer.patchEmbed.forward(images.to(this.dtype)); // [B, P, C]
     if (mimMask) {
-      const w = mimMask.to(this.dtype).unsqueeze(-1);                                     // [B, P, 1]
+      const w = mimMask.to(this.dtype).unsqueeze(-1); // [B, P, 1]
       patches = patches.mul(w.neg().add(1)).add(this.maskToken.mul(w));
     }
     return this.transformer.prependCls(patches).add(this.tokenTypeEmbeddings.weight.narrow(0, 1, 1));
@@ -178,8 +209,15 @@ export class Vlmo extends Module {
    * 'vl' mode from the state entering them (the reference's extra ITC branch). Both outputs are
    * final-normed. Shapes: x [B, n, C] -> [B, n, C].
    */
-  private encodeUnimodal(x: Tensor, modality: 'image' | 'text', mask: Tensor | undefined, vlBranch: boolean): { hidden: Tensor; vl: Tensor | null } {
-    const biases = this.relPosBias(modality), start = this.vlffnStart, blocks = [...this.transformer.blocks];
+  private encodeUnimodal(
+    x: Tensor,
+    modality: 'image' | 'text',
+    mask: Tensor | undefined,
+    vlBranch: boolean,
+  ): { hidden: Tensor; vl: Tensor | null } {
+    const biases = this.relPosBias(modality),
+      start = this.vlffnStart,
+      blocks = [...this.transformer.blocks];
     let vl: Tensor | null = null;
     blocks.forEach((blk, i) => {
       if (i === start && vlBranch) vl = x;
@@ -197,7 +235,8 @@ export class Vlmo extends Module {
     const vlBranch = (opts.vlBranch ?? false) && this.vlffnStart < this.config.depth;
     const { hidden, vl } = this.encodeUnimodal(this.embedImage(images, opts.mimMask), 'image', undefined, vlBranch);
     return {
-      hidden, feat: l2normalize(this.itcImageProj.forward(clsOf(hidden))),
+      hidden,
+      feat: l2normalize(this.itcImageProj.forward(clsOf(hidden))),
       vlFeat: vl && l2normalize(this.itcVlImageProj.forward(clsOf(vl))),
     };
   }
@@ -205,10 +244,11 @@ export class Vlmo extends Module {
   /** Text-only (dual-encoder) pass: L-FFN in every block. Shapes: ids, attentionMask [B, T] -> [B, T, C]. */
   encodeText(ids: Tensor, attentionMask: Tensor, opts: { vlBranch?: boolean } = {}): UnimodalOutput {
     const vlBranch = (opts.vlBranch ?? false) && this.vlffnStart < this.config.depth;
-    const mask = keyPaddingMask(attentionMask, -Infinity, this.dtype);                    // [B, 1, 1, T]
+    const mask = keyPaddingMask(attentionMask, -Infinity, this.dtype); // [B, 1, 1, T]
     const { hidden, vl } = this.encodeUnimodal(this.embedText(ids), 'text', mask, vlBranch);
     return {
-      hidden, feat: l2normalize(this.itcTextProj.forward(clsOf(hidden))),
+      hidden,
+      feat: l2normalize(this.itcTextProj.forward(clsOf(hidden))),
       vlFeat: vl && l2normalize(this.itcVlTextProj.forward(clsOf(vl))),
     };
   }
@@ -219,25 +259,32 @@ export class Vlmo extends Module {
    * Shapes: ids, attentionMask [B, T], images [B, 3, S, S] -> [B, T+1+P, C].
    */
   fuse(ids: Tensor, attentionMask: Tensor, images: Tensor): Tensor {
-    const text = this.embedText(ids), image = this.embedImage(images);                    // [B, T, C], [B, 1+P, C]
+    const text = this.embedText(ids),
+      image = this.embedImage(images); // [B, T, C], [B, 1+P, C]
     const [B, P1] = image.shape;
     const keep = concat([attentionMask, ones([B, P1], { dtype: 'int32', device: attentionMask.backend })], 1);
-    const mask = keyPaddingMask(keep, -Infinity, this.dtype);                             // [B, 1, 1, T+1+P]
+    const mask = keyPaddingMask(keep, -Infinity, this.dtype); // [B, 1, 1, T+1+P]
     const biases = this.relPosBias('vl');
-    let x = concat([text, image], 1);                                                     // [B, T+1+P, C]
-    [...this.transformer.blocks].forEach((blk, i) => { x = blk.forward(x, 'vl', { mask, relPosBias: biases[i] }); });
+    let x = concat([text, image], 1); // [B, T+1+P, C]
+    [...this.transformer.blocks].forEach((blk, i) => {
+      x = blk.forward(x, 'vl', { mask, relPosBias: biases[i] });
+    });
     return this.transformer.norm.forward(x);
   }
 
   /** ITM logits of fused states; class 1 = matched. Shapes: [B, n, C] -> [B, 2]. */
-  itmLogits(fused: Tensor): Tensor { return this.itmScore.forward(this.pooler.forward(fused)); }
+  itmLogits(fused: Tensor): Tensor {
+    return this.itmScore.forward(this.pooler.forward(fused));
+  }
 }
 
 /** Throws unless ids are [B, maxTextLen] int32: texts are always padded to exactly T (docs/reference.md#vlmo-embeddings-and-relative-position-bias). */
 function checkText(ids: Tensor, T: number): void {
   if (ids.dtype !== 'int32') throw new TypeError(`VLMo: text ids must be int32, got ${ids.dtype}`);
   if (ids.ndim !== 2 || ids.shape[1] !== T) {
-    throw new RangeError(`VLMo: text ids are [${ids.shape}], expected [B, ${T}]: pad every text to maxTextLen (padding 'max_length')`);
+    throw new RangeError(
+      `VLMo: text ids are [${ids.shape}], expected [B, ${T}]: pad every text to maxTextLen (padding 'max_length')`,
+    );
   }
 }
 
@@ -251,11 +298,23 @@ function checkText(ids: Tensor, T: number): void {
 export function initVlmo_(model: Vlmo, rng: Rng, std: number): void {
   noGrad(() => {
     for (const m of model.transformer.modules()) {
-      if (m instanceof Linear) { truncNormal_(m.weight, rng, { std }); if (m.bias) zeros_(m.bias); }
+      if (m instanceof Linear) {
+        truncNormal_(m.weight, rng, { std });
+        if (m.bias) zeros_(m.bias);
+      }
     }
     truncNormal_(model.transformer.clsToken, rng, { std });
-    const heads: Module[] = [model.textEmbeddings, model.tokenTypeEmbeddings, model.pooler, model.mlmScore, model.itmScore,
-      model.itcTextProj, model.itcImageProj, model.itcVlTextProj, model.itcVlImageProj];
+    const heads: Module[] = [
+      model.textEmbeddings,
+      model.tokenTypeEmbeddings,
+      model.pooler,
+      model.mlmScore,
+      model.itmScore,
+      model.itcTextProj,
+      model.itcImageProj,
+      model.itcVlTextProj,
+      model.itcVlImageProj,
+    ];
     for (const root of heads) {
       for (const m of root.modules()) {
         if (m instanceof Linear || m instanceof Embedding) normal_(m.weight, rng, { std });
@@ -267,6 +326,9 @@ export function initVlmo_(model: Vlmo, rng: Rng, std: number): void {
       truncNormal_(model.mimHead.fc.weight, rng, { std });
       zeros_(model.mimHead.fc.bias!);
     }
-    if (model.factsHead) { normal_(model.factsHead.weight, rng, { std }); zeros_(model.factsHead.bias!); }
+    if (model.factsHead) {
+      normal_(model.factsHead.weight, rng, { std });
+      zeros_(model.factsHead.bias!);
+    }
   });
 }

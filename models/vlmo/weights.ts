@@ -25,13 +25,19 @@ function swapSuffix(name: string, from: string, to: string): string | null {
 
 /** The reference key of one of our parameter names. */
 export function toReferenceKey(name: string): string {
-  for (const [ours, ref] of RENAMES) { const k = swapSuffix(name, ours, ref); if (k) return k; }
+  for (const [ours, ref] of RENAMES) {
+    const k = swapSuffix(name, ours, ref);
+    if (k) return k;
+  }
   return name;
 }
 
 /** Our parameter name of a reference key. */
 export function fromReferenceKey(key: string): string {
-  for (const [ours, ref] of RENAMES) { const k = swapSuffix(key, ref, ours); if (k) return k; }
+  for (const [ours, ref] of RENAMES) {
+    const k = swapSuffix(key, ref, ours);
+    if (k) return k;
+  }
   return key;
 }
 
@@ -42,5 +48,9 @@ export function toReference(sd: Record<string, Tensor>): Record<string, Tensor> 
 
 /** A reference state dict with our names, its buffers dropped (e.g. to load a PyTorch checkpoint). */
 export function fromReference(sd: Record<string, Tensor>): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(sd).filter(([k]) => !REFERENCE_BUFFERS.includes(k)).map(([k, v]) => [fromReferenceKey(k), v]));
+  return Object.fromEntries(
+    Object.entries(sd)
+      .filter(([k]) => !REFERENCE_BUFFERS.includes(k))
+      .map(([k, v]) => [fromReferenceKey(k), v]),
+  );
 }

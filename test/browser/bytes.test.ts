@@ -18,5 +18,8 @@ t.test('deserializeBlob reads what serialize wrote, and rejects a truncated blob
   t.same(ck.metadata, { note: 'x' });
   t.same([...ck.tensors.w!.data], [...data]);
   t.same(ck.tensors.w!.shape, [2, 3]);
-  await t.rejects(deserializeBlob(new Blob([bytes.subarray(0, bytes.length - 4) as Uint8Array<ArrayBuffer>]), 'model.safetensors'), CheckpointError);
+  await t.rejects(
+    deserializeBlob(new Blob([bytes.subarray(0, bytes.length - 4) as Uint8Array<ArrayBuffer>]), 'model.safetensors'),
+    CheckpointError,
+  );
 });

@@ -7,7 +7,10 @@ import { builtinModules } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 
 /** One Node built-in import found on a browser entry point's import path. */
-export interface NodeImport { module: string; importer: string }
+export interface NodeImport {
+  module: string;
+  importer: string;
+}
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
@@ -29,8 +32,14 @@ export function recordNodeImports(found: NodeImport[], root: string): Plugin {
 export async function nodeImportsOf(entry: string, root = process.cwd()): Promise<NodeImport[]> {
   const found: NodeImport[] = [];
   await build({
-    entryPoints: [entry], absWorkingDir: root, bundle: true, platform: 'browser', format: 'esm', write: false,
-    logLevel: 'silent', plugins: [recordNodeImports(found, root)],
+    entryPoints: [entry],
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    write: false,
+    logLevel: 'silent',
+    plugins: [recordNodeImports(found, root)],
   });
   return found;
 }

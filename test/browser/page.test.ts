@@ -29,13 +29,25 @@ const LOSS_RTOL = 1e-3;
 const ARTIFACTS = process.env.VLGRAD_ARTIFACTS ?? join(import.meta.dirname, 'out');
 
 // Minimal view of the page's `window.demo` (web/main.ts).
-interface PageStep { step: number; losses: Record<string, number>; seconds: number }
-interface Ready { device: string; description: string; threads: number; crossOriginIsolated: boolean }
+interface PageStep {
+  step: number;
+  losses: Record<string, number>;
+  seconds: number;
+}
+interface Ready {
+  device: string;
+  description: string;
+  threads: number;
+  crossOriginIsolated: boolean;
+}
 
 if (!existsSync(CHROMIUM)) {
   const why = `no Chromium at ${CHROMIUM} (install Debian's chromium, as .ci/run does, or set VLGRAD_CHROMIUM)`;
   if (process.env.CI === 'true') t.fail(`browser test cannot run under CI=true: ${why}`);
-  else { console.log(`# skipping the browser test: ${why}`); t.test('browser test', { skip: why }, async () => {}); }
+  else {
+    console.log(`# skipping the browser test: ${why}`);
+    t.test('browser test', { skip: why }, async () => {});
+  }
 } else {
   await run();
 }
@@ -54,13 +66,17 @@ async function run(): Promise<void> {
   const runJson = JSON.stringify(session.setup.info);
   await writeFile(run.model, bytes);
   await writeFile(run.runJson, runJson);
-  const loaded = loadCheckpoint(bytes, runJson), nodeTop = topScenes(loaded, CAPTION, 5);
+  const loaded = loadCheckpoint(bytes, runJson),
+    nodeTop = topScenes(loaded, CAPTION, 5);
   const nodeGround = groundScene(loaded, nodeTop[0]!.scene, CAPTION);
 
   await buildDemo();
   const { url, server } = await startDemoServer({ port: 0, run });
   t.teardown(() => new Promise<void>((ok) => server.close(() => ok())));
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu'],
+  });
   t.teardown(() => browser.close());
 
   const openPage = async () => {
@@ -75,19 +91,30 @@ async function run(): Promise<void> {
     await t.test(`the page trains ${SPEC.steps} steps on ${device}: the loss falls and equals Node's`, async (t) => {
       const page = await openPage();
       t.teardown(() => page.close());
-      const ready = await page.evaluate((spec) => (window as unknown as { demo: { start(s: unknown): Promise<Ready> } }).demo.start(spec), { ...SPEC, device });
+      const ready = await page.evaluate(
+        (spec) => (window as unknown as { demo: { start(s: unknown): Promise<Ready> } }).demo.start(spec),
+        { ...SPEC, device },
+      );
       t.equal(ready.device, device, `the page says it trains on ${device} (${ready.description})`);
       t.ok(ready.crossOriginIsolated, 'the server made the page cross-origin isolated (COOP/COEP)');
       if (device === 'cpu') t.ok(ready.threads >= 1, `WASM GEMM on ${ready.threads} thread(s)`);
-      await page.evaluate((n) => (window as unknown as { demo: { untilStep(n: number): Promise<void> } }).demo.untilStep(n), SPEC.steps);
-      const steps = await page.evaluate(() => (window as unknown as { demo: { state: { steps: PageStep[]; errors: string[] } } }).demo.state);
+      await page.evaluate(
+        (n) => (window as unknown as { demo: { untilStep(n: number): Promise<void> } }).demo.untilStep(n),
+        SPEC.steps,
+      );
+      const steps = await page.evaluate(
+        () => (window as unknown as { demo: { state: { steps: PageStep[]; errors: string[] } } }).demo.state,
+      );
       t.same(steps.errors, [], 'no errors');
       const loss = steps.steps.map((s) => s.losses.total!);
       t.equal(loss.length, SPEC.steps);
       t.ok(loss[loss.length - 1]! < loss[0]!, `loss falls: ${loss.map((l) => l.toFixed(4)).join(' -> ')}`);
       loss.forEach((l, i) => {
         const rel = Math.abs(l - nodeLoss[i]!) / Math.abs(nodeLoss[i]!);
-        t.ok(rel < LOSS_RTOL, `step ${i + 1}: browser ${l.toFixed(6)} vs Node ${nodeLoss[i]!.toFixed(6)} (rel ${rel.toExponential(1)})`);
+        t.ok(
+          rel < LOSS_RTOL,
+          `step ${i + 1}: browser ${l.toFixed(6)} vs Node ${nodeLoss[i]!.toFixed(6)} (rel ${rel.toExponential(1)})`,
+        );
       });
       t.comment(`${device}: ${(steps.steps.at(-1)!.seconds / SPEC.steps).toFixed(2)} s/step in the browser`);
     });
@@ -96,14 +123,38 @@ async function run(): Promise<void> {
   await t.test('the page loads a checkpoint, retrieves and grounds as Node does', async (t) => {
     const page = await openPage();
     t.teardown(() => page.close());
-    type Demo = { demo: { loadUrl(u: string): Promise<string>; query(c: string, k: number): Promise<{ hits: { scene: number; score: number }[] }>; ground(s: number, c: string): Promise<{ itmProb: number }> } };
+    type Demo = {
+      demo: {
+        loadUrl(u: string): Promise<string>;
+        query(c: string, k: number): Promise<{ hits: { scene: number; score: number }[] }>;
+        ground(s: number, c: string): Promise<{ itmProb: number }>;
+      };
+    };
     t.equal(await page.evaluate(() => (window as unknown as Demo).demo.loadUrl('/run')), 'albef-tiny');
     const res = await page.evaluate((c) => (window as unknown as Demo).demo.query(c, 5), CAPTION);
-    t.same(res.hits.map((h) => h.scene), nodeTop.map((h) => h.scene), 'the same top-5 scenes, in the same order');
-    res.hits.forEach((h, i) => t.ok(Math.abs(h.score - nodeTop[i]!.score) < 1e-4, `score ${h.score.toFixed(5)} vs Node ${nodeTop[i]!.score.toFixed(5)}`));
+    t.same(
+      res.hits.map((h) => h.scene),
+      nodeTop.map((h) => h.scene),
+      'the same top-5 scenes, in the same order',
+    );
+    res.hits.forEach((h, i) =>
+      t.ok(
+        Math.abs(h.score - nodeTop[i]!.score) < 1e-4,
+        `score ${h.score.toFixed(5)} vs Node ${nodeTop[i]!.score.toFixed(5)}`,
+      ),
+    );
     const g = await page.evaluate((s, c) => (window as unknown as Demo).demo.ground(s, c), nodeTop[0]!.scene, CAPTION);
-    t.ok(Math.abs(g.itmProb - nodeGround.itmProb) < 1e-4, `grounding ITM p(match) ${g.itmProb.toFixed(5)} vs Node ${nodeGround.itmProb.toFixed(5)}`);
-    t.ok(await page.$eval('#grounding img', (img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0), 'the grounding map is drawn');
+    t.ok(
+      Math.abs(g.itmProb - nodeGround.itmProb) < 1e-4,
+      `grounding ITM p(match) ${g.itmProb.toFixed(5)} vs Node ${nodeGround.itmProb.toFixed(5)}`,
+    );
+    t.ok(
+      await page.$eval(
+        '#grounding img',
+        (img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0,
+      ),
+      'the grounding map is drawn',
+    );
     await mkdir(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, 'demo.png');
     await page.screenshot({ path: shot as `${string}.png`, fullPage: true });

@@ -1,13 +1,26 @@
 import t from 'tap';
 import {
-  DataError, DataLoader, grammarVocab, makeDataset, MissingMnistError, mnistSource, Tokenizer, type DatasetOptions,
+  DataError,
+  DataLoader,
+  grammarVocab,
+  makeDataset,
+  MissingMnistError,
+  mnistSource,
+  Tokenizer,
+  type DatasetOptions,
 } from '../../data/index.js';
 
 const ok: DatasetOptions = { name: 'shapes', split: 'train', size: 10 };
-const bad = (patch: Record<string, unknown>): (() => unknown) => () => makeDataset({ ...ok, ...patch } as DatasetOptions);
+const bad =
+  (patch: Record<string, unknown>): (() => unknown) =>
+  () =>
+    makeDataset({ ...ok, ...patch } as DatasetOptions);
 
 t.test('unknown dataset name', async (t) => {
-  t.throws(bad({ name: 'cifar' }), { name: 'DataError', message: /unknown dataset 'cifar'; expected one of 'mnist-scenes', 'shapes'/ });
+  t.throws(bad({ name: 'cifar' }), {
+    name: 'DataError',
+    message: /unknown dataset 'cifar'; expected one of 'mnist-scenes', 'shapes'/,
+  });
   t.throws(bad({ split: 'dev' }), /unknown split 'dev'/);
 });
 
@@ -23,7 +36,10 @@ t.test('zero, negative or fractional sizes', async (t) => {
 });
 
 t.test('impossible split fractions', async (t) => {
-  t.throws(bad({ splitFractions: { train: 0.8, val: 0.2, test: 0.2 } }), /impossible split fractions: train\+val\+test = 1.2 > 1/);
+  t.throws(
+    bad({ splitFractions: { train: 0.8, val: 0.2, test: 0.2 } }),
+    /impossible split fractions: train\+val\+test = 1.2 > 1/,
+  );
   t.throws(bad({ splitFractions: { train: 1, val: 0.1, test: 0.1 } }), /impossible split fraction train=1/);
   t.throws(bad({ splitFractions: { train: 0.9, val: -0.1, test: 0.1 } }), /impossible split fraction val=-0.1/);
   t.throws(bad({ split: 'test', splitFractions: { train: 0.9, val: 0.0999, test: 0.0001 } }), /leaves no source image/);
@@ -51,6 +67,9 @@ t.test('out-of-range items and bad loader options', async (t) => {
   t.throws(() => new DataLoader(ds, { batchSize: 0, tokenizer }), DataError);
   t.throws(() => new DataLoader(ds, { batchSize: 11, tokenizer, dropLast: true }), /leaves no batch/);
   t.throws(() => new DataLoader(ds, { batchSize: 2, tokenizer, flip: 2 }), /flip is a probability/);
-  t.throws(() => new DataLoader(ds, { batchSize: 2, tokenizer, normalize: { mean: [0, 0, 0], std: [1, 0, 1] } }), /positive stds/);
+  t.throws(
+    () => new DataLoader(ds, { batchSize: 2, tokenizer, normalize: { mean: [0, 0, 0], std: [1, 0, 1] } }),
+    /positive stds/,
+  );
   t.throws(() => new DataLoader(ds, { batchSize: 2, tokenizer }).setState({ epoch: 0, batch: 5 }), /bad loader state/);
 });

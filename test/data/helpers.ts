@@ -12,7 +12,10 @@ export const mnistSkip: string | false = (() => {
 })();
 
 /** Every dataset with its skip reason (false = run). */
-export const DATASETS: [DatasetName, string | false][] = [['mnist-scenes', mnistSkip], ['shapes', false]];
+export const DATASETS: [DatasetName, string | false][] = [
+  ['mnist-scenes', mnistSkip],
+  ['shapes', false],
+];
 
 /** Swap the words left and right (what a horizontal flip does to a true caption). */
 export function swapLeftRight(text: string): string {

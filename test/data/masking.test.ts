@@ -2,11 +2,17 @@ import t from 'tap';
 import { Rng } from '../../engine/random.js';
 import { DataError, IGNORE_INDEX, maskTokens } from '../../data/index.js';
 
-const V = 100, PAD = 0, UNK = 1, CLS = 2, SEP = 3, MASK = 4;
+const V = 100,
+  PAD = 0,
+  UNK = 1,
+  CLS = 2,
+  SEP = 3,
+  MASK = 4;
 
 /** A batch of [CLS] w... [SEP] [PAD]... rows with random lengths. Shapes: ids, mask [B, L]. */
 function batch(rng: Rng, B: number, L: number): { ids: Int32Array; mask: Int32Array } {
-  const ids = new Int32Array(B * L), mask = new Int32Array(B * L);
+  const ids = new Int32Array(B * L),
+    mask = new Int32Array(B * L);
   for (let b = 0; b < B; b++) {
     const n = rng.int(1, L - 1);
     ids[b * L] = CLS;
@@ -24,8 +30,15 @@ function near(t: { ok(cond: boolean, msg: string): unknown }, x: number, n: numb
 }
 
 t.test('ALBEF masking: 15% Bernoulli, 80/10/10, never [PAD]/[CLS], labels -100 elsewhere', async (t) => {
-  const rng = new Rng(1), data = new Rng(2);
-  let eligible = 0, chosen = 0, masked = 0, unchanged = 0, random = 0, bad = 0, sepChosen = 0;
+  const rng = new Rng(1),
+    data = new Rng(2);
+  let eligible = 0,
+    chosen = 0,
+    masked = 0,
+    unchanged = 0,
+    random = 0,
+    bad = 0,
+    sepChosen = 0;
   for (let draw = 0; draw < 400; draw++) {
     const { ids, mask } = batch(data, 16, 16);
     const r = maskTokens(ids, mask, V, rng, { maskId: MASK, exclude: [PAD, CLS] });
@@ -33,7 +46,10 @@ t.test('ALBEF masking: 15% Bernoulli, 80/10/10, never [PAD]/[CLS], labels -100 e
     for (let k = 0; k < ids.length; k++) {
       const sel = r.labels[k] !== IGNORE_INDEX;
       if (mask[k] === 1 && ids[k] !== CLS) eligible++;
-      if (!sel) { if (r.inputIds[k] !== ids[k]) bad++; continue; }
+      if (!sel) {
+        if (r.inputIds[k] !== ids[k]) bad++;
+        continue;
+      }
       count++;
       chosen++;
       if (r.labels[k] !== ids[k] || mask[k] === 0 || ids[k] === CLS || ids[k] === PAD) bad++;
@@ -55,8 +71,10 @@ t.test('ALBEF masking: 15% Bernoulli, 80/10/10, never [PAD]/[CLS], labels -100 e
 });
 
 t.test('VLMo masking excludes every special token; a pad id works like an attention mask', async (t) => {
-  const rng = new Rng(3), data = new Rng(4);
-  let specials = 0, diff = 0;
+  const rng = new Rng(3),
+    data = new Rng(4);
+  let specials = 0,
+    diff = 0;
   for (let draw = 0; draw < 200; draw++) {
     const { ids, mask } = batch(data, 8, 16);
     const r = maskTokens(ids, PAD, V, rng, { maskId: MASK, exclude: [PAD, UNK, CLS, SEP, MASK], prob: 0.5 });
@@ -84,6 +102,10 @@ t.test('masking rejects bad options', async (t) => {
   const ids = Int32Array.from([2, 7, 3]);
   t.throws(() => maskTokens(ids, 0, V, new Rng(0), { maskId: MASK, prob: 1.5 }), DataError);
   t.throws(() => maskTokens(ids, 0, 0, new Rng(0), { maskId: MASK }), DataError);
-  t.throws(() => maskTokens(ids, 0, V, new Rng(0), { maskId: 103 }), /pass exclude/, 'a BERT vocab must say what to exclude');
+  t.throws(
+    () => maskTokens(ids, 0, V, new Rng(0), { maskId: 103 }),
+    /pass exclude/,
+    'a BERT vocab must say what to exclude',
+  );
   t.throws(() => maskTokens(ids, Int32Array.from([1, 1]), V, new Rng(0), { maskId: MASK }), /attention mask/);
 });

@@ -3,17 +3,53 @@ import fc from 'fast-check';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { basicTokenize, buildVocab, DataError, grammarVocab, makeDataset, Tokenizer, wordpiece } from '../../data/index.js';
+import {
+  basicTokenize,
+  buildVocab,
+  DataError,
+  grammarVocab,
+  makeDataset,
+  Tokenizer,
+  wordpiece,
+} from '../../data/index.js';
 import { DATASETS } from './helpers.js';
 
 // HuggingFace's BERT tokenizer test vocabulary (tests/models/bert/test_tokenization_bert.py)
-const HF_VOCAB = ['[UNK]', '[CLS]', '[SEP]', '[PAD]', '[MASK]', 'want', '##want', '##ed', 'wa', 'un', 'runn', '##ing', ',', 'low', 'lowest'];
+const HF_VOCAB = [
+  '[UNK]',
+  '[CLS]',
+  '[SEP]',
+  '[PAD]',
+  '[MASK]',
+  'want',
+  '##want',
+  '##ed',
+  'wa',
+  'un',
+  'runn',
+  '##ing',
+  ',',
+  'low',
+  'lowest',
+];
 
 t.test('basic tokenization matches BERT (HF test cases)', async (t) => {
-  t.same(basicTokenize(' \tHeLLo!how  \n Are yoU?  '), ['hello', '!', 'how', 'are', 'you', '?'], 'lower-case, punctuation');
+  t.same(
+    basicTokenize(' \tHeLLo!how  \n Are yoU?  '),
+    ['hello', '!', 'how', 'are', 'you', '?'],
+    'lower-case, punctuation',
+  );
   t.same(basicTokenize('H\u00E9llo'), ['hello'], 'accents stripped');
-  t.same(basicTokenize(' \tHäLLo!how  \n Are yoU?  ', { lowercase: true, stripAccents: false }), ['hällo', '!', 'how', 'are', 'you', '?'], 'accents kept');
-  t.same(basicTokenize(' \tHeLLo!how  \n Are yoU?  ', { lowercase: false }), ['HeLLo', '!', 'how', 'Are', 'yoU', '?'], 'cased');
+  t.same(
+    basicTokenize(' \tHäLLo!how  \n Are yoU?  ', { lowercase: true, stripAccents: false }),
+    ['hällo', '!', 'how', 'are', 'you', '?'],
+    'accents kept',
+  );
+  t.same(
+    basicTokenize(' \tHeLLo!how  \n Are yoU?  ', { lowercase: false }),
+    ['HeLLo', '!', 'how', 'Are', 'yoU', '?'],
+    'cased',
+  );
   t.same(basicTokenize('ah\u535A\u63A8zz'), ['ah', '\u535A', '\u63A8', 'zz'], 'CJK characters are words');
   t.same(basicTokenize('a$b+c^d'), ['a', '$', 'b', '+', 'c', '^', 'd'], 'ASCII symbols split like punctuation');
   t.same(basicTokenize('x\u0000y\u200bz\ufffd w\u00a0v'), ['xyz', 'w', 'v'], 'control chars dropped, NBSP is a space');
@@ -21,17 +57,33 @@ t.test('basic tokenization matches BERT (HF test cases)', async (t) => {
 
 t.test('WordPiece: greedy longest-match-first with ## pieces and [UNK] (HF test cases)', async (t) => {
   const vocab = new Set(['[UNK]', '[CLS]', '[SEP]', 'want', '##want', '##ed', 'wa', 'un', 'runn', '##ing']);
-  const wp = (text: string) => text.split(' ').filter(Boolean).flatMap((w) => wordpiece(w, (p) => vocab.has(p), '[UNK]'));
+  const wp = (text: string) =>
+    text
+      .split(' ')
+      .filter(Boolean)
+      .flatMap((w) => wordpiece(w, (p) => vocab.has(p), '[UNK]'));
   t.same(wp(''), []);
   t.same(wp('unwanted running'), ['un', '##want', '##ed', 'runn', '##ing']);
   t.same(wp('unwantedX running'), ['[UNK]', 'runn', '##ing'], 'one unknown piece makes the whole word [UNK]');
-  t.same(wordpiece('a'.repeat(101), () => true, '[UNK]'), ['[UNK]'], 'words over 100 chars are [UNK]');
+  t.same(
+    wordpiece('a'.repeat(101), () => true, '[UNK]'),
+    ['[UNK]'],
+    'words over 100 chars are [UNK]',
+  );
   const tok = Tokenizer.fromVocab(HF_VOCAB);
   t.same(tok.tokenize('UNwant\u00E9d,running'), ['un', '##want', '##ed', ',', 'runn', '##ing']);
-  t.same(Array.from(tok.encode('UNwant\u00E9d,running', { addSpecialTokens: false }).ids), [9, 6, 7, 12, 10, 11], 'HF ids');
+  t.same(
+    Array.from(tok.encode('UNwant\u00E9d,running', { addSpecialTokens: false }).ids),
+    [9, 6, 7, 12, 10, 11],
+    'HF ids',
+  );
   t.same(tok.tokenize('lowest low lower'), ['lowest', 'low', '[UNK]'], 'longest match, and no ## piece for "er"');
   t.same(tok.tokenize('want [MASK] wa'), ['want', '[MASK]', 'wa'], 'special tokens in text stay whole');
-  t.same([tok.padId, tok.unkId, tok.clsId, tok.sepId, tok.maskId], [3, 0, 1, 2, 4], 'special ids come from the vocab file');
+  t.same(
+    [tok.padId, tok.unkId, tok.clsId, tok.sepId, tok.maskId],
+    [3, 0, 1, 2, 4],
+    'special ids come from the vocab file',
+  );
 });
 
 t.test('encode: [CLS]/[SEP] framing, truncation, padding, attention masks; decode', async (t) => {
@@ -57,15 +109,22 @@ t.test('encode/decode round trip (property, character-covering vocabulary)', asy
   const corpus = ['the quick brown fox jumps over the lazy dog, twice! really? yes.'];
   const tok = Tokenizer.build(corpus, { characters: true });
   const wordArb = fc.stringMatching(/^[a-z]{1,8}$/);
-  const textArb = fc.array(fc.oneof(wordArb, fc.constantFrom(',', '.', '?', '!')), { maxLength: 12 })
+  const textArb = fc
+    .array(fc.oneof(wordArb, fc.constantFrom(',', '.', '?', '!')), { maxLength: 12 })
     .map((ws) => ws.join(' '));
-  fc.assert(fc.property(textArb, (text) => {
-    const ids = tok.encode(text).ids;
-    const back = tok.decode(ids, { skipSpecial: true });
-    const again = tok.encode(back).ids;
-    return back === tok.decode(again, { skipSpecial: true }) && Buffer.from(ids.buffer).equals(Buffer.from(again.buffer)) &&
-      !ids.includes(tok.unkId);
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(textArb, (text) => {
+      const ids = tok.encode(text).ids;
+      const back = tok.decode(ids, { skipSpecial: true });
+      const again = tok.encode(back).ids;
+      return (
+        back === tok.decode(again, { skipSpecial: true }) &&
+        Buffer.from(ids.buffer).equals(Buffer.from(again.buffer)) &&
+        !ids.includes(tok.unkId)
+      );
+    }),
+    { numRuns: 500 },
+  );
   t.equal(tok.decode(tok.encode('the fox, twice!').ids, { skipSpecial: true }), 'the fox, twice!');
 });
 
@@ -93,27 +152,33 @@ t.test('buildVocab: specials first, then words by frequency, deterministic', asy
 });
 
 for (const [name, skip] of DATASETS) {
-  t.test(`${name}: the grammar vocabulary covers every caption, question and answer in 16 tokens`, { skip }, async (t) => {
-    const tok = Tokenizer.fromVocab(grammarVocab());
-    t.ok(tok.vocabSize < 1000, `grammar vocabulary has ${tok.vocabSize} tokens (< 1000)`);
-    let unk = 0, longest = 0, texts = 0;
-    for (const split of ['train', 'test'] as const) {
-      const ds = makeDataset({ name, split, size: 800, seed: 6, noise: { fraction: 0.3 } });
-      for (let i = 0; i < ds.length; i++) {
-        const item = ds.get(i, { mirror: i % 3 === 0 });
-        for (const text of [item.caption, ...item.questions.flatMap((q) => [q.text, q.answer])]) {
-          const ids = tok.encode(text).ids;
-          texts++;
-          if (ids.includes(tok.unkId)) unk++;
-          longest = Math.max(longest, ids.length);
+  t.test(
+    `${name}: the grammar vocabulary covers every caption, question and answer in 16 tokens`,
+    { skip },
+    async (t) => {
+      const tok = Tokenizer.fromVocab(grammarVocab());
+      t.ok(tok.vocabSize < 1000, `grammar vocabulary has ${tok.vocabSize} tokens (< 1000)`);
+      let unk = 0,
+        longest = 0,
+        texts = 0;
+      for (const split of ['train', 'test'] as const) {
+        const ds = makeDataset({ name, split, size: 800, seed: 6, noise: { fraction: 0.3 } });
+        for (let i = 0; i < ds.length; i++) {
+          const item = ds.get(i, { mirror: i % 3 === 0 });
+          for (const text of [item.caption, ...item.questions.flatMap((q) => [q.text, q.answer])]) {
+            const ids = tok.encode(text).ids;
+            texts++;
+            if (ids.includes(tok.unkId)) unk++;
+            longest = Math.max(longest, ids.length);
+          }
         }
       }
-    }
-    t.equal(unk, 0, `no [UNK] in ${texts} texts`);
-    t.ok(longest <= 16, `longest encoding ${longest} <= 16 with [CLS] and [SEP]`);
-    const c = makeDataset({ name, split: 'train', size: 1, seed: 0 }).caption(0);
-    t.equal(tok.decode(tok.encode(c).ids, { skipSpecial: true }).replace(' :', ':'), c, 'caption round trip');
-  });
+      t.equal(unk, 0, `no [UNK] in ${texts} texts`);
+      t.ok(longest <= 16, `longest encoding ${longest} <= 16 with [CLS] and [SEP]`);
+      const c = makeDataset({ name, split: 'train', size: 1, seed: 0 }).caption(0);
+      t.equal(tok.decode(tok.encode(c).ids, { skipSpecial: true }).replace(' :', ':'), c, 'caption round trip');
+    },
+  );
 }
 
 t.test('maskIds: ALBEF excludes [PAD] and [CLS], VLMo all specials', async (t) => {
@@ -126,16 +191,48 @@ t.test('maskIds: ALBEF excludes [PAD] and [CLS], VLMo all specials', async (t) =
 t.test('encode/encodeBatch reject bad options and input with a message naming the call', async (t) => {
   const tok = Tokenizer.fromVocab(HF_VOCAB);
   const bad: [string, () => unknown, RegExp][] = [
-    ['maxLength NaN', () => tok.encode('want', { maxLength: NaN, truncation: true }), /^encode: maxLength must be an integer >= 0, got NaN$/],
-    ['maxLength NaN, padding', () => tok.encode('want', { maxLength: NaN, padding: 'max_length' }), /encode: maxLength must be an integer >= 0, got NaN/],
-    ['maxLength 2.5', () => tok.encode('want', { maxLength: 2.5 }), /encode: maxLength must be an integer >= 0, got 2.5/],
-    ['padding typo', () => tok.encode('want', { padding: 'max-length' as 'max_length' }), /^encode: padding must be 'max_length', 'longest' or false, got "max-length"$/],
-    ['truncation string', () => tok.encode('want', { truncation: 'yes' as unknown as boolean }), /encode: truncation must be a boolean, got "yes"/],
+    [
+      'maxLength NaN',
+      () => tok.encode('want', { maxLength: NaN, truncation: true }),
+      /^encode: maxLength must be an integer >= 0, got NaN$/,
+    ],
+    [
+      'maxLength NaN, padding',
+      () => tok.encode('want', { maxLength: NaN, padding: 'max_length' }),
+      /encode: maxLength must be an integer >= 0, got NaN/,
+    ],
+    [
+      'maxLength 2.5',
+      () => tok.encode('want', { maxLength: 2.5 }),
+      /encode: maxLength must be an integer >= 0, got 2.5/,
+    ],
+    [
+      'padding typo',
+      () => tok.encode('want', { padding: 'max-length' as 'max_length' }),
+      /^encode: padding must be 'max_length', 'longest' or false, got "max-length"$/,
+    ],
+    [
+      'truncation string',
+      () => tok.encode('want', { truncation: 'yes' as unknown as boolean }),
+      /encode: truncation must be a boolean, got "yes"/,
+    ],
     ['non-string text', () => tok.encode(42 as unknown as string), /^encode: expected a string, got number$/],
     ['tokenize null', () => tok.tokenize(null as unknown as string), /^tokenize: expected a string, got null$/],
-    ['encodeBatch([])', () => tok.encodeBatch([], { maxLength: 8, padding: 'max_length' }), /^encodeBatch: expected at least one text, got an empty list/],
-    ['encodeBatch non-string', () => tok.encodeBatch(['want', 7 as unknown as string]), /^encodeBatch: text 1 is number, expected a string$/],
-    ['encodeBatch maxLength NaN', () => tok.encodeBatch(['want'], { maxLength: NaN, padding: 'max_length' }), /^encodeBatch: maxLength must be an integer >= 0, got NaN$/],
+    [
+      'encodeBatch([])',
+      () => tok.encodeBatch([], { maxLength: 8, padding: 'max_length' }),
+      /^encodeBatch: expected at least one text, got an empty list/,
+    ],
+    [
+      'encodeBatch non-string',
+      () => tok.encodeBatch(['want', 7 as unknown as string]),
+      /^encodeBatch: text 1 is number, expected a string$/,
+    ],
+    [
+      'encodeBatch maxLength NaN',
+      () => tok.encodeBatch(['want'], { maxLength: NaN, padding: 'max_length' }),
+      /^encodeBatch: maxLength must be an integer >= 0, got NaN$/,
+    ],
   ];
   for (const [name, fn, re] of bad) {
     t.throws(fn, DataError, name);

@@ -24,7 +24,11 @@ const composites: [string, Fn, boolean][] = [
   ['silu', (x) => x.silu(), true],
   ['mean', (x) => x.mean(-1), true],
   ['var', (x) => x.var(-1, { correction: 0 }).add(x.var()), true],
-  ['std', (x) => x.add(vg.arange(x.size, undefined, 1, { dtype: 'float64' }).reshape(x.shape)).std(-1, { keepdim: true }), false],
+  [
+    'std',
+    (x) => x.add(vg.arange(x.size, undefined, 1, { dtype: 'float64' }).reshape(x.shape)).std(-1, { keepdim: true }),
+    false,
+  ],
   ['norm 2', (x) => x.norm(2, -1), false],
   ['norm 1', (x) => x.add(3).norm(1), true],
   ['max dim', (x) => x.max(-1), true],
@@ -39,22 +43,31 @@ const composites: [string, Fn, boolean][] = [
   ['dropout (fixed mask)', (x) => vg.dropout(x, 0.3, true, new vg.Rng(5)), true],
   // targets depend on the shape only: a detached view of x would move with gradcheck's probes
   ['mseLoss', (x) => vg.mseLoss(x, vg.linspace(-1, 1, x.size, { dtype: 'float64' }).reshape(x.shape)), true],
-  ['bceWithLogits', (x) => vg.binaryCrossEntropyWithLogits(x, vg.linspace(0, 1, x.size, { dtype: 'float64' }).reshape(x.shape)), true],
+  [
+    'bceWithLogits',
+    (x) => vg.binaryCrossEntropyWithLogits(x, vg.linspace(0, 1, x.size, { dtype: 'float64' }).reshape(x.shape)),
+    true,
+  ],
 ];
 
 for (const [name, fn, second] of composites) {
   t.test(`${name}: gradcheck${second ? ' + gradgradcheck' : ''}`, async (t) => {
-    fc.assert(fc.property(rowShape, seedArb, (shape, seed) => {
-      const x = leaf(shape, seed, name.startsWith('norm') || name === 'std' ? 'nonzero' : 'any');
-      vg.gradcheck(fn, [x]);
-      if (second && x.size <= 12) vg.gradgradcheck(fn, [x]);
-    }), { numRuns: RUNS, seed: seedFor('composites') });
+    fc.assert(
+      fc.property(rowShape, seedArb, (shape, seed) => {
+        const x = leaf(shape, seed, name.startsWith('norm') || name === 'std' ? 'nonzero' : 'any');
+        vg.gradcheck(fn, [x]);
+        if (second && x.size <= 12) vg.gradgradcheck(fn, [x]);
+      }),
+      { numRuns: RUNS, seed: seedFor('composites') },
+    );
     t.pass();
   });
 }
 
 t.test('layerNorm with weight and bias', async (t) => {
-  const x = leaf([3, 4], 1), w = leaf([4], 2), b = leaf([4], 3);
+  const x = leaf([3, 4], 1),
+    w = leaf([4], 2),
+    b = leaf([4], 3);
   t.ok(vg.gradcheck((a, ww, bb) => vg.layerNorm(a, [4], ww, bb, 1e-6), [x, w, b]).ok);
   t.ok(vg.gradgradcheck((a, ww, bb) => vg.layerNorm(a, [4], ww, bb, 1e-6), [x, w, b]).ok);
 });
@@ -64,7 +77,10 @@ t.test('crossEntropy: indices, ignoreIndex, labelSmoothing, soft targets, [N,C,d
   const target = vg.tensor([0, 3, -100, 2, 1], { dtype: 'int32' });
   for (const labelSmoothing of [0, 0.2]) {
     for (const reduction of ['mean', 'sum', 'none'] as const) {
-      t.ok(vg.gradcheck((l) => vg.crossEntropy(l, target, { labelSmoothing, reduction }), [logits]).ok, `${reduction} ls=${labelSmoothing}`);
+      t.ok(
+        vg.gradcheck((l) => vg.crossEntropy(l, target, { labelSmoothing, reduction }), [logits]).ok,
+        `${reduction} ls=${labelSmoothing}`,
+      );
     }
   }
   const soft = vg.softmax(leaf([5, 4], 2).detach(), -1);
@@ -85,8 +101,17 @@ t.test('klDiv reductions and logTarget', async (t) => {
 
 t.test('embedding and oneHot', async (t) => {
   const w = leaf([5, 3], 1);
-  const ids = vg.tensor([[0, 4, 4], [2, 1, 0]], { dtype: 'int32' });
+  const ids = vg.tensor(
+    [
+      [0, 4, 4],
+      [2, 1, 0],
+    ],
+    { dtype: 'int32' },
+  );
   t.same(vg.embedding(w, ids).shape, [2, 3, 3]);
   t.ok(vg.gradcheck((ww) => vg.embedding(ww, ids), [w]).ok);
-  t.same(vg.oneHot(vg.tensor([2, 0], { dtype: 'int32' }), 3).toArray(), [[0, 0, 1], [1, 0, 0]]);
+  t.same(vg.oneHot(vg.tensor([2, 0], { dtype: 'int32' }), 3).toArray(), [
+    [0, 0, 1],
+    [1, 0, 0],
+  ]);
 });

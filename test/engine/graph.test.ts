@@ -7,8 +7,8 @@ const f64 = (d: vg.NestedArray, requiresGrad = true) => vg.tensor(d, { dtype: 'f
 
 t.test('gradients accumulate across two backwards', async (t) => {
   const x = f64([1, 2, 3]);
-  x.mul(x).sum().backward();  // d/dx Σx² = 2x
-  x.mul(3).sum().backward();  // + 3
+  x.mul(x).sum().backward(); // d/dx Σx² = 2x
+  x.mul(3).sum().backward(); // + 3
   t.same(x.grad!.toArray(), [5, 7, 9]);
 });
 
@@ -23,7 +23,7 @@ t.test('a second backward through a freed graph errors unless retainGraph', asyn
 
 t.test('detach and noGrad cut the graph; enableGrad restores it', async (t) => {
   const x = f64([2]);
-  const y = x.mul(x.detach()).sum();   // y = x * c, dy/dx = c = 2
+  const y = x.mul(x.detach()).sum(); // y = x * c, dy/dx = c = 2
   y.backward();
   t.same(x.grad!.toArray(), [2]);
   const z = vg.noGrad(() => x.mul(3));
@@ -34,13 +34,15 @@ t.test('detach and noGrad cut the graph; enableGrad restores it', async (t) => {
 
 t.test('diamond: two paths to one leaf add up', async (t) => {
   const x = f64([3]);
-  const a = x.mul(2), b = x.mul(x);
+  const a = x.mul(2),
+    b = x.mul(x);
   a.add(b).sum().backward(); // d/dx (2x + x²) = 2 + 2x = 8
   t.same(x.grad!.toArray(), [8]);
 });
 
 t.test('an unused branch gets no gradient; grad() reports unused inputs', async (t) => {
-  const x = f64([1]), unused = f64([5]);
+  const x = f64([1]),
+    unused = f64([5]);
   unused.mul(2); // builds a branch not connected to the output
   x.mul(4).sum().backward();
   t.equal(unused.grad, null);
@@ -95,47 +97,74 @@ t.test('gradient penalty: createGraph through backward accumulates into .grad', 
 
 t.test('gradcheck reports the input and element that disagree', async (t) => {
   const bad = vg.tensor([1, 2], { dtype: 'float64', requiresGrad: true });
-  const r = vg.gradcheck((x) => vg.where(vg.tensor([0, 1], { dtype: 'int32' }), x.detach().mul(x), x), [bad], { raise: false });
+  const r = vg.gradcheck((x) => vg.where(vg.tensor([0, 1], { dtype: 'int32' }), x.detach().mul(x), x), [bad], {
+    raise: false,
+  });
   t.notOk(r.ok);
   t.match(r.message, /input 0 \[2\] element \[1\]: analytic \S+ vs numerical \S+/); // element 0 agrees
   const [, a, n] = /analytic (\S+) vs numerical (\S+)/.exec(r.message)!;
-  t.ok(Math.abs(Number(n) / Number(a) - 2) < 1e-6, "numerical is twice the analytic (d(x·x) vs x·dx)");
+  t.ok(Math.abs(Number(n) / Number(a) - 2) < 1e-6, 'numerical is twice the analytic (d(x·x) vs x·dx)');
   t.throws(() => vg.gradcheck((x) => x, [vg.tensor([1], { requiresGrad: true })]), /use float64/);
 });
 
 // Version counters (PyTorch's "modified by an inplace operation" check): assign() after the
 // forward, on a tensor that backward reads, is an error instead of a gradient from the new values.
 t.test('assign on a tensor saved for backward, before backward, is an error naming the op', async (t) => {
-  const x = f64([1, 2]), w = f64([3, 4], false);
-  const y = x.mul(w).sum();          // d/dx = w: mul saved w
+  const x = f64([1, 2]),
+    w = f64([3, 4], false);
+  const y = x.mul(w).sum(); // d/dx = w: mul saved w
   t.equal(w.version, 0);
   vg.noGrad(() => w.assign(f64([10, 10], false)));
   t.equal(w.version, 1, 'assign bumps the version');
-  t.throws(() => y.backward(), new RegExp('^backward of mul: one of the tensors needed for gradient computation has been ' +
-    'modified by an in-place operation: input 1 \\[2\\] float64 is at version 1, newer than when mul saved it'));
+  t.throws(
+    () => y.backward(),
+    new RegExp(
+      '^backward of mul: one of the tensors needed for gradient computation has been ' +
+        'modified by an in-place operation: input 1 \\[2\\] float64 is at version 1, newer than when mul saved it',
+    ),
+  );
 });
 
 t.test('an optimizer-style assign between forward and backward is caught on the parameter', async (t) => {
-  const x = f64([[1, 1]], false), w1 = f64([[1, 2], [3, 4]]), w2 = f64([[1], [2]]);
-  const loss = x.matmul(w1).matmul(w2).sum();              // d/dw1 = x^T (g w2^T): needs w2
-  vg.noGrad(() => w2.assign(w2.sub(1)));                   // a step before backward: stale gradient
+  const x = f64([[1, 1]], false),
+    w1 = f64([
+      [1, 2],
+      [3, 4],
+    ]),
+    w2 = f64([[1], [2]]);
+  const loss = x.matmul(w1).matmul(w2).sum(); // d/dw1 = x^T (g w2^T): needs w2
+  vg.noGrad(() => w2.assign(w2.sub(1))); // a step before backward: stale gradient
   t.throws(() => loss.backward(), /^backward of matmul: .*: input 1 \[2,1\] float64 is at version 1/);
   // The same order done right: backward, then step.
-  const v1 = f64([[1, 2], [3, 4]]), v2 = f64([[1], [2]]);
+  const v1 = f64([
+      [1, 2],
+      [3, 4],
+    ]),
+    v2 = f64([[1], [2]]);
   x.matmul(v1).matmul(v2).sum().backward();
   vg.noGrad(() => v2.assign(v2.sub(1)));
-  t.same(v1.grad!.toArray(), [[1, 2], [1, 2]]);
+  t.same(v1.grad!.toArray(), [
+    [1, 2],
+    [1, 2],
+  ]);
   // PyTorch saves only what each gradient needs: with x constant, dW = x^T g reads x, not W, so
   // writing W after a one-layer forward leaves its gradient right, and is no error.
-  const w = f64([[1, 2], [3, 4]]);
+  const w = f64([
+    [1, 2],
+    [3, 4],
+  ]);
   const one = x.matmul(w).sum();
   vg.noGrad(() => w.assign(w.mul(0)));
   one.backward();
-  t.same(w.grad!.toArray(), [[1, 1], [1, 1]]);
+  t.same(w.grad!.toArray(), [
+    [1, 1],
+    [1, 1],
+  ]);
 });
 
 t.test('assign on a tensor whose backward needs only its shape is fine (as PyTorch: add saves nothing)', async (t) => {
-  const x = f64([1, 2]), c = f64([5, 5], false);
+  const x = f64([1, 2]),
+    c = f64([5, 5], false);
   const y = x.add(c).sum();
   vg.noGrad(() => c.assign(f64([7, 7], false)));
   y.backward();
@@ -144,14 +173,15 @@ t.test('assign on a tensor whose backward needs only its shape is fine (as PyTor
 
 t.test("assign on an op's saved output is caught too", async (t) => {
   const x = f64([0, 1]);
-  const e = x.exp();                 // exp's backward reads its output
+  const e = x.exp(); // exp's backward reads its output
   const y = e.sum();
   vg.noGrad(() => e.assign(f64([0, 0], false)));
   t.throws(() => y.backward(), /^backward of exp: .*: its output \[2\] float64 is at version 1/);
 });
 
 t.test('a tensor written before the forward that reads it is not stale', async (t) => {
-  const x = f64([1, 2]), w = f64([3, 4], false);
+  const x = f64([1, 2]),
+    w = f64([3, 4], false);
   vg.noGrad(() => w.assign(f64([5, 6], false)));
   x.mul(w).sum().backward();
   t.same(x.grad!.toArray(), [5, 6]);

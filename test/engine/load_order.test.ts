@@ -13,7 +13,10 @@ import t from 'tap';
 t.setTimeout(600_000); // the runner's per-file limit (package.json) applies as well
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const files = ['engine', 'engine/ops'].flatMap((dir) =>
-  readdirSync(join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`));
+  readdirSync(join(root, dir))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `${dir}/${f}`),
+);
 
 /** Imports `file` first, then uses the engine; resolves to '' on success or the process's output. */
 function importFirst(file: string): Promise<string> {
@@ -25,8 +28,12 @@ if (x.grad.toArray().join() !== '2,4,6') throw new Error('wrong gradient ' + x.g
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     child.on('close', (code) => resolve(code === 0 ? '' : `exit ${code}: ${out.slice(0, 2000)}`));
   });
 }
@@ -41,8 +48,10 @@ t.test('every engine file imports first in a fresh process', { timeout: 600_000 
   const results = new Map<string, string>();
   const queue = [...files];
   // Two at a time: each process starts tsx, which is most of the cost.
-  await Promise.all([0, 1].map(async () => {
-    for (let f = queue.shift(); f; f = queue.shift()) results.set(f, await importFirst(f));
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      for (let f = queue.shift(); f; f = queue.shift()) results.set(f, await importFirst(f));
+    }),
+  );
   for (const f of files) t.equal(results.get(f), '', `${f} imports first`);
 });

@@ -8,12 +8,12 @@ const cpuMem = () => vg.memory().find((m) => m.device === 'cpu')!;
 t.test('dispose releases a buffer once; views keep shared storage alive', async (t) => {
   const before = cpuMem().buffers;
   const x = vg.zeros([4, 4]);
-  const v = x.reshape(16);       // shares x's buffer
+  const v = x.reshape(16); // shares x's buffer
   t.equal(cpuMem().buffers, before + 1);
   x.dispose();
   t.equal(cpuMem().buffers, before + 1, 'the reshape still holds the buffer');
   v.dispose();
-  v.dispose();                   // idempotent
+  v.dispose(); // idempotent
   t.equal(cpuMem().buffers, before);
   t.throws(() => x.add(1), /add: input \[4,4\] was disposed/);
 });
@@ -30,14 +30,17 @@ t.test('tidy disposes intermediates and keeps returned and kept tensors', async 
   t.equal(cpuMem().buffers, before.buffers + 3, 'b, its sum and the kept tensor survive');
   t.equal(out.b.isDisposed, false);
   t.equal(kept!.isDisposed, false);
-  out.b.dispose(); out.list[0].dispose(); kept!.dispose();
+  out.b.dispose();
+  out.list[0].dispose();
+  kept!.dispose();
   t.equal(cpuMem().buffers, before.buffers);
   t.equal(cpuMem().bytes, before.bytes);
 });
 
 t.test('a 100-step training loop under tidy keeps live memory flat', async (t) => {
   const w = vg.randn([16, 4]).requiresGrad_();
-  const x = vg.randn([32, 16]), y = vg.randn([32, 4]);
+  const x = vg.randn([32, 16]),
+    y = vg.randn([32, 4]);
   const counts: number[] = [];
   for (let step = 0; step < 100; step++) {
     vg.tidy(() => {
@@ -63,11 +66,13 @@ for (const [name, makeOpt] of [
     vg.manualSeed(0);
     const model = new Sequential(new Linear(8, 16), new GELU(), new Linear(16, 2));
     const opt = makeOpt ? makeOpt(model.parameters()) : new SGD(model.parameters(), { lr: 0.01 });
-    const x = vg.randn([4, 8]), y = vg.randn([4, 2]);
+    const x = vg.randn([4, 8]),
+      y = vg.randn([4, 2]);
     const counts: number[] = [];
     for (let step = 0; step < 60; step++) {
       vg.tidy(() => {
-        if (makeOpt) opt.zeroGrad(); else model.zeroGrad();
+        if (makeOpt) opt.zeroGrad();
+        else model.zeroGrad();
         model.forward(x).sub(y).pow(2).mean().backward();
         opt.step();
       });
@@ -79,7 +84,10 @@ for (const [name, makeOpt] of [
 
 t.test('zeroGrad disposes the gradient tensors it drops', async (t) => {
   const layer = new Linear(2, 2);
-  layer.forward(vg.ones([1, 2])).sum().backward();
+  layer
+    .forward(vg.ones([1, 2]))
+    .sum()
+    .backward();
   const g = layer.weight.grad!;
   new SGD(layer.parameters(), { lr: 0.1 }).zeroGrad();
   t.equal(layer.weight.grad, null);

@@ -9,10 +9,21 @@ import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
 import { geluBackward, geluGrad } from '../../engine/ops/fused.js';
 import {
-  broadcastPairArb, indices, layoutArb, leaf, seedArb, shapeArb, viaLayout, type Domain,
+  broadcastPairArb,
+  indices,
+  layoutArb,
+  leaf,
+  seedArb,
+  shapeArb,
+  viaLayout,
+  type Domain,
 } from '../helpers/arb.js';
 
-export interface Case { leaves: Tensor[]; fn: (...xs: Tensor[]) => Tensor; label: string }
+export interface Case {
+  leaves: Tensor[];
+  fn: (...xs: Tensor[]) => Tensor;
+  label: string;
+}
 
 /** A unary op on one input of random shape and layout. */
 function unaryCase(run: (x: Tensor) => Tensor, domain: Domain = 'any', maxRank = 4): fc.Arbitrary<Case> {
@@ -23,25 +34,57 @@ function unaryCase(run: (x: Tensor) => Tensor, domain: Domain = 'any', maxRank =
 }
 
 /** A binary op on a broadcast pair; the first operand also goes through a random layout. */
-function binaryCase(run: (a: Tensor, b: Tensor) => Tensor, da: Domain = 'any', db: Domain = 'any', maxRank = 4): fc.Arbitrary<Case> {
-  return fc.record({ pair: broadcastPairArb(maxRank), seed: seedArb, layout: layoutArb }).map(({ pair: [sa, sb], seed, layout }) => {
-    const { leaf: a, make } = viaLayout(sa, seed, da, layout);
-    const b = leaf(sb, seed + 1, db);
-    return { leaves: [a, b], fn: (x, y) => run(make(x), y), label: `${layout} ${JSON.stringify(sa)} ${JSON.stringify(sb)}` };
-  });
-}
-
-/** A random subset of dims (or undefined = all) and keepdim. */
-function reduceCase(run: (x: Tensor, dims: number[] | undefined, keep: boolean) => Tensor, maxRank = 4): fc.Arbitrary<Case> {
-  return fc.record({ shape: shapeArb(0, maxRank), seed: seedArb, layout: layoutArb, pick: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), all: fc.boolean(), keep: fc.boolean() })
-    .map(({ shape, seed, layout, pick, all, keep }) => {
-      const { leaf: x, make } = viaLayout(shape, seed, 'any', layout);
-      const dims = all ? undefined : shape.map((_, d) => d).filter((d) => pick[d]).map((d) => (d % 2 ? d - shape.length : d));
-      return { leaves: [x], fn: (a) => run(make(a), dims, keep), label: `${JSON.stringify(shape)} dims=${JSON.stringify(dims)} keep=${keep}` };
+function binaryCase(
+  run: (a: Tensor, b: Tensor) => Tensor,
+  da: Domain = 'any',
+  db: Domain = 'any',
+  maxRank = 4,
+): fc.Arbitrary<Case> {
+  return fc
+    .record({ pair: broadcastPairArb(maxRank), seed: seedArb, layout: layoutArb })
+    .map(({ pair: [sa, sb], seed, layout }) => {
+      const { leaf: a, make } = viaLayout(sa, seed, da, layout);
+      const b = leaf(sb, seed + 1, db);
+      return {
+        leaves: [a, b],
+        fn: (x, y) => run(make(x), y),
+        label: `${layout} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`,
+      };
     });
 }
 
-const cmp = (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') => binaryCase((a, b) => a[name](b).to('float64').add(a.mul(0)), 'gridA', 'gridA');
+/** A random subset of dims (or undefined = all) and keepdim. */
+function reduceCase(
+  run: (x: Tensor, dims: number[] | undefined, keep: boolean) => Tensor,
+  maxRank = 4,
+): fc.Arbitrary<Case> {
+  return fc
+    .record({
+      shape: shapeArb(0, maxRank),
+      seed: seedArb,
+      layout: layoutArb,
+      pick: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+      all: fc.boolean(),
+      keep: fc.boolean(),
+    })
+    .map(({ shape, seed, layout, pick, all, keep }) => {
+      const { leaf: x, make } = viaLayout(shape, seed, 'any', layout);
+      const dims = all
+        ? undefined
+        : shape
+            .map((_, d) => d)
+            .filter((d) => pick[d])
+            .map((d) => (d % 2 ? d - shape.length : d));
+      return {
+        leaves: [x],
+        fn: (a) => run(make(a), dims, keep),
+        label: `${JSON.stringify(shape)} dims=${JSON.stringify(dims)} keep=${keep}`,
+      };
+    });
+}
+
+const cmp = (name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge') =>
+  binaryCase((a, b) => a[name](b).to('float64').add(a.mul(0)), 'gridA', 'gridA');
 
 export const CASES: Record<string, fc.Arbitrary<Case>> = {
   neg: unaryCase((x) => x.neg()),
@@ -62,14 +105,19 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
   clamp: unaryCase((x) => x.clamp(-0.8, 0.8), 'gridB'),
   cast: unaryCase((x) => apply(cast, [x], { dtype: 'float64' })),
   gelu: fc.boolean().chain((tanh) => unaryCase((x) => x.gelu(tanh ? 'tanh' : 'none'))),
-  geluGrad: fc.boolean().chain((tanh) => unaryCase((x) => apply(geluGrad, [x], { approximate: tanh ? 'tanh' : 'none' }))),
-  geluBackward: fc.record({ shape: shapeArb(0, 3), seed: seedArb, layout: layoutArb, tanh: fc.boolean() }).map(({ shape, seed, layout, tanh }) => {
-    const { leaf: x, make } = viaLayout(shape, seed, 'any', layout);
-    return {
-      leaves: [leaf(shape, seed + 1), x], fn: (g, a) => apply(geluBackward, [g, make(a)], { approximate: tanh ? 'tanh' : 'none' }),
-      label: `${layout} ${JSON.stringify(shape)} ${tanh ? 'tanh' : 'erf'}`,
-    };
-  }),
+  geluGrad: fc
+    .boolean()
+    .chain((tanh) => unaryCase((x) => apply(geluGrad, [x], { approximate: tanh ? 'tanh' : 'none' }))),
+  geluBackward: fc
+    .record({ shape: shapeArb(0, 3), seed: seedArb, layout: layoutArb, tanh: fc.boolean() })
+    .map(({ shape, seed, layout, tanh }) => {
+      const { leaf: x, make } = viaLayout(shape, seed, 'any', layout);
+      return {
+        leaves: [leaf(shape, seed + 1), x],
+        fn: (g, a) => apply(geluBackward, [g, make(a)], { approximate: tanh ? 'tanh' : 'none' }),
+        label: `${layout} ${JSON.stringify(shape)} ${tanh ? 'tanh' : 'erf'}`,
+      };
+    }),
   softmax: unaryCase((x) => x.softmax(-1)),
   logSoftmax: unaryCase((x) => x.logSoftmax(-1)),
   layerNorm: fc.record({ shape: shapeArb(1, 3), seed: seedArb, layout: layoutArb }).map(({ shape, seed, layout }) => {
@@ -77,7 +125,8 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
     const n = shape[shape.length - 1];
     return {
       leaves: [x, leaf([n], seed + 1), leaf([n], seed + 2)],
-      fn: (a, w, b) => layerNorm(make(a), [n], w, b), label: `${layout} ${JSON.stringify(shape)}`,
+      fn: (a, w, b) => layerNorm(make(a), [n], w, b),
+      label: `${layout} ${JSON.stringify(shape)}`,
     };
   }),
   add: binaryCase((a, b) => a.add(b)),
@@ -87,9 +136,15 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
   pow: binaryCase((a, b) => a.pow(b), 'positive', 'any'),
   maximum: binaryCase((a, b) => a.maximum(b), 'gridA', 'gridB'),
   minimum: binaryCase((a, b) => a.minimum(b), 'gridA', 'gridB'),
-  eq: cmp('eq'), ne: cmp('ne'), lt: cmp('lt'), le: cmp('le'), gt: cmp('gt'), ge: cmp('ge'),
+  eq: cmp('eq'),
+  ne: cmp('ne'),
+  lt: cmp('lt'),
+  le: cmp('le'),
+  gt: cmp('gt'),
+  ge: cmp('ge'),
   where: fc.record({ pair: broadcastPairArb(3), seed: seedArb }).map(({ pair: [sa, sb], seed }) => {
-    const a = leaf(sa, seed), b = leaf(sb, seed + 1);
+    const a = leaf(sa, seed),
+      b = leaf(sb, seed + 1);
     const c = indices(sa.length >= sb.length ? sb : sa, 2, seed + 2);
     return { leaves: [a, b], fn: (x, y) => x.where(c, y), label: `${JSON.stringify(sa)} ${JSON.stringify(sb)}` };
   }),
@@ -98,61 +153,131 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
   argmax: reduceCase((x, d, k) => x.argmax(d?.[0], k).to('float64').add(x.sum().mul(0))),
   argmin: reduceCase((x, d, k) => x.argmin(d?.[0], k).to('float64').add(x.sum().mul(0))),
   reshape: unaryCase((x) => x.reshape([-1]).reshape(x.shape.length > 1 ? [x.shape[0], -1] : [-1])),
-  permute: fc.record({ shape: shapeArb(1, 4), seed: seedArb, perm: fc.integer({ min: 0, max: 23 }) }).map(({ shape, seed, perm }) => {
-    const dims = shape.map((_, i) => i);
-    for (let i = dims.length - 1, p = perm; i > 0; i--, p = Math.floor(p / 2)) { const j = p % (i + 1); [dims[i], dims[j]] = [dims[j], dims[i]]; }
-    return { leaves: [leaf(shape, seed)], fn: (x) => x.permute(dims), label: `${JSON.stringify(shape)} ${dims}` };
-  }),
-  expand: fc.record({ shape: shapeArb(0, 3), seed: seedArb, lead: fc.integer({ min: 1, max: 3 }) }).map(({ shape, seed, lead }) => {
-    const small = shape.map((n, i) => (i % 2 ? 1 : n));
-    return { leaves: [leaf(small, seed)], fn: (x) => x.expand([lead, ...shape]), label: `${JSON.stringify(small)} -> ${lead},${shape}` };
-  }),
-  slice: fc.record({ shape: shapeArb(1, 4), seed: seedArb, a: fc.nat(4), b: fc.integer({ min: -3, max: 5 }), step: fc.integer({ min: 1, max: 3 }) })
+  permute: fc
+    .record({ shape: shapeArb(1, 4), seed: seedArb, perm: fc.integer({ min: 0, max: 23 }) })
+    .map(({ shape, seed, perm }) => {
+      const dims = shape.map((_, i) => i);
+      for (let i = dims.length - 1, p = perm; i > 0; i--, p = Math.floor(p / 2)) {
+        const j = p % (i + 1);
+        [dims[i], dims[j]] = [dims[j], dims[i]];
+      }
+      return { leaves: [leaf(shape, seed)], fn: (x) => x.permute(dims), label: `${JSON.stringify(shape)} ${dims}` };
+    }),
+  expand: fc
+    .record({ shape: shapeArb(0, 3), seed: seedArb, lead: fc.integer({ min: 1, max: 3 }) })
+    .map(({ shape, seed, lead }) => {
+      const small = shape.map((n, i) => (i % 2 ? 1 : n));
+      return {
+        leaves: [leaf(small, seed)],
+        fn: (x) => x.expand([lead, ...shape]),
+        label: `${JSON.stringify(small)} -> ${lead},${shape}`,
+      };
+    }),
+  slice: fc
+    .record({
+      shape: shapeArb(1, 4),
+      seed: seedArb,
+      a: fc.nat(4),
+      b: fc.integer({ min: -3, max: 5 }),
+      step: fc.integer({ min: 1, max: 3 }),
+    })
     .map(({ shape, seed, a, b, step }) => ({
       leaves: [leaf(shape, seed)],
-      fn: (x) => x.slice(shape.map((n) => [Math.min(a, n - 1), b <= 0 ? b || undefined : Math.max(b, Math.min(a, n - 1) + 1), step])),
+      fn: (x) =>
+        x.slice(
+          shape.map((n) => [Math.min(a, n - 1), b <= 0 ? b || undefined : Math.max(b, Math.min(a, n - 1) + 1), step]),
+        ),
       label: `${JSON.stringify(shape)} [${a}:${b}:${step}]`,
     })),
-  sliceAssign: fc.record({ shape: shapeArb(1, 3), seed: seedArb, step: fc.integer({ min: 1, max: 2 }) }).map(({ shape, seed, step }) => {
-    const specs = shape.map((n) => [0, n, step] as const);
-    const region = specs.map(([s, e, st]) => Math.ceil((e - s) / st));
-    return { leaves: [leaf(shape, seed), leaf(region, seed + 1)], fn: (x, y) => x.sliceAssign(y, specs), label: `${JSON.stringify(shape)} step ${step}` };
-  }),
-  concat: fc.record({ shape: shapeArb(1, 3), seed: seedArb, dimSeed: fc.nat(), k: fc.integer({ min: 2, max: 3 }) }).map(({ shape, seed, dimSeed, k }) => {
-    const d = dimSeed % shape.length;
-    const leaves = Array.from({ length: k }, (_, i) => leaf(shape.map((n, j) => (j === d ? i + 1 : n)), seed + i));
-    return { leaves, fn: (...xs) => concat(xs, d), label: `${k} x ${JSON.stringify(shape)} dim ${d}` };
-  }),
-  matmul: fc.record({ pair: broadcastPairArb(2, 3), m: fc.integer({ min: 1, max: 4 }), k: fc.integer({ min: 1, max: 4 }), n: fc.integer({ min: 1, max: 4 }), seed: seedArb, layout: layoutArb, ta: fc.boolean(), tb: fc.boolean() })
+  sliceAssign: fc
+    .record({ shape: shapeArb(1, 3), seed: seedArb, step: fc.integer({ min: 1, max: 2 }) })
+    .map(({ shape, seed, step }) => {
+      const specs = shape.map((n) => [0, n, step] as const);
+      const region = specs.map(([s, e, st]) => Math.ceil((e - s) / st));
+      return {
+        leaves: [leaf(shape, seed), leaf(region, seed + 1)],
+        fn: (x, y) => x.sliceAssign(y, specs),
+        label: `${JSON.stringify(shape)} step ${step}`,
+      };
+    }),
+  concat: fc
+    .record({ shape: shapeArb(1, 3), seed: seedArb, dimSeed: fc.nat(), k: fc.integer({ min: 2, max: 3 }) })
+    .map(({ shape, seed, dimSeed, k }) => {
+      const d = dimSeed % shape.length;
+      const leaves = Array.from({ length: k }, (_, i) =>
+        leaf(
+          shape.map((n, j) => (j === d ? i + 1 : n)),
+          seed + i,
+        ),
+      );
+      return { leaves, fn: (...xs) => concat(xs, d), label: `${k} x ${JSON.stringify(shape)} dim ${d}` };
+    }),
+  matmul: fc
+    .record({
+      pair: broadcastPairArb(2, 3),
+      m: fc.integer({ min: 1, max: 4 }),
+      k: fc.integer({ min: 1, max: 4 }),
+      n: fc.integer({ min: 1, max: 4 }),
+      seed: seedArb,
+      layout: layoutArb,
+      ta: fc.boolean(),
+      tb: fc.boolean(),
+    })
     .map(({ pair: [ba, bb], m, k, n, seed, layout, ta, tb }) => {
       // transA / transB: the operand is stored transposed ([k, m] / [n, k]) and read in place.
       const { leaf: a, make } = viaLayout([...ba, ...(ta ? [k, m] : [m, k])], seed, 'any', layout);
       const b = leaf([...bb, ...(tb ? [n, k] : [k, n])], seed + 1);
       return {
-        leaves: [a, b], fn: (x, y) => matmul(make(x), y, { transA: ta, transB: tb }),
+        leaves: [a, b],
+        fn: (x, y) => matmul(make(x), y, { transA: ta, transB: tb }),
         label: `${layout} [${ba},${m},${k}]${ta ? 'ᵀ-stored' : ''} @ [${bb},${k},${n}]${tb ? 'ᵀ-stored' : ''}`,
       };
     }),
   gather: fc.record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat() }).map(({ shape, seed, dimSeed }) => {
     const d = dimSeed % shape.length;
-    const idx = indices(shape.map((n, i) => (i === d ? n + 1 : n)), shape[d], seed + 1);
+    const idx = indices(
+      shape.map((n, i) => (i === d ? n + 1 : n)),
+      shape[d],
+      seed + 1,
+    );
     return { leaves: [leaf(shape, seed)], fn: (x) => x.gather(d, idx), label: `${JSON.stringify(shape)} dim ${d}` };
   }),
-  scatterAdd: fc.record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat() }).map(({ shape, seed, dimSeed }) => {
-    const d = dimSeed % shape.length;
-    const srcShape = shape.map((n, i) => (i === d ? n + 1 : n));
-    const idx = indices(srcShape, shape[d], seed + 2);
-    return { leaves: [leaf(shape, seed), leaf(srcShape, seed + 1)], fn: (x, s) => x.scatterAdd(d, idx, s), label: `${JSON.stringify(shape)} dim ${d}` };
-  }),
-  indexSelect: fc.record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat(), m: fc.integer({ min: 1, max: 5 }) }).map(({ shape, seed, dimSeed, m }) => {
-    const d = dimSeed % shape.length;
-    const idx = indices([m], shape[d], seed + 1);
-    return { leaves: [leaf(shape, seed)], fn: (x) => x.indexSelect(d, idx), label: `${JSON.stringify(shape)} dim ${d} m ${m}` };
-  }),
-  indexAdd: fc.record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat(), m: fc.integer({ min: 1, max: 5 }) }).map(({ shape, seed, dimSeed, m }) => {
-    const d = dimSeed % shape.length;
-    const idx = indices([m], shape[d], seed + 1);
-    const src = leaf(shape.map((n, i) => (i === d ? m : n)), seed + 2);
-    return { leaves: [leaf(shape, seed), src], fn: (x, s) => x.indexAdd(d, idx, s), label: `${JSON.stringify(shape)} dim ${d} m ${m}` };
-  }),
+  scatterAdd: fc
+    .record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat() })
+    .map(({ shape, seed, dimSeed }) => {
+      const d = dimSeed % shape.length;
+      const srcShape = shape.map((n, i) => (i === d ? n + 1 : n));
+      const idx = indices(srcShape, shape[d], seed + 2);
+      return {
+        leaves: [leaf(shape, seed), leaf(srcShape, seed + 1)],
+        fn: (x, s) => x.scatterAdd(d, idx, s),
+        label: `${JSON.stringify(shape)} dim ${d}`,
+      };
+    }),
+  indexSelect: fc
+    .record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat(), m: fc.integer({ min: 1, max: 5 }) })
+    .map(({ shape, seed, dimSeed, m }) => {
+      const d = dimSeed % shape.length;
+      const idx = indices([m], shape[d], seed + 1);
+      return {
+        leaves: [leaf(shape, seed)],
+        fn: (x) => x.indexSelect(d, idx),
+        label: `${JSON.stringify(shape)} dim ${d} m ${m}`,
+      };
+    }),
+  indexAdd: fc
+    .record({ shape: shapeArb(1, 3, 4), seed: seedArb, dimSeed: fc.nat(), m: fc.integer({ min: 1, max: 5 }) })
+    .map(({ shape, seed, dimSeed, m }) => {
+      const d = dimSeed % shape.length;
+      const idx = indices([m], shape[d], seed + 1);
+      const src = leaf(
+        shape.map((n, i) => (i === d ? m : n)),
+        seed + 2,
+      );
+      return {
+        leaves: [leaf(shape, seed), src],
+        fn: (x, s) => x.indexAdd(d, idx, s),
+        label: `${JSON.stringify(shape)} dim ${d} m ${m}`,
+      };
+    }),
 };

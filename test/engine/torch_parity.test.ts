@@ -7,7 +7,12 @@ import t from 'tap';
 import * as vl from '../../engine/index.js';
 import { ALL_OPS, getBackend, type Backend, type Tensor } from '../../engine/index.js';
 import {
-  fixtureTensor, loadFixture, mismatch, TOLERANCE, type FixtureCase, type FixtureFile,
+  fixtureTensor,
+  loadFixture,
+  mismatch,
+  TOLERANCE,
+  type FixtureCase,
+  type FixtureFile,
 } from '../helpers/fixtures.js';
 
 const GROUPS = ['elementwise', 'reduce', 'movement', 'matmul', 'indexing', 'nn'];
@@ -48,11 +53,15 @@ function runCase(c: FixtureCase, device: Backend): string[] {
   c.grads.forEach((expected, i) => {
     const got = grads[i];
     if (!c.args[i].grad) return;
-    if (expected === null) { // torch: not part of the graph; ours may say null or zeros
+    if (expected === null) {
+      // torch: not part of the graph; ours may say null or zeros
       if (got?.dataSync().some((v) => v !== 0)) fails.push(`grad ${i}: nonzero, expected none`);
       return;
     }
-    if (!got) { fails.push(`grad ${i}: none, expected ${expected.shape}`); return; }
+    if (!got) {
+      fails.push(`grad ${i}: none, expected ${expected.shape}`);
+      return;
+    }
     const m = mismatch(got.dataSync(), got.shape, expected, TOLERANCE[c.dtype]);
     if (m) fails.push(`grad ${i}: ${m}`);
   });
@@ -63,7 +72,11 @@ const files: Record<string, FixtureFile> = Object.fromEntries(GROUPS.map((g) => 
 
 for (const name of DEVICES) {
   let device: Backend | null = null;
-  try { device = getBackend(name); } catch { /* not registered in this build */ }
+  try {
+    device = getBackend(name);
+  } catch {
+    /* not registered in this build */
+  }
   for (const group of GROUPS) {
     t.test(`${group} on ${name}`, { skip: device ? false : `backend '${name}' is not registered` }, async (t) => {
       for (const c of files[group].cases) {
@@ -83,7 +96,11 @@ t.test('the fixtures cover every op of the API and every primitive', async (t) =
   const covered = new Set(GROUPS.flatMap((g) => files[g].cases.map((c) => c.op)));
   const unknown = [...covered].filter((op) => !(op in OPS));
   t.same(unknown, [], 'every fixture op has a vlgrad entry');
-  t.same(Object.keys(OPS).filter((op) => !covered.has(op)), [], 'every table entry has fixtures');
+  t.same(
+    Object.keys(OPS).filter((op) => !covered.has(op)),
+    [],
+    'every table entry has fixtures',
+  );
   const primitives = ALL_OPS.map((op) => PRIMITIVE_VIA[op.name] ?? op.name).filter((n) => !covered.has(n));
   t.same(primitives, [], 'every primitive in ALL_OPS is exercised');
   for (const g of GROUPS) {

@@ -29,35 +29,52 @@ export const F32_TOL = { op: 2e-5, torch: 2e-4, curve: 2e-3 } as const;
  * all match, else a message naming the worst element. */
 export function compareF32(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): string | null {
   if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length}`;
-  let worst = -1, worstErr = 0;
+  let worst = -1,
+    worstErr = 0;
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], b = expected[i];
+    const a = actual[i],
+      b = expected[i];
     if (Number.isNaN(a) && Number.isNaN(b)) continue;
     if (!Number.isFinite(a) || !Number.isFinite(b)) {
       if (a !== b) return `element ${i}: ${a}, expected ${b}`;
       continue;
     }
     const err = Math.abs(a - b) / Math.max(1, Math.abs(b));
-    if (err > tol && err > worstErr) { worst = i; worstErr = err; }
+    if (err > tol && err > worstErr) {
+      worst = i;
+      worstErr = err;
+    }
   }
-  return worst < 0 ? null : `element ${worst}: ${actual[worst]}, expected ${expected[worst]} (error ${worstErr.toExponential(2)} > ${tol})`;
+  return worst < 0
+    ? null
+    : `element ${worst}: ${actual[worst]}, expected ${expected[worst]} (error ${worstErr.toExponential(2)} > ${tol})`;
 }
 
 /** A started backend, or why it is not available (`required`: the run must fail instead). */
-export interface BackendSlot { device: Device; backend?: Backend; reason?: string; required?: boolean }
+export interface BackendSlot {
+  device: Device;
+  backend?: Backend;
+  reason?: string;
+  required?: boolean;
+}
 
 const started = new Map<Device, Promise<BackendSlot>>();
 
 function wanted(): Device[] {
   const env = process.env.VLGRAD_TEST_DEVICES;
   if (!env) return [...DEVICES];
-  const list = env.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const d of list) if (!(DEVICES as readonly string[]).includes(d)) throw new Error(`VLGRAD_TEST_DEVICES: unknown device '${d}'`);
+  const list = env
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const d of list)
+    if (!(DEVICES as readonly string[]).includes(d)) throw new Error(`VLGRAD_TEST_DEVICES: unknown device '${d}'`);
   return list as Device[];
 }
 
-const DAWN_NOTE = 'vlgrad tests: starting webgpu. Dawn\'s "artificially reduced" warnings below are expected ' +
-  '(it clamps the driver\'s limits) and are not failures.\n';
+const DAWN_NOTE =
+  'vlgrad tests: starting webgpu. Dawn\'s "artificially reduced" warnings below are expected ' +
+  "(it clamps the driver's limits) and are not failures.\n";
 
 /** Starts `device` once per process. */
 export function startDevice(device: Device): Promise<BackendSlot> {
@@ -90,8 +107,11 @@ export async function backends(): Promise<BackendSlot[]> {
  * One subtest per device running `body(t, backend)`. An unavailable device is a skipped subtest
  * whose reason tap prints, or a failure where it is required (gpujs-cpu always, webgpu on CI).
  */
-export async function forEachBackend(t: TestT, body: (t: TestT, be: Backend) => Promise<void> | void,
-  opts: { exclude?: readonly Device[] } = {}): Promise<void> {
+export async function forEachBackend(
+  t: TestT,
+  body: (t: TestT, be: Backend) => Promise<void> | void,
+  opts: { exclude?: readonly Device[] } = {},
+): Promise<void> {
   for (const slot of await backends()) {
     if (opts.exclude?.includes(slot.device)) continue;
     if (!slot.backend) {
@@ -100,6 +120,8 @@ export async function forEachBackend(t: TestT, body: (t: TestT, be: Backend) => 
       continue;
     }
     const be = slot.backend;
-    await t.test(slot.device, async (tt) => { await body(tt, be); });
+    await t.test(slot.device, async (tt) => {
+      await body(tt, be);
+    });
   }
 }

@@ -70,22 +70,31 @@ export const TOLERANCE: Record<string, number> = { float64: 1e-12, float32: 1e-5
  * above 1, absolute below); NaN matches NaN and infinities must be equal. Returns null when all
  * match, else a message naming the worst element.
  */
-export function mismatch(actual: ArrayLike<number>, actualShape: readonly number[], expected: FixtureTensor,
-  tol: number): string | null {
+export function mismatch(
+  actual: ArrayLike<number>,
+  actualShape: readonly number[],
+  expected: FixtureTensor,
+  tol: number,
+): string | null {
   if (actualShape.join(',') !== expected.shape.join(',')) {
     return `shape [${actualShape.join(',')}], expected [${expected.shape.join(',')}]`;
   }
   const want = fixtureValues(expected);
-  let worst = -1, worstRatio = 0;
+  let worst = -1,
+    worstRatio = 0;
   for (let i = 0; i < want.length; i++) {
-    const a = actual[i], b = want[i];
+    const a = actual[i],
+      b = want[i];
     if (Number.isNaN(a) && Number.isNaN(b)) continue;
     if (!Number.isFinite(b) || !Number.isFinite(a)) {
       if (a !== b) return `element ${i}: ${a}, expected ${b}`;
       continue;
     }
     const ratio = Math.abs(a - b) / Math.max(1, Math.abs(b));
-    if (ratio > tol && ratio > worstRatio) { worst = i; worstRatio = ratio; }
+    if (ratio > tol && ratio > worstRatio) {
+      worst = i;
+      worstRatio = ratio;
+    }
   }
   if (worst < 0) return null;
   return `element ${worst}: ${actual[worst]}, expected ${want[worst]} (error ${worstRatio.toExponential(2)} > ${tol})`;

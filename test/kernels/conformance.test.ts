@@ -13,11 +13,19 @@ import { RUNS, seedFor, seedNote, values } from '../helpers/arb.js';
 import { compareF32, F32_TOL, forEachBackend } from '../helpers/backends.js';
 import { deviceCases, type DeviceCase } from './conformance_cases.js';
 
-interface Result { out: TypedArray; shape: string; grads: (TypedArray | null)[] }
+interface Result {
+  out: TypedArray;
+  shape: string;
+  grads: (TypedArray | null)[];
+}
 
 /** Runs a case on `be` in float32: the forward, then backward of sum(out * w). */
 async function replay(c: DeviceCase, be: Backend): Promise<Result> {
-  const xs = c.leaves.map((l) => noGrad(() => l.detach().to('float32')).to(be).requiresGrad_());
+  const xs = c.leaves.map((l) =>
+    noGrad(() => l.detach().to('float32'))
+      .to(be)
+      .requiresGrad_(),
+  );
   const cs = c.consts.map((k) => k.to(be));
   const out = c.fn(xs, cs);
   if (out.requiresGrad) {
@@ -38,7 +46,10 @@ function compare(got: Result, want: Result): string[] {
   want.grads.forEach((g, i) => {
     const h = got.grads[i];
     if (!g !== !h) fails.push(`grad ${i}: ${h ? 'present' : 'missing'}, expected ${g ? 'present' : 'none'}`);
-    else if (g && h) { const e = compareF32(h, g, F32_TOL.op); if (e) fails.push(`grad ${i}: ${e}`); }
+    else if (g && h) {
+      const e = compareF32(h, g, F32_TOL.op);
+      if (e) fails.push(`grad ${i}: ${e}`);
+    }
   });
   return fails;
 }
@@ -57,7 +68,10 @@ const reference = (c: DeviceCase): Promise<Result> => {
 
 t.test('every primitive has replayable cases', async (tt) => {
   tt.comment(seedNote(`float32 conformance, ${RUNS} cases per op`));
-  tt.same(ALL_OPS.map((op) => op.name).filter((n) => !cases.has(n)), []);
+  tt.same(
+    ALL_OPS.map((op) => op.name).filter((n) => !cases.has(n)),
+    [],
+  );
 });
 
 t.test('ops match cpu-ref in float32 on every device', async (tt) => {
@@ -76,6 +90,8 @@ t.test('ops match cpu-ref in float32 on every device', async (tt) => {
       td.same(fails, [], `${name}: ${list.length} cases`);
     }
     td.same(fallbacks(), {}, 'no op fell back to the CPU');
-    td.comment(`${be.device}: ${cases.size} ops x ${RUNS} cases in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    td.comment(
+      `${be.device}: ${cases.size} ops x ${RUNS} cases in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
   });
 });

@@ -20,17 +20,37 @@ type Cfg = Record<string, any>;
 type Inputs = Record<string, Tensor>;
 type Runner = (cfg: Cfg, inp: Inputs) => { module?: Module; run: () => Tensor };
 
-const mask = (inp: Inputs, value: number | null) => (inp.keep ? keyPaddingMask(inp.keep, value ?? -Infinity, 'float32') : undefined);
+const mask = (inp: Inputs, value: number | null) =>
+  inp.keep ? keyPaddingMask(inp.keep, value ?? -Infinity, 'float32') : undefined;
 const mha: Runner = (cfg, inp) => {
-  const m = new MultiHeadAttention({ dim: cfg.dim, heads: cfg.heads, kvDim: cfg.kvDim, fusedQkv: cfg.fusedQkv, qkvBias: cfg.qkvBias });
-  return { module: m, run: () => m.forward(inp.x, { context: inp.context, mask: mask(inp, cfg.maskValue), relPosBias: inp.relPosBias, causal: cfg.causal }) };
+  const m = new MultiHeadAttention({
+    dim: cfg.dim,
+    heads: cfg.heads,
+    kvDim: cfg.kvDim,
+    fusedQkv: cfg.fusedQkv,
+    qkvBias: cfg.qkvBias,
+  });
+  return {
+    module: m,
+    run: () =>
+      m.forward(inp.x, {
+        context: inp.context,
+        mask: mask(inp, cfg.maskValue),
+        relPosBias: inp.relPosBias,
+        causal: cfg.causal,
+      }),
+  };
 };
 const layer: Runner = (cfg, inp) => {
   const m = new TransformerLayer(cfg as TransformerLayerConfig);
   return { module: m, run: () => m.forward(inp.x, { mask: mask(inp, -10000), context: inp.context }) };
 };
-const unary = (make: (c: Cfg) => Module & { forward(x: Tensor): Tensor }, input = 'x'): Runner =>
-  (c, i) => { const m = make(c); return { module: m, run: () => m.forward(i[input]) }; };
+const unary =
+  (make: (c: Cfg) => Module & { forward(x: Tensor): Tensor }, input = 'x'): Runner =>
+  (c, i) => {
+    const m = make(c);
+    return { module: m, run: () => m.forward(i[input]) };
+  };
 
 const RUNNERS: Record<string, Record<string, Runner>> = {
   layers: {
@@ -45,11 +65,18 @@ const RUNNERS: Record<string, Record<string, Runner>> = {
     patch_embed: unary((c) => new PatchEmbed(c.patch, c.inChans, c.dim)),
   },
   attention: {
-    mha_self_padding: mha, mha_cross_kvdim: mha, mha_causal_fused: mha,
-    mha_vlmo_no_k_bias_relpos: mha, mha_relpos_batched: mha, mha_no_bias: mha,
+    mha_self_padding: mha,
+    mha_cross_kvdim: mha,
+    mha_causal_fused: mha,
+    mha_vlmo_no_k_bias_relpos: mha,
+    mha_relpos_batched: mha,
+    mha_no_bias: mha,
   },
   transformer: {
-    layer_pre_ln_vit: layer, layer_pre_ln_vlmo_layer_scale: layer, layer_post_ln_bert_cross: layer, layer_pre_ln_cross_tanh: layer,
+    layer_pre_ln_vit: layer,
+    layer_pre_ln_vlmo_layer_scale: layer,
+    layer_post_ln_bert_cross: layer,
+    layer_pre_ln_cross_tanh: layer,
   },
   losses: {
     ce_hard_ignore_smoothing: (c, i) => ({ run: () => new CrossEntropyLoss(c).forward(i.logits, i.target) }),
@@ -84,7 +111,10 @@ async function checkCase(c: ParityCase, runner: Runner, be: Backend): Promise<st
   for (const [key, j] of Object.entries(c.grads)) {
     const [kind, ...rest] = key.split('.');
     const x = kind === 'params' ? params.get(rest.join('.')) : inputs[rest.join('.')];
-    if (!x?.grad) { fails.push(`${key}: no gradient`); continue; }
+    if (!x?.grad) {
+      fails.push(`${key}: no gradient`);
+      continue;
+    }
     const e = compareF32(await x.grad.data(), j.data, F32_TOL.torch);
     if (e) fails.push(`${key}: ${e}`);
   }

@@ -9,13 +9,21 @@ import t from 'tap';
 import * as vl from '../../engine/index.js';
 import type { Backend, Tensor } from '../../engine/index.js';
 import { fallbacks, isGpuJsDevice, resetFallbacks } from '../../kernels/gpujs/index.js';
-import { fixtureTensor, loadFixture, mismatch, TOLERANCE, type FixtureCase, type FixtureTensor } from '../helpers/fixtures.js';
+import {
+  fixtureTensor,
+  loadFixture,
+  mismatch,
+  TOLERANCE,
+  type FixtureCase,
+  type FixtureTensor,
+} from '../helpers/fixtures.js';
 import { F32_TOL, forEachBackend } from '../helpers/backends.js';
 import { OPS, type Kw } from '../helpers/fixture_ops.js';
 
 const GROUPS = ['elementwise', 'reduce', 'movement', 'matmul', 'indexing', 'nn'];
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
-const tolFor = (ft: FixtureTensor): number => (ft.dtype === 'float32' || ft.dtype === 'float64' ? F32_TOL.torch : TOLERANCE[ft.dtype]);
+const tolFor = (ft: FixtureTensor): number =>
+  ft.dtype === 'float32' || ft.dtype === 'float64' ? F32_TOL.torch : TOLERANCE[ft.dtype];
 
 /** Moves a fixture tensor to `be` as a leaf (requiresGrad kept). */
 function onDevice(ft: FixtureTensor, be: Backend): Tensor {
@@ -50,7 +58,10 @@ async function runCase(c: FixtureCase, be: Backend): Promise<string[]> {
       if (got && (await got.data()).some((v) => v !== 0)) fails.push(`grad ${i}: nonzero, expected none`);
       continue;
     }
-    if (!got) { fails.push(`grad ${i}: none`); continue; }
+    if (!got) {
+      fails.push(`grad ${i}: none`);
+      continue;
+    }
     const m = mismatch(await got.data(), got.shape, expected, F32_TOL.torch);
     if (m) fails.push(`grad ${i}: ${m}`);
   }
@@ -61,7 +72,10 @@ const files = GROUPS.map((g) => [g, loadFixture(`engine/${g}.json`)] as const);
 
 t.test('every fixture op has a device runner', async (tt) => {
   const ops = new Set(files.flatMap(([, f]) => f.cases.map((c) => c.op)));
-  tt.same([...ops].filter((op) => !(op in OPS)), []);
+  tt.same(
+    [...ops].filter((op) => !(op in OPS)),
+    [],
+  );
 });
 
 t.test('PyTorch float32 fixtures on every device', async (tt) => {

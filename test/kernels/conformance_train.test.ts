@@ -20,7 +20,14 @@ import { AdamW } from '../../nn/optim.js';
 import { TransformerLayer } from '../../nn/transformer.js';
 import { compareF32, F32_TOL, forEachBackend } from '../helpers/backends.js';
 
-const V = 10, T = 8, C = 16, HEADS = 2, LAYERS = 1, BATCH = 8, STEPS = 100, CURVE = 50;
+const V = 10,
+  T = 8,
+  C = 16,
+  HEADS = 2,
+  LAYERS = 1,
+  BATCH = 8,
+  STEPS = 100,
+  CURVE = 50;
 
 class Reverser extends Module {
   readonly tok: Embedding;
@@ -32,14 +39,20 @@ class Reverser extends Module {
     super();
     this.tok = this.registerModule('tok', new Embedding(V, C, { rng }));
     this.pos = this.registerModule('pos', new Embedding(T, C, { rng }));
-    const layers = Array.from({ length: LAYERS }, () => new TransformerLayer({ dim: C, heads: HEADS, mlpDim: 2 * C, norm: 'pre', fusedQkv: true, rng }));
+    const layers = Array.from(
+      { length: LAYERS },
+      () => new TransformerLayer({ dim: C, heads: HEADS, mlpDim: 2 * C, norm: 'pre', fusedQkv: true, rng }),
+    );
     this.layers = this.registerModule('layers', new ModuleList(layers));
     this.norm = this.registerModule('norm', new LayerNorm(C));
     this.head = this.registerModule('head', new Linear(C, V, { rng }));
   }
   /** ids [B, T] -> logits [B, T, V] */
   forward(ids: Tensor): Tensor {
-    const positions = tensor(Int32Array.from({ length: T }, (_, i) => i), { device: ids.backend });
+    const positions = tensor(
+      Int32Array.from({ length: T }, (_, i) => i),
+      { device: ids.backend },
+    );
     let x = this.tok.forward(ids).add(this.pos.forward(positions)); // [B, T, C] + [T, C]
     for (const layer of this.layers) x = layer.forward(x);
     return this.head.forward(this.norm.forward(x));
@@ -58,11 +71,22 @@ const DATA = batches(STEPS);
 
 /** The tensors an optimizer carries between steps (its moments). */
 function stateTensors(opt: AdamW): Tensor[] {
-  return [...opt.state.values()].flatMap((s) => Object.values(s).filter((v): v is Tensor => typeof v === 'object' && v !== null && 'raw' in v));
+  return [...opt.state.values()].flatMap((s) =>
+    Object.values(s).filter((v): v is Tensor => typeof v === 'object' && v !== null && 'raw' in v),
+  );
 }
 
-interface Mem { buffers: number; bytes: number; device: number }
-interface Run { losses: number[]; mem10: Mem; mem100: Mem; seconds: number }
+interface Mem {
+  buffers: number;
+  bytes: number;
+  device: number;
+}
+interface Run {
+  losses: number[];
+  mem10: Mem;
+  mem100: Mem;
+  seconds: number;
+}
 
 // A buffer that no tensor holds is freed only by the FinalizationRegistry backstop, so counts are
 // compared after a forced GC.
@@ -92,8 +116,12 @@ async function train(be: Backend): Promise<Run> {
   for (let step = 0; step < STEPS; step++) {
     const before = new Set(stateTensors(opt));
     const loss = tidy(() => {
-      for (const p of model.parameters()) { p.grad?.dispose(); p.grad = null; }
-      const x = tensor(DATA[step].x, { shape: [BATCH, T], device: be }), y = tensor(DATA[step].y, { shape: [BATCH * T], device: be });
+      for (const p of model.parameters()) {
+        p.grad?.dispose();
+        p.grad = null;
+      }
+      const x = tensor(DATA[step].x, { shape: [BATCH, T], device: be }),
+        y = tensor(DATA[step].y, { shape: [BATCH * T], device: be });
       const l = crossEntropy(model.forward(x).reshape([-1, V]), y);
       l.backward();
       opt.step();
@@ -114,14 +142,23 @@ let reference: Promise<Run> | null = null;
 t.test('a transformer trains alike on every device, in flat memory', async (tt) => {
   reference ??= train(getBackend('cpu-ref'));
   const ref = await reference;
-  tt.ok(ref.losses[STEPS - 1] < ref.losses[0] * 0.7, `cpu-ref learns (loss ${ref.losses[0].toFixed(3)} -> ${ref.losses[STEPS - 1].toFixed(3)})`);
+  tt.ok(
+    ref.losses[STEPS - 1] < ref.losses[0] * 0.7,
+    `cpu-ref learns (loss ${ref.losses[0].toFixed(3)} -> ${ref.losses[STEPS - 1].toFixed(3)})`,
+  );
   await forEachBackend(tt, async (td, be) => {
     resetFallbacks();
     const run = be.device === 'cpu-ref' ? ref : await train(be);
-    td.same(compareF32(run.losses.slice(0, CURVE), ref.losses.slice(0, CURVE), F32_TOL.curve), null, `first ${CURVE} losses match cpu-ref`);
+    td.same(
+      compareF32(run.losses.slice(0, CURVE), ref.losses.slice(0, CURVE), F32_TOL.curve),
+      null,
+      `first ${CURVE} losses match cpu-ref`,
+    );
     td.same(run.mem100, run.mem10, 'live buffers, bytes and device buffers after step 100 equal those after step 10');
     td.same(fallbacks(), {}, 'the training step ran without CPU fallbacks');
-    td.comment(`${be.device}: ${STEPS} steps in ${run.seconds.toFixed(1)} s, loss ${run.losses[0].toFixed(4)} -> ${run.losses[STEPS - 1].toFixed(4)}, ` +
-      `max |loss - cpu-ref| over ${CURVE} steps ${Math.max(...run.losses.slice(0, CURVE).map((l, i) => Math.abs(l - ref.losses[i]))).toExponential(2)}`);
+    td.comment(
+      `${be.device}: ${STEPS} steps in ${run.seconds.toFixed(1)} s, loss ${run.losses[0].toFixed(4)} -> ${run.losses[STEPS - 1].toFixed(4)}, ` +
+        `max |loss - cpu-ref| over ${CURVE} steps ${Math.max(...run.losses.slice(0, CURVE).map((l, i) => Math.abs(l - ref.losses[i]))).toExponential(2)}`,
+    );
   });
 });

@@ -11,13 +11,32 @@ import { Linear } from '../../nn/layers.js';
 
 t.test('ops on meta: same shapes and dtypes as on cpu, no data', async (t) => {
   const run = (): Tensor[] => {
-    const a = randn([2, 3, 4]), b = randn([4, 5]), ids = tensor([2, 0], { dtype: 'int32' });
-    return [a.matmul(b), a.sum(1), a.argmax(-1), a.softmax(-1), a.permute(2, 0, 1).contiguous().add(1),
-      a.indexSelect(2, ids), a.narrow(1, 1, 2).mul(a.narrow(1, 0, 2)), cloneData(a), a.to('float64'), a.gt(0)];
+    const a = randn([2, 3, 4]),
+      b = randn([4, 5]),
+      ids = tensor([2, 0], { dtype: 'int32' });
+    return [
+      a.matmul(b),
+      a.sum(1),
+      a.argmax(-1),
+      a.softmax(-1),
+      a.permute(2, 0, 1).contiguous().add(1),
+      a.indexSelect(2, ids),
+      a.narrow(1, 1, 2).mul(a.narrow(1, 0, 2)),
+      cloneData(a),
+      a.to('float64'),
+      a.gt(0),
+    ];
   };
-  const onCpu = run(), meta = onMeta(run);
-  t.same(meta.map((x) => [x.shape, x.dtype]), onCpu.map((x) => [x.shape, x.dtype]));
-  t.ok(meta.every((x) => x.device === 'meta' && x.dataSync().every((v) => v === 0)), 'reads give zeros');
+  const onCpu = run(),
+    meta = onMeta(run);
+  t.same(
+    meta.map((x) => [x.shape, x.dtype]),
+    onCpu.map((x) => [x.shape, x.dtype]),
+  );
+  t.ok(
+    meta.every((x) => x.device === 'meta' && x.dataSync().every((v) => v === 0)),
+    'reads give zeros',
+  );
   t.equal(randn([2]).device, 'cpu', 'onMeta restores the default device');
 });
 
@@ -29,12 +48,20 @@ t.test('a layer builds and runs forward and backward on meta', async (t) => {
     out.sum().backward();
     return { out, gx: x.grad!, gw: lin.weight.grad! };
   });
-  t.same([y.out.shape, y.gx.shape, y.gw.shape], [[5, 3], [5, 8], [3, 8]]);
+  t.same(
+    [y.out.shape, y.gx.shape, y.gw.shape],
+    [
+      [5, 3],
+      [5, 8],
+      [3, 8],
+    ],
+  );
 });
 
 t.test('hostData: readSync returns live storage exactly where it is true', async (t) => {
   for (const be of [cpu, cpuRef, metaBackend]) {
-    const raw = be.full(2, 0, 'float32'), a = be.readSync(raw);
+    const raw = be.full(2, 0, 'float32'),
+      a = be.readSync(raw);
     a[0] = 1;
     const live = be.readSync(raw) === a && be.readSync(raw)[0] === 1;
     t.equal(be.hostData, live, `${be.device}: hostData ${be.hostData}`);

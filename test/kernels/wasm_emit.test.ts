@@ -1,7 +1,18 @@
 // The WebAssembly emitter: LEB128 encodings, and small emitted functions that validate and run.
 import t from 'tap';
 import {
-  ctl, f32, f32x4, forRange, get, i32, local, seq, sleb, uleb, v128, ModuleBuilder,
+  ctl,
+  f32,
+  f32x4,
+  forRange,
+  get,
+  i32,
+  local,
+  seq,
+  sleb,
+  uleb,
+  v128,
+  ModuleBuilder,
 } from '../../kernels/wasm/emit.js';
 import { buildGemmModule, DEFAULT_CONFIG } from '../../kernels/wasm/matmul_kernel.js';
 
@@ -41,11 +52,20 @@ t.test('SIMD on shared memory: y = a*x + y over f32x4 lanes, with calls and if/e
   const mod = new ModuleBuilder();
   mod.importMemory('env', 'memory', 1, 2, true);
   const axpy4 = mod.func(['i32', 'i32', 'i32']); // (aPtr, xPtr, yPtr): four lanes
-  axpy4.body = v128.store(get(2), f32x4.add(v128.load(get(2)), f32x4.mul(v128.load32_splat(get(0)), v128.load(get(1)))));
+  axpy4.body = v128.store(
+    get(2),
+    f32x4.add(v128.load(get(2)), f32x4.mul(v128.load32_splat(get(0)), v128.load(get(1)))),
+  );
   const main = mod.func(['i32', 'i32'], ['f32'], 'main'); // (n, negate) -> y[0]
   const i = main.local('i32');
   main.body = seq(
-    forRange(i, i32.const(0), get(0), i32.const(16), ctl.call(axpy4, i32.const(0), i32.add(i32.const(16), get(i)), i32.add(i32.const(256), get(i)))),
+    forRange(
+      i,
+      i32.const(0),
+      get(0),
+      i32.const(16),
+      ctl.call(axpy4, i32.const(0), i32.add(i32.const(16), get(i)), i32.add(i32.const(256), get(i))),
+    ),
     ctl.if(get(1), f32.store(i32.const(256), f32.mul(f32.load(i32.const(256)), f32.const(-1)))),
     f32.load(i32.const(256)),
   );
@@ -55,14 +75,21 @@ t.test('SIMD on shared memory: y = a*x + y over f32x4 lanes, with calls and if/e
   heap[0] = 2; // a
   heap.set([1, 2, 3, 4, 5, 6, 7, 8], 4); // x
   heap.set([10, 10, 10, 10, 10, 10, 10, 10], 64); // y
-  const run = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports['main'] as (n: number, neg: number) => number;
+  const run = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports['main'] as (
+    n: number,
+    neg: number,
+  ) => number;
   t.equal(run(32, 1), -12);
   t.same([...heap.subarray(64, 72)], [-12, 14, 16, 18, 20, 22, 24, 26]);
   t.equal(f32x4.extract_lane(v128.zero(), 3).at(-1), 3, 'lane immediate follows the opcode');
 });
 
 t.test('the GEMM module validates for several tile shapes', async (t) => {
-  for (const c of [DEFAULT_CONFIG, { MR: 4, NR: 8, KC: 64, MC: 32, NC: 64 }, { MR: 3, NR: 12, KC: 100, MC: 9, NC: 24 }]) {
+  for (const c of [
+    DEFAULT_CONFIG,
+    { MR: 4, NR: 8, KC: 64, MC: 32, NC: 64 },
+    { MR: 3, NR: 12, KC: 100, MC: 9, NC: 24 },
+  ]) {
     t.ok(WebAssembly.validate(buildGemmModule(c)), JSON.stringify(c));
   }
   t.throws(() => buildGemmModule({ MR: 4, NR: 6, KC: 64, MC: 32, NC: 64 }), /bad GemmConfig/);
@@ -73,7 +100,10 @@ t.test('shuffle32 picks 32-bit lanes from two vectors', async (t) => {
   const mod = new ModuleBuilder();
   mod.importMemory('env', 'memory', 1, 1, true);
   // out = shuffle(x, y, [3, 4, 1, 6]) where x = mem[0..4), y = mem[4..8)
-  mod.func([], [], 'run').body = v128.store(i32.const(32), v128.shuffle32(v128.load(i32.const(0)), v128.load(i32.const(16)), [3, 4, 1, 6]));
+  mod.func([], [], 'run').body = v128.store(
+    i32.const(32),
+    v128.shuffle32(v128.load(i32.const(0)), v128.load(i32.const(16)), [3, 4, 1, 6]),
+  );
   const heap = new Float32Array(memory.buffer);
   heap.set([0, 1, 2, 3, 4, 5, 6, 7]);
   (new WebAssembly.Instance(new WebAssembly.Module(mod.build()), { env: { memory } }).exports['run'] as () => void)();

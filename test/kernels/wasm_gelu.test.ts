@@ -11,22 +11,29 @@ import { Rng } from '../../engine/index.js';
 t.teardown(shutdown);
 
 function inputs(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed), x = new Float32Array(n);
+  const rng = new Rng(seed),
+    x = new Float32Array(n);
   const specials = [0, -0, 1e-30, -1e-8, 3.5, -3.5, 5.7, -5.7, 9, -9, 40, -40, 1e4, -1e4, 88, -88, 100, -100];
   for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i] : (rng.uniform() - 0.5) * 16;
   return x;
 }
 
 for (const approximate of ['none', 'tanh'] as const) {
-  const f = approximate === 'tanh' ? geluTanh : geluErf, df = approximate === 'tanh' ? geluTanhGrad : geluErfGrad;
+  const f = approximate === 'tanh' ? geluTanh : geluErf,
+    df = approximate === 'tanh' ? geluTanhGrad : geluErfGrad;
   t.test(`geluWasm(${approximate}): values and g · gelu' within 2e-6 (1 + |ref|) of float64`, async (t) => {
     for (const n of [ROWWISE_MIN_ELEMENTS, 257, 1030, 4099]) {
-      const x = inputs(n, n), g = inputs(n, n + 1).map((v) => v / 8), y = new Float32Array(n), gy = new Float32Array(n);
+      const x = inputs(n, n),
+        g = inputs(n, n + 1).map((v) => v / 8),
+        y = new Float32Array(n),
+        gy = new Float32Array(n);
       t.ok(geluWasm(x, y, approximate), `n=${n}: the kernel ran`);
       t.ok(geluWasm(x, gy, approximate, g), `n=${n}: the backward kernel ran`);
-      let worst = 0, worstG = 0;
+      let worst = 0,
+        worstG = 0;
       for (let i = 0; i < n; i++) {
-        const ref = f(x[i]), refG = g[i] * df(x[i]);
+        const ref = f(x[i]),
+          refG = g[i] * df(x[i]);
         worst = Math.max(worst, Math.abs(y[i] - ref) / (1 + Math.abs(ref)));
         worstG = Math.max(worstG, Math.abs(gy[i] - refG) / (1 + Math.abs(refG)));
       }
@@ -41,5 +48,8 @@ t.test('geluWasm declines small inputs and checks lengths', async (t) => {
   const x = new Float32Array(ROWWISE_MIN_ELEMENTS - 1);
   t.notOk(geluWasm(x, new Float32Array(x.length), 'none'), 'below ROWWISE_MIN_ELEMENTS the caller loops');
   t.throws(() => geluWasm(new Float32Array(300), new Float32Array(299), 'none'), /gelu: x, out lengths differ/);
-  t.throws(() => geluWasm(new Float32Array(300), new Float32Array(300), 'none', new Float32Array(3)), /gelu: x, out, g lengths differ/);
+  t.throws(
+    () => geluWasm(new Float32Array(300), new Float32Array(300), 'none', new Float32Array(3)),
+    /gelu: x, out, g lengths differ/,
+  );
 });

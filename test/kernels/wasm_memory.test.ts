@@ -29,25 +29,28 @@ t.test('free + alloc of the same size reuses the block; growth is the high-water
 });
 
 t.test('random alloc/free sequences keep blocks disjoint and coalesce fully', async (t) => {
-  fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 20000 })), { maxLength: 60 }), (ops) => {
-    const heap = new WasmHeap(64 * MB);
-    const live = new Map<number, number>();
-    for (const [doFree, n] of ops) {
-      if (doFree && live.size > 0) {
-        const p = [...live.keys()][n % live.size]!;
-        heap.free(p);
-        live.delete(p);
-      } else {
-        const p = heap.alloc(n);
-        for (const [q, m] of live) if (p < q + m && q < p + n) throw new Error('overlap');
-        live.set(p, n);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 20000 })), { maxLength: 60 }), (ops) => {
+      const heap = new WasmHeap(64 * MB);
+      const live = new Map<number, number>();
+      for (const [doFree, n] of ops) {
+        if (doFree && live.size > 0) {
+          const p = [...live.keys()][n % live.size]!;
+          heap.free(p);
+          live.delete(p);
+        } else {
+          const p = heap.alloc(n);
+          for (const [q, m] of live) if (p < q + m && q < p + n) throw new Error('overlap');
+          live.set(p, n);
+        }
       }
-    }
-    for (const p of live.keys()) heap.free(p);
-    if (heap.liveBytes !== 0) throw new Error('leak');
-    // Everything coalesced: one big block fits where the first ever did.
-    if (heap.alloc(64) !== CONTROL_BYTES) throw new Error('free list did not coalesce');
-  }), { numRuns: 100 });
+      for (const p of live.keys()) heap.free(p);
+      if (heap.liveBytes !== 0) throw new Error('leak');
+      // Everything coalesced: one big block fits where the first ever did.
+      if (heap.alloc(64) !== CONTROL_BYTES) throw new Error('free list did not coalesce');
+    }),
+    { numRuns: 100 },
+  );
   t.pass();
 });
 
@@ -101,7 +104,9 @@ t.test('a matmul whose staging would pass the heap limit splits the batch or fal
     console.log(check(256, 8), check(1024, 1), heapStats().byteLength <= 4 * 1024 * 1024);
   `;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    timeout: 120_000, encoding: 'utf8', env: { ...process.env, VLGRAD_WASM_MAX_MB: '4', VLGRAD_THREADS: '2' },
+    timeout: 120_000,
+    encoding: 'utf8',
+    env: { ...process.env, VLGRAD_WASM_MAX_MB: '4', VLGRAD_THREADS: '2' },
   });
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout.trim(), 'true true true');

@@ -27,11 +27,19 @@ function product(threadCount: number, m: number, k: number, n: number, batch: nu
 
 t.test('1, 2 and 3 threads give bit-identical outputs', async (t) => {
   const initial = threads();
-  for (const [m, k, n, batch] of [[129, 600, 97, 1], [63, 1031, 129, 3], [256, 256, 256, 1], [17, 2100, 201, 7]] as const) {
+  for (const [m, k, n, batch] of [
+    [129, 600, 97, 1],
+    [63, 1031, 129, 3],
+    [256, 256, 256, 1],
+    [17, 2100, 201, 7],
+  ] as const) {
     const one = product(1, m, k, n, batch, true);
     for (const count of [2, 3]) {
       const many = product(count, m, k, n, batch, true);
-      t.ok(one.every((x, i) => Object.is(x, many[i])), `${m}x${k}x${n} batch ${batch}: ${count} threads`);
+      t.ok(
+        one.every((x, i) => Object.is(x, many[i])),
+        `${m}x${k}x${n} batch ${batch}: ${count} threads`,
+      );
     }
   }
   setThreads(initial);
@@ -73,7 +81,8 @@ t.test('a script that never calls shutdown still exits (workers are unref-ed)', 
     console.log(out[0]);
   `;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    timeout: 60_000, encoding: 'utf8',
+    timeout: 60_000,
+    encoding: 'utf8',
   });
   t.equal(r.signal, null, 'not killed by the timeout');
   t.equal(r.status, 0, r.stderr);

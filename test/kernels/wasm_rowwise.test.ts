@@ -22,14 +22,18 @@ t.test('the polynomial e^x is within 2e-7 relative of Math.exp on float32 inputs
   mod.importMemory('env', 'memory', 1, 1, true);
   const fn = mod.func(['i32'], [], 'exp4');
   fn.body = v128.store(get(0), expLanes(v128.load(get(0)), [fn.local('v128'), fn.local('v128'), fn.local('v128')]));
-  const exp4 = new WebAssembly.Instance(new WebAssembly.Module(mod.build()), { env: { memory } }).exports['exp4'] as (p: number) => void;
+  const exp4 = new WebAssembly.Instance(new WebAssembly.Module(mod.build()), { env: { memory } }).exports['exp4'] as (
+    p: number,
+  ) => void;
   const h = new Float32Array(memory.buffer, 0, 4);
   let worst = 0;
   for (let i = 0; i < 20000; i++) {
     const xs = [0, 1, 2, 3].map((l) => Math.fround(-87 + 175 * ((i * 4 + l) / 80000)));
     h.set(xs);
     exp4(0);
-    xs.forEach((x, l) => { worst = Math.max(worst, Math.abs(h[l]! - Math.exp(x)) / Math.exp(x)); });
+    xs.forEach((x, l) => {
+      worst = Math.max(worst, Math.abs(h[l]! - Math.exp(x)) / Math.exp(x));
+    });
   }
   t.ok(worst <= 2e-7, `worst relative error ${worst}`);
   h.set([-88, -Infinity, 0, 1]);
@@ -45,14 +49,21 @@ function softmaxRef(x: ArrayLike<number>, rows: number, n: number, round: (v: nu
     let m = -Infinity;
     for (let j = 0; j < n; j++) m = Math.max(m, x[r * n + j]!);
     let s = 0;
-    for (let j = 0; j < n; j++) s += (y[r * n + j] = Math.exp(round(x[r * n + j]! - m)));
+    for (let j = 0; j < n; j++) s += y[r * n + j] = Math.exp(round(x[r * n + j]! - m));
     for (let j = 0; j < n; j++) y[r * n + j]! /= s;
   }
   return y;
 }
 
 /** Returns [y, bound] with the per-element error bound described at the top. */
-function layerNormRef(x: ArrayLike<number>, g: ArrayLike<number>, b: ArrayLike<number>, rows: number, n: number, eps: number): [Float64Array, Float64Array] {
+function layerNormRef(
+  x: ArrayLike<number>,
+  g: ArrayLike<number>,
+  b: ArrayLike<number>,
+  rows: number,
+  n: number,
+  eps: number,
+): [Float64Array, Float64Array] {
   const y = new Float64Array(rows * n);
   const bound = new Float64Array(rows * n);
   for (let r = 0; r < rows; r++) {
@@ -90,53 +101,74 @@ function values(len: number, scale: number, offset: number, seed: number): Float
 }
 
 t.test('float32 softmax: within 1e-6 relative of Math.exp', async (t) => {
-  fc.assert(fc.property(shape, ({ rows, n, scale, offset, masked, seed }) => {
-    const x = values(rows * n, scale, offset, seed);
-    if (masked && n > 2) for (let r = 0; r < rows; r++) x[r * n + 1] = -Infinity; // attention mask
-    const y = new Float32Array(rows * n);
-    softmax(x, y, rows, n);
-    const ref = softmaxRef(x, rows, n, rows * n >= ROWWISE_MIN_ELEMENTS ? f32 : (v) => v);
-    for (let i = 0; i < y.length; i++) {
-      if (!(Math.abs(y[i]! - ref[i]!) <= 1e-6 * ref[i]! + 1e-30)) throw new Error(`n=${n} i=${i}: ${y[i]} vs ${ref[i]}`);
-    }
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(shape, ({ rows, n, scale, offset, masked, seed }) => {
+      const x = values(rows * n, scale, offset, seed);
+      if (masked && n > 2) for (let r = 0; r < rows; r++) x[r * n + 1] = -Infinity; // attention mask
+      const y = new Float32Array(rows * n);
+      softmax(x, y, rows, n);
+      const ref = softmaxRef(x, rows, n, rows * n >= ROWWISE_MIN_ELEMENTS ? f32 : (v) => v);
+      for (let i = 0; i < y.length; i++) {
+        if (!(Math.abs(y[i]! - ref[i]!) <= 1e-6 * ref[i]! + 1e-30))
+          throw new Error(`n=${n} i=${i}: ${y[i]} vs ${ref[i]}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
   t.pass();
 });
 
 t.test('float32 layer norm: within 5e-6 * (|ref| + 1) + conditioning', async (t) => {
-  fc.assert(fc.property(shape, ({ rows, n, scale, offset, seed }) => {
-    const x = values(rows * n, scale, offset, seed);
-    const g = values(n, 1, 1, seed + 1);
-    const b = values(n, 1, 0, seed + 2);
-    const y = new Float32Array(rows * n);
-    layerNorm(x, g, b, y, rows, n, 1e-5);
-    const [ref, bound] = layerNormRef(x, g, b, rows, n, 1e-5);
-    for (let i = 0; i < y.length; i++) {
-      if (!(Math.abs(y[i]! - ref[i]!) <= bound[i]!)) throw new Error(`n=${n} i=${i}: ${y[i]} vs ${ref[i]}`);
-    }
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(shape, ({ rows, n, scale, offset, seed }) => {
+      const x = values(rows * n, scale, offset, seed);
+      const g = values(n, 1, 1, seed + 1);
+      const b = values(n, 1, 0, seed + 2);
+      const y = new Float32Array(rows * n);
+      layerNorm(x, g, b, y, rows, n, 1e-5);
+      const [ref, bound] = layerNormRef(x, g, b, rows, n, 1e-5);
+      for (let i = 0; i < y.length; i++) {
+        if (!(Math.abs(y[i]! - ref[i]!) <= bound[i]!)) throw new Error(`n=${n} i=${i}: ${y[i]} vs ${ref[i]}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
   t.pass();
 });
 
 t.test('float64 and the TS fallbacks match the references to 1e-12', async (t) => {
-  const rows = 3, n = 70;
+  const rows = 3,
+    n = 70;
   const x = Float64Array.from(values(rows * n, 5, 1, 9));
-  const g = Float64Array.from(values(n, 1, 1, 10)), b = Float64Array.from(values(n, 1, 0, 11));
+  const g = Float64Array.from(values(n, 1, 1, 10)),
+    b = Float64Array.from(values(n, 1, 0, 11));
   const y = new Float64Array(rows * n);
-  const close = (got: Float64Array, want: Float64Array): boolean => got.every((v, i) => Math.abs(v - want[i]!) <= 1e-12 * (Math.abs(want[i]!) + 1));
+  const close = (got: Float64Array, want: Float64Array): boolean =>
+    got.every((v, i) => Math.abs(v - want[i]!) <= 1e-12 * (Math.abs(want[i]!) + 1));
   softmax(x, y, rows, n);
-  t.ok(close(y, softmaxRef(x, rows, n, (v) => v)), 'softmax f64');
+  t.ok(
+    close(
+      y,
+      softmaxRef(x, rows, n, (v) => v),
+    ),
+    'softmax f64',
+  );
   layerNorm(x, g, b, y, rows, n, 1e-5);
   t.ok(close(y, layerNormRef(x, g, b, rows, n, 1e-5)[0]), 'layerNorm f64');
-  const x32 = values(rows * n, 5, 1, 12), y32 = new Float32Array(rows * n);
+  const x32 = values(rows * n, 5, 1, 12),
+    y32 = new Float32Array(rows * n);
   softmaxFallback(x32, y32, rows, n);
-  t.ok(y32.every((v, i) => Math.abs(v - softmaxRef(x32, rows, n, (u) => u)[i]!) <= 1e-6 * v + 1e-30), 'softmaxFallback f32');
+  t.ok(
+    y32.every((v, i) => Math.abs(v - softmaxRef(x32, rows, n, (u) => u)[i]!) <= 1e-6 * v + 1e-30),
+    'softmaxFallback f32',
+  );
   layerNormFallback(x, g, b, y, rows, n, 1e-5);
   t.ok(close(y, layerNormRef(x, g, b, rows, n, 1e-5)[0]), 'layerNormFallback');
 });
 
 t.test('in place, and on heap arrays', async (t) => {
-  const rows = 8, n = 100;
+  const rows = 8,
+    n = 100;
   const x = values(rows * n, 3, 0, 5);
   const want = new Float32Array(rows * n);
   softmax(x, want, rows, n);

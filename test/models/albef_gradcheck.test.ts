@@ -31,7 +31,10 @@ function shifted(dirs: Map<Tensor, Float64Array>, eps: number): number {
 /** Analytic ∇f · d against the central difference (f(θ + εd) − f(θ − εd)) / 2ε. */
 function directional(dirs: Map<Tensor, Float64Array>, grads: Map<Tensor, Float64Array>): { num: number; ana: number } {
   let ana = 0;
-  for (const [p, d] of dirs) { const g = grads.get(p)!; for (let i = 0; i < d.length; i++) ana += g[i] * d[i]; }
+  for (const [p, d] of dirs) {
+    const g = grads.get(p)!;
+    for (let i = 0; i < d.length; i++) ana += g[i] * d[i];
+  }
   const eps = 1e-6;
   return { num: (shifted(dirs, eps) - shifted(dirs, -eps)) / (2 * eps), ana };
 }
@@ -43,25 +46,39 @@ const rng = new Rng(7);
 const randomDir = (p: Tensor): Float64Array => Float64Array.from({ length: p.size }, () => rng.normal());
 
 t.test('every element of the small tensors (engine gradcheck)', async (t) => {
-  const small = params.filter(([n, p]) => p.size <= 12 && !n.includes('LayerNorm') && !n.includes('norm')).map(([, p]) => p);
+  const small = params
+    .filter(([n, p]) => p.size <= 12 && !n.includes('LayerNorm') && !n.includes('norm'))
+    .map(([, p]) => p);
   const total = small.reduce((n, p) => n + p.size, 0);
   const r = gradcheck(loss, small, { raise: false });
-  t.ok(r.ok, `${small.length} tensors, ${total} elements: ${r.message} (max |error| ${r.maxAbsError.toExponential(2)})`);
+  t.ok(
+    r.ok,
+    `${small.length} tensors, ${total} elements: ${r.message} (max |error| ${r.maxAbsError.toExponential(2)})`,
+  );
 });
 
 t.test('a random direction on each trainable tensor separately', async (t) => {
   let bad = 0;
   for (const [name, p] of params) {
     const { num, ana } = directional(new Map([[p, randomDir(p)]]), grads);
-    if (!(Math.abs(num - ana) <= 1e-6 + 1e-5 * Math.abs(num))) { bad++; t.fail(`${name}: analytic ${ana} vs numerical ${num}`); }
+    if (!(Math.abs(num - ana) <= 1e-6 + 1e-5 * Math.abs(num))) {
+      bad++;
+      t.fail(`${name}: analytic ${ana} vs numerical ${num}`);
+    }
   }
   t.equal(bad, 0, `all ${params.length} tensors (${model.numParameters({ trainableOnly: true })} parameters) agree`);
-  t.ok(params.some(([n]) => n.includes('crossattention')) && params.some(([n]) => n === 'temp'), 'cross-attention and temperature are among them');
+  t.ok(
+    params.some(([n]) => n.includes('crossattention')) && params.some(([n]) => n === 'temp'),
+    'cross-attention and temperature are among them',
+  );
 });
 
 t.test('random directions over all parameters at once', async (t) => {
   for (let k = 0; k < 5; k++) {
     const { num, ana } = directional(new Map(params.map(([, p]) => [p, randomDir(p)])), grads);
-    t.ok(Math.abs(num - ana) <= 1e-6 + 1e-5 * Math.abs(num), `direction ${k}: analytic ${ana.toFixed(9)} vs numerical ${num.toFixed(9)}`);
+    t.ok(
+      Math.abs(num - ana) <= 1e-6 + 1e-5 * Math.abs(num),
+      `direction ${k}: analytic ${ana.toFixed(9)} vs numerical ${num.toFixed(9)}`,
+    );
   }
 });

@@ -25,15 +25,21 @@ import type { Normalize, Tokenizer } from '../../data/index.js';
  */
 function inBatchItc(model: Albef, tokenizer: Tokenizer, normalize: Normalize): { i2t: number; t2i: number } {
   const g = buildGallery(tokenizer, { dataset: 'shapes', size: 256, seed: 1, normalize, textLength: 16 });
-  const B = 16, per = 3 * g.S * g.S;
-  let i2t = 0, t2i = 0;
+  const B = 16,
+    per = 3 * g.S * g.S;
+  let i2t = 0,
+    t2i = 0;
   noGrad(() => {
     model.eval();
     for (let s = 0; s < g.n; s += B) {
-      const v = model.imageFeature(model.encodeImage(tensor(g.images.subarray(s * per, (s + B) * per), { shape: [B, 3, g.S, g.S] })));
-      const ids = tensor(g.ids.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] }), mask = tensor(g.mask.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] });
-      const sim = v.matmul(model.textFeature(model.encodeText(ids, mask)).mT());          // [B, B]
-      const rowBest = sim.argmax(-1).dataSync(), colBest = sim.argmax(0).dataSync();
+      const v = model.imageFeature(
+        model.encodeImage(tensor(g.images.subarray(s * per, (s + B) * per), { shape: [B, 3, g.S, g.S] })),
+      );
+      const ids = tensor(g.ids.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] }),
+        mask = tensor(g.mask.subarray(s * g.L, (s + B) * g.L), { shape: [B, g.L] });
+      const sim = v.matmul(model.textFeature(model.encodeText(ids, mask)).mT()); // [B, B]
+      const rowBest = sim.argmax(-1).dataSync(),
+        colBest = sim.argmax(0).dataSync();
       for (let r = 0; r < B; r++) {
         if (g.matches(s + r).includes(s + rowBest[r])) i2t++;
         if (g.matches(s + r).includes(s + colBest[r])) t2i++;
@@ -45,38 +51,99 @@ function inBatchItc(model: Albef, tokenizer: Tokenizer, normalize: Normalize): {
 
 const scratch = process.env.VLGRAD_LEARN_SCRATCH === '1';
 const num = (name: string, def: number): number => Number(process.env[name] ?? def);
-const V = grammarVocab().length, tiny = albefTiny(V);
+const V = grammarVocab().length,
+  tiny = albefTiny(V);
 // ALBEF-tiny's image tower (which must tell colours and shapes apart), with the text side narrowed for
 // CI (width 32, one text and one fusion layer, no dropout).
 const config: AlbefConfig = {
-  ...tiny, name: 'albef-learn', queueSize: 64, momentum: 0.99,
-  text: { ...tiny.text, hidden: 32, layers: 2, fusionLayer: 1, heads: 2, intermediate: 64, maxPositions: 16, hiddenDropout: 0, attnDropout: 0 },
+  ...tiny,
+  name: 'albef-learn',
+  queueSize: 64,
+  momentum: 0.99,
+  text: {
+    ...tiny.text,
+    hidden: 32,
+    layers: 2,
+    fusionLayer: 1,
+    heads: 2,
+    intermediate: 64,
+    maxPositions: 16,
+    hiddenDropout: 0,
+    attnDropout: 0,
+  },
   embedDim: 16,
 };
 const scenes = { dataset: 'shapes' as const, trainSize: 4096, seed: 0 };
 
-t.test(`ALBEF-tiny ${scratch ? 'FROM SCRATCH (expected to fail)' : 'warm-started'}: ITM and ITC on held-out test scenes beat their priors`, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'albef-learn-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  let initVision = '';
-  if (!scratch) {
-    const vit = await pretrainVit({ ...PRETRAIN_DEFAULTS, ...scenes, config, steps: num('VLGRAD_LEARN_VIT_STEPS', 600), batchSize: 32, lr: 3e-3,
-      valSize: 128, out: join(dir, 'vit'), progress: false });
-    t.comment(`warm start: ${vit.info.options.steps} steps in ${vit.info.seconds.toFixed(0)} s; val facts exact ${(100 * vit.info.val.exact).toFixed(1)}%`);
-    initVision = vit.path;
-  }
-  const run = await trainAlbef({ ...TRAIN_DEFAULTS, ...scenes, config, steps: num('VLGRAD_LEARN_STEPS', 600), batchSize: 16, lr: num('VLGRAD_LEARN_LR', 2e-3), warmupSteps: 20,
-    checkpointEvery: 1000, out: join(dir, 'albef'), progress: false, initVision });
-  t.comment(`ALBEF: ${run.steps} steps in ${run.seconds.toFixed(0)} s`);
-  // Held-out test scenes in batches of 16, the training batch: ITM's hard negatives are mined from ITC within each batch.
-  const r = evaluateAlbef(run.model, run.tokenizer, { dataset: 'shapes', split: 'test', size: 256, seed: 1, normalize: run.info.normalize, batchSize: 16, k: 4 });
-  const inBatch = inBatchItc(run.model, run.tokenizer, run.info.normalize), chance = 100 / 16;
-  // Not yet reached in a CI budget: with 600 steps ITM stays at its prior (66.8% measured, on this
-  // config and on a narrower one); the default 900-step run leaves it only after ~300 steps
-  // (models/albef/RESULTS.md). Kept as a visible TODO rather than a passing threshold below the target.
-  t.ok(r.itmAccuracy.all >= 75, `ITM accuracy on hard negatives ${r.itmAccuracy.all.toFixed(1)}% >= 75% (prior 66.7%)`,
-    { todo: 'ITM does not leave its 66.7% prior within a CI-sized run yet (see models/albef/RESULTS.md, "The learning test")' });
-  t.ok(inBatch.i2t >= 8 * chance, `ITC image->text in-batch accuracy ${inBatch.i2t.toFixed(1)}% >= 8x chance (${chance.toFixed(1)}%)`);
-  t.ok(inBatch.t2i >= 8 * chance, `ITC text->image in-batch accuracy ${inBatch.t2i.toFixed(1)}% >= 8x chance (${chance.toFixed(1)}%)`);
-  t.comment(`gallery of 256: ITC R@1 ${r.itc.all.i2t.r1.toFixed(1)}% / ${r.itc.all.t2i.r1.toFixed(1)}% (chance ${r.chanceR1.toFixed(1)}%)`);
-});
+t.test(
+  `ALBEF-tiny ${scratch ? 'FROM SCRATCH (expected to fail)' : 'warm-started'}: ITM and ITC on held-out test scenes beat their priors`,
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'albef-learn-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    let initVision = '';
+    if (!scratch) {
+      const vit = await pretrainVit({
+        ...PRETRAIN_DEFAULTS,
+        ...scenes,
+        config,
+        steps: num('VLGRAD_LEARN_VIT_STEPS', 600),
+        batchSize: 32,
+        lr: 3e-3,
+        valSize: 128,
+        out: join(dir, 'vit'),
+        progress: false,
+      });
+      t.comment(
+        `warm start: ${vit.info.options.steps} steps in ${vit.info.seconds.toFixed(0)} s; val facts exact ${(100 * vit.info.val.exact).toFixed(1)}%`,
+      );
+      initVision = vit.path;
+    }
+    const run = await trainAlbef({
+      ...TRAIN_DEFAULTS,
+      ...scenes,
+      config,
+      steps: num('VLGRAD_LEARN_STEPS', 600),
+      batchSize: 16,
+      lr: num('VLGRAD_LEARN_LR', 2e-3),
+      warmupSteps: 20,
+      checkpointEvery: 1000,
+      out: join(dir, 'albef'),
+      progress: false,
+      initVision,
+    });
+    t.comment(`ALBEF: ${run.steps} steps in ${run.seconds.toFixed(0)} s`);
+    // Held-out test scenes in batches of 16, the training batch: ITM's hard negatives are mined from ITC within each batch.
+    const r = evaluateAlbef(run.model, run.tokenizer, {
+      dataset: 'shapes',
+      split: 'test',
+      size: 256,
+      seed: 1,
+      normalize: run.info.normalize,
+      batchSize: 16,
+      k: 4,
+    });
+    const inBatch = inBatchItc(run.model, run.tokenizer, run.info.normalize),
+      chance = 100 / 16;
+    // Not yet reached in a CI budget: with 600 steps ITM stays at its prior (66.8% measured, on this
+    // config and on a narrower one); the default 900-step run leaves it only after ~300 steps
+    // (models/albef/RESULTS.md). Kept as a visible TODO rather than a passing threshold below the target.
+    t.ok(
+      r.itmAccuracy.all >= 75,
+      `ITM accuracy on hard negatives ${r.itmAccuracy.all.toFixed(1)}% >= 75% (prior 66.7%)`,
+      {
+        todo: 'ITM does not leave its 66.7% prior within a CI-sized run yet (see models/albef/RESULTS.md, "The learning test")',
+      },
+    );
+    t.ok(
+      inBatch.i2t >= 8 * chance,
+      `ITC image->text in-batch accuracy ${inBatch.i2t.toFixed(1)}% >= 8x chance (${chance.toFixed(1)}%)`,
+    );
+    t.ok(
+      inBatch.t2i >= 8 * chance,
+      `ITC text->image in-batch accuracy ${inBatch.t2i.toFixed(1)}% >= 8x chance (${chance.toFixed(1)}%)`,
+    );
+    t.comment(
+      `gallery of 256: ITC R@1 ${r.itc.all.i2t.r1.toFixed(1)}% / ${r.itc.all.t2i.r1.toFixed(1)}% (chance ${r.chanceR1.toFixed(1)}%)`,
+    );
+  },
+);

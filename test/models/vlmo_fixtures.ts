@@ -9,7 +9,8 @@ import { vlmoMicro, type VlmoConfig } from '../../models/vlmo/config.js';
 import type { HardNegatives, VlBatch } from '../../models/vlmo/objectives.js';
 import { Vlmo } from '../../models/vlmo/vlmo.js';
 
-export const B = 3, T = 5;
+export const B = 3,
+  T = 5;
 
 export interface MicroSetup {
   config: VlmoConfig;
@@ -26,7 +27,8 @@ export function microSetup(seed = 1, opts: { dtype?: 'float32' | 'float64' } = {
   const config = vlmoMicro(12);
   const model = new Vlmo(config, { seed, mim: true });
   if ((opts.dtype ?? 'float64') === 'float64') model.to('float64');
-  const rng = new Rng(seed + 100), dtype = model.dtype;
+  const rng = new Rng(seed + 100),
+    dtype = model.dtype;
   noGrad(() => {
     for (const [name, p] of model.namedParameters()) {
       const scale = name === 'relative_position_bias_table' ? 0.5 : /Bias$|gamma_|logit_/.test(name) ? 0.1 : 0;
@@ -36,8 +38,12 @@ export function microSetup(seed = 1, opts: { dtype?: 'float32' | 'float64' } = {
   const ids = tensor(Int32Array.from([2, 5, 6, 7, 3, 2, 9, 3, 0, 0, 2, 11, 5, 9, 3]), { shape: [B, T] });
   const attentionMask = tensor(Int32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1]), { shape: [B, T] });
   const mlmIds = tensor(Int32Array.from([2, 4, 6, 7, 3, 2, 4, 3, 0, 0, 2, 11, 8, 9, 3]), { shape: [B, T] });
-  const mlmLabels = tensor(Int32Array.from([-100, 5, -100, -100, -100, -100, 9, -100, -100, -100, -100, 11, 5, -100, -100]), { shape: [B, T] });
-  const S = config.imageSize, P = (S / config.patchSize) ** 2;
+  const mlmLabels = tensor(
+    Int32Array.from([-100, 5, -100, -100, -100, -100, 9, -100, -100, -100, -100, 11, 5, -100, -100]),
+    { shape: [B, T] },
+  );
+  const S = config.imageSize,
+    P = (S / config.patchSize) ** 2;
   const images = randn([B, 3, S, S], { rng, dtype });
   const negatives = { imageForText: Int32Array.from([1, 2, 0]), textForImage: Int32Array.from([2, 0, 1]) };
   const mimMask = tensor(Int32Array.from([1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 1]), { shape: [B, P] });

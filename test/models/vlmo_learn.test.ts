@@ -15,9 +15,18 @@ import { stageConfig } from '../../models/vlmo/stages.js';
 import { trainVlmo, VLMO_TRAIN_DEFAULTS } from '../../models/vlmo/train.js';
 import { Vlmo } from '../../models/vlmo/vlmo.js';
 
-const SMALL: VlmoConfig = { ...vlmoTiny(grammarVocab().length), name: 'vlmo-learn', dim: 32, depth: 2, heads: 2, mlpDim: 64, vlffnStart: 1 };
+const SMALL: VlmoConfig = {
+  ...vlmoTiny(grammarVocab().length),
+  name: 'vlmo-learn',
+  dim: 32,
+  depth: 2,
+  heads: 2,
+  mlpDim: 64,
+  vlffnStart: 1,
+};
 /** Thresholds, fixed before training: ITM 10 points above its prior, ITC at 4x chance. */
-const ITM_MIN = 2 / 3 + 0.1, ITC_MIN_X_CHANCE = 4;
+const ITM_MIN = 2 / 3 + 0.1,
+  ITC_MIN_X_CHANCE = 4;
 const B = 32;
 
 const describe = (a: BatchAccuracy): string =>
@@ -28,18 +37,40 @@ t.test('the default recipe learns ITM and ITC on held-out batches; an untrained 
   const out = await mkdtemp(join(tmpdir(), 'vlmo-learn-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const { model, tokenizer, info } = await trainVlmo({
-    ...VLMO_TRAIN_DEFAULTS, config: SMALL, dataset: 'shapes', trainSize: 4096, stages: '1,3', steps1: 300, steps3: 400,
-    batchSize: B, out, checkpointEvery: 10_000, progress: false,
+    ...VLMO_TRAIN_DEFAULTS,
+    config: SMALL,
+    dataset: 'shapes',
+    trainSize: 4096,
+    stages: '1,3',
+    steps1: 300,
+    steps3: 400,
+    batchSize: B,
+    out,
+    checkpointEvery: 10_000,
+    progress: false,
   });
-  const heldOut = { dataset: 'shapes' as const, size: 512, seed: 1, split: 'test' as const, normalize: info.normalize, batchSize: B };
+  const heldOut = {
+    dataset: 'shapes' as const,
+    size: 512,
+    seed: 1,
+    split: 'test' as const,
+    normalize: info.normalize,
+    batchSize: B,
+  };
   const trained = heldOutBatchAccuracy(model, tokenizer, heldOut);
   t.comment(`trained: ${describe(trained)}`);
   // Known failure, kept visible: no recipe measured so far lifts VLMo's ITM off its prior within a
   // CI-sized (or the default run's) budget; models/vlmo/RESULTS.md has the numbers. tap reports a
   // todo that starts passing, so this line tells when a fix lands.
-  t.ok(trained.itm > ITM_MIN, `ITM on hard negatives ${(100 * trained.itm).toFixed(1)}% > ${(100 * ITM_MIN).toFixed(1)}%`,
-    { todo: 'ITM stays at its 2/3 prior after 400 stage-3 steps (models/vlmo/RESULTS.md, "ITM")' });
-  t.ok(trained.itc > ITC_MIN_X_CHANCE * trained.itcChance, `in-batch ITC ${(100 * trained.itc).toFixed(1)}% > ${ITC_MIN_X_CHANCE}x chance`);
+  t.ok(
+    trained.itm > ITM_MIN,
+    `ITM on hard negatives ${(100 * trained.itm).toFixed(1)}% > ${(100 * ITM_MIN).toFixed(1)}%`,
+    { todo: 'ITM stays at its 2/3 prior after 400 stage-3 steps (models/vlmo/RESULTS.md, "ITM")' },
+  );
+  t.ok(
+    trained.itc > ITC_MIN_X_CHANCE * trained.itcChance,
+    `in-batch ITC ${(100 * trained.itc).toFixed(1)}% > ${ITC_MIN_X_CHANCE}x chance`,
+  );
   const fresh = heldOutBatchAccuracy(new Vlmo(stageConfig(info.config, 3), { seed: 3 }), tokenizer, heldOut);
   t.comment(`untrained: ${describe(fresh)}`);
   t.notOk(passes(fresh), 'the untrained model fails the same thresholds');

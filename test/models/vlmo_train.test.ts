@@ -11,11 +11,33 @@ import { readJsonl } from '../../models/common/jsonl.js';
 import { vlmoTiny, type VlmoConfig } from '../../models/vlmo/config.js';
 import { trainedStages, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoTrainOptions } from '../../models/vlmo/train.js';
 
-const SMOKE: VlmoConfig = { ...vlmoTiny(grammarVocab().length), name: 'vlmo-smoke', dim: 32, depth: 2, heads: 2, mlpDim: 64, vlffnStart: 1, codebookSize: 16 };
+const SMOKE: VlmoConfig = {
+  ...vlmoTiny(grammarVocab().length),
+  name: 'vlmo-smoke',
+  dim: 32,
+  depth: 2,
+  heads: 2,
+  mlpDim: 64,
+  vlffnStart: 1,
+  codebookSize: 16,
+};
 
 function options(out: string, o: Partial<VlmoTrainOptions>): VlmoTrainOptions {
-  return { ...VLMO_TRAIN_DEFAULTS, config: SMOKE, dataset: 'shapes', trainSize: 64, batchSize: 16, lr: 3e-3, warmup: 0, codebookImages: 32, stage1: 'mim+facts',
-    out, checkpointEvery: 1000, progress: false, ...o };
+  return {
+    ...VLMO_TRAIN_DEFAULTS,
+    config: SMOKE,
+    dataset: 'shapes',
+    trainSize: 64,
+    batchSize: 16,
+    lr: 3e-3,
+    warmup: 0,
+    codebookImages: 32,
+    stage1: 'mim+facts',
+    out,
+    checkpointEvery: 1000,
+    progress: false,
+    ...o,
+  };
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -25,21 +47,38 @@ t.test('each stage lowers its loss; later stages start from the earlier ones', a
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const steps = 16;
   await trainVlmo(options(out, { stages: '1,2,3', steps1: steps, steps2: steps, steps3: steps }));
-  for (const [stage, key] of [[1, 'mim'], [1, 'facts'], [2, 'mlm'], [3, 'total']] as const) {
+  for (const [stage, key] of [
+    [1, 'mim'],
+    [1, 'facts'],
+    [2, 'mlm'],
+    [3, 'total'],
+  ] as const) {
     const log = readJsonl(join(out, `stage${stage}`, 'log.jsonl')).map((r) => r[key] as number);
     t.equal(log.length, steps, `stage ${stage}: ${steps} logged steps`);
-    const first = mean(log.slice(0, 4)), last = mean(log.slice(-4));
+    const first = mean(log.slice(0, 4)),
+      last = mean(log.slice(-4));
     t.ok(last < first, `stage ${stage} ${key}: ${first.toFixed(3)} (first 4 steps) -> ${last.toFixed(3)} (last 4)`);
     t.ok(existsSync(join(out, `stage${stage}`, 'loss.svg')), `stage ${stage}: loss plot`);
   }
   const done3 = JSON.parse(readFileSync(join(out, 'stage3', 'done.json'), 'utf8'));
-  t.match(done3.startedFrom, /stage2[/\\]checkpoints[/\\]step-000016$/, 'stage 3 started from stage 2\'s final checkpoint');
+  t.match(
+    done3.startedFrom,
+    /stage2[/\\]checkpoints[/\\]step-000016$/,
+    "stage 3 started from stage 2's final checkpoint",
+  );
   t.ok(existsSync(join(out, 'codebook.safetensors')), 'the stage-1 codebook was built at data-prep time');
   const info = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
   const full = await trainedStages(out, info);
-  t.same(full.stages, [1, 2, 3].map((stage) => ({ stage, planned: steps, trained: steps })), 'eval.json\'s record: every stage trained its planned steps');
-  t.ok(full.complete && /stage3[/\\]checkpoints[/\\]step-000016$/.test(full.checkpoint ?? ''), 'complete, newest stage-3 checkpoint');
-  rmSync(join(out, 'stage3', 'done.json'));                           // as if stage 3 had been interrupted
+  t.same(
+    full.stages,
+    [1, 2, 3].map((stage) => ({ stage, planned: steps, trained: steps })),
+    "eval.json's record: every stage trained its planned steps",
+  );
+  t.ok(
+    full.complete && /stage3[/\\]checkpoints[/\\]step-000016$/.test(full.checkpoint ?? ''),
+    'complete, newest stage-3 checkpoint',
+  );
+  rmSync(join(out, 'stage3', 'done.json')); // as if stage 3 had been interrupted
   const cut = await trainedStages(out, info);
   t.equal(cut.complete, false, 'a stage without done.json makes the record incomplete');
   t.equal(cut.stages[2].trained, null, 'and names that stage');
@@ -50,10 +89,10 @@ t.test('an interrupted stage resumes bit for bit (stage 1 masks and codes, stage
   t.teardown(() => rm(out, { recursive: true, force: true }));
   for (const stage of [1, 3] as const) {
     const o = options(out, { stages: String(stage), steps1: 4, steps3: 4, checkpointEvery: 2 });
-    await trainVlmo({ ...o, resume: stage === 3 });                // stage 3 continues the run in `out` (a new run would refuse it)
+    await trainVlmo({ ...o, resume: stage === 3 }); // stage 3 continues the run in `out` (a new run would refuse it)
     const last = join(out, `stage${stage}`, 'checkpoints', 'step-000004');
     const want = ['model.safetensors', 'trainer.safetensors'].map((f) => readFileSync(join(last, f)));
-    rmSync(last, { recursive: true });                               // as if killed after step 2's checkpoint
+    rmSync(last, { recursive: true }); // as if killed after step 2's checkpoint
     rmSync(join(out, `stage${stage}`, 'done.json'));
     await trainVlmo({ ...o, resume: true });
     const got = ['model.safetensors', 'trainer.safetensors'].map((f) => readFileSync(join(last, f)));

@@ -14,7 +14,10 @@ t.test('update(0.995) on 3 elements, by hand', (t) => {
   // θm = 0.995·θm + (1 − 0.995)·θ, exactly in float64 (1 − 0.995 is 0.005 + 4e-18)
   const c = 1 - 0.995;
   t.same(Array.from(mom.dataSync()), [0.995 * 0 + c * 1, 0.995 * -2 + c * 2, 0.995 * 10 + c * 3]);
-  t.same(Array.from(mom.dataSync()).map((v) => +v.toFixed(12)), [0.005, -1.98, 9.965]);
+  t.same(
+    Array.from(mom.dataSync()).map((v) => +v.toFixed(12)),
+    [0.005, -1.98, 9.965],
+  );
   t.equal(mom.node, null, 'no graph recorded');
   t.equal(mom.grad, null);
   t.same(Array.from(on.dataSync()), [1, 2, 3], 'online untouched');
@@ -22,15 +25,20 @@ t.test('update(0.995) on 3 elements, by hand', (t) => {
 });
 
 t.test('float32: each product rounds to float32, as mom.mul(m).add(on.mul(1 - m))', (t) => {
-  const on = tensor([0.1, 0.2, 0.3], { requiresGrad: true }), mom = tensor([1, 2, 3]);
-  const ref = mom.mul(0.995).add(on.mul(1 - 0.995)).dataSync();
+  const on = tensor([0.1, 0.2, 0.3], { requiresGrad: true }),
+    mom = tensor([1, 2, 3]);
+  const ref = mom
+    .mul(0.995)
+    .add(on.mul(1 - 0.995))
+    .dataSync();
   new Ema([[on, mom]]).update(0.995);
   t.same(mom.dataSync(), ref);
   t.end();
 });
 
 t.test('copyFrom copies (no shared storage); update leaves the momentum Tensor object in place', (t) => {
-  const on = tensor([1, 2, 3], { requiresGrad: true }), mom = zeros([3]);
+  const on = tensor([1, 2, 3], { requiresGrad: true }),
+    mom = zeros([3]);
   const ema = new Ema(named({ 'a.weight': on }), named({ 'a.weight': mom }));
   ema.copyFrom();
   t.same(Array.from(mom.dataSync()), [1, 2, 3]);
@@ -43,11 +51,21 @@ t.test('copyFrom copies (no shared storage); update leaves the momentum Tensor o
 });
 
 t.test('name matching errors are clear', (t) => {
-  const a = tensor([1, 2]), b = tensor([1, 2, 3]);
-  t.throws(() => new Ema(named({ w: a, v: a }), named({ w: tensor([0, 0]) })), /online parameter 'v' has no momentum counterpart/);
-  t.throws(() => new Ema(named({ w: a }), named({ w: tensor([0, 0]), extra: b })), /momentum parameters without an online counterpart: extra/);
+  const a = tensor([1, 2]),
+    b = tensor([1, 2, 3]);
+  t.throws(
+    () => new Ema(named({ w: a, v: a }), named({ w: tensor([0, 0]) })),
+    /online parameter 'v' has no momentum counterpart/,
+  );
+  t.throws(
+    () => new Ema(named({ w: a }), named({ w: tensor([0, 0]), extra: b })),
+    /momentum parameters without an online counterpart: extra/,
+  );
   t.throws(() => new Ema(named({ w: a }), named({ w: b })), /'w': online \[2\] vs momentum \[3\]/);
-  t.throws(() => new Ema(named({ w: a }), named({ w: tensor([0, 0], { dtype: 'float64' }) })), /dtypes float32 and float64/);
+  t.throws(
+    () => new Ema(named({ w: a }), named({ w: tensor([0, 0], { dtype: 'float64' }) })),
+    /dtypes float32 and float64/,
+  );
   t.throws(() => new Ema([[a, a]]), /same tensor/);
   t.throws(() => new Ema([[a, tensor([0, 0])]]).update(1.5), /momentum must be in \[0, 1\]/);
   t.end();

@@ -17,7 +17,10 @@ class Tiny extends Module {
   constructor(rng: Rng) {
     super();
     this.emb = this.registerModule('emb', new Embedding(7, 8, { rng }));
-    this.layer = this.registerModule('layer', new TransformerLayer({ dim: 8, heads: 2, mlpDim: 16, norm: 'pre', layerScale: 0.1, rng }));
+    this.layer = this.registerModule(
+      'layer',
+      new TransformerLayer({ dim: 8, heads: 2, mlpDim: 16, norm: 'pre', layerScale: 0.1, rng }),
+    );
     this.norm = this.registerModule('norm', new LayerNorm(8));
     this.head = this.registerModule('head', new Linear(8, 7, { rng }));
   }
@@ -37,12 +40,16 @@ t.test('frozen subtrees do not move; the rest does', (tt) => {
   opt.step();
   tt.equal(frozen.size, 10, 'attention (query, key, value, proj) and norm1 parameters');
   for (const [name, p] of m.namedParameters()) {
-    const was = before.get(name)!, now = Array.from(p.dataSync());
+    const was = before.get(name)!,
+      now = Array.from(p.dataSync());
     if (frozen.has(p)) {
       tt.equal(p.grad, null, `${name} has no gradient`);
       tt.same(now, was, `${name} is bit-identical`);
     } else {
-      tt.ok(now.some((v, i) => v !== was[i]), `${name} changed`);
+      tt.ok(
+        now.some((v, i) => v !== was[i]),
+        `${name} changed`,
+      );
     }
   }
   tt.equal(m.numParameters({ trainableOnly: true }), m.numParameters() - [...frozen].reduce((n, p) => n + p.size, 0));

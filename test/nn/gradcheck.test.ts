@@ -20,7 +20,10 @@ function checkModule(tt: TestT, m: Module, inputs: Tensor[], fn: (...xs: Tensor[
   m.to('float64');
   const params = m.parameters();
   const res = gradcheck((...xs) => fn(...xs.slice(0, inputs.length)), [...inputs, ...params]);
-  tt.ok(res.ok, `gradcheck over ${inputs.length} inputs and ${params.length} parameters (max err ${res.maxAbsError.toExponential(2)})`);
+  tt.ok(
+    res.ok,
+    `gradcheck over ${inputs.length} inputs and ${params.length} parameters (max err ${res.maxAbsError.toExponential(2)})`,
+  );
 }
 
 t.test('Linear, LayerNorm, GELU, FeedForward, Sequential', (tt) => {
@@ -63,18 +66,42 @@ t.test('PatchEmbed', (tt) => {
 t.test('MultiHeadAttention variants', (tt) => {
   const keep = tensor(new Int32Array([1, 1, 0, 1, 1, 1]), { shape: [2, 3] });
   const selfAttn = new MultiHeadAttention({ dim: 4, heads: 2, rng });
-  checkModule(tt, selfAttn, [rand([2, 3, 4])], (x) => selfAttn.forward(x, { mask: keyPaddingMask(keep, -10000, 'float64') }));
+  checkModule(tt, selfAttn, [rand([2, 3, 4])], (x) =>
+    selfAttn.forward(x, { mask: keyPaddingMask(keep, -10000, 'float64') }),
+  );
   const cross = new MultiHeadAttention({ dim: 4, heads: 2, kvDim: 3, rng });
-  checkModule(tt, cross, [rand([2, 2, 4]), rand([2, 3, 3])], (x, c) => cross.forward(x, { context: c, mask: keyPaddingMask(keep, -10000, 'float64') }));
+  checkModule(tt, cross, [rand([2, 2, 4]), rand([2, 3, 3])], (x, c) =>
+    cross.forward(x, { context: c, mask: keyPaddingMask(keep, -10000, 'float64') }),
+  );
   const vlmo = new MultiHeadAttention({ dim: 4, heads: 2, fusedQkv: true, qkvBias: [true, false, true], rng });
-  checkModule(tt, vlmo, [rand([2, 3, 4]), rand([2, 3, 3])], (x, rel) => vlmo.forward(x, { relPosBias: rel, causal: true }));
+  checkModule(tt, vlmo, [rand([2, 3, 4]), rand([2, 3, 3])], (x, rel) =>
+    vlmo.forward(x, { relPosBias: rel, causal: true }),
+  );
   tt.end();
 });
 
 t.test('TransformerLayer: pre-LN with layer scale, post-LN with cross-attention', (tt) => {
-  const pre = new TransformerLayer({ dim: 4, heads: 2, mlpDim: 6, norm: 'pre', eps: 1e-6, fusedQkv: true, layerScale: 0.1, rng });
+  const pre = new TransformerLayer({
+    dim: 4,
+    heads: 2,
+    mlpDim: 6,
+    norm: 'pre',
+    eps: 1e-6,
+    fusedQkv: true,
+    layerScale: 0.1,
+    rng,
+  });
   checkModule(tt, pre, [rand([1, 3, 4])], (x) => pre.forward(x));
-  const post = new TransformerLayer({ dim: 4, heads: 2, mlpDim: 6, norm: 'post', eps: 1e-12, crossAttention: true, kvDim: 3, rng });
+  const post = new TransformerLayer({
+    dim: 4,
+    heads: 2,
+    mlpDim: 6,
+    norm: 'post',
+    eps: 1e-12,
+    crossAttention: true,
+    kvDim: 3,
+    rng,
+  });
   checkModule(tt, post, [rand([1, 2, 4]), rand([1, 2, 3])], (x, c) => post.forward(x, { context: c }));
   tt.end();
 });

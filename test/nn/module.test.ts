@@ -33,7 +33,9 @@ class Tied extends Module {
     this.decoder = this.registerModule('decoder', new Linear(4, 10, { rng }));
     this.decoder.weight = this.emb.weight;
   }
-  forward(ids: Tensor): Tensor { return this.decoder.forward(this.emb.forward(ids)); }
+  forward(ids: Tensor): Tensor {
+    return this.decoder.forward(this.emb.forward(ids));
+  }
 }
 
 t.test('namedParameters uses the registered names, dotted', (tt) => {
@@ -42,7 +44,13 @@ t.test('namedParameters uses the registered names, dotted', (tt) => {
   tt.ok(names.includes('encoder.layer.0.attention.self.query.weight'));
   tt.ok(names.includes('encoder.layer.1.attention.output.LayerNorm.bias'));
   tt.equal(names.length, 2 * (8 + 2));
-  tt.same(m.namedModules().map(([n]) => n).slice(0, 4), ['', 'encoder', 'encoder.layer', 'encoder.layer.0']);
+  tt.same(
+    m
+      .namedModules()
+      .map(([n]) => n)
+      .slice(0, 4),
+    ['', 'encoder', 'encoder.layer', 'encoder.layer.0'],
+  );
   tt.equal(m.getSubmodule('encoder.layer.1.attention.self'), m.layers.at(1).getSubmodule('attention.self'));
   tt.throws(() => m.getSubmodule('encoder.nope'), /no module 'encoder.nope'/);
   tt.throws(() => m.registerModule('a.b', new Module()), /invalid name/);
@@ -54,14 +62,18 @@ t.test('tied weights: one parameter, two state-dict names, one gradient', (tt) =
   const m = new Tied(new Rng(1));
   tt.equal(m.parameters().length, 2, 'emb.weight (= decoder.weight) and decoder.bias');
   tt.equal(m.numParameters(), 10 * 4 + 10);
-  tt.same(m.namedParameters().map(([n]) => n), ['emb.weight', 'decoder.bias']);
+  tt.same(
+    m.namedParameters().map(([n]) => n),
+    ['emb.weight', 'decoder.bias'],
+  );
   const sd = m.stateDict();
   tt.same(Object.keys(sd), ['emb.weight', 'decoder.weight', 'decoder.bias']);
   const ids = tensor(new Int32Array([1, 2, 3]));
   m.forward(ids).sum().backward();
   tt.ok(m.emb.weight.grad, 'both uses accumulate into the one tensor');
   // d/dW of sum(E[ids] W^T + b): row v gets Σ_t E[ids_t] (decoder use) plus, for looked-up rows, Σ_v W_v (embedding use)
-  const W = m.emb.weight.toArray() as number[][], g = m.emb.weight.grad!.toArray() as number[][];
+  const W = m.emb.weight.toArray() as number[][],
+    g = m.emb.weight.grad!.toArray() as number[][];
   const colSum = [0, 1, 2, 3].map((j) => W.reduce((a, r) => a + r[j], 0));
   const used = [1, 2, 3].map((i) => W[i]).reduce((a, r) => a.map((x, j) => x + r[j]), [0, 0, 0, 0]);
   const want = W.map((_, v) => used.map((x, j) => x + ([1, 2, 3].includes(v) ? colSum[j] : 0)));
@@ -70,9 +82,14 @@ t.test('tied weights: one parameter, two state-dict names, one gradient', (tt) =
 });
 
 t.test('stateDict / loadStateDict round trip copies values', (tt) => {
-  const a = new BertLike(2, new Rng(2)), b = new BertLike(2, new Rng(3));
-  const x = tensor(new Rng(4).permutation(24).map((v) => v / 24), { shape: [2, 3, 4] });
-  const run = (m: BertLike) => noGrad(() => (m.getSubmodule('encoder.layer.0.attention.self') as MultiHeadAttention).forward(x).toArray());
+  const a = new BertLike(2, new Rng(2)),
+    b = new BertLike(2, new Rng(3));
+  const x = tensor(
+    new Rng(4).permutation(24).map((v) => v / 24),
+    { shape: [2, 3, 4] },
+  );
+  const run = (m: BertLike) =>
+    noGrad(() => (m.getSubmodule('encoder.layer.0.attention.self') as MultiHeadAttention).forward(x).toArray());
   tt.notSame(run(a), run(b));
   const res = b.loadStateDict(a.stateDict());
   tt.same(res, { missing: [], unexpected: [] });
@@ -93,7 +110,13 @@ t.test('strict loading lists every missing, unexpected and mis-shaped key', (tt)
   delete sd['2.weight'];
   sd['9.weight'] = zeros([1]);
   sd['0.weight'] = zeros([3, 2]);
-  const err = (() => { try { m.loadStateDict(sd); } catch (e) { return e; } })() as StateDictError;
+  const err = (() => {
+    try {
+      m.loadStateDict(sd);
+    } catch (e) {
+      return e;
+    }
+  })() as StateDictError;
   tt.ok(err instanceof StateDictError);
   tt.same(err.missing, ['0.bias', '2.weight']);
   tt.same(err.unexpected, ['9.weight']);
@@ -101,9 +124,17 @@ t.test('strict loading lists every missing, unexpected and mis-shaped key', (tt)
   tt.match(err.message, /missing keys: 0.bias, 2.weight \| unexpected keys: 9.weight \| shape mismatches: 0.weight/);
   delete sd['0.weight'];
   const res = m.loadStateDict(sd, { strict: false });
-  tt.same(res, { missing: ['0.weight', '0.bias', '2.weight'], unexpected: ['9.weight'] }, 'non-strict returns the lists');
+  tt.same(
+    res,
+    { missing: ['0.weight', '0.bias', '2.weight'], unexpected: ['9.weight'] },
+    'non-strict returns the lists',
+  );
   sd['2.bias'] = zeros([5]);
-  tt.throws(() => m.loadStateDict(sd, { strict: false }), /shape mismatches: 2.bias/, 'shapes are checked even when not strict');
+  tt.throws(
+    () => m.loadStateDict(sd, { strict: false }),
+    /shape mismatches: 2.bias/,
+    'shapes are checked even when not strict',
+  );
   tt.end();
 });
 
@@ -112,7 +143,10 @@ t.test('buffers: persistent ones are saved, all are listed', (tt) => {
   m.registerBuffer('index', tensor(new Int32Array([0, 1])));
   m.registerBuffer('cache', zeros([2]), { persistent: false });
   m.registerModule('lin', new Linear(2, 2));
-  tt.same(m.namedBuffers().map(([n]) => n), ['index', 'cache']);
+  tt.same(
+    m.namedBuffers().map(([n]) => n),
+    ['index', 'cache'],
+  );
   tt.same(Object.keys(m.stateDict()), ['index', 'lin.weight', 'lin.bias'], 'own state before children, as PyTorch');
   tt.throws(() => m.registerParameter('index', zeros([1])), /already registered/);
   m.to('float64');
@@ -122,7 +156,11 @@ t.test('buffers: persistent ones are saved, all are listed', (tt) => {
 });
 
 t.test('train/eval propagate; Dropout is seeded and off in eval', (tt) => {
-  const m = new Sequential(new Linear(4, 4), new Dropout(0.5, new Rng(5)), new Sequential(new Dropout(0.25, new Rng(6))));
+  const m = new Sequential(
+    new Linear(4, 4),
+    new Dropout(0.5, new Rng(5)),
+    new Sequential(new Dropout(0.25, new Rng(6))),
+  );
   m.eval();
   tt.ok(m.modules().every((x) => !x.training));
   const x = tensor(new Float32Array(64).fill(1), { shape: [16, 4] });
@@ -131,7 +169,10 @@ t.test('train/eval propagate; Dropout is seeded and off in eval', (tt) => {
   m.train();
   tt.ok(m.modules().every((x) => x.training));
   const y = d.forward(x).dataSync();
-  tt.ok([...y].every((v) => v === 0 || v === 2), 'kept values scaled by 1/(1-p)');
+  tt.ok(
+    [...y].every((v) => v === 0 || v === 2),
+    'kept values scaled by 1/(1-p)',
+  );
   const zerosFrac = [...y].filter((v) => v === 0).length / y.length;
   tt.ok(zerosFrac > 0.3 && zerosFrac < 0.7, `about half dropped (${zerosFrac})`);
   tt.same([...new Dropout(0.5, new Rng(5)).forward(x).dataSync()], [...y], 'same seed, same mask');
@@ -140,7 +181,9 @@ t.test('train/eval propagate; Dropout is seeded and off in eval', (tt) => {
 
 t.test('zeroGrad, requiresGrad_ on a subtree, apply order, to(float64) keeps ties', (tt) => {
   const m = new Tied(new Rng(7));
-  m.forward(tensor(new Int32Array([1]))).sum().backward();
+  m.forward(tensor(new Int32Array([1])))
+    .sum()
+    .backward();
   tt.ok(m.parameters().every((p) => p.grad));
   m.zeroGrad();
   tt.ok(m.parameters().every((p) => p.grad === null));
@@ -165,34 +208,51 @@ t.test('parameters created inside tidy() survive it', (tt) => {
 });
 
 /** Random trees of Linear / LayerNorm / nested lists, for the round-trip property. */
-type Spec = { kind: 'linear'; i: number; o: number; bias: boolean } | { kind: 'norm'; d: number } | { kind: 'list'; items: Spec[] };
+type Spec =
+  | { kind: 'linear'; i: number; o: number; bias: boolean }
+  | { kind: 'norm'; d: number }
+  | { kind: 'list'; items: Spec[] };
 const spec: fc.Arbitrary<Spec> = fc.letrec<{ node: Spec }>((tie) => ({
   node: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
-    fc.record({ kind: fc.constant('linear' as const), i: fc.integer({ min: 1, max: 4 }), o: fc.integer({ min: 1, max: 4 }), bias: fc.boolean() }),
+    fc.record({
+      kind: fc.constant('linear' as const),
+      i: fc.integer({ min: 1, max: 4 }),
+      o: fc.integer({ min: 1, max: 4 }),
+      bias: fc.boolean(),
+    }),
     fc.record({ kind: fc.constant('norm' as const), d: fc.integer({ min: 1, max: 4 }) }),
     fc.record({ kind: fc.constant('list' as const), items: fc.array(tie('node'), { maxLength: 3 }) }),
   ),
 })).node;
 function build(s: Spec, rng: Rng): Module {
   switch (s.kind) {
-    case 'linear': return new Linear(s.i, s.o, { bias: s.bias, rng });
-    case 'norm': return new LayerNorm(s.d);
-    case 'list': return new ModuleList(s.items.map((x) => build(x, rng)));
+    case 'linear':
+      return new Linear(s.i, s.o, { bias: s.bias, rng });
+    case 'norm':
+      return new LayerNorm(s.d);
+    case 'list':
+      return new ModuleList(s.items.map((x) => build(x, rng)));
   }
 }
 
 t.test('property: any module tree round-trips through its state dict', (tt) => {
-  fc.assert(fc.property(spec, fc.integer(), (s, seed) => {
-    const a = build(s, new Rng(seed)), b = build(s, new Rng(seed + 1));
-    const sd = a.stateDict();
-    const count = Object.values(sd).reduce((n, v) => n + v.size, 0);
-    if (count !== a.numParameters()) return false;
-    b.loadStateDict(sd);
-    const sb = b.stateDict();
-    return Object.keys(sd).join() === Object.keys(sb).join() &&
-      Object.keys(sd).every((k) => sd[k].toArray().toString() === sb[k].toArray().toString());
-  }), { numRuns: 100 });
+  fc.assert(
+    fc.property(spec, fc.integer(), (s, seed) => {
+      const a = build(s, new Rng(seed)),
+        b = build(s, new Rng(seed + 1));
+      const sd = a.stateDict();
+      const count = Object.values(sd).reduce((n, v) => n + v.size, 0);
+      if (count !== a.numParameters()) return false;
+      b.loadStateDict(sd);
+      const sb = b.stateDict();
+      return (
+        Object.keys(sd).join() === Object.keys(sb).join() &&
+        Object.keys(sd).every((k) => sd[k].toArray().toString() === sb[k].toArray().toString())
+      );
+    }),
+    { numRuns: 100 },
+  );
   tt.pass('round trip holds');
   tt.end();
 });

@@ -5,7 +5,11 @@ import { fileURLToPath } from 'node:url';
 import type tap from 'tap';
 import { tensor, type Tensor } from '../../engine/index.js';
 
-export interface JsonTensor { shape: number[]; dtype: 'float64' | 'int32'; data: number[] }
+export interface JsonTensor {
+  shape: number[];
+  dtype: 'float64' | 'int32';
+  data: number[];
+}
 export interface ParityCase {
   config: Record<string, unknown>;
   params: Record<string, JsonTensor>;
@@ -34,7 +38,8 @@ export function fromJson(j: JsonTensor, requiresGrad = false): Tensor {
 /** Largest |a - b| / (1 + |b|) over all elements (NaN if shapes differ). */
 export function maxRelDiff(a: Tensor, b: Tensor): number {
   if (a.shape.join() !== b.shape.join()) return NaN;
-  const x = a.dataSync(), y = b.dataSync();
+  const x = a.dataSync(),
+    y = b.dataSync();
   let m = 0;
   for (let i = 0; i < x.length; i++) {
     const d = Object.is(x[i], y[i]) ? 0 : Math.abs(x[i] - y[i]) / (1 + Math.abs(y[i]));
@@ -46,7 +51,10 @@ export function maxRelDiff(a: Tensor, b: Tensor): number {
 /** A float64 tensor of `shape` with values drawn from `rng`-like uniform(-1, 1). */
 export function randomF64(shape: number[], next: () => number, requiresGrad = true): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return tensor(Float64Array.from({ length: n }, () => 2 * next() - 1), { shape, requiresGrad });
+  return tensor(
+    Float64Array.from({ length: n }, () => 2 * next() - 1),
+    { shape, requiresGrad },
+  );
 }
 
 /** The type of a tap subtest's `t`. */

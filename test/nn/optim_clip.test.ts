@@ -11,14 +11,26 @@ import { clipGradNorm, clipGradNormTensor } from '../../nn/clip_grad.js';
 
 /** A CPU backend that refuses synchronous reads, like a GPU: optimizers must use tensor ops. */
 class NoSyncReads extends CpuBackend {
-  constructor() { super('nosync'); }
-  override readSync(): never { throw new Error('nosync: data is on the device; use read()'); }
+  constructor() {
+    super('nosync');
+  }
+  override readSync(): never {
+    throw new Error('nosync: data is on the device; use read()');
+  }
 }
 const nosync = new NoSyncReads();
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'optim', 'clip.json');
 const fx = JSON.parse(readFileSync(FIXTURE, 'utf8')) as {
-  cases: { dtype: DType; maxNorm: number; normType: number | 'inf'; shapes: number[][]; grads: number[][]; norm: number; clipped: number[][] }[];
+  cases: {
+    dtype: DType;
+    maxNorm: number;
+    normType: number | 'inf';
+    shapes: number[][];
+    grads: number[][];
+    norm: number;
+    clipped: number[][];
+  }[];
 };
 
 function params(c: (typeof fx.cases)[number], device?: Backend): Tensor[] {
@@ -44,11 +56,19 @@ t.test('host path: PyTorch norm, and every gradient scaled by exactly the docume
     const r = c.dtype === 'float32' ? Math.fround : (x: number) => x;
     const coef = Math.min(r(r(1 / r(norm + r(1e-6))) * r(c.maxNorm)), 1);
     ps.forEach((p, i) => {
-      const got = Array.from(p.grad!.dataSync()), want = Array.from(before[i].dataSync(), (g) => r(g * r(coef)));
+      const got = Array.from(p.grad!.dataSync()),
+        want = Array.from(before[i].dataSync(), (g) => r(g * r(coef)));
       t.same(got, want, `${what}: grad ${i} = coef · grad`);
-      t.ok(got.every((g, j) => Math.abs(g - c.clipped[i][j]) <= tol * Math.abs(c.clipped[i][j]) + 1e-12), `${what}: grad ${i} vs torch`);
+      t.ok(
+        got.every((g, j) => Math.abs(g - c.clipped[i][j]) <= tol * Math.abs(c.clipped[i][j]) + 1e-12),
+        `${what}: grad ${i} vs torch`,
+      );
     });
-    if (coef === 1) t.ok(ps.every((p, i) => p.grad === before[i]), `${what}: no clipping leaves grads as they are`);
+    if (coef === 1)
+      t.ok(
+        ps.every((p, i) => p.grad === before[i]),
+        `${what}: no clipping leaves grads as they are`,
+      );
   }
   t.end();
 });
@@ -64,10 +84,17 @@ t.test('device path (no synchronous reads): same norm and grads within float rou
     t.ok(relErr(norm, c.norm) <= tol, `${c.dtype} p=${c.normType}: norm ${norm} vs torch ${c.norm}`);
     for (let i = 0; i < ps.length; i++) {
       const got = await ps[i].grad!.data();
-      t.ok(Array.from(got).every((g, j) => Math.abs(g - c.clipped[i][j]) <= tol * Math.abs(c.clipped[i][j]) + 1e-12), `grad ${i} vs torch`);
+      t.ok(
+        Array.from(got).every((g, j) => Math.abs(g - c.clipped[i][j]) <= tol * Math.abs(c.clipped[i][j]) + 1e-12),
+        `grad ${i} vs torch`,
+      );
     }
   }
-  t.throws(() => clipGradNorm(params(fx.cases[0], nosync), 1), /nosync: data is on the device/, 'a number needs a synchronous read');
+  t.throws(
+    () => clipGradNorm(params(fx.cases[0], nosync), 1),
+    /nosync: data is on the device/,
+    'a number needs a synchronous read',
+  );
   t.end();
 });
 
@@ -77,7 +104,10 @@ t.test('edge cases', (t) => {
   p.grad = tensor([3, 4]);
   t.equal(clipGradNorm(p, 10), 5, 'a single tensor is accepted');
   p.grad = tensor([Infinity, 1]);
-  t.throws(() => clipGradNorm([p], 1, 2, { errorIfNonfinite: true }), /total norm of order 2 of the gradients is Infinity/);
+  t.throws(
+    () => clipGradNorm([p], 1, 2, { errorIfNonfinite: true }),
+    /total norm of order 2 of the gradients is Infinity/,
+  );
   t.equal(clipGradNorm([p], 1), Infinity, 'without errorIfNonfinite, scales by 0 as PyTorch');
   t.same(Array.from(p.grad.dataSync()), [NaN, 0]);
   t.throws(() => clipGradNorm([p], -1), /maxNorm must be a number >= 0/);

@@ -13,14 +13,22 @@ import { Adam, AdamW, SGD, type Optimizer } from '../../nn/optim.js';
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'optim', 'trajectories.json');
 
 interface Run {
-  name: string; dtype: DType; optimizer: 'sgd' | 'adam' | 'adamw';
-  defaults: Record<string, unknown>; groups: ({ params: string[] } & Record<string, unknown>)[];
+  name: string;
+  dtype: DType;
+  optimizer: 'sgd' | 'adam' | 'adamw';
+  defaults: Record<string, unknown>;
+  groups: ({ params: string[] } & Record<string, unknown>)[];
   clip: { maxNorm: number; normType: number } | null;
   init: Record<string, number[]>;
   steps: { loss: number; norm?: number; params: Record<string, number[]> }[];
 }
 const fx = JSON.parse(readFileSync(FIXTURE, 'utf8')) as {
-  shapes: Record<string, number[]>; x: number[]; xShape: number[]; y: number[]; yShape: number[]; runs: Run[];
+  shapes: Record<string, number[]>;
+  x: number[];
+  xShape: number[];
+  y: number[];
+  yShape: number[];
+  runs: Run[];
 };
 
 /** loss = mean((tanh(x W1 + b1) W2 + b2 − y)²); `unused` never gets a gradient. */
@@ -54,7 +62,8 @@ for (const run of fx.runs) {
       const x = tensor(Float64Array.from(fx.x), { shape: fx.xShape, dtype });
       const y = tensor(Float64Array.from(fx.y), { shape: fx.yShape, dtype });
       const params: Record<string, Tensor> = {};
-      for (const [n, v] of Object.entries(run.init)) params[n] = tensor(Float64Array.from(v), { shape: fx.shapes[n], dtype, requiresGrad: true });
+      for (const [n, v] of Object.entries(run.init))
+        params[n] = tensor(Float64Array.from(v), { shape: fx.shapes[n], dtype, requiresGrad: true });
       const originals = { ...params };
       const opt = build(run, params, fused);
       let worst = 0;
@@ -75,8 +84,15 @@ for (const run of fx.runs) {
         }
       });
       t.ok(worst <= tol, `worst error over ${run.steps.length} steps ${worst.toExponential(2)} <= ${tol}`);
-      t.ok(Object.entries(params).every(([n, p]) => p === originals[n]), 'parameters keep their Tensor objects');
-      t.same(Array.from(params.unused.dataSync()), run.init.unused, 'a parameter without grad is not touched (no decay either)');
+      t.ok(
+        Object.entries(params).every(([n, p]) => p === originals[n]),
+        'parameters keep their Tensor objects',
+      );
+      t.same(
+        Array.from(params.unused.dataSync()),
+        run.init.unused,
+        'a parameter without grad is not touched (no decay either)',
+      );
       t.end();
     });
   }

@@ -23,8 +23,23 @@ const mask = (inp: Inputs, value: number | null) =>
   inp.keep ? keyPaddingMask(inp.keep, value ?? -Infinity, 'float64') : undefined;
 
 const mha: Runner = (cfg, inp) => {
-  const m = new MultiHeadAttention({ dim: cfg.dim, heads: cfg.heads, kvDim: cfg.kvDim, fusedQkv: cfg.fusedQkv, qkvBias: cfg.qkvBias });
-  return { module: m, run: () => m.forward(inp.x, { context: inp.context, mask: mask(inp, cfg.maskValue), relPosBias: inp.relPosBias, causal: cfg.causal }) };
+  const m = new MultiHeadAttention({
+    dim: cfg.dim,
+    heads: cfg.heads,
+    kvDim: cfg.kvDim,
+    fusedQkv: cfg.fusedQkv,
+    qkvBias: cfg.qkvBias,
+  });
+  return {
+    module: m,
+    run: () =>
+      m.forward(inp.x, {
+        context: inp.context,
+        mask: mask(inp, cfg.maskValue),
+        relPosBias: inp.relPosBias,
+        causal: cfg.causal,
+      }),
+  };
 };
 const layer: Runner = (cfg, inp) => {
   const m = new TransformerLayer(cfg as TransformerLayerConfig);
@@ -33,22 +48,50 @@ const layer: Runner = (cfg, inp) => {
 
 const RUNNERS: Record<string, Record<string, Runner>> = {
   layers: {
-    linear: (c, i) => { const m = new Linear(c.in, c.out, { bias: c.bias }); return { module: m, run: () => m.forward(i.x) }; },
-    linear_nobias: (c, i) => { const m = new Linear(c.in, c.out, { bias: c.bias }); return { module: m, run: () => m.forward(i.x) }; },
-    embedding_padding: (c, i) => { const m = new Embedding(c.num, c.dim, { paddingIdx: c.paddingIdx }); return { module: m, run: () => m.forward(i.ids) }; },
-    layernorm_vit: (c, i) => { const m = new LayerNorm(c.dim, c.eps); return { module: m, run: () => m.forward(i.x) }; },
-    layernorm_bert: (c, i) => { const m = new LayerNorm(c.dim, c.eps); return { module: m, run: () => m.forward(i.x) }; },
+    linear: (c, i) => {
+      const m = new Linear(c.in, c.out, { bias: c.bias });
+      return { module: m, run: () => m.forward(i.x) };
+    },
+    linear_nobias: (c, i) => {
+      const m = new Linear(c.in, c.out, { bias: c.bias });
+      return { module: m, run: () => m.forward(i.x) };
+    },
+    embedding_padding: (c, i) => {
+      const m = new Embedding(c.num, c.dim, { paddingIdx: c.paddingIdx });
+      return { module: m, run: () => m.forward(i.ids) };
+    },
+    layernorm_vit: (c, i) => {
+      const m = new LayerNorm(c.dim, c.eps);
+      return { module: m, run: () => m.forward(i.x) };
+    },
+    layernorm_bert: (c, i) => {
+      const m = new LayerNorm(c.dim, c.eps);
+      return { module: m, run: () => m.forward(i.x) };
+    },
     gelu_none: (c, i) => ({ run: () => new GELU(c.approximate).forward(i.x) }),
     gelu_tanh: (c, i) => ({ run: () => new GELU(c.approximate).forward(i.x) }),
-    patch_conv2d: (c, i) => { const m = new PatchConv2d(c.inChans, c.dim, c.patch); return { module: m, run: () => m.forward(i.x) }; },
-    patch_embed: (c, i) => { const m = new PatchEmbed(c.patch, c.inChans, c.dim); return { module: m, run: () => m.forward(i.x) }; },
+    patch_conv2d: (c, i) => {
+      const m = new PatchConv2d(c.inChans, c.dim, c.patch);
+      return { module: m, run: () => m.forward(i.x) };
+    },
+    patch_embed: (c, i) => {
+      const m = new PatchEmbed(c.patch, c.inChans, c.dim);
+      return { module: m, run: () => m.forward(i.x) };
+    },
   },
   attention: {
-    mha_self_padding: mha, mha_cross_kvdim: mha, mha_causal_fused: mha,
-    mha_vlmo_no_k_bias_relpos: mha, mha_relpos_batched: mha, mha_no_bias: mha,
+    mha_self_padding: mha,
+    mha_cross_kvdim: mha,
+    mha_causal_fused: mha,
+    mha_vlmo_no_k_bias_relpos: mha,
+    mha_relpos_batched: mha,
+    mha_no_bias: mha,
   },
   transformer: {
-    layer_pre_ln_vit: layer, layer_pre_ln_vlmo_layer_scale: layer, layer_post_ln_bert_cross: layer, layer_pre_ln_cross_tanh: layer,
+    layer_pre_ln_vit: layer,
+    layer_pre_ln_vlmo_layer_scale: layer,
+    layer_post_ln_bert_cross: layer,
+    layer_pre_ln_cross_tanh: layer,
   },
   losses: {
     ce_hard_ignore_smoothing: (c, i) => ({ run: () => new CrossEntropyLoss(c).forward(i.logits, i.target) }),
@@ -70,14 +113,20 @@ function checkCase(tt: TestT, c: ParityCase, runner: Runner): void {
     for (const [k, p] of module.namedParameters()) params.set(k, p);
   }
   const out = run();
-  tt.ok(maxRelDiff(out, fromJson(c.output)) < TOL, `output matches (max rel diff ${maxRelDiff(out, fromJson(c.output))})`);
+  tt.ok(
+    maxRelDiff(out, fromJson(c.output)) < TOL,
+    `output matches (max rel diff ${maxRelDiff(out, fromJson(c.output))})`,
+  );
   out.mul(fromJson(c.cot)).sum().backward();
   for (const [key, j] of Object.entries(c.grads)) {
     const [kind, ...rest] = key.split('.');
     const name = rest.join('.');
     const x = kind === 'params' ? params.get(name) : inputs[name];
     const g = x?.grad;
-    if (!g) { tt.fail(`${key}: no gradient`); continue; }
+    if (!g) {
+      tt.fail(`${key}: no gradient`);
+      continue;
+    }
     const d = maxRelDiff(g, fromJson(j));
     tt.ok(d < TOL, `${key} gradient matches (max rel diff ${d})`);
   }
@@ -90,7 +139,10 @@ for (const [file, runners] of Object.entries(RUNNERS)) {
     tt.same(Object.keys(cases).sort(), Object.keys(runners).sort(), 'every fixture case has a runner');
     for (const [name, runner] of Object.entries(runners)) {
       if (!cases[name]) continue;
-      tt.test(name, (ct) => { checkCase(ct, cases[name], runner); ct.end(); });
+      tt.test(name, (ct) => {
+        checkCase(ct, cases[name], runner);
+        ct.end();
+      });
     }
     tt.end();
   });

@@ -17,7 +17,6 @@ import {
   f64FromBits,
 } from '../fixtures/safetensors/records.js';
 
-
 /** Every awkward value of each writable dtype, in 0-d, empty and n-d shapes. */
 function specials(): StateDict {
   return {
@@ -25,12 +24,24 @@ function specials(): StateDict {
       dtype: 'float32',
       shape: [3, 4],
       // 0, -0, ±inf, quiet NaN, NaN payload, negative NaN, signalling NaN, min/max subnormal, max, -1.5
-      data: f32FromBits([0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7fc00123, 0xffc00001, 0x7f800001, 1, 0x807fffff, 0x7f7fffff, 0xbfc00000]),
+      data: f32FromBits([
+        0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7fc00123, 0xffc00001, 0x7f800001, 1, 0x807fffff,
+        0x7f7fffff, 0xbfc00000,
+      ]),
     },
     f64: {
       dtype: 'float64',
       shape: [2, 4],
-      data: f64FromBits([0n, 0x8000000000000000n, 0x7ff0000000000000n, 0xfff0000000000000n, 0x7ff8000000000123n, 0x7ff0000000000001n, 1n, 0x800fffffffffffffn]),
+      data: f64FromBits([
+        0n,
+        0x8000000000000000n,
+        0x7ff0000000000000n,
+        0xfff0000000000000n,
+        0x7ff8000000000123n,
+        0x7ff0000000000001n,
+        1n,
+        0x800fffffffffffffn,
+      ]),
     },
     i32: { dtype: 'int32', shape: [5], data: new Int32Array([-2147483648, 2147483647, 0, -1, 1]) },
     f32Scalar: { dtype: 'float32', shape: [], data: f32FromBits([0x7fc0beef]) },
@@ -61,7 +72,10 @@ t.test('fast-check: arbitrary state dicts and metadata round-trip exactly', asyn
   fc.assert(
     fc.property(arbStateDict, arbMetadata, (sd, meta) => {
       const back = deserialize(serialize(sd, meta));
-      return diffStateDicts(sd, back.tensors) === '' && JSON.stringify(Object.entries(back.metadata)) === JSON.stringify(Object.entries(meta));
+      return (
+        diffStateDicts(sd, back.tensors) === '' &&
+        JSON.stringify(Object.entries(back.metadata)) === JSON.stringify(Object.entries(meta))
+      );
     }),
     { numRuns: 300 },
   );
@@ -83,7 +97,10 @@ t.test('byte layout matches the official writer', async (t) => {
   const header = '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       ';
   t.ok(compareUint8Arrays(serialize({ attn0: attn }), craft(header, bytesOf(attn.data))), 'forced alignment example');
   t.ok(compareUint8Arrays(serialize({}), craft('{}      ')), 'empty, no metadata');
-  t.ok(compareUint8Arrays(serialize({}, { framework: 'pt' }), craft('{"__metadata__":{"framework":"pt"}}     ')), 'empty with metadata');
+  t.ok(
+    compareUint8Arrays(serialize({}, { framework: 'pt' }), craft('{"__metadata__":{"framework":"pt"}}     ')),
+    'empty with metadata',
+  );
 
   // Insertion order is kept (the reader does not care), and the header is always padded to 8.
   const sd = { z: specials().i32!, a: specials().f64!, m: specials().f32Scalar! };
@@ -120,7 +137,7 @@ t.test('reads tensors listed in any order, and data at any alignment', async (t)
   }
 });
 
-t.test('loaded arrays are the caller\'s own', async (t) => {
+t.test("loaded arrays are the caller's own", async (t) => {
   const sd = specials();
   const bytes = serialize(sd);
   const back = deserialize(bytes);
@@ -134,7 +151,10 @@ t.test('names and keys that are special to JS objects stay plain data', async (t
   const rec = { dtype: 'int32' as const, shape: [1], data: new Int32Array([5]) };
   const names = ['__proto__', 'constructor', 'toString', '', 'ünï.cøde ✓', '\ud800lone', '10', '2', 'hasOwnProperty'];
   const sd = dictOf(names.map((k) => [k, rec]));
-  const meta = dictOf<string>([['__proto__', 'x'], ['constructor', 'y']]);
+  const meta = dictOf<string>([
+    ['__proto__', 'x'],
+    ['constructor', 'y'],
+  ]);
   const back = deserialize(serialize(sd, meta));
   t.equal(diffStateDicts(sd, back.tensors), '');
   t.equal(Object.getPrototypeOf(back.tensors), Object.prototype, 'prototype untouched');
@@ -150,9 +170,24 @@ t.test('save refuses what it cannot write faithfully', async (t) => {
     ['array type', { w: { dtype: 'float32', shape: [2], data: new Float64Array(2) } }, {}, /not a Float32Array/],
     ['unknown dtype', { w: { dtype: 'int64', shape: [2], data: new Int32Array(2) } }, {}, /cannot be written/],
     ['length', { w: { dtype: 'float32', shape: [3], data: new Float32Array(2) } }, {}, /3 elements but data has 2/],
-    ['negative dim', { w: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } }, {}, /non-negative safe integers/],
-    ['fractional dim', { w: { dtype: 'float32', shape: [0.5, 4], data: new Float32Array(2) } }, {}, /non-negative safe integers/],
-    ['overflowing shape', { w: { dtype: 'float32', shape: [2 ** 40, 2 ** 40, 0.5], data: new Float32Array(2) } }, {}, /safe integers/],
+    [
+      'negative dim',
+      { w: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } },
+      {},
+      /non-negative safe integers/,
+    ],
+    [
+      'fractional dim',
+      { w: { dtype: 'float32', shape: [0.5, 4], data: new Float32Array(2) } },
+      {},
+      /non-negative safe integers/,
+    ],
+    [
+      'overflowing shape',
+      { w: { dtype: 'float32', shape: [2 ** 40, 2 ** 40, 0.5], data: new Float32Array(2) } },
+      {},
+      /safe integers/,
+    ],
     ['metadata value', { w: ok }, { epoch: 3 }, /metadata value for key "epoch"/],
     ['metadata type', { w: ok }, ['a'], /metadata is not an object/],
     ['record type', { w: null }, {}, /not a TensorRecord/],
@@ -170,7 +205,9 @@ t.test('F16 -> float32 is exact for all 65536 bit patterns', async (t) => {
   let bad = 0;
   for (let h = 0; h < 0x10000; h++) {
     const f = new Float32Array(new Uint32Array([halfToFloatBits(h)]).buffer)[0]!;
-    const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    const sign = h & 0x8000 ? -1 : 1,
+      e = (h >> 10) & 0x1f,
+      m = h & 0x3ff;
     if (e === 0x1f && m !== 0) {
       // NaN: sign and payload kept, quiet bit set (what torch's .float() gives; see the torch test)
       const bits = halfToFloatBits(h);
@@ -188,7 +225,10 @@ t.test('other PyTorch dtypes convert, with range checks into int32', async (t) =
     deserialize(craft({ x: { dtype, shape, data_offsets: [0, bytes.length] } }, new Uint8Array(bytes))).tensors.x!;
   t.same(Array.from(one('BF16', [2], [0x80, 0x3f, 0x49, 0xc0]).data), [1, -3.140625]);
   t.same(Array.from(one('F16', [2], [0x00, 0x3c, 0x01, 0x00]).data), [1, 2 ** -24]);
-  t.same(Array.from(one('I64', [2], [0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff]).data), [2147483647, -2147483648]);
+  t.same(
+    Array.from(one('I64', [2], [0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff]).data),
+    [2147483647, -2147483648],
+  );
   t.same(Array.from(one('U64', [1], [5, 0, 0, 0, 0, 0, 0, 0]).data), [5]);
   t.same(Array.from(one('U32', [1], [0xff, 0xff, 0xff, 0x7f]).data), [2147483647]);
   t.same(Array.from(one('I16', [2], [0x00, 0x80, 0xff, 0x7f]).data), [-32768, 32767]);
@@ -197,7 +237,10 @@ t.test('other PyTorch dtypes convert, with range checks into int32', async (t) =
   t.same(Array.from(one('U8', [2], [0, 255]).data), [0, 255]);
   t.same(Array.from(one('BOOL', [3], [0, 1, 2]).data), [0, 1, 1]);
   t.equal(one('BOOL', [3], [0, 1, 1]).dtype, 'int32');
-  t.throws(() => one('I64', [2], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0]), /tensor "x": I64 element 1 = 2147483648 does not fit in int32/);
+  t.throws(
+    () => one('I64', [2], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0]),
+    /tensor "x": I64 element 1 = 2147483648 does not fit in int32/,
+  );
   t.throws(() => one('I64', [1], [0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff]), /-2147483649 does not fit/);
   t.throws(() => one('U64', [1], [0, 0, 0, 0, 1, 0, 0, 0]), /U64 element 0 = 4294967296/);
   t.throws(() => one('U32', [1], [0, 0, 0, 0x80]), /U32 element 0 = 2147483648/);

@@ -32,7 +32,11 @@ t.test('a save interrupted at any byte leaves the previous checkpoint intact', a
   const total = serialize(version(2), { v: '2' }).length;
   const header = total - 32 * 4 - 4;
   for (const failAfterBytes of [0, 1, 7, 8, 9, header - 1, header, header + 50, total - 1, total, total + 5]) {
-    await t.rejects(save(path, version(2), { v: '2' }, { failAfterBytes }), SimulatedCrash, `crash after ${failAfterBytes} bytes`);
+    await t.rejects(
+      save(path, version(2), { v: '2' }, { failAfterBytes }),
+      SimulatedCrash,
+      `crash after ${failAfterBytes} bytes`,
+    );
     const { tensors, metadata } = await load(path);
     t.equal(diffStateDicts(tensors, version(1)), '', `still version 1 after crash at ${failAfterBytes}`);
     t.same(metadata, { v: '1' });
@@ -42,7 +46,10 @@ t.test('a save interrupted at any byte leaves the previous checkpoint intact', a
   const names = (await readdir(dir)).sort();
   const temps = names.filter((n) => n !== 'm.safetensors');
   t.equal(temps.length, 11);
-  t.ok(temps.every((n) => /^\.m\.safetensors\.[0-9a-f]{12}\.tmp$/.test(n)), 'temp names are hidden and distinct');
+  t.ok(
+    temps.every((n) => /^\.m\.safetensors\.[0-9a-f]{12}\.tmp$/.test(n)),
+    'temp names are hidden and distinct',
+  );
   let partial = 0;
   for (const n of temps) {
     await load(join(dir, n)).catch((e: unknown) => {
@@ -79,7 +86,10 @@ t.test('SIGKILL at random moments of a save loop never corrupts the checkpoint',
   const script = join(ROOT, 'test', 'fixtures', 'safetensors', 'save_loop.ts');
   const seen = new Set<number>();
   for (const delayMs of [10, 80, 170]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, path, '4'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, path, '4'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     t.teardown(() => void child.kill('SIGKILL'));
     // Wait until generation 0 is on disk, then kill at an arbitrary point of a later save.
     await new Promise<void>((resolve, reject) => {
@@ -92,9 +102,15 @@ t.test('SIGKILL at random moments of a save loop never corrupts the checkpoint',
     await exited;
     const { tensors, metadata } = await load(path);
     const gen = Number(metadata.gen);
-    const a = tensors.a!.data, b = tensors.b!.data;
-    t.ok(a.length === b.length && a.every((x) => x === gen) && b.every((x) => x === gen), `complete generation ${gen} after kill at +${delayMs} ms`);
+    const a = tensors.a!.data,
+      b = tensors.b!.data;
+    t.ok(
+      a.length === b.length && a.every((x) => x === gen) && b.every((x) => x === gen),
+      `complete generation ${gen} after kill at +${delayMs} ms`,
+    );
     seen.add(gen);
   }
-  t.comment(`generations seen after kills: ${[...seen].join(', ')}; leftover temps: ${(await readdir(dir)).length - 1}`);
+  t.comment(
+    `generations seen after kills: ${[...seen].join(', ')}; leftover temps: ${(await readdir(dir)).length - 1}`,
+  );
 });

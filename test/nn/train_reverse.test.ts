@@ -10,7 +10,14 @@ import { Module } from '../../nn/module.js';
 import { AdamW } from '../../nn/optim.js';
 import { TransformerLayer } from '../../nn/transformer.js';
 
-const V = 10, T = 8, C = 32, HEADS = 4, LAYERS = 2, BATCH = 32, STEPS = 40, LR = 1e-2;
+const V = 10,
+  T = 8,
+  C = 32,
+  HEADS = 4,
+  LAYERS = 2,
+  BATCH = 32,
+  STEPS = 40,
+  LR = 1e-2;
 
 class Reverser extends Module {
   readonly tok: Embedding;
@@ -22,7 +29,10 @@ class Reverser extends Module {
     super();
     this.tok = this.registerModule('tok', new Embedding(V, C, { rng }));
     this.pos = this.registerModule('pos', new Embedding(T, C, { rng }));
-    const layers = Array.from({ length: LAYERS }, () => new TransformerLayer({ dim: C, heads: HEADS, mlpDim: 2 * C, norm: 'pre', fusedQkv: true, rng }));
+    const layers = Array.from(
+      { length: LAYERS },
+      () => new TransformerLayer({ dim: C, heads: HEADS, mlpDim: 2 * C, norm: 'pre', fusedQkv: true, rng }),
+    );
     this.layers = this.registerModule('layers', new ModuleList(layers));
     this.norm = this.registerModule('norm', new LayerNorm(C));
     this.head = this.registerModule('head', new Linear(C, V, { rng }));
@@ -48,7 +58,8 @@ t.test('a 2-layer transformer learns to reverse sequences', (tt) => {
   const started = performance.now();
   const model = new Reverser(new Rng(0));
   const opt = new AdamW(model.parameters(), { lr: LR });
-  const data = new Rng(1), seen = new Set<string>();
+  const data = new Rng(1),
+    seen = new Set<string>();
   let loss = NaN;
   for (let step = 0; step < STEPS; step++) {
     const { x, y, keys } = batch(BATCH, data);
@@ -63,8 +74,10 @@ t.test('a 2-layer transformer learns to reverse sequences', (tt) => {
   const test = batch(512, new Rng(2));
   tt.ok(test.keys.filter((k) => seen.has(k)).length <= 1, 'held-out sequences are (almost all) unseen');
   const acc = noGrad(() => model.eval().forward(test.x).argmax(-1).eq(test.y).to('float32').mean().item());
-  tt.comment(`${STEPS} steps of batch ${BATCH} (C=${C}, ${LAYERS} layers, ${model.numParameters()} params): ` +
-    `final loss ${loss.toFixed(4)}, held-out token accuracy ${(100 * acc).toFixed(2)}%, train ${trainSeconds.toFixed(1)} s`);
+  tt.comment(
+    `${STEPS} steps of batch ${BATCH} (C=${C}, ${LAYERS} layers, ${model.numParameters()} params): ` +
+      `final loss ${loss.toFixed(4)}, held-out token accuracy ${(100 * acc).toFixed(2)}%, train ${trainSeconds.toFixed(1)} s`,
+  );
   tt.ok(acc >= 0.99, `held-out token accuracy ${acc} >= 0.99`);
   tt.end();
 });
