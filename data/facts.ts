@@ -1,5 +1,5 @@
 /**
- * The facts a scene's caption names, as a fixed multi-label vocabulary: which colours, which kinds
+ * The facts a scene's caption names, as a fixed multi-label vocabulary: how many objects, which colours, which kinds
  * (digits or shapes), which sizes and which (colour, kind) and (size, kind) pairs the scene holds.
  * A multi-hot target over this vocabulary is what a unimodal image warm start learns to predict
  * (`vlgrad pretrain vit`), the miniature of starting from a classifier's weights (DeiT) as the
@@ -7,23 +7,26 @@
  * scene states exactly these facts (see `sceneFacts`), so this is the caption's content, read
  * without parsing. Training code builds targets from training scenes only.
  */
-import { COLOURS, KINDS, SIZES, type DatasetName } from './attributes.js';
+import { COLOURS, KINDS, MAX_OBJECTS, SIZES, type DatasetName } from './attributes.js';
 import { check } from './errors.js';
 import type { SceneMeta } from './scene.js';
 
-/** The groups of facts. 'pair' is (colour, kind), 'sizePair' is (size, kind). */
-export const FACT_GROUPS = ['colour', 'kind', 'size', 'pair', 'sizePair'] as const;
+/** The groups of facts. 'count' is one-hot (1 to 3 objects), 'pair' is (colour, kind), 'sizePair' is (size, kind). */
+export const FACT_GROUPS = ['count', 'colour', 'kind', 'size', 'pair', 'sizePair'] as const;
 /** A group of facts. */
 export type FactGroup = (typeof FACT_GROUPS)[number];
 
-/** The default groups: everything a caption names about its objects (relations excepted). */
-export const DEFAULT_FACT_GROUPS: readonly FactGroup[] = FACT_GROUPS;
+/**
+ * The default groups: everything a caption names about its objects (relations excepted) but the
+ * count, which ITC learns first on its own (ALBEF's warm start); VLMo's stage 1 adds 'count'.
+ */
+export const DEFAULT_FACT_GROUPS: readonly FactGroup[] = FACT_GROUPS.filter((g) => g !== 'count');
 
 /** A fact vocabulary: label names in a fixed order and the group each belongs to. */
 export interface FactVocab {
   dataset: DatasetName;
   groups: readonly FactGroup[];
-  /** Label names, e.g. 'colour:red', 'kind:7', 'size:large', 'pair:red 7', 'sizePair:large 7'. */
+  /** Label names, e.g. 'count:2', 'colour:red', 'kind:7', 'size:large', 'pair:red 7', 'sizePair:large 7'. */
   labels: readonly string[];
   /** Group of each label (same order as `labels`). */
   groupOf: readonly FactGroup[];
@@ -52,7 +55,12 @@ export function factVocab(dataset: DatasetName, groups: readonly FactGroup[] = D
   };
   for (const g of FACT_GROUPS) {
     if (!groups.includes(g)) continue; // fixed group order, whatever order the caller lists them in
-    if (g === 'colour') add(g, COLOURS);
+    if (g === 'count')
+      add(
+        g,
+        Array.from({ length: MAX_OBJECTS }, (_, i) => String(i + 1)),
+      );
+    else if (g === 'colour') add(g, COLOURS);
     else if (g === 'kind') add(g, kinds);
     else if (g === 'size') add(g, SIZES);
     else if (g === 'pair')
@@ -75,7 +83,7 @@ export function sceneFactLabels(meta: SceneMeta, vocab: FactVocab): string[] {
     meta.dataset === vocab.dataset,
     `sceneFactLabels: a '${meta.dataset}' scene against a '${vocab.dataset}' fact vocabulary`,
   );
-  const on = new Set<string>();
+  const on = new Set<string>([`count:${meta.objects.length}`]);
   for (const o of meta.objects) {
     on.add(`colour:${o.colour}`)
       .add(`kind:${o.kind}`)

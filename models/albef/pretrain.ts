@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { getBackend, Rng } from '../../engine/index.js';
 import {
   channelStats,
+  DEFAULT_FACT_GROUPS,
   FACT_GROUPS,
   grammarVocab,
   makeDataset,
@@ -62,7 +63,7 @@ export const PRETRAIN_DEFAULTS: VitPretrainOptions = {
   warmupSteps: 30,
   minLr: 1e-5,
   weightDecay: 0.02,
-  groups: FACT_GROUPS.join(','),
+  groups: DEFAULT_FACT_GROUPS.join(','),
   valSize: 500,
   out: 'runs/albef-tiny-vit',
   progress: true,

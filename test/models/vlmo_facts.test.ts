@@ -23,13 +23,13 @@ t.test('targets of training scenes: one count, and exactly the colours, kinds, s
   metas.forEach((m, b) => {
     const on = f.names.filter((_, j) => y[b * f.size + j] === 1);
     const want = new Set([
-      `count=${m.objects.length}`,
+      `count:${m.objects.length}`,
       ...m.objects.flatMap((o) => [
-        `colour=${o.colour}`,
-        `kind=${o.kind}`,
-        `size=${o.size}`,
-        `${o.colour} ${o.kind}`,
-        `${o.size} ${o.kind}`,
+        `colour:${o.colour}`,
+        `kind:${o.kind}`,
+        `size:${o.size}`,
+        `pair:${o.colour} ${o.kind}`,
+        `sizePair:${o.size} ${o.kind}`,
       ]),
     ]);
     t.same(new Set(on), want, `scene ${b}`);
