@@ -22,7 +22,7 @@ import {
   seedFlag,
   trainConfigFlag,
 } from '../common/flags.js';
-import { checkpointStep, requireRunJson, withSavedOptions, wroteVerb } from '../common/run_dir.js';
+import { checkpointStep, openRunDir, requireRunJson, withSavedOptions, wroteVerb } from '../common/run_dir.js';
 import { vqaCommand, type FusedClsModel } from '../common/vqa.js';
 import { load } from '../../nn/safetensors_node.js';
 import { Albef } from './albef.js';
@@ -309,6 +309,7 @@ const train = command({
     const f = flags.resume ? withSavedOptions(flags, given, flags.out, ALBEF_RESUME_KEYS) : flags;
     checkTrainSize(f.trainSize, f.noise);
     checkWarmup(f.warmupSteps, f.steps);
+    openRunDir(f.out, { resume: f.resume, overwrite: f.overwrite, command: 'train albef' }); // refuse a bad --out before the warm start runs
     const t0 = performance.now(),
       initVision = await resolveInitVision(f);
     const {
