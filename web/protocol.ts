@@ -65,6 +65,8 @@ export function demoOptions(spec: TrainSpec, device: string): AlbefTrainOptions 
     dataset: 'shapes',
     trainSize: spec.trainSize,
     steps: spec.steps,
+    // the warm-up must end before the schedule does: a short run warms up for a tenth of it
+    warmupSteps: Math.min(TRAIN_DEFAULTS.warmupSteps, Math.floor(spec.steps / 10)),
     batchSize: spec.batchSize,
     seed: spec.seed,
     device,

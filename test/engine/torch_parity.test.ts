@@ -22,7 +22,7 @@ import { OPS, type Kw } from '../helpers/fixture_ops.js';
 
 /** Primitives (ALL_OPS) whose name differs from the API call that exercises them. */
 // Primitives reached through another API entry: cast via to(), geluGrad via gelu's backward.
-const PRIMITIVE_VIA: Record<string, string> = { cast: 'to', geluGrad: 'gelu' };
+const PRIMITIVE_VIA: Record<string, string> = { cast: 'to', geluGrad: 'gelu', geluBackward: 'gelu' };
 
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 

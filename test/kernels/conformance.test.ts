@@ -34,7 +34,8 @@ async function replay(c: DeviceCase, be: Backend): Promise<Result> {
   }
   const grads = await Promise.all(xs.map((x) => (x.grad ? x.grad.data() : null)));
   const result = { out: await out.data(), shape: out.shape.join(','), grads };
-  for (const x of [...xs, ...cs, out]) x.dispose();
+  // `to` returns a const itself when it already lives on `be`: those stay (later replays use them)
+  for (const x of [...xs, ...cs.filter((k, i) => k !== c.consts[i]), out]) x.dispose();
   return result;
 }
 

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
+import { syncValues } from '../../engine/host_values.js';
 import { memory, randn, tensor, tidy, type Backend } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
 import {
@@ -108,7 +109,20 @@ t.test('NaN and infinities pass through arithmetic', async (tt) => {
       const y = Array.from(await x.exp().add(1).data());
       td.same(y.slice(0, 3), [NaN, Infinity, 1]);
       td.ok(Math.abs(y[3] - (Math.E + 1)) < 1e-6, 'e + 1 to f32 accuracy');
-      td.same(Array.from(await x.to('int32').data()), [0, 0, 0, 1], 'as an Int32Array store: NaN and ±Infinity give 0');
+      if (syncValues(x)) {
+        td.throws(
+          () => x.to('int32'),
+          RangeError,
+          'NaN and ±Infinity to int32 are refused where the values can be read synchronously',
+        );
+      } else {
+        // checking would need a read on an asynchronous device: the store truncates as an Int32Array does
+        td.same(
+          Array.from(await x.to('int32').data()),
+          [0, 0, 0, 1],
+          'as an Int32Array store: NaN and ±Infinity give 0',
+        );
+      }
     },
     GPU_ONLY,
   );

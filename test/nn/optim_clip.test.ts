@@ -11,6 +11,7 @@ import { clipGradNorm, clipGradNormTensor } from '../../nn/clip_grad.js';
 
 /** A CPU backend that refuses synchronous reads, like a GPU: optimizers must use tensor ops. */
 class NoSyncReads extends CpuBackend {
+  override readonly hostData = false; // a device whose data is not on the host says so
   constructor() {
     super('nosync');
   }
