@@ -205,6 +205,8 @@ export class GpuJsBackend implements Backend {
 
   // ---- movement ------------------------------------------------------------------------------
   writeStrided(base: Raw, region: View, src: Raw): Raw {
+    // An empty region writes nothing: a copy of base (the kernel would read an empty src as garbage).
+    if (src.size === 0) return this.cast(base, base.dtype);
     const cpu: CpuFn = (be, [x, s]) => be.writeStrided(x, region, s);
     const plan = regionPlan(region);
     if (!plan)

@@ -67,3 +67,26 @@ t.test('reductions, softmax and concat of empty tensors match PyTorch', async (t
   x.softmax(-1).sum().backward();
   t.same(x.grad!.shape, [2, 0], 'the empty softmax stays in the graph');
 });
+
+t.test('a slice to an empty region has a zero gradient on every device', async (t) => {
+  // Found by a fresh property seed: gpu.js's writeStrided read an empty source as garbage (NaN).
+  await forEachBackend(t, async (t, be) => {
+    for (const dim of [0, 1, 2]) {
+      const x = vg
+        .tensor(
+          Float32Array.from({ length: 60 }, (_, i) => i),
+          { shape: [3, 5, 4], device: be },
+        )
+        .requiresGrad_();
+      const specs: [number, number, number][] = [
+        [0, 3, 1],
+        [0, 5, 1],
+        [0, 4, 1],
+      ];
+      specs[dim] = [0, 0, 1];
+      const y = x.slice(specs);
+      y.sum().add(1).backward();
+      t.same(await values(x.grad!), new Array(60).fill(0), `dim ${dim} sliced to [${y.shape}]: gradient zeros`);
+    }
+  });
+});
