@@ -16,6 +16,7 @@ import {
   type NegativeIndices,
 } from '../common/objectives.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
+import type { Batch } from '../../data/index.js';
 
 export { itmLoss, type HardNegatives, type NegativeIndices };
 
@@ -253,5 +254,19 @@ export function vlObjective(model: Vlmo, batch: VlBatch, opts: { negatives?: Har
       return mlm.labels;
     },
     mlmAll: mlm.all,
+  };
+}
+
+/** A loader batch as stage-3 inputs. Shapes: images [B, 3, S, S], ids etc. [B, T]. */
+export function vlBatch(b: Batch, S: number): VlBatch {
+  const B = b.batchSize,
+    T = b.length,
+    mlm = b.mlm!;
+  return {
+    images: tensor(b.images, { shape: [B, 3, S, S] }),
+    ids: tensor(b.ids, { shape: [B, T] }),
+    attentionMask: tensor(b.attentionMask, { shape: [B, T] }),
+    mlmIds: tensor(mlm.inputIds, { shape: [B, T] }),
+    mlmLabels: tensor(mlm.labels, { shape: [B, T] }),
   };
 }

@@ -9,8 +9,8 @@ import { load } from '../../nn/safetensors_node.js';
 import { fromRecords, latestCheckpoint, newestReadable } from '../common/checkpoint.js';
 import { onHost } from '../common/trainer.js';
 import type { VlmoConfig } from './config.js';
-import { stageConfig, type Stage } from './stages.js';
-import { parseStages, type StageDone, type VlmoRunInfo } from './train.js';
+import { parseStages, stageConfig, type Stage } from './stages.js';
+import type { StageDone, VlmoRunInfo } from './train.js';
 import { Vlmo } from './vlmo.js';
 
 /** What `trainedStages` reports: `trained` is null for a stage without done.json. */

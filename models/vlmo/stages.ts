@@ -123,3 +123,21 @@ export function loadPreviousStage(
   }
   return { fresh: missing, dropped: unexpected };
 }
+
+/** Parses '1,2,3' into sorted stages. */
+export function parseStages(s: string): Stage[] {
+  const out = [
+    ...new Set(
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .map(Number),
+    ),
+  ].sort();
+  for (const n of out)
+    if (!(STAGES as readonly number[]).includes(n))
+      throw new RangeError(`--stages: unknown stage '${n}' (expected some of 1,2,3)`);
+  if (out.length === 0) throw new RangeError('--stages: name at least one of 1,2,3');
+  return out as Stage[];
+}

@@ -24,7 +24,6 @@ import {
   grammarVocab,
   makeDataset,
   Tokenizer,
-  type Batch,
   type DatasetName,
   type Normalize,
   type SceneDataset,
@@ -49,13 +48,14 @@ import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../comm
 import { accuracyAsync } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
-import { factsObjective, mimObjective, textMlmObjective, vlObjective, type VlBatch } from './objectives.js';
+import { factsObjective, mimObjective, textMlmObjective, vlBatch, vlObjective } from './objectives.js';
 import { FactTargets } from './facts.js';
 import {
   freezeForStage,
   loadPreviousStage,
   STAGE_NAMES,
   stageConfig,
+  parseStages,
   STAGES,
   vlmoNoDecay,
   type Stage,
@@ -63,6 +63,8 @@ import {
 import { Vlmo } from './vlmo.js';
 import { loadStageModel } from './stage_files.js';
 
+export { parseStages } from './stages.js';
+export { vlBatch } from './objectives.js';
 export { loadStageCheckpoint, loadStageModel, trainedStages, type TrainedStages } from './stage_files.js';
 
 export interface VlmoTrainOptions {
@@ -166,38 +168,6 @@ export interface StageDone {
   steps: number;
   seconds: number;
   startedFrom: string;
-}
-
-/** Parses '1,2,3' into sorted stages. */
-export function parseStages(s: string): Stage[] {
-  const out = [
-    ...new Set(
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean)
-        .map(Number),
-    ),
-  ].sort();
-  for (const n of out)
-    if (!(STAGES as readonly number[]).includes(n))
-      throw new RangeError(`--stages: unknown stage '${n}' (expected some of 1,2,3)`);
-  if (out.length === 0) throw new RangeError('--stages: name at least one of 1,2,3');
-  return out as Stage[];
-}
-
-/** A loader batch as stage-3 inputs. Shapes: images [B, 3, S, S], ids etc. [B, T]. */
-export function vlBatch(b: Batch, S: number): VlBatch {
-  const B = b.batchSize,
-    T = b.length,
-    mlm = b.mlm!;
-  return {
-    images: tensor(b.images, { shape: [B, 3, S, S] }),
-    ids: tensor(b.ids, { shape: [B, T] }),
-    attentionMask: tensor(b.attentionMask, { shape: [B, T] }),
-    mlmIds: tensor(mlm.inputIds, { shape: [B, T] }),
-    mlmLabels: tensor(mlm.labels, { shape: [B, T] }),
-  };
 }
 
 /** Masked-prediction accuracy over all positions' logits and labels (−100 rows skipped). */
