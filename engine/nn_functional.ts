@@ -13,7 +13,7 @@ import {
   softmax as softmaxOp,
   softmaxComposite,
 } from './ops/fused.js';
-import { syncValues } from './host_values.js';
+import { checkValues } from './host_values.js';
 import { defaultRng, type Rng } from './random.js';
 import { DTypeError, fmt, isFloat, normDim, ShapeError } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -223,20 +223,21 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, red
 }
 
 /** One-hot float32 encoding of int32 class ids: [...] -> [..., numClasses]. Ids outside
- * [0, numClasses) are an error, as in PyTorch (checked where the ids can be read synchronously:
- * every device but webgpu, where such an id gives a zero row). */
+ * [0, numClasses) are an error, as in PyTorch: at once, or on webgpu for ids computed on the device
+ * (which cannot be read without waiting) at the device's next read (engine/host_values.ts). */
 export function oneHot(ids: Tensor, numClasses: number): Tensor {
   if (ids.dtype !== 'int32') throw new DTypeError(`oneHot: ids must be int32, got ${ids.dtype}`);
   if (!(Number.isInteger(numClasses) && numClasses >= 0))
     throw new RangeError(`oneHot: numClasses must be an integer >= 0, got ${numClasses}`);
-  const values = syncValues(ids);
-  const bad = values?.findIndex((v) => v < 0 || v >= numClasses) ?? -1;
-  if (bad >= 0) {
-    throw new RangeError(
-      `oneHot: class id ${values![bad]} at index ${bad} of ${fmt(ids.shape)} is out of range ` +
-        `for numClasses ${numClasses} (expected 0 to ${numClasses - 1})`,
-    );
-  }
+  checkValues(ids, (values) => {
+    const bad = Array.prototype.findIndex.call(values, (v: number) => v < 0 || v >= numClasses);
+    if (bad >= 0) {
+      throw new RangeError(
+        `oneHot: class id ${values[bad]} at index ${bad} of ${fmt(ids.shape)} is out of range ` +
+          `for numClasses ${numClasses} (expected 0 to ${numClasses - 1})`,
+      );
+    }
+  });
   const classes = F.fullOn(ids.backend, [numClasses], 0, 'int32');
   const ar = new Int32Array(numClasses).map((_, i) => i);
   const range = new Tensor(ids.backend.upload(ar, 'int32'), classes.shape, ids.backend);

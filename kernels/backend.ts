@@ -83,6 +83,11 @@ export interface Backend {
   read(x: Raw): Promise<TypedArray>;
   /** The host array itself, where the data lives on the host; throws elsewhere. */
   readSync(x: Raw): TypedArray;
+  /**
+   * Asynchronous devices only: runs `check` on `x`'s values once they can be read; if it throws, the
+   * device's next read rejects with that error (input checks that need values, engine/host_values.ts).
+   */
+  checkLater?(x: Raw, check: (values: TypedArray) => void): void;
   /** Releases device memory early (GC would do it later). */
   dispose(x: Raw): void;
   /** Live buffers and bytes on this device. */

@@ -4,7 +4,7 @@
  */
 import type { DType, ScalarFn1 } from '../../kernels/backend.js';
 import { defineOp, type NoAttrs, type OpDef, type Saved } from '../op.js';
-import { syncValues } from '../host_values.js';
+import { checkValues } from '../host_values.js';
 import { checkDType, checkInt32, fmt, fullView } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { erf as erfScalar, erf32 } from './scalar_math.js';
@@ -195,8 +195,8 @@ export const clamp = unaryOp<ClampAttrs>({
 });
 
 /** Converts dtype; the gradient converts back. Float to int32 truncates toward zero, as PyTorch;
- * NaN, ±Infinity and values outside int32 are an error (PyTorch's result there is undefined) where
- * the values can be read synchronously (engine/host_values.ts). */
+ * NaN, ±Infinity and values outside int32 are an error (PyTorch's result there is undefined): at
+ * once, or on webgpu at the device's next read (engine/host_values.ts). */
 export const cast = defineOp<{ dtype: DType }>({
   name: 'cast',
   shape: ([x], { dtype }) => {
@@ -205,8 +205,7 @@ export const cast = defineOp<{ dtype: DType }>({
   },
   forward: (be, [x], out) => {
     if (out.dtype === 'int32' && x.dtype !== 'int32') {
-      const values = syncValues(x);
-      if (values) checkInt32(`cast ${fmt(x.shape)} ${x.dtype} to int32`, values);
+      checkValues(x, (v) => checkInt32(`cast ${fmt(x.shape)} ${x.dtype} to int32`, v));
     }
     return be.cast(x.raw, out.dtype);
   },

@@ -71,6 +71,9 @@ export class GpuJsBackend implements Backend {
   readonly hostData: boolean = false;
   private readonly tracker: MemoryTracker;
   private readonly broken = new Set<string>();
+  /** Checks of values that were not readable when their op was called (see deferCheck). */
+  private deferred: Promise<void>[] = [];
+  private deferredError: Error | null = null;
 
   constructor(
     readonly device: GpuJsDevice,
@@ -92,7 +95,7 @@ export class GpuJsBackend implements Backend {
   /** Waits until all work enqueued so far has been handed to the device (torch.cuda.synchronize,
    * minus waiting for the GPU itself; a read does that). */
   sync(): Promise<void> {
-    return this.rt.idle();
+    return this.rt.idle().then(() => this.settleChecks());
   }
 
   // ---- buffers -------------------------------------------------------------------------------
@@ -121,7 +124,32 @@ export class GpuJsBackend implements Backend {
   }
   read(x: Raw): Promise<TypedArray> {
     const r = this.own(x);
-    return this.rt.host(r.buf.value).then((f) => fromFloats(f, r.dtype));
+    const data = this.rt.host(r.buf.value).then((f) => fromFloats(f, r.dtype));
+    if (this.deferred.length === 0 && !this.deferredError) return data;
+    return this.settleChecks().then(() => data);
+  }
+  /**
+   * Checks the values of `x` once they can be read (webgpu computes asynchronously): if `check`
+   * throws, the next read (or `sync()`) on this device rejects with its error, as a CUDA device-side
+   * assert surfaces at the next synchronization. The result of the op that asked is not to be trusted.
+   */
+  checkLater(x: Raw, check: (values: TypedArray) => void): void {
+    const r = this.own(x);
+    this.deferred.push(
+      this.rt
+        .host(r.buf.value)
+        .then((f) => check(fromFloats(f, r.dtype)))
+        .catch((e: unknown) => {
+          this.deferredError ??= e instanceof Error ? e : new Error(String(e));
+        }),
+    );
+  }
+  /** Waits for the deferred checks; throws (once) the first that failed. */
+  private async settleChecks(): Promise<void> {
+    await Promise.all(this.deferred.splice(0));
+    const e = this.deferredError;
+    this.deferredError = null;
+    if (e) throw e;
   }
   readSync(x: Raw): TypedArray {
     const r = this.own(x);

@@ -309,7 +309,7 @@ const train = command({
     const f = flags.resume ? withSavedOptions(flags, given, flags.out, ALBEF_RESUME_KEYS) : flags;
     checkTrainSize(f.trainSize, f.noise);
     checkWarmup(f.warmupSteps, f.steps);
-    openRunDir(f.out, { resume: f.resume, overwrite: f.overwrite, command: 'train albef' }); // refuse a bad --out before the warm start runs
+    openRunDir(f.out, { resume: f.resume, overwrite: f.overwrite, command: 'train albef', lock: false }); // refuse a bad --out before the warm start runs
     const t0 = performance.now(),
       initVision = await resolveInitVision(f);
     const {

@@ -9,7 +9,7 @@ import { setDefaultDevice } from '../../engine/index.js';
 import type { Tokenizer } from '../../data/index.js';
 import { moduleRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
-import { openRunDir, pickOptions } from '../common/run_dir.js';
+import { openRunDir, pickOptions, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
@@ -42,11 +42,22 @@ export const ALBEF_RESUME_KEYS = [
   'momentum',
 ] as const;
 
-/** Builds the model, data and optimizer, resumes if asked, trains, and writes the run directory. */
-export async function trainAlbef(
-  opts: AlbefTrainOptions,
-): Promise<{ model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number }> {
-  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' }); // checks only; writes nothing
+type Trained = { model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: number; steps: number };
+
+/**
+ * Builds the model, data and optimizer, resumes if asked, trains, and writes the run directory,
+ * holding its lock throughout (another process training into `opts.out` is refused).
+ */
+export async function trainAlbef(opts: AlbefTrainOptions): Promise<Trained> {
+  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' }); // checks and locks; writes nothing else
+  try {
+    return await trainInto(run, opts);
+  } finally {
+    run.release();
+  }
+}
+
+async function trainInto(run: OpenRun, opts: AlbefTrainOptions): Promise<Trained> {
   const device = await startTrainingDevice(opts.device);
   setDefaultDevice(device);
   const warm = opts.initVision ? await readVisionInit(opts.initVision, { tensors: !opts.resume }) : null;

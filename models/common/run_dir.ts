@@ -12,6 +12,8 @@
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../../nn/atomic_write.js';
+import { checkUnlocked, LOCK_NAME, lockRunDir } from './run_lock.js';
 
 /** A run directory that cannot be used as asked; the message says what to do instead. */
 export class RunDirError extends Error {
@@ -58,13 +60,18 @@ export function requireRunJson<T>(dir: string, trainCommand: string): T {
   return info as T;
 }
 
-const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
+/** A directory's entries, less the run lock. */
+const entries = (dir: string): string[] =>
+  existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith(LOCK_NAME)) : []; // less the lock (and its link source)
 
 /** How a training command may use its `--out` directory. */
 export interface RunDirOptions {
   resume: boolean;
-  overwrite?: boolean /** e.g. 'train albef', for messages. */;
+  overwrite?: boolean;
+  /** e.g. 'train albef', for messages. */
   command: string;
+  /** Take the directory's lock (run_lock.ts) until `release()`; default true. False: only refuse a live lock. */
+  lock?: boolean;
 }
 
 /** The result of `openRunDir`: whether there is something to resume, and the commit step. */
@@ -79,14 +86,28 @@ export interface OpenRun {
    * run.json (`info` plus the resume history, with `resume` appended when given).
    */
   commit(info: object, resume?: ResumeRecord): void;
+  /** Releases the directory's lock (call it in a `finally`; idempotent). */
+  release(): void;
 }
 
 /**
- * Checks that `dir` may be used as asked, without changing anything. A directory with entries is
- * refused unless resumed or overwritten; --overwrite refuses a directory that holds no vlgrad run
- * (it would delete files that are not a run's).
+ * Checks that `dir` may be used as asked, changing nothing but its lock: another live process
+ * training into `dir` is refused (RunLockedError). A directory with entries is refused unless resumed
+ * or overwritten; --overwrite refuses a directory that holds no vlgrad run (it would delete files
+ * that are not a run's).
  */
 export function openRunDir(dir: string, o: RunDirOptions): OpenRun {
+  if (o.lock === false) checkUnlocked(dir, o.command);
+  const lock = o.lock === false ? null : lockRunDir(dir, o.command);
+  try {
+    return checkRunDir(dir, o, lock);
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+}
+
+function checkRunDir(dir: string, o: RunDirOptions, lock: ReturnType<typeof lockRunDir> | null): OpenRun {
   const names = entries(dir),
     saved = readRunJson(dir);
   const isRun = saved !== null || names.includes('checkpoints') || names.some((n) => /^stage\d$/.test(n));
@@ -114,6 +135,7 @@ export function openRunDir(dir: string, o: RunDirOptions): OpenRun {
     resuming,
     saved,
     commit(info, resume) {
+      lock?.verify();
       if (o.overwrite && names.length > 0) {
         for (const n of entries(dir)) rmSync(join(dir, n), { recursive: true, force: true });
         console.log(`--overwrite: removed the previous run in ${dir}`);
@@ -130,23 +152,13 @@ export function openRunDir(dir: string, o: RunDirOptions): OpenRun {
         `${JSON.stringify({ ...info, ...(resumes.length ? { resumes } : {}) }, null, 2)}\n`,
       );
     },
+    release: () => lock?.release(),
   };
 }
 
 function describe(names: string[]): string {
   const shown = names.slice(0, 4).join(', ');
   return names.length > 4 ? `${shown} and ${names.length - 4} more` : shown;
-}
-
-/** Whether process `pid` is alive (EPERM: alive, owned by someone else). */
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const TMP_STEP = /^\.tmp-step-\d+-(\d+)$/,
@@ -171,7 +183,7 @@ export function cleanStaleTemporaries(dir: string, recursive = true): { count: n
   for (const n of entries(dir)) {
     const path = join(dir, n),
       step = TMP_STEP.exec(n);
-    const stale = step ? !alive(Number(step[1])) : TMP_FILE.test(n);
+    const stale = step ? !processAlive(Number(step[1])) : TMP_FILE.test(n);
     if (stale) {
       bytes += sizeOf(path);
       count++;

@@ -8,16 +8,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  defaultBackend,
-  getBackend,
-  noGrad,
-  Rng,
-  setDefaultDevice,
-  stack,
-  tensor,
-  type Tensor,
-} from '../../engine/index.js';
+import { defaultBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
 import {
   channelStats,
   DataLoader,
@@ -29,16 +20,8 @@ import {
   type SceneDataset,
 } from '../../data/index.js';
 import { AdamW, paramGroups } from '../../nn/optim.js';
-import { load, save } from '../../nn/safetensors_node.js';
 import { warmupLinear } from '../../nn/schedulers.js';
-import {
-  fromRecords,
-  latestCheckpoint,
-  moduleRngs,
-  newestReadable,
-  rngStates,
-  saveCheckpoint,
-} from '../common/checkpoint.js';
+import { latestCheckpoint, moduleRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
 import { checkResumeOptions, openRunDir, parseAllowChange, pickOptions, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
@@ -47,7 +30,7 @@ import { ProgressBar } from '../common/progress.js';
 import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
 import { accuracyAsync } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
-import { blockMask, kmeans, patchCodes, patchVectors, type Codebook } from './mim.js';
+import { blockMask, patchCodes } from './mim.js';
 import { factsObjective, mimObjective, textMlmObjective, vlBatch, vlObjective } from './objectives.js';
 import { FactTargets } from './facts.js';
 import {
@@ -61,11 +44,17 @@ import {
   type Stage,
 } from './stages.js';
 import { Vlmo } from './vlmo.js';
-import { loadStageModel } from './stage_files.js';
+import { buildCodebook, loadStageModel, previousWeights, readCodebook, saveCodebook } from './stage_files.js';
 
 export { parseStages } from './stages.js';
 export { vlBatch } from './objectives.js';
-export { loadStageCheckpoint, loadStageModel, trainedStages, type TrainedStages } from './stage_files.js';
+export {
+  loadStageCheckpoint,
+  loadStageModel,
+  prepareCodebook,
+  trainedStages,
+  type TrainedStages,
+} from './stage_files.js';
 
 export interface VlmoTrainOptions {
   /** A config name (its vocabulary becomes the tokenizer's) or a full config. */
@@ -176,37 +165,6 @@ const acc = (all: { logits: Tensor; labels: Tensor }): Promise<number> => accura
 /** Scalars stacked into one tensor now (a copy: later in-place updates do not change it), to read later. */
 const stackScalars = (xs: Tensor[]): Tensor => noGrad(() => stack(xs));
 
-/** Builds (or reads back) the stage-1 codebook: k-means over the patches of the first training images. */
-export async function prepareCodebook(
-  path: string,
-  train: SceneDataset,
-  normalize: Normalize,
-  c: VlmoConfig,
-  images: number,
-  seed: number,
-): Promise<Codebook> {
-  const dim = 3 * c.patchSize ** 2;
-  if (existsSync(path)) {
-    const t = (await load(path)).tensors.centroids;
-    if (t.shape[0] !== c.codebookSize || t.shape[1] !== dim)
-      throw new Error(`${path} holds a [${t.shape}] codebook; this config needs [${c.codebookSize}, ${dim}]`);
-    return { k: c.codebookSize, dim, centroids: Float32Array.from(t.data) };
-  }
-  const n = Math.min(images, train.length),
-    S = c.imageSize,
-    plane = S * S,
-    px = new Float32Array(n * 3 * plane);
-  for (let i = 0; i < n; i++) train.image(i, false, px, i * 3 * plane);
-  for (let i = 0; i < px.length; i++) {
-    const ch = Math.floor(i / plane) % 3;
-    px[i] = (px[i] - normalize.mean[ch]) / normalize.std[ch];
-  }
-  const rows = n * gridSize(c) ** 2,
-    cb = kmeans(patchVectors(px, n, S, c.patchSize), rows, dim, c.codebookSize, new Rng(seed));
-  await save(path, { centroids: { dtype: 'float32', shape: [cb.k, dim], data: cb.centroids } });
-  return cb;
-}
-
 interface StageContext {
   run: OpenRun;
   opts: VlmoTrainOptions;
@@ -214,28 +172,19 @@ interface StageContext {
   tokenizer: Tokenizer;
   train: SceneDataset;
   normalize: Normalize;
-  codebook: () => Promise<Codebook>;
+  /**
+   * Whether what `--out` holds belongs to this run: true on a resume and after commit; false before a
+   * new run's commit (an --overwrite's old stages and codebook are about to be deleted, not used).
+   */
+  inherits: boolean;
 }
 
-/** The weights a stage starts from (on cpu): its previous stage's final checkpoint, if that stage is done. */
-async function previousWeights(
-  out: string,
-  stage: Stage,
-): Promise<{ weights: Record<string, Tensor>; from: string } | null> {
-  for (let s = stage - 1; s >= 1; s--) {
-    const done = join(out, `stage${s}`, 'done.json');
-    if (!existsSync(done)) continue;
-    const found = await newestReadable(
-      join(out, `stage${s}`, 'checkpoints'),
-      async (dir) => (await load(join(dir, 'model.safetensors'))).tensors,
-    );
-    if (found) return { weights: fromRecords(found.value, getBackend('cpu')), from: found.path };
-  }
-  return null;
-}
-
-/** One stage: build, start or resume, train, mark done. Returns the trained model. */
-async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise<Vlmo> {
+/**
+ * One stage, in two halves: this call builds the model and reads and validates everything the stage
+ * starts from (the previous stage's weights, a checkpoint to resume, the codebook) without writing;
+ * the function it returns writes: it trains, logs, checkpoints and marks the stage done.
+ */
+async function prepareStage(stage: Stage, steps: number, ctx: StageContext): Promise<() => Promise<Vlmo>> {
   const { opts, config, tokenizer, train, normalize } = ctx,
     dir = join(opts.out, `stage${stage}`),
     ckptDir = join(dir, 'checkpoints');
@@ -254,8 +203,7 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   const resumable = ctx.run.resuming && (await latestCheckpoint(ckptDir)) !== null;
   let startedFrom = 'scratch';
   if (!resumable) {
-    rmSync(dir, { recursive: true, force: true });
-    const prev = stage > 1 ? await previousWeights(opts.out, stage) : null;
+    const prev = stage > 1 && ctx.inherits ? await previousWeights(opts.out, stage) : null;
     if (prev) {
       loadPreviousStage(model, prev.weights, stage);
       startedFrom = prev.from;
@@ -295,135 +243,152 @@ async function runStage(stage: Stage, steps: number, ctx: StageContext): Promise
   const startStep = resumed?.step ?? 0,
     resumeFrom = resumed?.path ?? null; // options were checked for every stage up front
   if (resumed) startedFrom = String(resumed.state.extra.startedFrom ?? resumeFrom);
-  console.log(
-    `stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`,
-  );
-  const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
-  const codebook = useMim ? await ctx.codebook() : null;
-  const S = config.imageSize,
-    g = gridSize(config),
-    P = g * g,
-    maskCount = Math.round(config.mimMaskRatio * P);
+  const codebookPath = join(opts.out, 'codebook.safetensors'),
+    saved = useMim && ctx.inherits ? await readCodebook(codebookPath, config) : null,
+    codebook = useMim ? (saved ?? buildCodebook(train, normalize, config, opts.codebookImages, opts.seed)) : null;
+  return async () => {
+    if (!resumable) rmSync(dir, { recursive: true, force: true });
+    if (codebook && !saved) await saveCodebook(codebookPath, codebook);
+    console.log(
+      `stage ${stage} (${STAGE_NAMES[stage]}): ${steps} steps, ${trainable.length} trainable tensors, from ${resumeFrom ? `${resumeFrom} (resumed)` : startedFrom}`,
+    );
+    const log = new JsonlLog(join(dir, 'log.jsonl'), resumeFrom ? { resumeAfter: startStep } : { fresh: true });
+    const S = config.imageSize,
+      g = gridSize(config),
+      P = g * g,
+      maskCount = Math.round(config.mimMaskRatio * P);
 
-  const step = async (s: number): Promise<StepReport> => {
-    const batch = loader.next(),
-      lr = lrAt(s - 1, peakLr),
-      B = batch.batchSize;
-    for (const grp of optimizer.paramGroups) grp.lr = lr;
-    model.train();
-    let total: Tensor, read: () => Promise<{ losses: Record<string, number>; extra: Record<string, number> }>;
-    if (stage === 1) {
-      const images = tensor(batch.images, { shape: [B, 3, S, S] }),
-        terms: Tensor[] = [],
-        reads: (() => Promise<Record<string, number>>)[] = [];
-      if (useMim) {
-        const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0),
-          mask = new Int32Array(B * P); // masks: a pure function of the step
-        for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
-        const out = mimObjective(model, {
-          images,
-          mimMask: tensor(mask, { shape: [B, P] }),
-          codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }),
-        });
-        terms.push(out.loss);
-        reads.push(async () => {
-          const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
-          return { mim: l, mim_acc: a };
-        });
-      }
-      if (facts) {
-        const metas = batch.indices.map((i, b) => train.meta(i, batch.flipped[b] === 1));
-        const out = factsObjective(model, images, tensor(facts.targets(metas), { shape: [B, facts.size] }));
-        terms.push(out.loss);
-        reads.push(async () => ({ facts: await out.loss.itemAsync(), facts_exact: await out.exact() }));
-      }
-      total = terms.length === 2 ? terms[0].add(terms[1]) : terms[0];
-      read = async () => {
-        const r = Object.assign({}, ...(await Promise.all(reads.map((f) => f())))) as Record<string, number>;
-        const losses: Record<string, number> = {},
-          extra: Record<string, number> = {};
-        for (const [k, v] of Object.entries(r)) (k.endsWith('_acc') || k.endsWith('_exact') ? extra : losses)[k] = v;
-        return { losses, extra };
-      };
-    } else if (stage === 2) {
-      const v = vlBatch(batch, S),
-        out = textMlmObjective(model, v);
-      total = out.loss;
-      read = async () => {
-        const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
-        return { losses: { mlm: l }, extra: { mlm_acc: a } };
-      };
-    } else {
-      const out = vlObjective(model, vlBatch(batch, S));
-      const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
-      const itcLabels = tensor(Int32Array.from({ length: B }, (_, i) => i));
-      total = out.total;
-      // Stacked before the update, read after it: logit_scale is logged as it was in the forward pass.
-      const scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
-      read = async () => {
-        const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([
-          scalars.data(),
-          accuracyAsync(out.itmLogits, itmLabels),
-          acc(out.mlmAll),
-          accuracyAsync(out.itcLogits, itcLabels),
-        ]);
-        return {
-          losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
-          extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] },
+    const step = async (s: number): Promise<StepReport> => {
+      const batch = loader.next(),
+        lr = lrAt(s - 1, peakLr),
+        B = batch.batchSize;
+      for (const grp of optimizer.paramGroups) grp.lr = lr;
+      model.train();
+      let total: Tensor, read: () => Promise<{ losses: Record<string, number>; extra: Record<string, number> }>;
+      if (stage === 1) {
+        const images = tensor(batch.images, { shape: [B, 3, S, S] }),
+          terms: Tensor[] = [],
+          reads: (() => Promise<Record<string, number>>)[] = [];
+        if (useMim) {
+          const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0),
+            mask = new Int32Array(B * P); // masks: a pure function of the step
+          for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
+          const out = mimObjective(model, {
+            images,
+            mimMask: tensor(mask, { shape: [B, P] }),
+            codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }),
+          });
+          terms.push(out.loss);
+          reads.push(async () => {
+            const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
+            return { mim: l, mim_acc: a };
+          });
+        }
+        if (facts) {
+          const metas = batch.indices.map((i, b) => train.meta(i, batch.flipped[b] === 1));
+          const out = factsObjective(model, images, tensor(facts.targets(metas), { shape: [B, facts.size] }));
+          terms.push(out.loss);
+          reads.push(async () => ({ facts: await out.loss.itemAsync(), facts_exact: await out.exact() }));
+        }
+        total = terms.length === 2 ? terms[0].add(terms[1]) : terms[0];
+        read = async () => {
+          const r = Object.assign({}, ...(await Promise.all(reads.map((f) => f())))) as Record<string, number>;
+          const losses: Record<string, number> = {},
+            extra: Record<string, number> = {};
+          for (const [k, v] of Object.entries(r)) (k.endsWith('_acc') || k.endsWith('_exact') ? extra : losses)[k] = v;
+          return { losses, extra };
         };
-      };
-    }
-    optimizer.zeroGrad();
-    total.backward();
-    optimizer.step();
-    const { losses, extra } = await read();
-    return { losses, extra: { lr, ...extra }, samples: B };
-  };
-  const checkpoint = (s: number): Promise<string> =>
-    saveCheckpoint(ckptDir, model, optimizer, {
-      step: s,
-      rngs: rngStates(rngs),
-      extra: {
-        loader: loader.state(),
-        stage,
-        startedFrom,
-        options: pickOptions(opts, [...VLMO_RESUME_KEYS, `steps${stage}`]),
-      },
+      } else if (stage === 2) {
+        const v = vlBatch(batch, S),
+          out = textMlmObjective(model, v);
+        total = out.loss;
+        read = async () => {
+          const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
+          return { losses: { mlm: l }, extra: { mlm_acc: a } };
+        };
+      } else {
+        const out = vlObjective(model, vlBatch(batch, S));
+        const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
+        const itcLabels = tensor(Int32Array.from({ length: B }, (_, i) => i));
+        total = out.total;
+        // Stacked before the update, read after it: logit_scale is logged as it was in the forward pass.
+        const scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
+        read = async () => {
+          const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([
+            scalars.data(),
+            accuracyAsync(out.itmLogits, itmLabels),
+            acc(out.mlmAll),
+            accuracyAsync(out.itcLogits, itcLabels),
+          ]);
+          return {
+            losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
+            extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] },
+          };
+        };
+      }
+      optimizer.zeroGrad();
+      total.backward();
+      optimizer.step();
+      const { losses, extra } = await read();
+      return { losses, extra: { lr, ...extra }, samples: B };
+    };
+    const checkpoint = (s: number): Promise<string> =>
+      saveCheckpoint(ckptDir, model, optimizer, {
+        step: s,
+        rngs: rngStates(rngs),
+        extra: {
+          loader: loader.state(),
+          stage,
+          startedFrom,
+          options: pickOptions(opts, [...VLMO_RESUME_KEYS, `steps${stage}`]),
+        },
+      });
+    const result = await trainLoop({
+      startStep,
+      totalSteps: steps,
+      step,
+      checkpoint,
+      checkpointEvery: opts.checkpointEvery,
+      log,
+      progress: opts.progress ? new ProgressBar(process.stderr) : null,
     });
-  const result = await trainLoop({
-    startStep,
-    totalSteps: steps,
-    step,
-    checkpoint,
-    checkpointEvery: opts.checkpointEvery,
-    log,
-    progress: opts.progress ? new ProgressBar(process.stderr) : null,
-  });
-  const keys =
-    stage === 1
-      ? [...(useMim ? ['mim', 'mim_acc'] : []), ...(facts ? ['facts', 'facts_exact'] : [])]
-      : stage === 2
-        ? ['mlm', 'mlm_acc']
-        : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
-  writeFileSync(
-    join(dir, 'loss.svg'),
-    lossCurvesSvg(readJsonl(log.path), keys, {
-      title: `${config.name} stage ${stage} (${STAGE_NAMES[stage]}), ${opts.dataset}, batch ${opts.batchSize}`,
-    }),
-  );
-  const previous = existsSync(join(dir, 'done.json'))
-    ? (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as StageDone).seconds
-    : 0;
-  const done: StageDone = { stage, steps, seconds: (resumeFrom ? previous : 0) + result.seconds, startedFrom };
-  writeFileSync(join(dir, 'done.json'), `${JSON.stringify(done, null, 2)}\n`);
-  return model;
+    const keys =
+      stage === 1
+        ? [...(useMim ? ['mim', 'mim_acc'] : []), ...(facts ? ['facts', 'facts_exact'] : [])]
+        : stage === 2
+          ? ['mlm', 'mlm_acc']
+          : ['itc', 'itm', 'mlm', 'total', 'itm_acc', 'itc_acc'];
+    writeFileSync(
+      join(dir, 'loss.svg'),
+      lossCurvesSvg(readJsonl(log.path), keys, {
+        title: `${config.name} stage ${stage} (${STAGE_NAMES[stage]}), ${opts.dataset}, batch ${opts.batchSize}`,
+      }),
+    );
+    const previous = existsSync(join(dir, 'done.json'))
+      ? (JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as StageDone).seconds
+      : 0;
+    const done: StageDone = { stage, steps, seconds: (resumeFrom ? previous : 0) + result.seconds, startedFrom };
+    writeFileSync(join(dir, 'done.json'), `${JSON.stringify(done, null, 2)}\n`);
+    return model;
+  };
 }
 
-/** Runs the requested stages in order; returns the last stage's model. */
-export async function trainVlmo(
-  opts: VlmoTrainOptions,
-): Promise<{ model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number }> {
-  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' }); // checks only; writes nothing
+type Trained = { model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: number };
+
+/**
+ * Runs the requested stages in order, holding the run directory's lock throughout (another process
+ * training into `opts.out` is refused); returns the last stage's model.
+ */
+export async function trainVlmo(opts: VlmoTrainOptions): Promise<Trained> {
+  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' }); // checks and locks; writes nothing else
+  try {
+    return await trainStages(run, opts);
+  } finally {
+    run.release();
+  }
+}
+
+async function trainStages(run: OpenRun, opts: VlmoTrainOptions): Promise<Trained> {
   const begun = STAGES.filter((s) => existsSync(join(opts.out, `stage${s}`, 'checkpoints'))).map((s) => `steps${s}`);
   const changed =
     run.resuming && run.saved
@@ -456,35 +421,34 @@ export async function trainVlmo(
     ...(opts.noise > 0 ? { noise: { fraction: opts.noise } } : {}),
   });
   const normalize = channelStats(train, 512);
-  const info: VlmoRunInfo = { options: opts, config, normalize, vocab: [...tokenizer.vocab] };
+  // run.json describes the whole run: the stages of earlier invocations stay listed (eval reports them).
+  const before = run.resuming ? run.saved?.options.stages : undefined,
+    recorded = typeof before === 'string' && before !== '' ? parseStages(before) : [];
+  const allStages = [...new Set([...recorded, ...stages])].sort().join(',');
+  const info: VlmoRunInfo = { options: { ...opts, stages: allStages }, config, normalize, vocab: [...tokenizer.vocab] };
+  const ctx: StageContext = { run, opts, config, tokenizer, train, normalize, inherits: run.resuming };
+  const steps: Record<Stage, number> = { 1: opts.steps1, 2: opts.steps2, 3: opts.steps3 };
+  const todo = stages.filter((stage) => {
+    if (opts.resume && existsSync(join(opts.out, `stage${stage}`, 'done.json'))) {
+      const done = JSON.parse(readFileSync(join(opts.out, `stage${stage}`, 'done.json'), 'utf8')) as StageDone;
+      if (done.steps === steps[stage]) {
+        console.log(`stage ${stage}: already done (${done.steps} steps), skipped`);
+        return false;
+      }
+    }
+    return steps[stage] > 0;
+  });
+  // Item 2's rule: the first stage reads and validates what it starts from before anything is written.
+  const first = todo.length ? await prepareStage(todo[0], steps[todo[0]], ctx) : null;
+  let model = first ? null : await loadStageModel(opts.out, stages[stages.length - 1], config);
   run.commit(
     info,
     run.resuming
       ? { time: new Date().toISOString(), stages: opts.stages, ...(Object.keys(changed).length ? { changed } : {}) }
       : undefined,
   );
-  const ctx: StageContext = {
-    run,
-    opts,
-    config,
-    tokenizer,
-    train,
-    normalize,
-    codebook: () =>
-      prepareCodebook(join(opts.out, 'codebook.safetensors'), train, normalize, config, opts.codebookImages, opts.seed),
-  };
-  const steps: Record<Stage, number> = { 1: opts.steps1, 2: opts.steps2, 3: opts.steps3 };
-  let model: Vlmo | null = null;
-  for (const stage of stages) {
-    if (opts.resume && existsSync(join(opts.out, `stage${stage}`, 'done.json'))) {
-      const done = JSON.parse(readFileSync(join(opts.out, `stage${stage}`, 'done.json'), 'utf8')) as StageDone;
-      if (done.steps === steps[stage]) {
-        console.log(`stage ${stage}: already done (${done.steps} steps), skipped`);
-        continue;
-      }
-    }
-    if (steps[stage] > 0) model = await runStage(stage, steps[stage], ctx);
-  }
-  model ??= await loadStageModel(opts.out, stages[stages.length - 1], config);
-  return { model, tokenizer, info, seconds: (performance.now() - t0) / 1000 };
+  ctx.inherits = true;
+  for (const [i, stage] of todo.entries())
+    model = await (i === 0 ? first! : await prepareStage(stage, steps[stage], ctx))();
+  return { model: model!, tokenizer, info, seconds: (performance.now() - t0) / 1000 };
 }

@@ -11,6 +11,7 @@ import type { Backend } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
 import { initBackend, isGpuJsDevice } from '../../kernels/gpujs/index.js';
 import type { TestT } from '../nn/nn_helpers.js';
+import { DEEP, deepAdds } from './deep.js';
 
 /** All devices, in test order. */
 export const DEVICES = ['cpu', 'cpu-ref', 'gpujs-cpu', 'webasm', 'webgpu'] as const;
@@ -124,4 +125,19 @@ export async function forEachBackend(
       await body(tt, be);
     });
   }
+}
+
+/**
+ * The gpu.js devices (webgpu, webasm, gpujs-cpu) run the same generated kernels, compiled three ways.
+ * Every primitive is checked on each of them (conformance.test.ts); the bigger replays (PyTorch
+ * fixtures, nn layers) run the same maths again, so by default they run on one of them: webgpu,
+ * or gpujs-cpu where webgpu cannot start. VLGRAD_DEEP=1 runs them on all three. Use as
+ * `forEachBackend(t, body, { exclude: await gpuTwins(what) })`; prints what deep mode adds.
+ */
+export async function gpuTwins(what: string): Promise<Device[]> {
+  if (DEEP) return [];
+  const webgpu = wanted().includes('webgpu') && (await startDevice('webgpu')).backend !== undefined;
+  const twins: Device[] = webgpu ? ['gpujs-cpu', 'webasm'] : ['webasm'];
+  deepAdds(`${what} on ${twins.join(' and ')} (the same gpu.js kernels as ${webgpu ? 'webgpu' : 'gpujs-cpu'})`);
+  return twins;
 }

@@ -18,6 +18,17 @@ export function cases(normal: number, deep: number): number {
   return DEEP ? deep : normal;
 }
 
+/**
+ * Says, in a reduced run, what VLGRAD_DEEP=1 adds to this test file (one line on stderr, which
+ * tap's reporter shows beside the file's name); nothing in deep mode.
+ */
+export function deepAdds(what: string): void {
+  if (DEEP || said.has(what)) return;
+  said.add(what);
+  process.stderr.write(`reduced run; VLGRAD_DEEP=1 adds: ${what}\n`);
+}
+const said = new Set<string>();
+
 /** The seed of `CI=true` runs (any fixed value; this one was checked green with the whole suite). */
 export const CI_SEED = 20261202;
 

@@ -19,6 +19,9 @@ import {
   type MatmulOptions,
 } from '../../kernels/wasm/index.js';
 import { planMatmul } from '../../kernels/wasm/options.js';
+import { cases, deepAdds } from '../helpers/deep.js';
+
+deepAdds('4x the random matmul cases (120 WASM, 40 per fallback path)');
 
 t.teardown(shutdown);
 
@@ -117,9 +120,9 @@ t.test('WASM path matches float64 reference (odd sizes, transposes, broadcast, a
       const err = runCase(c, 'wasm', (n) => new Float32Array(n));
       if (err) throw new Error(`${JSON.stringify(c)}: ${err}`);
     }),
-    { numRuns: 120 },
+    { numRuns: cases(30, 120) },
   );
-  t.pass('120 random cases');
+  t.pass(`${cases(30, 120)} random cases`);
 });
 
 t.test('matmul (WASM or fallback by size) matches the reference', async (t) => {
@@ -128,9 +131,9 @@ t.test('matmul (WASM or fallback by size) matches the reference', async (t) => {
       const err = runCase(c, 'matmul', (n) => new Float32Array(n));
       if (err) throw new Error(`${JSON.stringify(c)}: ${err}`);
     }),
-    { numRuns: 40 },
+    { numRuns: cases(10, 40) },
   );
-  t.pass('40 random cases');
+  t.pass(`${cases(10, 40)} random cases`);
 });
 
 t.test('WASM path: every odd-size edge combination, both transposes', async (t) => {
@@ -196,9 +199,9 @@ t.test('float64 goes through the fallback and matches the reference', async (t) 
       const err = runCase(c, 'matmul', (n) => new Float64Array(n));
       if (err) throw new Error(`${JSON.stringify(c)}: ${err}`);
     }),
-    { numRuns: 40 },
+    { numRuns: cases(10, 40) },
   );
-  t.pass('40 random cases');
+  t.pass(`${cases(10, 40)} random cases`);
 });
 
 t.test('fallback directly, float32 and float64', async (t) => {
@@ -208,10 +211,10 @@ t.test('fallback directly, float32 and float64', async (t) => {
         const err = runCase(c, 'fallback', make);
         if (err) throw new Error(`${JSON.stringify(c)}: ${err}`);
       }),
-      { numRuns: 40 },
+      { numRuns: cases(10, 40) },
     );
   }
-  t.pass('80 random cases');
+  t.pass(`${2 * cases(10, 40)} random cases`);
 });
 
 t.test('tiny float32 products take the fallback and agree with it', async (t) => {

@@ -13,6 +13,9 @@ import { layerNormFallback, softmaxFallback } from '../../kernels/cpu/rowwise.js
 
 import { expLanes } from '../../kernels/wasm/rowwise_kernel.js';
 import { get, v128, ModuleBuilder } from '../../kernels/wasm/emit.js';
+import { cases, deepAdds } from '../helpers/deep.js';
+
+deepAdds('5x the random softmax and layer-norm cases (300 each)');
 
 t.teardown(shutdown);
 
@@ -113,7 +116,7 @@ t.test('float32 softmax: within 1e-6 relative of Math.exp', async (t) => {
           throw new Error(`n=${n} i=${i}: ${y[i]} vs ${ref[i]}`);
       }
     }),
-    { numRuns: 300 },
+    { numRuns: cases(60, 300) },
   );
   t.pass();
 });
@@ -131,7 +134,7 @@ t.test('float32 layer norm: within 5e-6 * (|ref| + 1) + conditioning', async (t)
         if (!(Math.abs(y[i]! - ref[i]!) <= bound[i]!)) throw new Error(`n=${n} i=${i}: ${y[i]} vs ${ref[i]}`);
       }
     }),
-    { numRuns: 300 },
+    { numRuns: cases(60, 300) },
   );
   t.pass();
 });

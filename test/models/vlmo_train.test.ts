@@ -1,13 +1,14 @@
 // Smoke training of every VLMo stage through the real command path (data, codebook, freezing,
 // checkpoints; stage 1 with both of its objectives, MIM and scene facts), on a narrow config and the dependency-free 'shapes' scenes: each stage lowers its
 // loss, stage 3 starts from the earlier stages' weights, and an interrupted stage resumes bit for bit.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { grammarVocab } from '../../data/index.js';
 import { readJsonl } from '../../models/common/jsonl.js';
+import { save } from '../../nn/safetensors_node.js';
 import { vlmoTiny, type VlmoConfig } from '../../models/vlmo/config.js';
 import { trainedStages, trainVlmo, VLMO_TRAIN_DEFAULTS, type VlmoTrainOptions } from '../../models/vlmo/train.js';
 
@@ -99,4 +100,45 @@ t.test('an interrupted stage resumes bit for bit (stage 1 masks and codes, stage
     t.ok(got[0].equals(want[0]), `stage ${stage}: weights after the resumed run are bit-identical`);
     t.ok(got[1].equals(want[1]), `stage ${stage}: optimizer, RNG and loader state too`);
   }
+});
+
+/** Every file under `dir` (dot files included) with its bytes. */
+const snapshot = (dir: string): Record<string, string> =>
+  Object.fromEntries(
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => [join(e.parentPath, e.name).slice(dir.length), readFileSync(join(e.parentPath, e.name), 'base64')]),
+  );
+
+t.test('a later stage that cannot start from the earlier one changes nothing (issue 13 items 2 and 5)', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'vlmo-stage-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const o = options(out, { stage1: 'facts', steps1: 2, steps2: 2, checkpointEvery: 2 });
+  await trainVlmo({ ...o, stages: '1' });
+  const weights = join(out, 'stage1', 'checkpoints', 'step-000002', 'model.safetensors');
+  copyFileSync(weights, `${weights}.good`);
+  // A checkpoint of another model: it reads, but does not fit stage 2.
+  await save(weights, { other: { dtype: 'float32', shape: [1], data: new Float32Array(1) } });
+  const before = snapshot(out);
+  await t.rejects(
+    trainVlmo({ ...o, stages: '2', resume: true }),
+    /stage 2: the previous stage's checkpoint does not fit/,
+  );
+  t.same(snapshot(out), before, 'run.json and every other file unchanged');
+  rmSync(weights); // no readable stage-1 checkpoint: an error, not a silent start from scratch
+  const before2 = snapshot(out);
+  await t.rejects(
+    trainVlmo({ ...o, stages: '2', resume: true }),
+    /starts from stage 1, which is done, but no checkpoint/,
+  );
+  t.same(snapshot(out), before2, 'unchanged again');
+  copyFileSync(`${weights}.good`, weights);
+  rmSync(`${weights}.good`);
+  await trainVlmo({ ...o, stages: '2', resume: true });
+  const info = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+  t.equal(info.options.stages, '1,2', "run.json lists both invocations' stages");
+  t.match(
+    JSON.parse(readFileSync(join(out, 'stage2', 'done.json'), 'utf8')).startedFrom,
+    /stage1[/\\]checkpoints[/\\]step-000002$/,
+  );
 });

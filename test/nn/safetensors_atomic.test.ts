@@ -1,11 +1,11 @@
 // Atomic save: an interrupted save never leaves a corrupt file under the real name.
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { writeFileAtomic } from '../../nn/atomic_write.js';
+import { HOST_TAG, removeStaleTemps, writeFileAtomic } from '../../nn/atomic_write.js';
 import { CheckpointError, load, save, serialize, SimulatedCrash, type StateDict } from '../../nn/safetensors_node.js';
 import { diffStateDicts } from '../fixtures/safetensors/records.js';
 
@@ -47,8 +47,8 @@ t.test('a save interrupted at any byte leaves the previous checkpoint intact', a
   const temps = names.filter((n) => n !== 'm.safetensors');
   t.equal(temps.length, 11);
   t.ok(
-    temps.every((n) => /^\.m\.safetensors\.[0-9a-f]{12}\.tmp$/.test(n)),
-    'temp names are hidden and distinct',
+    temps.every((n) => new RegExp(`^\\.m\\.safetensors\\.${process.pid}\\.${HOST_TAG}\\.[0-9a-f]{12}\\.tmp$`).test(n)),
+    'temp names are hidden, distinct and name their writer',
   );
   let partial = 0;
   for (const n of temps) {
@@ -60,7 +60,47 @@ t.test('a save interrupted at any byte leaves the previous checkpoint intact', a
 
   await save(path, version(3), { v: '3' });
   t.equal(diffStateDicts((await load(path)).tensors, version(3)), '', 'the next save goes through');
+  t.equal((await readdir(dir)).length, 12, "this live process's own temps are never taken for stale");
 });
+
+t.test("the next save of a name removes its dead writers' temps, never a live writer's", async (t) => {
+  const dir = await scratch(t);
+  const path = join(dir, 'm.safetensors');
+  const dead = await deadPid(),
+    live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.teardown(() => void live.kill('SIGKILL'));
+  const hour = 60 * 60;
+  const fakes: [name: string, ageSeconds: number, removed: boolean][] = [
+    [`.m.safetensors.${dead}.${HOST_TAG}.0123456789ab.tmp`, 0, true], // writer killed
+    [`.m.safetensors.${live.pid}.${HOST_TAG}.0123456789ac.tmp`, 0, false], // writer still saving
+    [`.m.safetensors.${live.pid}.${HOST_TAG}.0123456789ad.tmp`, 2 * hour, true], // pid reused long after
+    [`.m.safetensors.${dead}.0badc0de.0123456789ae.tmp`, 0, false], // another host's: cannot tell yet
+    [`.m.safetensors.${dead}.0badc0de.0123456789af.tmp`, 2 * hour, true],
+    ['.m.safetensors.0123456789b0.tmp', 2 * hour, true], // an older version's name, abandoned
+    ['.m.safetensors.0123456789b1.tmp', 60, false],
+    [`.other.safetensors.${dead}.${HOST_TAG}.0123456789b2.tmp`, 2 * hour, false], // another NAME
+    ['.m.safetensors.notes.tmp', 2 * hour, false], // not a temp name of ours
+  ];
+  const now = Date.now() / 1000;
+  for (const [name, age] of fakes) {
+    await writeFile(join(dir, name), 'partial');
+    await utimes(join(dir, name), now - age, now - age);
+  }
+  await save(path, version(1));
+  t.equal(diffStateDicts((await load(path)).tensors, version(1)), '');
+  const left = new Set(await readdir(dir));
+  for (const [name, age, removed] of fakes)
+    t.equal(left.has(name), !removed, `${removed ? 'removed' : 'kept'}: ${name} (${age} s old)`);
+  t.equal(left.size, 1 + fakes.filter((f) => !f[2]).length, 'nothing else left');
+  t.same(await removeStaleTemps(join(dir, 'missing', 'x')), { count: 0, bytes: 0 }, 'a missing directory is no error');
+});
+
+/** The pid of a process that has exited (and been reaped). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  await new Promise((r) => child.once('exit', r));
+  return child.pid!;
+}
 
 t.test('a crash during the very first save leaves no file under the real name', async (t) => {
   const dir = await scratch(t);
@@ -113,4 +153,6 @@ t.test('SIGKILL at random moments of a save loop never corrupts the checkpoint',
   t.comment(
     `generations seen after kills: ${[...seen].join(', ')}; leftover temps: ${(await readdir(dir)).length - 1}`,
   );
+  await save(path, version(5));
+  t.same(await readdir(dir), ['loop.safetensors'], "the next save removed every killed writer's temp");
 });
