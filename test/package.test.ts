@@ -19,7 +19,7 @@ const OPTIONAL = ['gpu.js', 'mnist', 'webgpu'];
 t.test('runtime dependencies are the ones the README names; the heavy ones are optional peers', async (t) => {
   const deps = Object.keys(manifest.dependencies ?? {}).sort();
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const para = /\*\*Dependencies\.\*\*([^]*?)\n\n/.exec(readme)?.[1] ?? '';
+  const para = /\*\*Dependencies\.\*\*([\s\S]*?)\n\n/.exec(readme)?.[1] ?? '';
   t.ok(para, "the README's Dependencies paragraph");
   const said = /installs (one|no|\w+) runtime dependenc/.exec(para)?.[1];
   const words: Record<number, string> = { 0: 'no', 1: 'one', 2: 'two', 3: 'three' };
