@@ -135,6 +135,8 @@ export interface SdpaOpts {
  * `F.scaled_dot_product_attention`, dropout applies whenever `dropout > 0`; pass 0 in eval.
  * The keep-mask takes the same draws as `dropout(probs, p, true, rng)`, so swapping a composite
  * for this op leaves a seeded run unchanged.
+ * A mask of another float dtype than q (a float32 bias on float64 attention) promotes the logits
+ * as `add` does; that case runs op by op.
  * Shapes: q [..., T, D], k [..., S, D], v [..., S, Dv] (same leading dims) -> [..., T, Dv].
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOpts = {}): Tensor {
@@ -150,6 +152,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
       p === 1
         ? F.fullOn(q.backend, shape, 0, q.dtype)
         : dropoutMask({ shape, dtype: q.dtype, backend: q.backend }, p, rng);
+  }
+  // A mask of another float dtype promotes the logits, as `add` does: computed op by op then.
+  if (masks.some((m) => m.dtype !== q.dtype && isFloat(m.dtype) && isFloat(q.dtype))) {
+    return sdpaComposite(q, k, v, masks, scale, keep);
   }
   return apply(sdpa, [q, k, v, ...masks], { scale, keep, stash: {} });
 }
