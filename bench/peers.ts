@@ -1,7 +1,8 @@
 // vlgrad next to its peers, in one run: matmul (128, 256, 512, 1024, float32), softmax and layerNorm
 // (last dim, [64,256] and [512,1024]), and one TransformerLayer forward+backward (batch 8, seq 64,
 // width 256, 4 heads, MLP 1024, pre-LN). Implementations: every vlgrad device, TensorFlow.js (cpu and
-// wasm backends), js-pytorch, and PyTorch through /usr/bin/python3 with 1 and 2 threads.
+// wasm backends), js-pytorch, jax-js (the layer's jit-compiled train step only; bench/jax_layer.ts),
+// and PyTorch through /usr/bin/python3 with 1 and 2 threads.
 //
 //   cd bench && npm install --ignore-scripts      # the peers; kept out of vlgrad's own package.json
 //   npx tsx bench/peers.ts                        # from the repo root; prints a markdown table
@@ -17,6 +18,7 @@ import { cpus, loadavg } from 'node:os';
 import { getBackend, layerNorm, matmul, noGrad, ones, randn, Rng, zeros, type Tensor } from '../engine/index.js';
 import { initBackend } from '../kernels/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
+import { jaxLayerStep, type JaxLayerStep } from './jax_layer.js';
 import { TORCH_LAYER_PY } from './torch_layer.js';
 
 // Peers resolve from bench/node_modules, not from the library's own dependencies.
@@ -409,6 +411,27 @@ function benchTorch(): void {
   }
 }
 
+// ---------------------------------------------------------------- jax-js
+/** jax-js (`@jax-js/jax`, a dev dependency of the repo): the layer's jit-compiled train step only. */
+async function benchJax(): Promise<void> {
+  let step: JaxLayerStep;
+  try {
+    step = await jaxLayerStep(B, T, C, H, MLP);
+  } catch (e) {
+    record(
+      W.layer,
+      'jax-js',
+      `did not load: ${String((e as Error).message)
+        .split('\n')[0]!
+        .slice(0, 120)}`,
+    );
+    return;
+  }
+  const impl = `jax-js ${step.version} ${step.device} (jit valueAndGrad)`;
+  await cell(W.layer, impl, () => () => step.run());
+  step.dispose();
+}
+
 // ---------------------------------------------------------------- main
 const only = process.argv.indexOf('--only') >= 0 ? process.argv[process.argv.indexOf('--only') + 1].split(',') : null;
 const want = (k: string): boolean => !only || only.includes(k);
@@ -428,6 +451,7 @@ const guarded = async (name: string, f: () => Promise<void>): Promise<void> => {
 if (want('tfjs-cpu')) await guarded('tfjs cpu', () => benchTfjs('cpu'));
 if (want('tfjs-wasm')) await guarded('tfjs wasm', () => benchTfjs('wasm'));
 if (want('js-pytorch')) await guarded('js-pytorch', benchJsPytorch);
+if (want('jax')) await guarded('jax-js', benchJax);
 if (want('torch')) benchTorch();
 
 const ref = (w: string, impl: string): number | null => {

@@ -1,6 +1,7 @@
 // How long does one TransformerLayer take, forward + backward? Batch 8, sequence 64, width 256,
 // 4 heads, MLP 1024, pre-LN, float32 (a ViT/VLMo-shaped layer at toy width), on the default
-// backend, next to PyTorch on this machine with 1 and 2 threads when /usr/bin/python3 has torch.
+// backend, next to PyTorch on this machine with 1 and 2 threads when /usr/bin/python3 has torch, and
+// jax-js's jit-compiled train step of the same layer (bench/jax_layer.ts; forward alone not timed).
 //
 //   npx tsx bench/transformer_layer.ts [--runs 5]      # the table in docs/nn.md
 //
@@ -11,6 +12,7 @@ import { loadavg } from 'node:os';
 import { defaultBackend, randn, Rng } from '../engine/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
 import { threads } from '../kernels/wasm/index.js';
+import { jaxLayerStep } from './jax_layer.js';
 import { TORCH_LAYER_PY } from './torch_layer.js';
 
 const B = 8,
@@ -98,6 +100,34 @@ const load = (tm: Timing) => tm.load?.toFixed(2) ?? '?';
 console.log(
   `| vlgrad (${defaultBackend().device} backend) | ${threads()} | ${fmt(ours.fwd)} | ${fmt(ours.fwdBwd)} | ${fmt(ours.cpu)} | ${load(ours)} |`,
 );
+/** jax-js's train step (value and gradients in one jit-compiled call), or why it did not run. */
+async function timeJax(): Promise<{ name: string; timing: Timing } | string> {
+  try {
+    const step = await jaxLayerStep(B, T, C, H, MLP);
+    const both: number[] = [],
+      cpu: number[] = [];
+    for (let r = 0; r <= RUNS; r++) {
+      const c0 = process.cpuUsage(),
+        t0 = performance.now();
+      step.run();
+      const t1 = performance.now(),
+        c = process.cpuUsage(c0);
+      if (r === 0) continue; // warm-up (the jit compile)
+      both.push(t1 - t0);
+      cpu.push((c.user + c.system) / 1000);
+    }
+    step.dispose();
+    const timing = { fwd: NaN, fwdBwd: median(both), cpu: median(cpu), load: loadavg()[0] };
+    return { name: `jax-js ${step.version} (${step.device}, jit valueAndGrad)`, timing };
+  } catch (e) {
+    return `skipped: ${String((e as Error).message)
+      .split('\n')[0]!
+      .slice(0, 120)}`;
+  }
+}
+const jax = await timeJax();
+if (typeof jax === 'string') console.log(`| jax-js | - | ${jax} | | | |`);
+else console.log(`| ${jax.name} | 1 | – | ${fmt(jax.timing.fwdBwd)} | ${fmt(jax.timing.cpu)} | ${load(jax.timing)} |`);
 const torch = timeTorch();
 if (typeof torch === 'string') {
   console.log(`| PyTorch | - | ${torch} | | | |`);

@@ -14,11 +14,12 @@ import {
   softmaxComposite,
 } from './ops/fused.js';
 import { checkValues } from './host_values.js';
+import { sdpa, sdpaComposite } from './ops/attention.js';
 import { defaultRng, type Rng } from './random.js';
 import { DTypeError, fmt, isFloat, normDim, ShapeError } from './shape.js';
 import { Tensor } from './tensor.js';
 
-export { layerNormComposite, logSoftmaxComposite, softmaxComposite };
+export { layerNormComposite, logSoftmaxComposite, sdpaComposite, softmaxComposite };
 
 /** Whether a row-wise fused op applies: a non-empty float tensor reduced over its last dim (other
  * dims use the composite; a permute there would cost two copies). */
@@ -100,10 +101,63 @@ export function dropout(x: Tensor, p: number, training = true, rng: Rng = defaul
   if (!(p >= 0 && p <= 1)) throw new RangeError(`dropout: p must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
-  const keep = new Float64Array(x.size);
+  return x.mul(dropoutMask(x, p, rng));
+}
+
+/**
+ * The keep-mask `dropout(x, p)` multiplies by: 1/(1-p) with probability 1-p, else 0, one draw
+ * of `rng` per element of `x` in row-major order (0 < p < 1). Shapes: like x.
+ */
+export function dropoutMask(
+  x: Pick<Tensor, 'shape' | 'dtype' | 'backend'>,
+  p: number,
+  rng: Rng = defaultRng(),
+): Tensor {
+  const keep = new Float64Array(x.shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? 1 / (1 - p) : 0;
-  const mask = new Tensor(x.backend.upload(keep, x.dtype), x.shape, x.backend);
-  return x.mul(mask);
+  return new Tensor(x.backend.upload(keep, x.dtype), x.shape, x.backend);
+}
+
+export interface SdpaOpts {
+  /** Additive mask(s) broadcastable to [..., T, S], added to the logits in order (0 keeps, -inf hides). */
+  mask?: Tensor | readonly Tensor[];
+  /** Multiplies q kᵀ; default 1/sqrt(D). */
+  scale?: number;
+  /** Dropout probability on the attention probabilities (PyTorch's dropout_p); default 0. */
+  dropout?: number;
+  /** Draws the dropout keep-mask (default: the global generator). */
+  rng?: Rng;
+}
+
+/**
+ * softmax(q kᵀ · scale + mask) v, one primitive with a fused backward (engine/ops/attention.ts;
+ * the op-by-op composite `sdpaComposite` is its oracle). As PyTorch's
+ * `F.scaled_dot_product_attention`, dropout applies whenever `dropout > 0`; pass 0 in eval.
+ * The keep-mask takes the same draws as `dropout(probs, p, true, rng)`, so swapping a composite
+ * for this op leaves a seeded run unchanged.
+ * A mask of another float dtype than q (a float32 bias on float64 attention) promotes the logits
+ * as `add` does; that case runs op by op.
+ * Shapes: q [..., T, D], k [..., S, D], v [..., S, Dv] (same leading dims) -> [..., T, Dv].
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaOpts = {}): Tensor {
+  const { scale = 1 / Math.sqrt(q.shape[q.ndim - 1] ?? 1), dropout: p = 0, rng = defaultRng() } = opts;
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`scaledDotProductAttention: dropout must be in [0, 1], got ${p}`);
+  if (!Number.isFinite(scale)) throw new RangeError(`scaledDotProductAttention: scale must be finite, got ${scale}`);
+  const masks = opts.mask === undefined ? [] : opts.mask instanceof Tensor ? [opts.mask] : [...opts.mask];
+  let keep: Tensor | null = null;
+  if (p > 0 && q.ndim >= 2 && k.ndim >= 2) {
+    // The mask covers the probabilities [..., T, S]; the op checks the shapes before using it.
+    const shape = [...q.shape.slice(0, -1), k.shape[k.ndim - 2]];
+    keep =
+      p === 1
+        ? F.fullOn(q.backend, shape, 0, q.dtype)
+        : dropoutMask({ shape, dtype: q.dtype, backend: q.backend }, p, rng);
+  }
+  // A mask of another float dtype promotes the logits, as `add` does: computed op by op then.
+  if (masks.some((m) => m.dtype !== q.dtype && isFloat(m.dtype) && isFloat(q.dtype))) {
+    return sdpaComposite(q, k, v, masks, scale, keep);
+  }
+  return apply(sdpa, [q, k, v, ...masks], { scale, keep, stash: {} });
 }
 
 export type Reduction = 'mean' | 'sum' | 'none';

@@ -124,6 +124,8 @@ export interface Backend {
   softmaxRows?(x: Raw, n: number, log: boolean): Raw;
   /** (x - mean) / sqrt(var + eps) * weight + bias over each row of n (biased variance); weight, bias [n]. */
   layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw;
+  /** Layer norm's backward over rows of n: [rows + 2, n] holding dx (rows), dweight, dbias. */
+  layerNormBackwardRows?(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw;
   /** GELU of each element (erf form for 'none'), or g · gelu'(x) when `g` (same size) is given.
    * Returns null where the backend has no kernel for this dtype or size: the engine then runs
    * the op's elementwise scalar loop. */

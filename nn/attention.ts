@@ -4,7 +4,17 @@
  * possibly from a wider encoder) and VLMo (fused qkv without bias plus separate q and v biases,
  * relative position bias added to the logits).
  */
-import { concat, defaultRng, full, matmul, tensor, type DType, type Rng, type Tensor } from '../engine/index.js';
+import {
+  concat,
+  defaultRng,
+  full,
+  matmul,
+  scaledDotProductAttention,
+  tensor,
+  type DType,
+  type Rng,
+  type Tensor,
+} from '../engine/index.js';
 import { Dropout, Linear } from './layers.js';
 import { Module } from './module.js';
 
@@ -129,24 +139,49 @@ export class MultiHeadAttention extends Module {
     ];
   }
 
-  /** Output and attention probabilities (before attention dropout), e.g. for visualization. */
+  /**
+   * Output and attention probabilities (before attention dropout), e.g. for visualization or
+   * Grad-CAM. Built op by op (the probabilities are a tensor of the graph); `forward` computes
+   * the same output with the fused op, taking the same dropout draws.
+   */
   attend(x: Tensor, inputs: AttentionInputs = {}): { out: Tensor; probs: Tensor } {
-    const [B, T, C] = x.shape;
     const [q, k, v] = this.project(x, inputs.context); // [B, H, T, D], [B, H, S, D] x2
     let logits = matmul(q.mul(this.scale), k, { transB: true }); // [B, H, T, D] @ [B, H, S, D]ᵀ -> [B, H, T, S]
-    if (inputs.relPosBias) logits = logits.add(inputs.relPosBias);
-    if (inputs.mask) logits = logits.add(inputs.mask.to(logits.dtype)); // no silent dtype promotion
-    if (inputs.causal) {
-      if (k.shape[2] !== T) throw new RangeError(`MultiHeadAttention: causal needs T = S, got ${T} and ${k.shape[2]}`);
-      logits = logits.add(causalMask(T, logits));
-    }
+    for (const m of this.masks(x, k, inputs)) logits = logits.add(m);
     const probs = logits.softmax(-1); // [B, H, T, S]
     const y = this.attnDrop.forward(probs).matmul(v); // [B, H, T, S] @ [B, H, S, D] -> [B, H, T, D]
-    const out = this.proj.forward(y.permute(0, 2, 1, 3).reshape([B, T, C])); // [B, T, C]
-    return { out, probs };
+    return { out: this.merge(y), probs };
   }
 
+  /** The output alone, through the fused scaledDotProductAttention op. Shapes: [B, T, C] -> [B, T, C]. */
   forward(x: Tensor, inputs: AttentionInputs = {}): Tensor {
-    return this.attend(x, inputs).out;
+    const [q, k, v] = this.project(x, inputs.context);
+    const drop = this.attnDrop;
+    const y = scaledDotProductAttention(q, k, v, {
+      mask: this.masks(x, k, inputs),
+      scale: this.scale,
+      dropout: drop.training ? drop.p : 0,
+      rng: drop.rng,
+    });
+    return this.merge(y);
+  }
+
+  /** The additive terms of the logits, in the order they are added: relPosBias, mask, causal. */
+  private masks(x: Tensor, k: Tensor, inputs: AttentionInputs): Tensor[] {
+    const out: Tensor[] = [];
+    if (inputs.relPosBias) out.push(inputs.relPosBias);
+    if (inputs.mask) out.push(inputs.mask.to(x.dtype)); // no silent dtype promotion
+    if (inputs.causal) {
+      const T = x.shape[1];
+      if (k.shape[2] !== T) throw new RangeError(`MultiHeadAttention: causal needs T = S, got ${T} and ${k.shape[2]}`);
+      out.push(causalMask(T, x));
+    }
+    return out;
+  }
+
+  /** [B, H, T, D] -> proj([B, T, C]). */
+  private merge(y: Tensor): Tensor {
+    const [B, , T] = y.shape;
+    return this.proj.forward(y.permute(0, 2, 1, 3).reshape([B, T, this.config.dim]));
   }
 }

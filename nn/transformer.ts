@@ -4,7 +4,7 @@
  * optional cross-attention sub-layer (ALBEF's fusion layers), layer scale and stochastic depth.
  */
 import { defaultRng, full, type Rng, type Tensor } from '../engine/index.js';
-import { MultiHeadAttention, type AttentionConfig } from './attention.js';
+import { MultiHeadAttention, type AttentionConfig, type AttentionInputs } from './attention.js';
 import { Dropout, DropPath, GELU, LayerNorm, Linear } from './layers.js';
 import { Module } from './module.js';
 
@@ -134,7 +134,23 @@ export class TransformerLayer extends Module {
 
   /** Output plus the self- and cross-attention probabilities [B, H, T, T|S]. */
   forwardWithAttention(x: Tensor, inputs: LayerInputs = {}): { out: Tensor; attn: Tensor; crossAttn: Tensor | null } {
-    const sa = this.attn.attend(this.input(x, this.norm1), {
+    const r = this.run(x, inputs, true);
+    return { out: r.out, attn: r.attn!, crossAttn: r.crossAttn };
+  }
+
+  /** The output alone: attention through the fused op, no probabilities kept. */
+  forward(x: Tensor, inputs: LayerInputs = {}): Tensor {
+    return this.run(x, inputs, false).out;
+  }
+
+  private run(
+    x: Tensor,
+    inputs: LayerInputs,
+    withProbs: boolean,
+  ): { out: Tensor; attn: Tensor | null; crossAttn: Tensor | null } {
+    const attend = (m: MultiHeadAttention, h: Tensor, a: AttentionInputs) =>
+      withProbs ? m.attend(h, a) : { out: m.forward(h, a), probs: null };
+    const sa = attend(this.attn, this.input(x, this.norm1), {
       mask: inputs.mask,
       relPosBias: inputs.relPosBias,
       causal: inputs.causal,
@@ -143,7 +159,7 @@ export class TransformerLayer extends Module {
     let crossProbs: Tensor | null = null;
     if (this.crossAttn && this.crossNorm) {
       if (!inputs.context) throw new Error('TransformerLayer: this layer has cross-attention; pass inputs.context');
-      const cross = this.crossAttn.attend(this.input(x, this.crossNorm), {
+      const cross = attend(this.crossAttn, this.input(x, this.crossNorm), {
         context: inputs.context,
         mask: inputs.contextMask,
       });
@@ -154,9 +170,5 @@ export class TransformerLayer extends Module {
     }
     x = this.residual(x, this.mlp.forward(this.input(x, this.norm2)), this.gamma2, this.norm2); // [B, T, C]
     return { out: x, attn: sa.probs, crossAttn: crossProbs };
-  }
-
-  forward(x: Tensor, inputs: LayerInputs = {}): Tensor {
-    return this.forwardWithAttention(x, inputs).out;
   }
 }

@@ -9,7 +9,10 @@
  * forward, so it needs no new kernel.
  */
 import type { DType, Shape } from '../../kernels/backend.js';
-import { defineOp, noGrad } from '../op.js';
+import { apply } from '../apply.js';
+import { grad as autogradGrad } from '../autograd.js';
+import { concat } from '../functional.js';
+import { defineOp, enableGrad, isGradEnabled, noGrad } from '../op.js';
 import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 
@@ -91,20 +94,91 @@ export const layerNorm = defineOp<LayerNormAttrs>({
     be.layerNormRows?.(x.raw, w.raw, b.raw, lastDim(x), eps) ??
     noGrad(() => layerNormComposite(x, [lastDim(x)], w, b, eps)).raw,
   backward: (g, { inputs: [x, w], attrs: { eps }, needs }) => {
-    const c = x.sub(x.mean(-1, true));
-    const rstd = c.mul(c).mean(-1, true).add(eps).rsqrt();
-    const xhat = c.mul(rstd);
-    const rows = (t: Tensor): Tensor => t.reshape([-1, lastDim(x)]).sum(0);
-    let gx: Tensor | null = null;
-    if (needs[0]) {
-      const gw = g.mul(w);
-      gx = gw
-        .sub(gw.mean(-1, true))
-        .sub(xhat.mul(gw.mul(xhat).mean(-1, true)))
-        .mul(rstd);
+    const n = lastDim(x);
+    if (!isGradEnabled()) {
+      // Plain first-order backward (training): the three gradients from one fused op.
+      const rows = x.size / n;
+      const packed = apply(layerNormBackward, [g.reshape([rows, n]), x.reshape([rows, n]), w], { eps });
+      return [
+        needs[0] ? packed.narrow(0, 0, rows).reshape(x.shape) : null,
+        needs[1] ? packed.narrow(0, rows, 1).reshape([n]) : null,
+        needs[2] ? packed.narrow(0, rows + 1, 1).reshape([n]) : null,
+      ];
     }
-    return [gx, needs[1] ? rows(g.mul(xhat)) : null, needs[2] ? rows(g) : null];
+    // Under createGraph: tensor ops, differentiable again.
+    return layerNormBackwardComposite(g, x, w, eps, needs);
   },
 });
 
-export const FUSED_OPS = [softmax, logSoftmax, layerNorm] as const;
+/** Layer norm's three gradients as tensor ops: the fused layerNormBackward's oracle. */
+export function layerNormBackwardComposite(
+  g: Tensor,
+  x: Tensor,
+  w: Tensor,
+  eps: number,
+  needs: readonly boolean[] = [true, true, true],
+): (Tensor | null)[] {
+  const c = x.sub(x.mean(-1, true));
+  const rstd = c.mul(c).mean(-1, true).add(eps).rsqrt();
+  const xhat = c.mul(rstd);
+  const rows = (t: Tensor): Tensor => t.reshape([-1, lastDim(x)]).sum(0);
+  let gx: Tensor | null = null;
+  if (needs[0]) {
+    const gw = g.mul(w);
+    gx = gw
+      .sub(gw.mean(-1, true))
+      .sub(xhat.mul(gw.mul(xhat).mean(-1, true)))
+      .mul(rstd);
+  }
+  return [gx, needs[1] ? rows(g.mul(xhat)) : null, needs[2] ? rows(g) : null];
+}
+
+/**
+ * Layer norm's backward as one op: g, x [R, n], w [n] -> [R + 2, n] holding dx (R rows), then
+ * dweight and dbias. Backends with a `layerNormBackwardRows` kernel (cpu) run it in one pass
+ * per row; the others run the composite. Its own gradient (third order of layerNorm, rarely
+ * needed) is the vector-Jacobian product of the composite, taken by autograd.
+ */
+export const layerNormBackward = defineOp<LayerNormAttrs>({
+  name: 'layerNormBackward',
+  shape: ([g, x, w]) => {
+    const n = lastDim(x);
+    if (x.ndim !== 2 || fmt(g.shape) !== fmt(x.shape) || fmt(w.shape) !== `[${n}]` || g.dtype !== x.dtype) {
+      throw new ShapeError(
+        `layerNormBackward: g ${fmt(g.shape)} ${g.dtype}, x ${fmt(x.shape)} ${x.dtype}, weight ${fmt(w.shape)}: ` +
+          'need g and x [R, n] of one dtype and weight [n]',
+      );
+    }
+    if (!isFloat(x.dtype) || w.dtype !== x.dtype) throw new DTypeError(`layerNormBackward: need one float dtype`);
+    return { shape: [x.shape[0] + 2, n], dtype: x.dtype };
+  },
+  forward: (be, [g, x, w], _out, { eps }) =>
+    be.layerNormBackwardRows?.(g.raw, x.raw, w.raw, lastDim(x), eps) ??
+    noGrad(() => concat(layerNormBackwardComposite(g, x, w, eps).map((t, i) => (i ? t!.unsqueeze(0) : t!)))).raw,
+  backward: (gg, { inputs, attrs: { eps }, needs }) => {
+    const x = inputs[1]!;
+    const R = x.shape[0];
+    const parts = [
+      gg.narrow(0, 0, R),
+      gg.narrow(0, R, 1).reshape([lastDim(x)]),
+      gg.narrow(0, R + 1, 1).reshape([lastDim(x)]),
+    ];
+    // Differentiate the composite: on fresh leaves standing for the inputs (autograd stops
+    // there) for a plain backward; under createGraph on the inputs themselves, so the result
+    // stays differentiable (that traversal also walks the inputs' own graph, retained).
+    const graph = isGradEnabled();
+    const proxies = inputs.map((t) => (graph ? t : t.detach().requiresGrad_()));
+    const outs = enableGrad(() => layerNormBackwardComposite(proxies[0], proxies[1], proxies[2], eps)) as Tensor[];
+    const want = proxies.filter((_, i) => needs[i]);
+    const got = autogradGrad(outs, want, {
+      gradOutputs: parts,
+      createGraph: graph,
+      retainGraph: true,
+      allowUnused: true,
+    });
+    let k = 0;
+    return inputs.map((t, i) => (needs[i] ? (got[k++] ?? t.zerosLike()) : null));
+  },
+});
+
+export const FUSED_OPS = [softmax, logSoftmax, layerNorm, layerNormBackward] as const;

@@ -1,4 +1,5 @@
 /** Every primitive, in one list. Tests iterate it, so an op without test inputs fails the suite. */
+import { ATTENTION_OPS } from './attention.js';
 import { BINARY_OPS } from './binary.js';
 import { FUSED_OPS } from './fused.js';
 import { GELU_OPS } from './gelu.js';
@@ -17,6 +18,7 @@ export const ALL_OPS = [
   ...GATHER_OPS,
   ...GELU_OPS,
   ...FUSED_OPS,
+  ...ATTENTION_OPS,
 ] as const;
 export type OpName = (typeof ALL_OPS)[number]['name'];
 

@@ -23,7 +23,7 @@ import { stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulFast } from './fast_matmul.js';
 import { geluWasm, layerNorm as layerNormFast, softmax as softmaxFast, type FloatArray } from '../wasm/index.js';
-import { layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
+import { layerNormBackwardFallback, layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
@@ -171,6 +171,13 @@ export class CpuBackend implements Backend {
     const src = host(x) as FloatArray,
       out = allocArray(x.dtype, src.length) as FloatArray;
     this.kernels.layerNorm(src, host(weight) as FloatArray, host(bias) as FloatArray, out, src.length / n, n, eps);
+    return this.wrap(out, x.dtype);
+  }
+  layerNormBackwardRows(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw {
+    const src = host(x) as FloatArray,
+      rows = src.length / n,
+      out = allocArray(x.dtype, (rows + 2) * n) as FloatArray;
+    layerNormBackwardFallback(host(g) as FloatArray, src, host(weight) as FloatArray, out, rows, n, eps);
     return this.wrap(out, x.dtype);
   }
   gelu(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null {

@@ -52,3 +52,49 @@ export function layerNormFallback(
     for (let j = 0; j < n; j++) out[o + j] = (x[o + j]! - mean) * rstd * gamma[j]! + beta[j]!;
   }
 }
+
+/**
+ * Layer norm's backward over rows of n, all three gradients in one pass per row. Writes
+ * out[0, rows*n) = dx, then dweight (n) and dbias (n): out has (rows + 2) * n elements.
+ * With x̂ = (x - mean) rstd and gw = g w: dx = (gw - mean(gw) - x̂ mean(gw x̂)) rstd,
+ * dweight = Σ_rows g x̂, dbias = Σ_rows g (sums in float64).
+ */
+export function layerNormBackwardFallback(
+  g: FloatArray,
+  x: FloatArray,
+  gamma: FloatArray,
+  out: FloatArray,
+  rows: number,
+  n: number,
+  eps: number,
+): void {
+  const dw = new Float64Array(n),
+    db = new Float64Array(n),
+    xhat = new Float64Array(n);
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let mean = 0;
+    for (let j = 0; j < n; j++) mean += x[o + j]!;
+    mean /= n;
+    let v = 0;
+    for (let j = 0; j < n; j++) v += (x[o + j]! - mean) ** 2;
+    const rstd = 1 / Math.sqrt(v / n + eps);
+    let a = 0,
+      b = 0;
+    for (let j = 0; j < n; j++) {
+      const xh = (x[o + j]! - mean) * rstd,
+        gj = g[o + j]!,
+        gw = gj * gamma[j]!;
+      xhat[j] = xh;
+      a += gw;
+      b += gw * xh;
+      dw[j] += gj * xh;
+      db[j] += gj;
+    }
+    a /= n;
+    b /= n;
+    for (let j = 0; j < n; j++) out[o + j] = (g[o + j]! * gamma[j]! - a - xhat[j]! * b) * rstd;
+  }
+  out.set(dw, rows * n);
+  out.set(db, (rows + 1) * n);
+}

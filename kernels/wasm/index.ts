@@ -109,9 +109,7 @@ export async function startThreads(n = coreCount()): Promise<number> {
   const count = workersAvailable() ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
   setThreads(count);
   if (count > 1 && wasmSimdAvailable()) {
-    const rt = ensureRuntime();
-    rt.pool ??= new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
-    await rt.pool.whenReady;
+    await livePool(ensureRuntime()).whenReady;
   }
   return count;
 }
@@ -166,6 +164,14 @@ export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: M
   }
 }
 
+/** The runtime's pool, started anew when there is none or the last one was retired (shut down, or by its watchdog). */
+function livePool(rt: Runtime): GemmPool {
+  if (!rt.pool || rt.pool.retired) {
+    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
+  }
+  return rt.pool;
+}
+
 function ensureRuntime(): Runtime {
   if (!runtime) {
     const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
@@ -213,11 +219,11 @@ function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matmul
     const [cPtr, cOwned] = place(heap, out, cLen, p.accumulate);
     if (cOwned) owned.push(cPtr);
     writeDesc(heap, rt.desc, p, aPtr, bPtr, cPtr);
-    rt.pool ??= new GemmPool(heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
+    const pool = livePool(rt);
     const units = p.batch * Math.ceil(p.m / DEFAULT_CONFIG.MR);
     // A chunk of at least one MC block of rows keeps B re-packing per chunk cheap.
     const minChunk = DEFAULT_CONFIG.MC / DEFAULT_CONFIG.MR;
-    rt.pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1, minChunk);
+    pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1, minChunk, !p.accumulate);
     if (cOwned) out.set(heap.f32(cPtr, cLen));
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;

@@ -3,7 +3,7 @@
  * every worker instantiate the GEMM module on, plus a first-fit free-list allocator over it.
  *
  * Layout (bytes):
- *   [0, CONTROL_BYTES)   control words for the thread pool (pool.ts)
+ *   [0, CONTROL_BYTES)   reserved (address 0 is never a block; pools allocate their control words)
  *   [CONTROL_BYTES, ..)  blocks handed out by `alloc`: per-thread scratch, job descriptors,
  *                        staging copies of operands, and arrays callers allocate themselves
  *
@@ -12,7 +12,7 @@
  * Growing a shared memory never detaches its buffer, so views handed out stay valid.
  */
 
-/** Bytes at the bottom of memory reserved for the pool's control words. */
+/** Bytes at the bottom of memory that `alloc` never hands out (so no block sits at address 0). */
 export const CONTROL_BYTES = 4096;
 const PAGE = 65536;
 /**

@@ -13,7 +13,7 @@ interface NodeWorkerThreads {
   Worker: new (
     src: string,
     o: { eval: true; execArgv: string[]; workerData: unknown },
-  ) => ThreadHandle & { unref(): void };
+  ) => ThreadHandle & { unref(): void; on(event: 'error' | 'exit', fn: (e: unknown) => void): void };
 }
 interface WebWorkerLike extends ThreadHandle {
   onmessage: ((e: { data: unknown }) => void) | null;
@@ -50,19 +50,24 @@ export function workersAvailable(): boolean {
 /**
  * Starts one worker running `source.node` (a Node worker_threads eval script, which reads
  * `workerData`) or `source.web` (a Web Worker script, which gets `data` as its first message).
- * `onReady` fires once it runs; `onFail` if it cannot start.
+ * `onReady` fires once it runs; `onFail` if it cannot start or throws; `onExit` (Node only) when
+ * its thread ends, whatever the reason.
  */
 export function spawn(
   source: { node: string; web: string },
   data: Record<string, unknown>,
   onReady: () => void,
   onFail: (e: unknown) => void,
+  onExit: () => void = () => {},
 ): ThreadHandle {
   const node = nodeWorkers();
   if (node) {
     // execArgv: [] because no TS loader is needed: the worker is plain JS.
     const w = new node.Worker(source.node, { eval: true, execArgv: [], workerData: data });
     w.unref(); // idle workers must not keep the process alive
+    // Both arrive on this thread's event loop, i.e. between synchronous calls, never during one.
+    w.on('error', onFail);
+    w.on('exit', onExit);
     onReady(); // a Node worker starts without its creator's event loop, so jobs may count on it at once
     return w;
   }

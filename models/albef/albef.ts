@@ -180,7 +180,7 @@ export class Albef extends Module {
   }
   /** Fusion-encoder states of (text, image) pairs. Shapes: [B, T, C], [B, T], [B, 1+N, Cv] -> [B, T, C]. */
   fuse(text: Tensor, mask: Tensor, image: Tensor): Tensor {
-    return this.textEncoder.bert.fuse(text, mask, image).out;
+    return this.textEncoder.bert.fuse(text, mask, image, false).out;
   }
   /** ITC embeddings: normalize(proj([CLS])). Shapes: [B, 1+N, Cv] / [B, T, C] -> [B, E]. */
   imageFeature(image: Tensor): Tensor {

@@ -151,11 +151,24 @@ export class BertModel extends Module {
     return keyPaddingMask(mask, -10000, like.dtype);
   }
 
-  private run(x: Tensor, mask: Tensor, from: number, to: number, image?: Tensor): { out: Tensor; crossAttn: Tensor[] } {
+  /** Layers [from, to); with `withAttention` they also return their cross-attention probabilities
+   * (op by op), without it attention runs through the fused op. */
+  private run(
+    x: Tensor,
+    mask: Tensor,
+    from: number,
+    to: number,
+    image?: Tensor,
+    withAttention = false,
+  ): { out: Tensor; crossAttn: Tensor[] } {
     const ext = this.extendedMask(mask, x),
       crossAttn: Tensor[] = [];
     for (let i = from; i < to; i++) {
-      const r = this.layers.at(i).forwardWithAttention(x, ext, i >= this.config.fusionLayer ? image : undefined);
+      const layer = this.layers.at(i),
+        context = i >= this.config.fusionLayer ? image : undefined;
+      const r = withAttention
+        ? layer.forwardWithAttention(x, ext, context)
+        : { out: layer.core.forward(x, { mask: ext, context }), crossAttn: null };
       x = r.out; // [B, T, C]
       if (r.crossAttn) crossAttn.push(r.crossAttn);
     }
@@ -169,11 +182,12 @@ export class BertModel extends Module {
 
   /**
    * mode 'fusion': the text encoder's states (no second embedding) through layers [fusionLayer, L),
-   * cross-attending to the image. Also returns each fusion layer's cross-attention probabilities.
+   * cross-attending to the image. Also returns each fusion layer's cross-attention probabilities
+   * unless `withAttention` is false (then `crossAttn` is empty and attention uses the fused op).
    * Shapes: text [B, T, C], mask [B, T], image [B, P, Cv] -> out [B, T, C], crossAttn[i] [B, H, T, P].
    */
-  fuse(text: Tensor, mask: Tensor, image: Tensor): { out: Tensor; crossAttn: Tensor[] } {
-    return this.run(text, mask, this.config.fusionLayer, this.config.layers, image);
+  fuse(text: Tensor, mask: Tensor, image: Tensor, withAttention = true): { out: Tensor; crossAttn: Tensor[] } {
+    return this.run(text, mask, this.config.fusionLayer, this.config.layers, image, withAttention);
   }
 
   /** mode 'multi_modal': embeddings + all layers (used by MLM). Shapes: ids [B, T] -> [B, T, C]. */

@@ -8,6 +8,7 @@ import {
   logSoftmaxComposite,
   softmaxComposite,
 } from '../../engine/nn_functional.js';
+import { layerNormBackwardComposite } from '../../engine/ops/fused.js';
 import { leaf, RUNS, seedArb, seedFor, seedNote, shapeArb } from '../helpers/arb.js';
 
 t.comment(seedNote('fused ops'));
@@ -169,3 +170,51 @@ t.test('fused row-wise ops: gradients and second derivatives match the composite
     t.ok(vg.gradgradcheck((a, c, d) => vg.layerNorm(a, [n], c, d), [x, w, b]).ok, `layerNorm gradgradcheck [2, ${n}]`);
   }
 });
+
+// layerNorm's plain backward runs the fused layerNormBackward op (one pass per row on cpu and
+// cpu-ref); its dx, dweight and dbias must equal the composite formulas, in both dtypes, on
+// shapes with several leading dims and odd row lengths.
+for (const device of ['cpu', 'cpu-ref']) {
+  t.test(`layerNorm backward: fused op = composite on ${device}`, async (t) => {
+    const be = vg.getBackend(device);
+    for (const dtype of ['float64', 'float32'] as const) {
+      for (const [shape, eps] of [
+        [[3, 5, 7], 1e-5],
+        [[2, 1, 33], 1e-6],
+        [[1, 1], 1e-5],
+        [[64, 256], 1e-6],
+      ] as const) {
+        const n = shape[shape.length - 1]!;
+        const mk = (s: readonly number[], seed: number) =>
+          vg
+            .randn([...s], { rng: new vg.Rng(seed), dtype })
+            .to(be)
+            .requiresGrad_();
+        const x = mk(shape, 1),
+          w = mk([n], 2),
+          b = mk([n], 3);
+        const g = vg.randn([...shape], { rng: new vg.Rng(4), dtype }).to(be);
+        const [dx, dw, db] = vg.grad(vg.layerNorm(x, [n], w, b, eps), [x, w, b], { gradOutputs: [g] });
+        const want = layerNormBackwardComposite(g, x.detach(), w.detach(), eps);
+        const tol = dtype === 'float64' ? 1e-12 : 1e-4;
+        [dx, dw, db].forEach((got, i) => {
+          const err = maxRel(got!, want[i]!);
+          t.ok(
+            err <= tol,
+            `${dtype} ${JSON.stringify(shape)} ${['dx', 'dweight', 'dbias'][i]}: ${err.toExponential(2)}`,
+          );
+        });
+      }
+    }
+    const { stats } = vg.profile(() => {
+      const x = vg.randn([4, 8], { requiresGrad: true }).to(be);
+      vg.layerNorm(x, [8], vg.ones([8]).to(be).requiresGrad_(), vg.zeros([8]).to(be).requiresGrad_())
+        .sum()
+        .backward();
+    });
+    t.ok(
+      stats.some((s) => s.op === 'layerNormBackward'),
+      'the plain backward goes through the fused op',
+    );
+  });
+}

@@ -4,10 +4,10 @@
  * reaches the op from them (through a random layout: transposed, sliced, expanded inputs).
  */
 import fc from 'fast-check';
-import { concat, layerNorm, matmul, type Tensor } from '../../engine/index.js';
+import { concat, layerNorm, matmul, Rng, scaledDotProductAttention, type Tensor } from '../../engine/index.js';
 import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
-import { geluBackward, geluGrad } from '../../engine/ops/fused.js';
+import { geluBackward, geluGrad, layerNormBackward } from '../../engine/ops/fused.js';
 import {
   broadcastPairArb,
   indices,
@@ -129,6 +129,52 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
       label: `${layout} ${JSON.stringify(shape)}`,
     };
   }),
+  layerNormBackward: fc
+    .record({
+      rows: fc.integer({ min: 1, max: 4 }),
+      n: fc.integer({ min: 1, max: 5 }),
+      seed: seedArb,
+      layout: layoutArb,
+    })
+    .map(({ rows, n, seed, layout }) => {
+      const { leaf: x, make } = viaLayout([rows, n], seed, 'any', layout);
+      return {
+        leaves: [leaf([rows, n], seed + 1), x, leaf([n], seed + 2)],
+        fn: (g, a, w) => apply(layerNormBackward, [g, make(a), w], { eps: 1e-5 }),
+        label: `${layout} [${rows}, ${n}]`,
+      };
+    }),
+  // q through a random layout; masks: none, a padding mask [1, S], a full [..., T, S], or both;
+  // dropout draws its keep-mask from a fresh seeded generator per call (same mask every call).
+  scaledDotProductAttention: fc
+    .record({
+      batch: shapeArb(0, 2, 3),
+      dims: fc.tuple(...[4, 4, 4, 3].map((max) => fc.integer({ min: 1, max }))),
+      seed: seedArb,
+      layout: layoutArb,
+      masks: fc.constantFrom('none', 'pad', 'full', 'both'),
+      drop: fc.boolean(),
+    })
+    .map(({ batch, dims: [T, S, D, Dv], seed, layout, masks, drop }) => {
+      const { leaf: q, make } = viaLayout([...batch, T, D], seed, 'any', layout);
+      const shapes = {
+        none: [],
+        pad: [[1, S]],
+        full: [[...batch, T, S]],
+        both: [
+          [...batch, T, S],
+          [1, S],
+        ],
+      }[masks];
+      return {
+        leaves: [q, leaf([...batch, S, D], seed + 1), leaf([...batch, S, Dv], seed + 2)].concat(
+          shapes.map((m, i) => leaf(m, seed + 3 + i)),
+        ),
+        fn: (a, k, v, ...m) =>
+          scaledDotProductAttention(make(a), k, v, { mask: m, dropout: drop ? 0.3 : 0, rng: new Rng(seed) }),
+        label: `${layout} q ${JSON.stringify([...batch, T, D])} S ${S} Dv ${Dv} masks ${masks}${drop ? ' dropout' : ''}`,
+      };
+    }),
   add: binaryCase((a, b) => a.add(b)),
   sub: binaryCase((a, b) => a.sub(b)),
   mul: binaryCase((a, b) => a.mul(b)),

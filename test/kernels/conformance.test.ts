@@ -39,16 +39,25 @@ async function replay(c: DeviceCase, be: Backend): Promise<Result> {
   return result;
 }
 
-function compare(got: Result, want: Result): string[] {
+/**
+ * Ops whose reference is more accurate than the device's composite. layerNorm's backward runs the
+ * fused layerNormBackward kernel on cpu-ref (float64 sums) but the float32 composite on gpu.js
+ * devices; on rows of 2-4 elements (dx is a near-total cancellation there) the composite is up
+ * to 4.9e-5 off the float64 result and the kernel 8.1e-6 (300 random cases), so 2e-5 between
+ * them is not attainable there.
+ */
+const OP_TOL: Record<string, number> = { layerNorm: 1e-4, layerNormBackward: 1e-4 };
+
+function compare(got: Result, want: Result, tol: number = F32_TOL.op): string[] {
   const fails: string[] = [];
   if (got.shape !== want.shape) return [`shape [${got.shape}], expected [${want.shape}]`];
-  const m = compareF32(got.out, want.out, F32_TOL.op);
+  const m = compareF32(got.out, want.out, tol);
   if (m) fails.push(`out: ${m}`);
   want.grads.forEach((g, i) => {
     const h = got.grads[i];
     if (!g !== !h) fails.push(`grad ${i}: ${h ? 'present' : 'missing'}, expected ${g ? 'present' : 'none'}`);
     else if (g && h) {
-      const e = compareF32(h, g, F32_TOL.op);
+      const e = compareF32(h, g, tol);
       if (e) fails.push(`grad ${i}: ${e}`);
     }
   });
@@ -83,7 +92,9 @@ t.test('ops match cpu-ref in float32 on every device', async (tt) => {
       const fails: string[] = [];
       for (const c of list) {
         try {
-          for (const f of compare(await replay(c, be), await reference(c))) fails.push(`${c.label}: ${f}`);
+          for (const f of compare(await replay(c, be), await reference(c), OP_TOL[name])) {
+            fails.push(`${c.label}: ${f}`);
+          }
         } catch (e) {
           fails.push(`${c.label}: threw ${(e as Error).stack ?? String(e)}`);
         }
