@@ -31,6 +31,16 @@ export function logSoftmaxFallback(x: FloatArray, out: FloatArray, rows: number,
   }
 }
 
+/** Mean and 1/sqrt(var + eps) of x[o, o + n) (biased variance, two passes, as PyTorch's layer norm). */
+function rowStats(x: FloatArray, o: number, n: number, eps: number): [number, number] {
+  let mean = 0;
+  for (let j = 0; j < n; j++) mean += x[o + j]!;
+  mean /= n;
+  let v = 0;
+  for (let j = 0; j < n; j++) v += (x[o + j]! - mean) ** 2;
+  return [mean, 1 / Math.sqrt(v / n + eps)];
+}
+
 /** Row-wise layer norm in plain TS: y = (x - mean) / sqrt(var + eps) * gamma + beta. Shapes: [rows, n], gamma/beta [n]. */
 export function layerNormFallback(
   x: FloatArray,
@@ -43,12 +53,7 @@ export function layerNormFallback(
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = r * n;
-    let mean = 0;
-    for (let j = 0; j < n; j++) mean += x[o + j]!;
-    mean /= n;
-    let v = 0;
-    for (let j = 0; j < n; j++) v += (x[o + j]! - mean) ** 2;
-    const rstd = 1 / Math.sqrt(v / n + eps);
+    const [mean, rstd] = rowStats(x, o, n, eps);
     for (let j = 0; j < n; j++) out[o + j] = (x[o + j]! - mean) * rstd * gamma[j]! + beta[j]!;
   }
 }
@@ -73,12 +78,7 @@ export function layerNormBackwardFallback(
     xhat = new Float64Array(n);
   for (let r = 0; r < rows; r++) {
     const o = r * n;
-    let mean = 0;
-    for (let j = 0; j < n; j++) mean += x[o + j]!;
-    mean /= n;
-    let v = 0;
-    for (let j = 0; j < n; j++) v += (x[o + j]! - mean) ** 2;
-    const rstd = 1 / Math.sqrt(v / n + eps);
+    const [mean, rstd] = rowStats(x, o, n, eps);
     let a = 0,
       b = 0;
     for (let j = 0; j < n; j++) {

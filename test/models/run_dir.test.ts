@@ -8,9 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { ALBEF_NARROW } from '../helpers/albef_narrow.js';
 import { COMMANDS } from '../../bin/commands.js';
-import { grammarVocab } from '../../data/index.js';
-import { albefTiny, type AlbefConfig } from '../../models/albef/config.js';
 import { trainAlbef, TRAIN_DEFAULTS, type AlbefTrainOptions } from '../../models/albef/train.js';
 import { listCheckpoints, loadCheckpoint, newestReadable, saveCheckpoint } from '../../models/common/checkpoint.js';
 import { runCli } from '../../models/common/cli.js';
@@ -19,29 +18,9 @@ import { checkResumeOptions, cleanStaleTemporaries, openRunDir } from '../../mod
 import { Linear } from '../../nn/layers.js';
 import { AdamW } from '../../nn/optim.js';
 
-const tiny = albefTiny(grammarVocab().length);
-const NARROW: AlbefConfig = {
-  ...tiny,
-  name: 'albef-narrow',
-  queueSize: 16,
-  vision: { ...tiny.vision, dim: 16, depth: 1, heads: 2, mlpDim: 32 },
-  text: {
-    ...tiny.text,
-    hidden: 16,
-    layers: 2,
-    fusionLayer: 1,
-    heads: 2,
-    intermediate: 32,
-    maxPositions: 16,
-    encoderWidth: 16,
-    hiddenDropout: 0,
-    attnDropout: 0,
-  },
-  embedDim: 8,
-};
 const options = (out: string, o: Partial<AlbefTrainOptions> = {}): AlbefTrainOptions => ({
   ...TRAIN_DEFAULTS,
-  config: NARROW,
+  config: ALBEF_NARROW,
   dataset: 'shapes',
   trainSize: 32,
   steps: 8,

@@ -8,36 +8,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { grammarVocab } from '../../data/index.js';
-import { albefTiny, type AlbefConfig } from '../../models/albef/config.js';
+import { ALBEF_NARROW } from '../helpers/albef_narrow.js';
 import { trainAlbef, TRAIN_DEFAULTS, type AlbefTrainOptions } from '../../models/albef/train.js';
 import { openRunDir } from '../../models/common/run_dir.js';
 import { LOCK_NAME, lockRunDir, RunLockedError, type LockInfo } from '../../models/common/run_lock.js';
 import { HOST_TAG } from '../../nn/atomic_write.js';
 
-const tiny = albefTiny(grammarVocab().length);
-const NARROW: AlbefConfig = {
-  ...tiny,
-  name: 'albef-narrow',
-  queueSize: 16,
-  vision: { ...tiny.vision, dim: 16, depth: 1, heads: 2, mlpDim: 32 },
-  text: {
-    ...tiny.text,
-    hidden: 16,
-    layers: 2,
-    fusionLayer: 1,
-    heads: 2,
-    intermediate: 32,
-    maxPositions: 16,
-    encoderWidth: 16,
-    hiddenDropout: 0,
-    attnDropout: 0,
-  },
-  embedDim: 8,
-};
 const options = (out: string, o: Partial<AlbefTrainOptions> = {}): AlbefTrainOptions => ({
   ...TRAIN_DEFAULTS,
-  config: NARROW,
+  config: ALBEF_NARROW,
   dataset: 'shapes',
   trainSize: 16,
   steps: 2,
