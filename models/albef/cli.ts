@@ -299,7 +299,7 @@ const train = command({
       'after evaluation, score grounding on test scenes 0..N-1 (0 = skip; see ground albef --stats)',
       { min: 0, max: EVAL_FLAGS.evalSize.default },
     ),
-    dropout: flag.num(0.1, 'BERT dropout (hidden and attention)', { min: 0, max: 1 }),
+    dropout: flag.num(D.dropout ?? 0, 'BERT dropout (hidden and attention; the config has 0.1)', { min: 0, max: 1 }),
     queueSize: flag.int(256, 'ITC feature-queue length', { min: 1 }),
     momentum: flag.num(D.momentum ?? 0.99, 'EMA momentum of the momentum model', { min: 0, max: 1 }),
     eval: flag.bool(true, 'evaluate on the test split afterwards'),

@@ -67,7 +67,9 @@ export interface AlbefTrainOptions {
  * models/albef/RESULTS.md). A fixed schedule: the result does not depend on the machine's speed
  * (`maxMinutes` is an opt-in budget, 0 = none).
  * lr 1e-3: 3e-3 learned nothing more in 200-step trials. Momentum 0.99 instead of 0.995: acceptable
- * for short runs (docs/reference.md#albef-tiny).
+ * for short runs (docs/reference.md#albef-tiny). Dropout 0 (the config's 0.1 is the reference's, made
+ * for BERT-base on millions of pairs): on this tiny model and four epochs of scenes, dropout slowed
+ * ITM and ITC down (RESULTS.md, "Dropout").
  */
 export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   config: 'albef-tiny',
@@ -89,6 +91,7 @@ export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   resume: false,
   progress: true,
   momentum: 0.99,
+  dropout: 0,
 };
 
 /** What a run directory's run.json records, so eval and grounding rebuild the same model and data. */
