@@ -3,10 +3,12 @@
  * and in-place accumulation of `.grad`. Reuse must never let a result share a buffer with a live
  * tensor, and a disposed tensor must still refuse to be used.
  */
+import fc from 'fast-check';
 import t from 'tap';
 import * as vg from '../../engine/index.js';
 import { BufferPool, POOL_MIN_BYTES } from '../../kernels/cpu/pool.js';
 import { cpu } from '../../kernels/cpu/backend.js';
+import { RUNS, seedFor } from '../helpers/arb.js';
 
 const bufferOf = (x: vg.Tensor): ArrayBufferLike => x.backend.readSync(x.raw).buffer;
 const cpuBuffers = () => vg.memory().find((m) => m.device === 'cpu')!.buffers;
@@ -134,4 +136,64 @@ t.test('a training loop under tidy stays flat with backward freeing early', asyn
     counts.push(cpuBuffers());
   }
   t.equal(counts[29], counts[4], `live buffers at step 5 and 30: ${counts[4]}, ${counts[29]}`);
+});
+
+/**
+ * Random programs of creations, ops, views, disposals and backwards on 256-float (1 KiB, pooled)
+ * tensors: after every step each live tensor still holds the values it had when made, and two
+ * live tensors share a buffer only when one is a view (reshape/detach) of the other.
+ */
+t.test('property: pooled buffers never alias a live tensor', async (t) => {
+  type Step = { kind: number; a: number; b: number };
+  const step = fc.record({ kind: fc.integer({ min: 0, max: 5 }), a: fc.nat(), b: fc.nat() });
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 5, maxLength: 40 }), (steps: Step[]) => {
+      const live: { x: vg.Tensor; want: number[]; family: number }[] = [];
+      let families = 0;
+      const add = (x: vg.Tensor, family = families++) => live.push({ x, want: [...x.dataSync()], family });
+      const pick = (i: number) => live[i % live.length]!;
+      for (const { kind, a, b } of steps) {
+        if (live.length === 0 || kind === 0) add(vg.randn([16, 16]).requiresGrad_(a % 2 === 0));
+        else if (kind === 1)
+          add(
+            vg.noGrad(() =>
+              pick(a)
+                .x.reshape([256])
+                .exp()
+                .add(pick(b).x.reshape([256])),
+            ),
+          );
+        else if (kind === 2) {
+          const p = pick(a);
+          add(p.x.detach().reshape([256]), p.family); // a view: shares the buffer
+        } else if (kind === 3) {
+          const [p] = live.splice(a % live.length, 1);
+          p!.x.dispose();
+        } else if (kind === 4) {
+          const p = pick(a);
+          if (p.x.requiresGrad) {
+            p.x.grad?.dispose();
+            p.x.grad = null;
+            p.x
+              .mul(pick(b).x.detach().reshape([16, 16]))
+              .tanh()
+              .sum()
+              .backward();
+            add(p.x.grad!.detach());
+          }
+        } else add(vg.full([16, 16], a % 7));
+        const owner = new Map<ArrayBufferLike, number>();
+        for (const { x, want, family } of live) {
+          if (![...x.dataSync()].every((v, i) => Object.is(v, want[i]))) return false;
+          const buf = bufferOf(x);
+          if (owner.has(buf) && owner.get(buf) !== family) return false;
+          owner.set(buf, family);
+        }
+      }
+      for (const { x } of live) x.dispose();
+      return true;
+    }),
+    { numRuns: RUNS, seed: seedFor('buffer_reuse:alias') },
+  );
+  t.pass(`${RUNS} random programs`);
 });
