@@ -2,8 +2,9 @@
 // scene facts, then vision-language training) must score, on batches of unseen test scenes, ITM
 // accuracy on hard negatives clearly above the 2/3 that "never a match" gets, and in-batch ITC
 // accuracy clearly above chance. The fresh, untrained model is scored too, to show the thresholds
-// fail a model that has not learned. The ITM assertion is a todo: ITM does not learn yet (see below). CI-sized: the dependency-free 'shapes' scenes, a 2-block C = 32
-// model, a few minutes on 2 cores.
+// fail a model that has not learned. The ITM assertion is a todo: VLMo's ITM does not leave its
+// prior within any CI-sized budget measured (see below). CI-sized: the dependency-free 'shapes'
+// scenes, a 2-block C = 32 model, 200 + 200 steps.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +43,8 @@ t.test('the default recipe learns ITM and ITC on held-out batches; an untrained 
     dataset: 'shapes',
     trainSize: 4096,
     stages: '1,3',
-    steps1: 300,
-    steps3: 400,
+    steps1: 200,
+    steps3: 200,
     batchSize: B,
     out,
     checkpointEvery: 10_000,
@@ -60,12 +61,13 @@ t.test('the default recipe learns ITM and ITC on held-out batches; an untrained 
   const trained = heldOutBatchAccuracy(model, tokenizer, heldOut);
   t.comment(`trained: ${describe(trained)}`);
   // Known failure, kept visible: no recipe measured so far lifts VLMo's ITM off its prior within a
-  // CI-sized (or the default run's) budget; models/vlmo/RESULTS.md has the numbers. tap reports a
-  // todo that starts passing, so this line tells when a fix lands.
+  // CI-sized budget (400 stage-3 steps with wider models, layer scale 1, ITM weight 5 or random
+  // negatives all stayed at 2/3; models/vlmo/RESULTS.md, "The learning test"). tap reports a todo
+  // that starts passing, so this line tells when a fix lands.
   t.ok(
     trained.itm > ITM_MIN,
     `ITM on hard negatives ${(100 * trained.itm).toFixed(1)}% > ${(100 * ITM_MIN).toFixed(1)}%`,
-    { todo: 'ITM stays at its 2/3 prior after 400 stage-3 steps (models/vlmo/RESULTS.md, "ITM")' },
+    { todo: 'ITM stays at its 2/3 prior in CI-sized runs (models/vlmo/RESULTS.md, "The learning test")' },
   );
   t.ok(
     trained.itc > ITC_MIN_X_CHANCE * trained.itcChance,
