@@ -30,6 +30,26 @@ export function trackTensor(t: Tensor): void {
   if (scopes.length > 0) scopes[scopes.length - 1].add(t);
 }
 
+/**
+ * Runs `fn` in a scope of its own and returns its result with the tensors created inside. Those
+ * are not tracked by the enclosing tidy scopes: the caller disposes each or hands it on with
+ * `trackTensor` (backward uses this to free its own intermediates as soon as they are dead).
+ */
+export function collecting<T>(fn: () => T): [T, Set<Tensor>] {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) trackTensor(t); // an enclosing tidy still cleans up after a throw
+    throw e;
+  }
+  scopes.pop();
+  return [result, scope];
+}
+
 /** Exempts tensors from the enclosing tidy scopes (optimizer state, caches). */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);

@@ -27,6 +27,8 @@ import { layerNormBackwardFallback, layerNormFallback, logSoftmaxFallback, softm
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
+import { BufferPool } from './pool.js';
+import { envVar } from '../platform.js';
 
 function identity(x: number): number {
   return x;
@@ -34,7 +36,8 @@ function identity(x: number): number {
 
 /** The kernels that differ between `cpu-ref` (plain TS) and `cpu` (kernels/wasm where it pays). */
 export interface CpuKernels {
-  matmul(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray;
+  /** Writes every element of `out` ([batch, m, n]) and returns it. */
+  matmul(a: TypedArray, b: TypedArray, p: MatmulParams, out: TypedArray): TypedArray;
   softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void;
   layerNorm(
     x: FloatArray,
@@ -55,20 +58,30 @@ export class CpuBackend implements Backend {
   readonly hostData: boolean = true;
   private readonly tracker: MemoryTracker;
 
+  /**
+   * `pool`, where given, recycles released buffers for new results (kernels/cpu/pool.ts); without
+   * one every result is a fresh zero-filled array (`cpu-ref`, the plain oracle).
+   */
   constructor(
     readonly device = 'cpu',
     private readonly kernels: CpuKernels = REF_KERNELS,
+    readonly pool: BufferPool | null = null,
   ) {
     this.tracker = new MemoryTracker(device);
   }
 
+  /** A result array whose every element the caller writes (its contents on entry are arbitrary). */
+  private out(dtype: DType, size: number): TypedArray {
+    return this.pool ? this.pool.take(dtype, size, false) : allocArray(dtype, size);
+  }
+
   upload(data: TypedArray, dtype: DType): Raw {
-    const a = allocArray(dtype, data.length);
+    const a = this.out(dtype, data.length);
     a.set(data);
     return this.wrap(a, dtype);
   }
   full(size: number, value: number, dtype: DType): Raw {
-    return this.wrap(allocArray(dtype, size).fill(value), dtype);
+    return this.wrap(this.out(dtype, size).fill(value), dtype);
   }
   /** Every buffer this backend hands out goes through here, for memory(). */
   private wrap(data: TypedArray, dtype: DType): Raw {
@@ -86,22 +99,24 @@ export class CpuBackend implements Backend {
   readSync(x: Raw): TypedArray {
     return host(x);
   }
+  /** Releases `x`; with a pool, its array is reused for later results (the engine disposes a buffer
+   * only once no tensor uses it, and the tracker refuses a second release). */
   dispose(x: Raw): void {
-    this.tracker.release(x);
+    if (this.tracker.release(x) && this.pool) this.pool.give(host(x));
   }
 
   unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw {
-    const out = allocArray(dtype, sizeOf(xv.shape));
+    const out = this.out(dtype, sizeOf(xv.shape));
     stridedLoop(f, 1)(out, xv.shape, host(x), xv.strides, xv.offset);
     return this.wrap(out, dtype);
   }
   binary(f: ScalarFn2, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
-    const out = allocArray(dtype, sizeOf(av.shape));
+    const out = this.out(dtype, sizeOf(av.shape));
     stridedLoop(f, 2)(out, av.shape, host(a), av.strides, av.offset, host(b), bv.strides, bv.offset);
     return this.wrap(out, dtype);
   }
   ternary(f: ScalarFn3, c: Raw, cv: View, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw {
-    const out = allocArray(dtype, sizeOf(av.shape));
+    const out = this.out(dtype, sizeOf(av.shape));
     stridedLoop(f, 3)(
       out,
       av.shape,
@@ -122,13 +137,14 @@ export class CpuBackend implements Backend {
     return this.wrap(reduceKind(kind, host(x), shape, axes, dtype), dtype);
   }
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
-    return this.wrap(this.kernels.matmul(host(a), host(b), p, a.dtype), a.dtype);
+    return this.wrap(this.kernels.matmul(host(a), host(b), p, this.out(a.dtype, p.batch * p.m * p.n)), a.dtype);
   }
   copyStrided(x: Raw, v: View): Raw {
     return this.unary(identity, x, v, x.dtype);
   }
   writeStrided(base: Raw, region: View, src: Raw): Raw {
-    const out = host(base).slice();
+    const out = this.out(base.dtype, base.size);
+    out.set(host(base));
     const s = host(src);
     // Walk the region's positions in order; each maps to one offset in `out`.
     const nd = region.shape.length,
@@ -163,31 +179,33 @@ export class CpuBackend implements Backend {
   }
   softmaxRows(x: Raw, n: number, log: boolean): Raw {
     const src = host(x) as FloatArray,
-      out = allocArray(x.dtype, src.length) as FloatArray;
+      out = this.out(x.dtype, src.length) as FloatArray;
     (log ? logSoftmaxFallback : this.kernels.softmax)(src, out, src.length / n, n);
     return this.wrap(out, x.dtype);
   }
   layerNormRows(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw {
     const src = host(x) as FloatArray,
-      out = allocArray(x.dtype, src.length) as FloatArray;
+      out = this.out(x.dtype, src.length) as FloatArray;
     this.kernels.layerNorm(src, host(weight) as FloatArray, host(bias) as FloatArray, out, src.length / n, n, eps);
     return this.wrap(out, x.dtype);
   }
   layerNormBackwardRows(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw {
     const src = host(x) as FloatArray,
       rows = src.length / n,
-      out = allocArray(x.dtype, (rows + 2) * n) as FloatArray;
+      out = this.out(x.dtype, (rows + 2) * n) as FloatArray;
     layerNormBackwardFallback(host(g) as FloatArray, src, host(weight) as FloatArray, out, rows, n, eps);
     return this.wrap(out, x.dtype);
   }
   gelu(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null {
     const src = host(x);
     if (!this.kernels.gelu || !(src instanceof Float32Array)) return null;
-    const out = new Float32Array(src.length);
-    return this.kernels.gelu(src, out, approximate, g && (host(g) as Float32Array)) ? this.wrap(out, 'float32') : null;
+    const out = this.out('float32', src.length) as Float32Array;
+    if (this.kernels.gelu(src, out, approximate, g && (host(g) as Float32Array))) return this.wrap(out, 'float32');
+    this.pool?.give(out);
+    return null;
   }
   cast(x: Raw, dtype: DType): Raw {
-    const out = allocArray(dtype, x.size);
+    const out = this.out(dtype, x.size);
     const src = host(x);
     if (dtype === 'int32') for (let i = 0; i < src.length; i++) out[i] = Math.trunc(src[i]);
     else out.set(src);
@@ -195,12 +213,21 @@ export class CpuBackend implements Backend {
   }
 }
 
-/** The default CPU backend: fast kernels where they exist (float32 WASM SIMD matmul, softmax, layer norm). */
-export const cpu = new CpuBackend('cpu', {
-  matmul: matmulFast,
-  softmax: softmaxFast,
-  layerNorm: layerNormFast,
-  gelu: geluWasm,
-});
+/** How many MiB of released buffers the `cpu` backend keeps for reuse: VLGRAD_POOL_MB, default 256
+ * (0 turns the pool off). */
+function poolBytes(): number {
+  const env = envVar('VLGRAD_POOL_MB');
+  const mb = env === undefined || env === '' ? 256 : Number(env);
+  if (!(Number.isFinite(mb) && mb >= 0)) throw new RangeError(`VLGRAD_POOL_MB=${env}: need a number of MiB >= 0`);
+  return mb * 1024 * 1024;
+}
+
+/** The default CPU backend: fast kernels where they exist (float32 WASM SIMD matmul, softmax, layer
+ * norm, GELU) and a pool of released buffers. */
+export const cpu = new CpuBackend(
+  'cpu',
+  { matmul: matmulFast, softmax: softmaxFast, layerNorm: layerNormFast, gelu: geluWasm },
+  poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
+);
 /** The plain-TypeScript reference backend (the oracle). */
 export const cpuRef = new CpuBackend('cpu-ref', REF_KERNELS);

@@ -3,7 +3,7 @@
  * batch strides. Uniform offsets (contiguous batches, or one broadcast operand) become one call;
  * irregular ones (broadcasting over several batch dims) run one call per batch item.
  */
-import { allocArray, type DType, type MatmulParams, type TypedArray } from '../backend.js';
+import type { MatmulParams, TypedArray } from '../backend.js';
 import { matmul as wasmMatmul } from '../wasm/index.js';
 import { matmulRef } from './matmul.js';
 
@@ -16,11 +16,13 @@ function uniformStride(offsets: Int32Array): number | null {
   return s;
 }
 
-export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray {
-  if (dtype === 'int32' || a instanceof Int32Array || b instanceof Int32Array) return matmulRef(a, b, p, dtype);
-  const out = allocArray(dtype, p.batch * p.m * p.n) as Float32Array | Float64Array;
+/** C = op(A) @ op(B) into `out` ([batch, m, n]; its contents on entry do not matter). */
+export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, result: TypedArray): TypedArray {
+  if (result instanceof Int32Array || a instanceof Int32Array || b instanceof Int32Array)
+    return matmulRef(a, b, p, result);
+  const out = result as Float32Array | Float64Array;
   // A zero size: the result is empty, or all zeros when K = 0 (an empty sum), as in PyTorch.
-  if (p.batch * p.m * p.n * p.k === 0) return out;
+  if (p.batch * p.m * p.n * p.k === 0) return out.fill(0);
   const fa = a as Float32Array | Float64Array,
     fb = b as Float32Array | Float64Array;
   const opts = { m: p.m, k: p.k, n: p.n, transA: p.transA, transB: p.transB };

@@ -1,10 +1,10 @@
 /** Reference batched matmul: blocked i-k-j loops on typed arrays, transposes read in place. */
-import { allocArray, type DType, type MatmulParams, type TypedArray } from '../backend.js';
+import type { MatmulParams, TypedArray } from '../backend.js';
 
-/** C[b] = op(A[b]) @ op(B[b]); a plain loop, written for clarity and used as the oracle. */
-export function matmulRef(a: TypedArray, b: TypedArray, p: MatmulParams, dtype: DType): TypedArray {
+/** C[b] = op(A[b]) @ op(B[b]) into `out` ([batch, m, n], every element written, so it may hold
+ * anything on entry); a plain loop, written for clarity and used as the oracle. */
+export function matmulRef(a: TypedArray, b: TypedArray, p: MatmulParams, out: TypedArray): TypedArray {
   const { batch, m, k, n, transA, transB } = p;
-  const out = allocArray(dtype, batch * m * n);
   const row = new Float64Array(n);
   // A[i, kk] at aOff + (transA ? kk*m + i : i*k + kk); B[kk, j] at bOff + (transB ? j*k + kk : kk*n + j)
   const asi = transA ? 1 : k,
