@@ -18,6 +18,11 @@ import type { Albef } from '../../models/albef/albef.js';
 import { buildGallery } from '../../models/common/gallery.js';
 import { noGrad, tensor } from '../../engine/index.js';
 import type { Normalize, Tokenizer } from '../../data/index.js';
+import { setThreads } from '../../kernels/index.js';
+
+// One GEMM thread: `npm test` runs two files at once on two cores, and this file's training is
+// cheaper in CPU time on one (the matmul result does not depend on the thread count).
+setThreads(1);
 
 /**
  * ITC in-batch accuracy on 256 held-out test scenes in batches of 16: the share of images whose most

@@ -14,6 +14,11 @@ import { evaluateAlbef } from '../../models/albef/evaluate.js';
 import { trainAlbef, TRAIN_DEFAULTS, type AlbefTrainOptions } from '../../models/albef/train.js';
 import { latestCheckpoint, listCheckpoints, loadCheckpoint } from '../../models/common/checkpoint.js';
 import { readJsonl } from '../../models/common/jsonl.js';
+import { setThreads } from '../../kernels/index.js';
+
+// One GEMM thread: `npm test` runs two files at once on two cores, and this file's training is
+// cheaper in CPU time on one (the matmul result does not depend on the thread count).
+setThreads(1);
 
 const V = grammarVocab().length,
   tiny = albefTiny(V);

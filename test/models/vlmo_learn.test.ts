@@ -15,6 +15,11 @@ import { heldOutBatchAccuracy, type BatchAccuracy } from '../../models/vlmo/lear
 import { stageConfig } from '../../models/vlmo/stages.js';
 import { trainVlmo, VLMO_TRAIN_DEFAULTS } from '../../models/vlmo/train.js';
 import { Vlmo } from '../../models/vlmo/vlmo.js';
+import { setThreads } from '../../kernels/index.js';
+
+// One GEMM thread: `npm test` runs two files at once on two cores, and this file's training is
+// cheaper in CPU time on one (the matmul result does not depend on the thread count).
+setThreads(1);
 
 const SMALL: VlmoConfig = {
   ...vlmoTiny(grammarVocab().length),
