@@ -8,28 +8,11 @@
 // --profile adds `opCpuMs`: profile()'s per-op times of the fastest of 3 profiled steps, measured
 // in process CPU time instead of wall time (this script swaps the clock profile() reads, which
 // is why it is an option: the swap makes every later timing in the process CPU time too).
-import { profile, randn, Rng } from '../engine/index.js';
-import { TransformerLayer } from '../nn/transformer.js';
+import { profile } from '../engine/index.js';
+import { layerStep, stepsArg } from './layer_step.js';
 
-const stepsAt = process.argv.indexOf('--steps');
-const STEPS = stepsAt >= 0 ? Number(process.argv[stepsAt + 1]) : 8;
-const rng = new Rng(0);
-const layer = new TransformerLayer({
-  dim: 256,
-  heads: 4,
-  mlpDim: 1024,
-  norm: 'pre',
-  eps: 1e-6,
-  fusedQkv: true,
-  attnDropout: 0.1,
-  rng,
-});
-const x = randn([8, 64, 256], { rng });
-const step = (): void => {
-  layer.zeroGrad();
-  layer.forward(x).mean().backward();
-  layer.parameters()[0]!.grad!.dataSync();
-};
+const STEPS = stepsArg(8);
+const { step } = layerStep();
 const cpuNow = (): number => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;

@@ -4,28 +4,10 @@
 //
 //   VLGRAD_THREADS=1 npx tsx bench/step_gc.ts [--steps 10]     # prints one JSON line
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { randn, Rng } from '../engine/index.js';
-import { TransformerLayer } from '../nn/transformer.js';
+import { layerStep, stepsArg } from './layer_step.js';
 
-const stepsAt = process.argv.indexOf('--steps');
-const STEPS = stepsAt >= 0 ? Number(process.argv[stepsAt + 1]) : 10;
-const rng = new Rng(0);
-const layer = new TransformerLayer({
-  dim: 256,
-  heads: 4,
-  mlpDim: 1024,
-  norm: 'pre',
-  eps: 1e-6,
-  fusedQkv: true,
-  attnDropout: 0.1,
-  rng,
-});
-const x = randn([8, 64, 256], { rng });
-const step = (): void => {
-  layer.zeroGrad();
-  layer.forward(x).mean().backward();
-  layer.parameters()[0]!.grad!.dataSync();
-};
+const STEPS = stepsArg(10);
+const { step } = layerStep();
 step();
 step();
 const KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
