@@ -9,7 +9,7 @@ import { setDefaultDevice } from '../../engine/index.js';
 import type { Tokenizer } from '../../data/index.js';
 import { moduleRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
-import { openRunDir, pickOptions, type OpenRun } from '../common/run_dir.js';
+import { pickOptions, withRunDir, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
@@ -49,12 +49,8 @@ type Trained = { model: Albef; tokenizer: Tokenizer; info: RunInfo; seconds: num
  * holding its lock throughout (another process training into `opts.out` is refused).
  */
 export async function trainAlbef(opts: AlbefTrainOptions): Promise<Trained> {
-  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' }); // checks and locks; writes nothing else
-  try {
-    return await trainInto(run, opts);
-  } finally {
-    run.release();
-  }
+  const where = { resume: opts.resume, overwrite: opts.overwrite, command: 'train albef' };
+  return withRunDir(opts.out, where, (run) => trainInto(run, opts));
 }
 
 async function trainInto(run: OpenRun, opts: AlbefTrainOptions): Promise<Trained> {

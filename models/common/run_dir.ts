@@ -74,6 +74,19 @@ export interface RunDirOptions {
   lock?: boolean;
 }
 
+/**
+ * Opens `dir` as a training run (checked and locked as `openRunDir` does, nothing else written),
+ * runs `train` with it and releases the lock however `train` ends.
+ */
+export async function withRunDir<T>(dir: string, o: RunDirOptions, train: (run: OpenRun) => Promise<T>): Promise<T> {
+  const run = openRunDir(dir, o);
+  try {
+    return await train(run);
+  } finally {
+    run.release();
+  }
+}
+
 /** The result of `openRunDir`: whether there is something to resume, and the commit step. */
 export interface OpenRun {
   readonly dir: string;

@@ -23,7 +23,7 @@ import { AdamW, paramGroups } from '../../nn/optim.js';
 import { warmupLinear } from '../../nn/schedulers.js';
 import { latestCheckpoint, moduleRngs, rngStates, saveCheckpoint } from '../common/checkpoint.js';
 import { resumeFromCheckpoints } from '../common/resume.js';
-import { checkResumeOptions, openRunDir, parseAllowChange, pickOptions, type OpenRun } from '../common/run_dir.js';
+import { checkResumeOptions, parseAllowChange, pickOptions, withRunDir, type OpenRun } from '../common/run_dir.js';
 import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
@@ -380,12 +380,8 @@ type Trained = { model: Vlmo; tokenizer: Tokenizer; info: VlmoRunInfo; seconds: 
  * training into `opts.out` is refused); returns the last stage's model.
  */
 export async function trainVlmo(opts: VlmoTrainOptions): Promise<Trained> {
-  const run = openRunDir(opts.out, { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' }); // checks and locks; writes nothing else
-  try {
-    return await trainStages(run, opts);
-  } finally {
-    run.release();
-  }
+  const where = { resume: opts.resume, overwrite: opts.overwrite, command: 'train vlmo' };
+  return withRunDir(opts.out, where, (run) => trainStages(run, opts));
 }
 
 async function trainStages(run: OpenRun, opts: VlmoTrainOptions): Promise<Trained> {
