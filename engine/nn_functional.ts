@@ -15,11 +15,12 @@ import {
 } from './ops/fused.js';
 import { checkValues } from './host_values.js';
 import { sdpa, sdpaComposite } from './ops/attention.js';
+import { multiHeadSdpa as headsOp, multiHeadSdpaComposite } from './ops/heads_attention.js';
 import { defaultRng, type Rng } from './random.js';
 import { DTypeError, fmt, isFloat, normDim, ShapeError } from './shape.js';
 import { Tensor } from './tensor.js';
 
-export { layerNormComposite, logSoftmaxComposite, sdpaComposite, softmaxComposite };
+export { layerNormComposite, logSoftmaxComposite, multiHeadSdpaComposite, sdpaComposite, softmaxComposite };
 
 /** Whether a row-wise fused op applies: a non-empty float tensor reduced over its last dim (other
  * dims use the composite; a permute there would cost two copies). */
@@ -158,6 +159,53 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
     return sdpaComposite(q, k, v, masks, scale, keep);
   }
   return apply(sdpa, [q, k, v, ...masks], { scale, keep, stash: {} });
+}
+
+/**
+ * Multi-head attention on the Linear outputs as they come, without splitting heads:
+ * `scaledDotProductAttention` per head, where q [B, T, H*D], k [B, S, H*D], v [B, S, H*Dv]
+ * (or one packed `qkv` [B, T, 3*H*D], a fused qkv Linear's output, q | k | v along the last
+ * dim) and the result is [B, T, H*Dv], heads side by side (PyTorch's
+ * `sdpa(q.view(B,T,H,D).transpose(1,2), ...).transpose(1,2).reshape(B,T,-1)`). Heads are read
+ * and written in place through strided matmuls (engine/ops/heads_attention.ts), so neither the
+ * forward nor the backward copies a head split or merge. Masks broadcast to [B, H, T, S];
+ * dropout takes the same draws as `scaledDotProductAttention` on [B, H, T, D] heads, so the two
+ * give the same seeded run.
+ */
+export function multiHeadSdpa(
+  qkv: Tensor | readonly [Tensor, Tensor, Tensor],
+  opts: SdpaOpts & { heads: number },
+): Tensor {
+  const sources = qkv instanceof Tensor ? [qkv] : [...qkv];
+  const { heads } = opts;
+  if (!(Number.isInteger(heads) && heads >= 1))
+    throw new RangeError(`multiHeadSdpa: heads must be an integer >= 1, got ${heads}`);
+  if (sources.length !== 1 && sources.length !== 3)
+    throw new RangeError(`multiHeadSdpa: need one packed qkv or [q, k, v], got ${sources.length} tensors`);
+  const [q, k] = sources.length === 1 ? [sources[0], sources[0]] : sources;
+  const D = q.ndim === 3 ? (sources.length === 1 ? q.shape[2] / 3 : q.shape[2]) / heads : 1; // the op checks ranks
+  const { scale = 1 / Math.sqrt(D), dropout: p = 0, rng = defaultRng() } = opts;
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`multiHeadSdpa: dropout must be in [0, 1], got ${p}`);
+  if (!Number.isFinite(scale)) throw new RangeError(`multiHeadSdpa: scale must be finite, got ${scale}`);
+  const masks = opts.mask === undefined ? [] : opts.mask instanceof Tensor ? [opts.mask] : [...opts.mask];
+  let keep: Tensor | null = null;
+  if (p > 0 && q.ndim === 3 && k.ndim === 3) {
+    const shape = [q.shape[0], heads, q.shape[1], k.shape[1]]; // [B, H, T, S]; the op checks it
+    keep =
+      p === 1
+        ? F.fullOn(q.backend, shape, 0, q.dtype)
+        : dropoutMask({ shape, dtype: q.dtype, backend: q.backend }, p, rng);
+  }
+  if (masks.some((m) => m.dtype !== q.dtype && isFloat(m.dtype) && isFloat(q.dtype))) {
+    return multiHeadSdpaComposite(sources, heads, masks, scale, keep);
+  }
+  return apply(headsOp, [...sources, ...masks], {
+    heads,
+    sources: sources.length as 1 | 3,
+    scale,
+    keep,
+    stash: {},
+  });
 }
 
 export type Reduction = 'mean' | 'sum' | 'none';

@@ -53,10 +53,16 @@ export function depsOf(f: unknown): readonly ((...xs: number[]) => number)[] {
 }
 
 export type ReduceKind = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+/** The four arithmetic ops a backend may run through `arith`. */
+export type ArithOp = 'add' | 'sub' | 'mul' | 'div';
 
 /** A batched matrix product: for each batch `i`, C_i = op(A_i) @ op(B_i), with `op` an optional
  * transpose. Offsets are element offsets of each batch's matrix in `a` and `b`; batch broadcasting
- * repeats an offset. C is written contiguously as [batch, m, n]. */
+ * repeats an offset. C is written contiguously as [batch, m, n] unless `cOffsets` is given.
+ *
+ * Row strides let a matrix be a column block of a wider row-major array, read (or written) in
+ * place: attention reads each head of a packed [B, T, 3C] q|k|v as a [T, D] matrix with row
+ * stride 3C, and writes each head's output into [B, T, C] with row stride C. */
 export interface MatmulParams {
   readonly batch: number;
   readonly m: number;
@@ -66,6 +72,31 @@ export interface MatmulParams {
   readonly bOffsets: Int32Array;
   readonly transA: boolean;
   readonly transB: boolean;
+  /** Elements between stored rows of A (default: its stored width, k, or m with `transA`). */
+  readonly aRowStride?: number;
+  /** Elements between stored rows of B (default: n, or k with `transB`). */
+  readonly bRowStride?: number;
+  /** Element offset of each C_i in the result (default i*m*n). The C_i must not overlap and must
+   * together cover all `cSize` elements (so no element is left unwritten). */
+  readonly cOffsets?: Int32Array;
+  /** Elements between rows of each C_i (default n). */
+  readonly cRowStride?: number;
+  /** Elements of the result (default batch*m*n). */
+  readonly cSize?: number;
+}
+
+/** The row strides of a matmul's operands and result, defaults filled in (see MatmulParams). */
+export function matmulStrides(p: MatmulParams): { lda: number; ldb: number; ldc: number } {
+  return {
+    lda: p.aRowStride ?? (p.transA ? p.m : p.k),
+    ldb: p.bRowStride ?? (p.transB ? p.k : p.n),
+    ldc: p.cRowStride ?? p.n,
+  };
+}
+
+/** Whether a matmul reads or writes anything but contiguous [m, k] / [k, n] / [batch, m, n] matrices. */
+export function isStridedMatmul(p: MatmulParams): boolean {
+  return p.aRowStride !== undefined || p.bRowStride !== undefined || p.cOffsets !== undefined;
 }
 
 /** One compute device. */
@@ -126,6 +157,11 @@ export interface Backend {
   layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw;
   /** Layer norm's backward over rows of n: [rows + 2, n] holding dx (rows), dweight, dbias. */
   layerNormBackwardRows?(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw;
+  /** a ⊕ b for ⊕ in add, sub, mul, div over broadcast views of one shape: what `binary` with the
+   * matching scalar function computes, bit for bit, where the backend has a faster kernel for this
+   * dtype and layout (`cpu`: float32 WASM SIMD for same-shape, row, column and scalar operands).
+   * Returns null otherwise: the engine then runs `binary`. */
+  arith?(op: ArithOp, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw | null;
   /** GELU of each element (erf form for 'none'), or g · gelu'(x) when `g` (same size) is given.
    * Returns null where the backend has no kernel for this dtype or size: the engine then runs
    * the op's elementwise scalar loop. */

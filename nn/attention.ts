@@ -9,7 +9,7 @@ import {
   defaultRng,
   full,
   matmul,
-  scaledDotProductAttention,
+  multiHeadSdpa,
   tensor,
   type DType,
   type Rng,
@@ -117,8 +117,9 @@ export class MultiHeadAttention extends Module {
     return x.reshape([B, T, this.heads, this.headDim]).permute(0, 2, 1, 3);
   }
 
-  /** q, k, v as [B, H, T|S, D]. */
-  private project(x: Tensor, context: Tensor | undefined): [Tensor, Tensor, Tensor] {
+  /** The projections as the Linears give them: one packed [B, T, 3C] (fused qkv) or q [B, T, C],
+   * k and v [B, S, C]. */
+  private sources(x: Tensor, context: Tensor | undefined): Tensor[] {
     if (this.qkv) {
       if (context) throw new Error('MultiHeadAttention: a fused qkv projection cannot attend to a separate context');
       let qkv = this.qkv.forward(x); // [B, T, 3C]
@@ -127,16 +128,19 @@ export class MultiHeadAttention extends Module {
         const C = this.config.dim;
         qkv = qkv.add(concat(biases.map((b) => b ?? full([C], 0, { dtype: qkv.dtype, device: qkv.backend }))));
       }
-      const [B, T] = x.shape;
-      const parts = qkv.reshape([B, T, 3, this.heads, this.headDim]).permute(2, 0, 3, 1, 4); // [3, B, H, T, D]
-      return [0, 1, 2].map((i) => parts.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
+      return [qkv];
     }
     const kv = context ?? x;
-    return [
-      this.splitHeads(this.query!.forward(x)),
-      this.splitHeads(this.key!.forward(kv)),
-      this.splitHeads(this.value!.forward(kv)),
-    ];
+    return [this.query!.forward(x), this.key!.forward(kv), this.value!.forward(kv)];
+  }
+
+  /** q, k, v as [B, H, T|S, D]. */
+  private project(x: Tensor, context: Tensor | undefined): [Tensor, Tensor, Tensor] {
+    const src = this.sources(x, context);
+    if (src.length === 3) return src.map((t) => this.splitHeads(t)) as [Tensor, Tensor, Tensor];
+    const [B, T] = x.shape;
+    const parts = src[0].reshape([B, T, 3, this.heads, this.headDim]).permute(2, 0, 3, 1, 4); // [3, B, H, T, D]
+    return [0, 1, 2].map((i) => parts.narrow(0, i, 1).squeeze(0)) as [Tensor, Tensor, Tensor];
   }
 
   /**
@@ -147,33 +151,39 @@ export class MultiHeadAttention extends Module {
   attend(x: Tensor, inputs: AttentionInputs = {}): { out: Tensor; probs: Tensor } {
     const [q, k, v] = this.project(x, inputs.context); // [B, H, T, D], [B, H, S, D] x2
     let logits = matmul(q.mul(this.scale), k, { transB: true }); // [B, H, T, D] @ [B, H, S, D]ᵀ -> [B, H, T, S]
-    for (const m of this.masks(x, k, inputs)) logits = logits.add(m);
+    for (const m of this.masks(x, k.shape[2], inputs)) logits = logits.add(m);
     const probs = logits.softmax(-1); // [B, H, T, S]
     const y = this.attnDrop.forward(probs).matmul(v); // [B, H, T, S] @ [B, H, S, D] -> [B, H, T, D]
     return { out: this.merge(y), probs };
   }
 
-  /** The output alone, through the fused scaledDotProductAttention op. Shapes: [B, T, C] -> [B, T, C]. */
+  /**
+   * The output alone, through the fused `multiHeadSdpa` op: heads are read from the projections
+   * and written into [B, T, C] in place (no split or merge copies), with the same values and
+   * dropout draws as `attend`. Shapes: [B, T, C] -> [B, T, C].
+   */
   forward(x: Tensor, inputs: AttentionInputs = {}): Tensor {
-    const [q, k, v] = this.project(x, inputs.context);
+    const src = this.sources(x, inputs.context);
+    const S = src.length === 3 ? src[1].shape[1] : x.shape[1];
     const drop = this.attnDrop;
-    const y = scaledDotProductAttention(q, k, v, {
-      mask: this.masks(x, k, inputs),
+    const y = multiHeadSdpa(src.length === 3 ? (src as [Tensor, Tensor, Tensor]) : src[0], {
+      heads: this.heads,
+      mask: this.masks(x, S, inputs),
       scale: this.scale,
       dropout: drop.training ? drop.p : 0,
       rng: drop.rng,
     });
-    return this.merge(y);
+    return this.proj.forward(y);
   }
 
   /** The additive terms of the logits, in the order they are added: relPosBias, mask, causal. */
-  private masks(x: Tensor, k: Tensor, inputs: AttentionInputs): Tensor[] {
+  private masks(x: Tensor, S: number, inputs: AttentionInputs): Tensor[] {
     const out: Tensor[] = [];
     if (inputs.relPosBias) out.push(inputs.relPosBias);
     if (inputs.mask) out.push(inputs.mask.to(x.dtype)); // no silent dtype promotion
     if (inputs.causal) {
       const T = x.shape[1];
-      if (k.shape[2] !== T) throw new RangeError(`MultiHeadAttention: causal needs T = S, got ${T} and ${k.shape[2]}`);
+      if (S !== T) throw new RangeError(`MultiHeadAttention: causal needs T = S, got ${T} and ${S}`);
       out.push(causalMask(T, x));
     }
     return out;

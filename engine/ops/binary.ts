@@ -2,7 +2,7 @@
  * Elementwise binary primitives with broadcasting, comparisons and `where`. `binaryOp` sums each
  * gradient back to its input's shape ("sum in reverse" of broadcasting), once, here.
  */
-import type { DType, ScalarFn2, ScalarFn3 } from '../../kernels/backend.js';
+import type { ArithOp, DType, ScalarFn2, ScalarFn3 } from '../../kernels/backend.js';
 import { defineOp, type OpDef, type Saved } from '../op.js';
 import { broadcastShapes, broadcastView, promote } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -10,6 +10,8 @@ import type { Tensor } from '../tensor.js';
 interface BinarySpec {
   name: string;
   scalar: ScalarFn2;
+  /** Where the backend's optional `arith` kernel computes the same op (add, sub, mul, div). */
+  arith?: ArithOp;
   /** 'promote': PyTorch's rule; 'float': int inputs give float32 (div); 'int32': comparisons. */
   result?: 'promote' | 'float' | 'int32';
   grad?: (g: Tensor, saved: Saved<Record<string, never>>) => [Tensor | null, Tensor | null];
@@ -30,15 +32,12 @@ export function binaryOp(spec: BinarySpec): OpDef {
       shape: broadcastShapes(spec.name, a.shape, b.shape),
       dtype: resultDType(a.dtype, b.dtype, spec.result ?? 'promote'),
     }),
-    forward: (be, [a, b], out) =>
-      be.binary(
-        spec.scalar,
-        a.raw,
-        broadcastView(a.shape, out.shape),
-        b.raw,
-        broadcastView(b.shape, out.shape),
-        out.dtype,
-      ),
+    forward: (be, [a, b], out) => {
+      const av = broadcastView(a.shape, out.shape),
+        bv = broadcastView(b.shape, out.shape);
+      const fast = spec.arith && be.arith?.(spec.arith, a.raw, av, b.raw, bv, out.dtype);
+      return fast || be.binary(spec.scalar, a.raw, av, b.raw, bv, out.dtype);
+    },
     backward:
       grad &&
       ((g, saved) => {
@@ -50,6 +49,7 @@ export function binaryOp(spec: BinarySpec): OpDef {
 
 export const add = binaryOp({
   name: 'add',
+  arith: 'add',
   scalar: function add(a: number, b: number): number {
     return a + b;
   },
@@ -58,6 +58,7 @@ export const add = binaryOp({
 
 export const sub = binaryOp({
   name: 'sub',
+  arith: 'sub',
   scalar: function sub(a: number, b: number): number {
     return a - b;
   },
@@ -66,6 +67,7 @@ export const sub = binaryOp({
 
 export const mul = binaryOp({
   name: 'mul',
+  arith: 'mul',
   scalar: function mul(a: number, b: number): number {
     return a * b;
   },
@@ -75,6 +77,7 @@ export const mul = binaryOp({
 /** a / b; d/da = 1/b, d/db = -a/b^2. */
 export const div = binaryOp({
   name: 'div',
+  arith: 'div',
   result: 'float',
   scalar: function div(a: number, b: number): number {
     return a / b;

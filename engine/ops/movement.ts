@@ -162,11 +162,12 @@ export const concat = defineOp<{ dim: number }>({
       at = 0;
     for (const x of xs) {
       const specs = out.shape.map((n, i): SliceSpec => (i === d ? [at, at + x.shape[d], 1] : [0, n, 1]));
-      raw = be.writeStrided(
-        raw,
-        sliceView(out.shape, specs),
-        x.dtype === out.dtype ? x.raw : be.cast(x.raw, out.dtype),
-      );
+      const src = x.dtype === out.dtype ? x.raw : be.cast(x.raw, out.dtype);
+      const next = be.writeStrided(raw, sliceView(out.shape, specs), src);
+      // The partial results and casts are this loop's own: released now, they feed the buffer pool.
+      be.dispose(raw);
+      if (src !== x.raw) be.dispose(src);
+      raw = next;
       at += x.shape[d];
     }
     return raw;

@@ -4,6 +4,7 @@ import { BINARY_OPS } from './binary.js';
 import { FUSED_OPS } from './fused.js';
 import { GELU_OPS } from './gelu.js';
 import { GATHER_OPS } from './gather.js';
+import { HEADS_ATTENTION_OPS } from './heads_attention.js';
 import { matmul } from './matmul.js';
 import { MOVEMENT_OPS } from './movement.js';
 import { REDUCE_OPS } from './reduce.js';
@@ -19,6 +20,7 @@ export const ALL_OPS = [
   ...GELU_OPS,
   ...FUSED_OPS,
   ...ATTENTION_OPS,
+  ...HEADS_ATTENTION_OPS,
 ] as const;
 export type OpName = (typeof ALL_OPS)[number]['name'];
 

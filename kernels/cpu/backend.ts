@@ -5,6 +5,7 @@
  */
 import {
   allocArray,
+  type ArithOp,
   sizeOf,
   type Backend,
   type DType,
@@ -19,10 +20,11 @@ import {
   type View,
 } from '../backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
-import { stridedLoop } from './compile.js';
+import { coalesce, stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulFast } from './fast_matmul.js';
 import { geluWasm, layerNorm as layerNormFast, softmax as softmaxFast, type FloatArray } from '../wasm/index.js';
+import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
 import { layerNormBackwardFallback, layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
 import { matmulRef } from './matmul.js';
 import { reduceKind } from './reduce.js';
@@ -36,7 +38,7 @@ function identity(x: number): number {
 
 /** The kernels that differ between `cpu-ref` (plain TS) and `cpu` (kernels/wasm where it pays). */
 export interface CpuKernels {
-  /** Writes every element of `out` ([batch, m, n]) and returns it. */
+  /** Writes every element of `out` (`p.cSize`, default [batch, m, n]) and returns it. */
   matmul(a: TypedArray, b: TypedArray, p: MatmulParams, out: TypedArray): TypedArray;
   softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void;
   layerNorm(
@@ -48,6 +50,18 @@ export interface CpuKernels {
     n: number,
     eps: number,
   ): void;
+  /** float32 out = a ⊕ b over [rows, n] with b in `layout`; false where it does not apply. */
+  arith?(
+    op: ArithOp,
+    a: Float32Array,
+    b: Float32Array,
+    layout: BLayout,
+    out: Float32Array,
+    rows: number,
+    n: number,
+  ): boolean;
+  /** float32 out[j] = Σ_r x[r, j] over [rows, n]; false where it does not apply. */
+  sumRows?(x: Float32Array, out: Float32Array, rows: number, n: number): boolean;
   /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
   gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
 }
@@ -132,12 +146,42 @@ export class CpuBackend implements Backend {
     );
     return this.wrap(out, dtype);
   }
+  arith(op: ArithOp, a: Raw, av: View, b: Raw, bv: View, dtype: DType): Raw | null {
+    const xa = host(a),
+      xb = host(b);
+    if (!this.kernels.arith || dtype !== 'float32' || !(xa instanceof Float32Array && xb instanceof Float32Array))
+      return null;
+    const [shape, [sa, sb]] = coalesce(av.shape, [av.strides, bv.strides]);
+    let plan = arithLayout(shape, sa, sb),
+      [first, second, fo, so] = [xa, xb, av.offset, bv.offset];
+    if (!plan && (op === 'add' || op === 'mul')) {
+      // a ⊕ b = b ⊕ a, bit for bit, for these two: the broadcast operand may come first.
+      plan = arithLayout(shape, sb, sa);
+      [first, second, fo, so] = [xb, xa, bv.offset, av.offset];
+    }
+    if (!plan) return null;
+    const out = this.out('float32', plan.rows * plan.n) as Float32Array;
+    if (this.kernels.arith(op, first.subarray(fo), second.subarray(so), plan.layout, out, plan.rows, plan.n))
+      return this.wrap(out, 'float32');
+    this.pool?.give(out);
+    return null;
+  }
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
+    const src = host(x);
+    const lead = axes.length > 0 && axes.length < shape.length && axes.every((d, i) => d === i);
+    if (kind === 'sum' && lead && this.kernels.sumRows && src instanceof Float32Array) {
+      // A sum over the leading axes (a bias gradient): the SIMD column sum, when it applies.
+      const n = sizeOf(shape.slice(axes.length)),
+        out = this.out('float32', n) as Float32Array;
+      if (this.kernels.sumRows(src, out, src.length / n, n)) return this.wrap(out, 'float32');
+      this.pool?.give(out);
+    }
     const dtype = kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype;
     return this.wrap(reduceKind(kind, host(x), shape, axes, dtype), dtype);
   }
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
-    return this.wrap(this.kernels.matmul(host(a), host(b), p, this.out(a.dtype, p.batch * p.m * p.n)), a.dtype);
+    const size = p.cSize ?? p.batch * p.m * p.n;
+    return this.wrap(this.kernels.matmul(host(a), host(b), p, this.out(a.dtype, size)), a.dtype);
   }
   copyStrided(x: Raw, v: View): Raw {
     return this.unary(identity, x, v, x.dtype);
@@ -146,9 +190,16 @@ export class CpuBackend implements Backend {
     const out = this.out(base.dtype, base.size);
     out.set(host(base));
     const s = host(src);
+    const nd = region.shape.length;
+    if (nd > 0 && region.strides[nd - 1] === 1 && region.shape[nd - 1] >= 16) {
+      // Contiguous rows (concat, slice backward, pad): one block copy per row of the region
+      // (a typed-array set is a memcpy; the element walk below costs ~10x as much per element).
+      const inner = region.shape[nd - 1];
+      rowOffsets(region, (i, p) => out.set(s.subarray(i * inner, (i + 1) * inner), p));
+      return this.wrap(out, base.dtype);
+    }
     // Walk the region's positions in order; each maps to one offset in `out`.
-    const nd = region.shape.length,
-      idx = new Int32Array(Math.max(nd, 1));
+    const idx = new Int32Array(Math.max(nd, 1));
     let p = region.offset;
     for (let i = 0; i < s.length; i++) {
       out[p] = s[i];
@@ -213,6 +264,46 @@ export class CpuBackend implements Backend {
   }
 }
 
+/**
+ * The `arith` kernel layout of a coalesced broadcast: a contiguous first operand [rows, n] and the
+ * second the same shape, one row repeated, one value per row, or one value; null otherwise.
+ */
+function arithLayout(
+  shape: readonly number[],
+  sa: readonly number[],
+  sb: readonly number[],
+): { layout: BLayout; rows: number; n: number } | null {
+  if (shape.length === 1 && sa[0] === 1) {
+    if (sb[0] === 1) return { layout: 'Full', rows: 1, n: shape[0] };
+    if (sb[0] === 0) return { layout: 'Scalar', rows: 1, n: shape[0] };
+  }
+  if (shape.length === 2 && sa[0] === shape[1] && sa[1] === 1) {
+    const [rows, n] = shape;
+    if (sb[0] === 0 && sb[1] === 1) return { layout: 'Row', rows, n };
+    if (sb[0] === 1 && sb[1] === 0) return { layout: 'Col', rows, n };
+  }
+  return null;
+}
+
+/** Calls `row(i, offset)` for each row i of the region's last dim, in order (row-major over the
+ * leading dims), with the offset of the row's first element. */
+function rowOffsets(region: View, row: (i: number, offset: number) => void): void {
+  const nd = region.shape.length;
+  const rows = sizeOf(region.shape.slice(0, -1));
+  if (region.shape[nd - 1] === 0) return;
+  const idx = new Int32Array(Math.max(nd - 1, 1));
+  let p = region.offset;
+  for (let i = 0; i < rows; i++) {
+    row(i, p);
+    for (let d = nd - 2; d >= 0; d--) {
+      p += region.strides[d];
+      if (++idx[d] < region.shape[d]) break;
+      p -= region.strides[d] * region.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 /** How many MiB of released buffers the `cpu` backend keeps for reuse: VLGRAD_POOL_MB, default 256
  * (0 turns the pool off). */
 function poolBytes(): number {
@@ -226,7 +317,14 @@ function poolBytes(): number {
  * norm, GELU) and a pool of released buffers. */
 export const cpu = new CpuBackend(
   'cpu',
-  { matmul: matmulFast, softmax: softmaxFast, layerNorm: layerNormFast, gelu: geluWasm },
+  {
+    matmul: matmulFast,
+    softmax: softmaxFast,
+    layerNorm: layerNormFast,
+    gelu: geluWasm,
+    arith: arithWasm,
+    sumRows: sumRowsWasm,
+  },
   poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
 );
 /** The plain-TypeScript reference backend (the oracle). */

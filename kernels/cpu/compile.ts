@@ -13,6 +13,34 @@ export type StridedLoop = (out: TypedArray, shape: Shape, ...args: unknown[]) =>
 
 const cache = new Map<AnyFn, StridedLoop>();
 
+/**
+ * The same walk over fewer dims: adjacent dims d, d+1 merge where every input steps from the end
+ * of one d+1 run to the next with stride[d] = stride[d+1] * shape[d+1] (for a contiguous input
+ * always; a broadcast input only where it repeats whole runs the same way); size-1 dims drop.
+ * A same-shape contiguous op becomes [n], a bias add [rows, n] with strides [0, 1]: the layouts
+ * the `cpu` backend's SIMD `arith` recognizes. Returns [shape, strides per input].
+ */
+export function coalesce(shape: Shape, strides: readonly (readonly number[])[]): [number[], number[][]] {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1 && shape.length > 1) continue; // size-1 dims step nowhere
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, k) => s[d] * shape[d] === outStrides[k][last])) {
+      outShape[last] *= shape[d];
+      strides.forEach((s, k) => (outStrides[k][last] = s[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((s, k) => outStrides[k].push(s[d]));
+    }
+  }
+  if (outShape.length === 0 && shape.length > 0) {
+    outShape.push(1);
+    strides.forEach((_, k) => outStrides[k].push(0));
+  }
+  return [outShape, outStrides];
+}
+
 /** Returns the specialized loop `out[i] = f(in_0[i], ..., in_{n-1}[i])` for `f`. */
 export function stridedLoop(f: AnyFn, arity: number): StridedLoop {
   let loop = cache.get(f);

@@ -9,6 +9,7 @@
  */
 import {
   contiguousStrides,
+  matmulStrides,
   sizeOf,
   type Backend,
   type DType,
@@ -215,9 +216,11 @@ export class GpuJsBackend implements Backend {
   }
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
     const { m, k, n, transA, transB } = p;
+    if (p.cOffsets) return this.scatterRows(this.matmul(a, b, { ...p, cOffsets: undefined, cRowStride: undefined }), p);
     const size = p.batch * m * n;
     if (k === 0) return this.full(size, 0, a.dtype);
-    const strides = [transA ? 1 : k, transA ? m : 1, transB ? 1 : n, transB ? k : 1];
+    const { lda, ldb } = matmulStrides(p);
+    const strides = [transA ? 1 : lda, transA ? lda : 1, transB ? 1 : ldb, transB ? ldb : 1];
     const offsets = [Float32Array.from(p.aOffsets), Float32Array.from(p.bOffsets)];
     return this.launch(
       'matmul',
@@ -229,6 +232,20 @@ export class GpuJsBackend implements Backend {
       [...offsets, ...strides, k, m, n],
       (be, [x, y]) => be.matmul(x, y, p),
     );
+  }
+  /** Moves a contiguous [batch, m, n] product to the result layout of `p.cOffsets` (one gather). */
+  private scatterRows(dense: Raw, p: MatmulParams): Raw {
+    const { m, n } = p,
+      { ldc } = matmulStrides(p),
+      size = p.cSize ?? p.batch * m * n;
+    const index = new Int32Array(size);
+    for (let i = 0; i < p.batch; i++)
+      for (let r = 0; r < m; r++) for (let j = 0; j < n; j++) index[p.cOffsets![i] + r * ldc + j] = (i * m + r) * n + j;
+    const idx = this.upload(index, 'int32');
+    const out = this.gather(dense, [dense.size], 0, idx, [size]);
+    this.dispose(idx);
+    this.dispose(dense);
+    return out;
   }
 
   // ---- movement ------------------------------------------------------------------------------

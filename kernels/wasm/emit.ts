@@ -136,8 +136,17 @@ export const v128 = {
   ],
 };
 
+/** Two-lane f64 vector arithmetic (the float64 accumulators of sums of float32 lanes). */
+export const f64x2 = {
+  add: (a: Code, b: Code) => simd('f64x2.add', a, b),
+  /** Lanes 0 and 1 of an f32x4, widened. */
+  promote_low_f32x4: (a: Code) => simd('f64x2.promote_low_f32x4', a),
+};
+
 /** Four-lane f32 vector arithmetic. */
 export const f32x4 = {
+  /** The two f64 lanes rounded to f32 in lanes 0 and 1; lanes 2 and 3 are 0. */
+  demote_f64x2_zero: (a: Code) => simd('f32x4.demote_f64x2_zero', a),
   splat: (x: Code) => simd('f32x4.splat', x),
   add: (a: Code, b: Code) => simd('f32x4.add', a, b),
   sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),

@@ -16,7 +16,7 @@ import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
-import { isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
+import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 import { workersAvailable } from './workers.js';
 import { coreCount, envVar, isNode } from '../platform.js';
@@ -49,6 +49,7 @@ interface Runtime {
   pool?: GemmPool;
   rowwise?: RowwiseFns;
   gelu?: GeluFns;
+  extra?: Map<string, unknown>;
 }
 interface RowwiseFns {
   softmaxRows(x: number, y: number, rows: number, n: number): void;
@@ -207,16 +208,16 @@ export function matmulWasm(a: Float32Array, b: Float32Array, out: Float32Array, 
 function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
   const rt = ensureRuntime();
   const { heap } = rt;
-  const aLen = (p.batch - 1) * p.aBatchStride + p.m * p.k;
-  const bLen = (p.batch - 1) * p.bBatchStride + p.k * p.n;
-  const cLen = p.batch * p.m * p.n;
+  const len = extents(p);
+  // Output rows narrower than their stride leave gaps the staged copy must carry through unchanged.
+  const cGaps = p.cRowStride !== p.n || p.inner > 1 || p.cBatchStride !== p.m * p.n;
   const owned: number[] = [];
   try {
-    const [aPtr, aOwned] = place(heap, a, aLen, true);
+    const [aPtr, aOwned] = place(heap, a, len.a, true);
     if (aOwned) owned.push(aPtr);
-    const [bPtr, bOwned] = place(heap, b, bLen, true);
+    const [bPtr, bOwned] = place(heap, b, len.b, true);
     if (bOwned) owned.push(bPtr);
-    const [cPtr, cOwned] = place(heap, out, cLen, p.accumulate);
+    const [cPtr, cOwned] = place(heap, out, len.c, p.accumulate || cGaps);
     if (cOwned) owned.push(cPtr);
     writeDesc(heap, rt.desc, p, aPtr, bPtr, cPtr);
     const pool = livePool(rt);
@@ -224,7 +225,7 @@ function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matmul
     // A chunk of at least one MC block of rows keeps B re-packing per chunk cheap.
     const minChunk = DEFAULT_CONFIG.MC / DEFAULT_CONFIG.MR;
     pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1, minChunk, !p.accumulate);
-    if (cOwned) out.set(heap.f32(cPtr, cLen));
+    if (cOwned) out.set(heap.f32(cPtr, len.c));
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;
     // Staging copies would pass the heap limit: halve the batch, or compute in plain TS.
@@ -237,12 +238,29 @@ function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matmul
 
 function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p: MatmulPlan): void {
   if (p.batch === 1) return matmulFallback(a, b, out, p);
+  if (p.inner > 1) {
+    // Split a two-level batch into its groups, each a plain batch of `inner` items.
+    const groups = p.batch / p.inner;
+    for (let g = 0; g < groups; g++) {
+      gemmWasm(a.subarray(g * p.aBatchStride), b.subarray(g * p.bBatchStride), out.subarray(g * p.cBatchStride), {
+        ...p,
+        batch: p.inner,
+        inner: 1,
+        aBatchStride: p.aInnerStride,
+        bBatchStride: p.bInnerStride,
+        cBatchStride: p.cInnerStride,
+      });
+    }
+    return;
+  }
   const half = p.batch >> 1;
   const part = (from: number, count: number): void =>
-    gemmWasm(a.subarray(from * p.aBatchStride), b.subarray(from * p.bBatchStride), out.subarray(from * p.m * p.n), {
-      ...p,
-      batch: count,
-    });
+    gemmWasm(
+      a.subarray(from * p.aBatchStride),
+      b.subarray(from * p.bBatchStride),
+      out.subarray(from * p.cBatchStride),
+      { ...p, batch: count },
+    );
   part(0, half);
   part(half, p.batch - half);
 }
@@ -257,15 +275,19 @@ function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr
   // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
   d[Desc.aPtr] = aPtr;
   d[Desc.aBatchStride] = 4 * p.aBatchStride;
-  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.k);
-  d[Desc.aColStride] = 4 * (p.transA ? p.m : 1);
+  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.aRowStride);
+  d[Desc.aColStride] = 4 * (p.transA ? p.aRowStride : 1);
   d[Desc.bPtr] = bPtr;
   d[Desc.bBatchStride] = 4 * p.bBatchStride;
-  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.n);
-  d[Desc.bColStride] = 4 * (p.transB ? p.k : 1);
+  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.bRowStride);
+  d[Desc.bColStride] = 4 * (p.transB ? p.bRowStride : 1);
   d[Desc.cPtr] = cPtr;
-  d[Desc.cRowStride] = 4 * p.n;
-  d[Desc.cBatchStride] = 4 * p.m * p.n;
+  d[Desc.cRowStride] = 4 * p.cRowStride;
+  d[Desc.cBatchStride] = 4 * p.cBatchStride;
+  d[Desc.inner] = p.inner;
+  d[Desc.aInnerStride] = 4 * p.aInnerStride;
+  d[Desc.bInnerStride] = 4 * p.bInnerStride;
+  d[Desc.cInnerStride] = 4 * p.cInnerStride;
 }
 
 /**
@@ -393,4 +415,19 @@ export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none'
     if (g) heap.free(pg);
   }
   return true;
+}
+
+/**
+ * The shared heap and the exports of a module built by `build`, instantiated on that heap once
+ * per process and kept under `key` (for kernels in files of their own, such as arith.ts).
+ */
+export function heapModule<T>(key: string, build: () => Uint8Array<ArrayBuffer>): { heap: WasmHeap; fns: T } {
+  const rt = ensureRuntime();
+  rt.extra ??= new Map();
+  let fns = rt.extra.get(key);
+  if (!fns) {
+    fns = new WebAssembly.Instance(new WebAssembly.Module(build()), { env: { memory: rt.heap.memory } }).exports;
+    rt.extra.set(key, fns);
+  }
+  return { heap: rt.heap, fns: fns as T };
 }

@@ -49,9 +49,15 @@ export const Desc = {
   cPtr: 12,
   cRowStride: 13,
   cBatchStride: 14,
+  // Two-level batch: item bi is (bi / inner, bi % inner), at batchStride * (bi / inner) +
+  // innerStride * (bi % inner); inner = 1 is the plain batch.
+  inner: 15,
+  aInnerStride: 16,
+  bInnerStride: 17,
+  cInnerStride: 18,
 } as const;
 /** Bytes reserved for one descriptor. */
-export const DESC_BYTES = 64;
+export const DESC_BYTES = 128;
 
 /** Bytes of per-thread scratch (packed A block, packed B block, one edge tile). */
 export function scratchBytes(c: GemmConfig): number {
@@ -255,7 +261,7 @@ function emitGemmItem(
   const [desc, bi, r0, r1, scratch] = [0, 1, 2, 3, 4];
   const L = (): number => fn.local('i32');
   const [m, n, k, aRs, aCs, bRs, bCs, ldc, accumulate] = [L(), L(), L(), L(), L(), L(), L(), L(), L()];
-  const [aBase, bBase, cBase, packA, packB, scratchTile] = [L(), L(), L(), L(), L(), L()];
+  const [aBase, bBase, cBase, packA, packB, scratchTile, bo, bj] = [L(), L(), L(), L(), L(), L(), L(), L()];
   const [pc, kc, jc, nc, ic, mc, jr, ir, rows, cols, load, cTile] = [
     L(),
     L(),
@@ -271,8 +277,8 @@ function emitGemmItem(
     L(),
   ];
   const field = (f: keyof typeof Desc): Code => i32.load(get(desc), 4 * Desc[f]);
-  const batchBase = (ptr: keyof typeof Desc, stride: keyof typeof Desc): Code =>
-    i32.add(field(ptr), i32.mul(get(bi), field(stride)));
+  const batchBase = (ptr: keyof typeof Desc, stride: keyof typeof Desc, inner: keyof typeof Desc): Code =>
+    i32.add(field(ptr), i32.add(i32.mul(get(bo), field(stride)), i32.mul(get(bj), field(inner))));
   const mul = (a: number, b: number): Code => i32.mul(get(a), get(b));
   const add = (...xs: Code[]): Code => xs.reduce((s, x) => i32.add(s, x));
 
@@ -326,9 +332,11 @@ function emitGemmItem(
         [accumulate, 'accumulate'],
       ] as const
     ).map(([l, f]) => local.set(l, field(f))),
-    local.set(aBase, batchBase('aPtr', 'aBatchStride')),
-    local.set(bBase, batchBase('bPtr', 'bBatchStride')),
-    local.set(cBase, batchBase('cPtr', 'cBatchStride')),
+    local.set(bo, i32.div_s(get(bi), field('inner'))),
+    local.set(bj, i32.sub(get(bi), i32.mul(get(bo), field('inner')))),
+    local.set(aBase, batchBase('aPtr', 'aBatchStride', 'aInnerStride')),
+    local.set(bBase, batchBase('bPtr', 'bBatchStride', 'bInnerStride')),
+    local.set(cBase, batchBase('cPtr', 'cBatchStride', 'cInnerStride')),
     local.set(packA, get(scratch)),
     local.set(packB, i32.add(get(scratch), i32.const(4 * c.MC * c.KC))),
     local.set(scratchTile, i32.add(get(packB), i32.const(4 * c.KC * c.NC))),

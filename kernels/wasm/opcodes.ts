@@ -66,6 +66,8 @@ export const SimdOp = {
   'f32x4.extract_lane': 0x1f,
   'f32x4.ge': 0x46,
   'v128.and': 0x4e,
+  'f32x4.demote_f64x2_zero': 0x5e,
+  'f64x2.promote_low_f32x4': 0x5f,
   'f32x4.nearest': 0x6a,
   'i32x4.shl': 0xab,
   'i32x4.add': 0xae,
@@ -75,6 +77,7 @@ export const SimdOp = {
   'f32x4.div': 0xe7,
   'f32x4.min': 0xe8,
   'f32x4.max': 0xe9,
+  'f64x2.add': 0xf0,
   'i32x4.trunc_sat_f32x4_s': 0xf8,
 } as const;
 export type SimdOpName = keyof typeof SimdOp;

@@ -4,7 +4,15 @@
  * reaches the op from them (through a random layout: transposed, sliced, expanded inputs).
  */
 import fc from 'fast-check';
-import { concat, layerNorm, matmul, Rng, scaledDotProductAttention, type Tensor } from '../../engine/index.js';
+import {
+  concat,
+  layerNorm,
+  matmul,
+  multiHeadSdpa,
+  Rng,
+  scaledDotProductAttention,
+  type Tensor,
+} from '../../engine/index.js';
 import { apply } from '../../engine/apply.js';
 import { cast } from '../../engine/ops/unary.js';
 import { geluBackward, geluGrad, layerNormBackward } from '../../engine/ops/fused.js';
@@ -173,6 +181,42 @@ export const CASES: Record<string, fc.Arbitrary<Case>> = {
         fn: (a, k, v, ...m) =>
           scaledDotProductAttention(make(a), k, v, { mask: m, dropout: drop ? 0.3 : 0, rng: new Rng(seed) }),
         label: `${layout} q ${JSON.stringify([...batch, T, D])} S ${S} Dv ${Dv} masks ${masks}${drop ? ' dropout' : ''}`,
+      };
+    }),
+  // Packed qkv [B, T, 3HD] or q [B, T, HD], k [B, S, HD], v [B, S, HDv]; the first source
+  // through a random layout; masks: none, padding [B, 1, 1, S], relative [H, T, S], or both.
+  multiHeadSdpa: fc
+    .record({
+      dims: fc.tuple(...[2, 4, 4, 3, 3, 3].map((max) => fc.integer({ min: 1, max }))),
+      packed: fc.boolean(),
+      seed: seedArb,
+      layout: layoutArb,
+      masks: fc.constantFrom('none', 'pad', 'rel', 'both'),
+      drop: fc.boolean(),
+    })
+    .map(({ dims: [B, T, S0, H, D, Dv0], packed, seed, layout, masks, drop }) => {
+      const [S, Dv] = packed ? [T, D] : [S0, Dv0];
+      const first = packed ? [B, T, 3 * H * D] : [B, T, H * D];
+      const { leaf: q, make } = viaLayout(first, seed, 'any', layout);
+      const rest = packed ? [] : [leaf([B, S, H * D], seed + 1), leaf([B, S, H * Dv], seed + 2)];
+      const shapes = {
+        none: [],
+        pad: [[B, 1, 1, S]],
+        rel: [[H, T, S]],
+        both: [
+          [H, T, S],
+          [B, 1, 1, S],
+        ],
+      }[masks];
+      const ms = shapes.map((m, i) => leaf(m, seed + 3 + i));
+      const n = rest.length + 1;
+      return {
+        leaves: [q, ...rest, ...ms],
+        fn: (a, ...xs) => {
+          const src = packed ? make(a) : ([make(a), xs[0], xs[1]] as [Tensor, Tensor, Tensor]);
+          return multiHeadSdpa(src, { heads: H, mask: xs.slice(n - 1), dropout: drop ? 0.3 : 0, rng: new Rng(seed) });
+        },
+        label: `${layout} ${packed ? 'qkv' : 'q'} ${JSON.stringify(first)} H ${H} S ${S} Dv ${Dv} masks ${masks}${drop ? ' dropout' : ''}`,
       };
     }),
   add: binaryCase((a, b) => a.add(b)),

@@ -32,7 +32,9 @@ const PRIMITIVE_VIA: Record<string, string> = {
 
 /** Primitives checked against PyTorch by the nn fixtures instead (test/nn/parity.test.ts). */
 const VIA_NN_FIXTURES: Record<string, string> = {
-  scaledDotProductAttention: 'MultiHeadAttention.forward: the mha_* cases of test/fixtures/nn/attention.json',
+  multiHeadSdpa: 'MultiHeadAttention.forward: the mha_* cases of test/fixtures/nn/attention.json',
+  scaledDotProductAttention:
+    'bit-identical on cpu to multiHeadSdpa on split heads (test/engine/heads_attention.test.ts), which the mha_* cases check',
 };
 
 const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);

@@ -25,7 +25,14 @@ deepAdds('4x the random matmul cases (120 WASM, 40 per fallback path)');
 
 t.teardown(shutdown);
 
-interface Case extends Required<MatmulOptions> {
+// The contiguous options; row strides and two-level batches: wasm_matmul_strided.test.ts.
+interface Case
+  extends Required<
+    Pick<
+      MatmulOptions,
+      'm' | 'k' | 'n' | 'batch' | 'transA' | 'transB' | 'aBatchStride' | 'bBatchStride' | 'accumulate'
+    >
+  > {
   seed: number;
 }
 
