@@ -418,10 +418,20 @@ export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none'
 }
 
 /**
+ * What a kernel in a file of its own needs of the shared heap. Structural, so the published
+ * declarations never name `WebAssembly` (absent from a consumer's lib without DOM or Node types).
+ */
+export interface HeapArena {
+  alloc(bytes: number): number;
+  free(ptr: number): void;
+  f32(ptr: number, n: number): Float32Array;
+}
+
+/**
  * The shared heap and the exports of a module built by `build`, instantiated on that heap once
  * per process and kept under `key` (for kernels in files of their own, such as arith.ts).
  */
-export function heapModule<T>(key: string, build: () => Uint8Array<ArrayBuffer>): { heap: WasmHeap; fns: T } {
+export function heapModule<T>(key: string, build: () => Uint8Array<ArrayBuffer>): { heap: HeapArena; fns: T } {
   const rt = ensureRuntime();
   rt.extra ??= new Map();
   let fns = rt.extra.get(key);
