@@ -175,7 +175,7 @@ export function lazyLabelledSubset(
 }
 
 /** Share of correct argmax predictions over the labelled rows (label −100 is skipped; NaN if none). */
-function share(pred: ArrayLike<number>, y: ArrayLike<number>): number {
+export function correctShare(pred: ArrayLike<number>, y: ArrayLike<number>): number {
   let ok = 0,
     n = 0;
   for (let i = 0; i < y.length; i++)
@@ -188,11 +188,11 @@ function share(pred: ArrayLike<number>, y: ArrayLike<number>): number {
 
 /** Share of correct argmax predictions; rows labelled −100 are skipped. Shapes: logits [N, C], labels [N] int32. */
 export function accuracy(logits: Tensor, labels: Tensor): number {
-  return share(logits.argmax(-1).dataSync(), labels.reshape([-1]).dataSync());
+  return correctShare(logits.argmax(-1).dataSync(), labels.reshape([-1]).dataSync());
 }
 
 /** `accuracy`, read asynchronously (every device, 'webgpu' included). */
 export async function accuracyAsync(logits: Tensor, labels: Tensor): Promise<number> {
   const [pred, y] = await Promise.all([logits.argmax(-1).data(), labels.reshape([-1]).data()]);
-  return share(pred, y);
+  return correctShare(pred, y);
 }

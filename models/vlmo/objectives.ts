@@ -144,17 +144,22 @@ export function factsObjective(
   const logits = model.factsHead.forward(clsOf(model.encodeImage(images).hidden)); // [B, F]
   const loss = binaryCrossEntropyWithLogits(logits, targets);
   const exact = async (): Promise<number> => {
-    const [l, y] = await Promise.all([logits.data(), targets.data()]),
-      [B, F] = targets.shape;
-    let hit = 0;
-    for (let b = 0; b < B; b++) {
-      let ok = true;
-      for (let f = 0; f < F && ok; f++) ok = l[b * F + f] > 0 === y[b * F + f] > 0.5;
-      if (ok) hit++;
-    }
-    return hit / B;
+    const [l, y] = await Promise.all([logits.data(), targets.data()]);
+    return factsExact(l, y, targets.shape[1]);
   };
   return { loss, logits, exact };
+}
+
+/** Share of scenes (rows of F facts) whose predicted fact set (logit > 0) is exactly the target's (> 0.5). */
+export function factsExact(logits: ArrayLike<number>, targets: ArrayLike<number>, F: number): number {
+  const B = targets.length / F;
+  let hit = 0;
+  for (let b = 0; b < B; b++) {
+    let ok = true;
+    for (let f = 0; f < F && ok; f++) ok = logits[b * F + f] > 0 === targets[b * F + f] > 0.5;
+    if (ok) hit++;
+  }
+  return hit / B;
 }
 
 /**

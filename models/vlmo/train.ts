@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultBackend, noGrad, Rng, setDefaultDevice, stack, tensor, type Tensor } from '../../engine/index.js';
+import { defaultBackend, noGrad, Rng, setDefaultDevice, stack, tensor, tidy, type Tensor } from '../../engine/index.js';
 import {
   channelStats,
   DataLoader,
@@ -28,10 +28,10 @@ import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
-import { accuracyAsync } from '../common/objectives.js';
+import { correctShare } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, patchCodes } from './mim.js';
-import { factsObjective, mimObjective, textMlmObjective, vlBatch, vlObjective } from './objectives.js';
+import { factsExact, factsObjective, mimObjective, textMlmObjective, vlBatch, vlObjective } from './objectives.js';
 import { FactTargets } from './facts.js';
 import {
   freezeForStage,
@@ -159,8 +159,15 @@ export interface StageDone {
   startedFrom: string;
 }
 
-/** Masked-prediction accuracy over all positions' logits and labels (−100 rows skipped). */
-const acc = (all: { logits: Tensor; labels: Tensor }): Promise<number> => accuracyAsync(all.logits, all.labels);
+/** A step's logged numbers. */
+interface Logged {
+  losses: Record<string, number>;
+  extra: Record<string, number>;
+}
+
+/** Masked-prediction reads: `<name>_pred` (argmax per row) and `<name>_labels` (−100 rows are skipped by correctShare). */
+const predictions = (name: string, all: { logits: Tensor; labels: Tensor }): Record<string, Tensor> =>
+  noGrad(() => ({ [`${name}_pred`]: all.logits.argmax(-1), [`${name}_labels`]: all.labels.reshape([-1]) }));
 
 /** Scalars stacked into one tensor now (a copy: later in-place updates do not change it), to read later. */
 const stackScalars = (xs: Tensor[]): Tensor => noGrad(() => stack(xs));
@@ -264,72 +271,87 @@ async function prepareStage(stage: Stage, steps: number, ctx: StageContext): Pro
         B = batch.batchSize;
       for (const grp of optimizer.paramGroups) grp.lr = lr;
       model.train();
-      let total: Tensor, read: () => Promise<{ losses: Record<string, number>; extra: Record<string, number> }>;
-      if (stage === 1) {
-        const images = tensor(batch.images, { shape: [B, 3, S, S] }),
-          terms: Tensor[] = [],
-          reads: (() => Promise<Record<string, number>>)[] = [];
-        if (useMim) {
-          const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0),
-            mask = new Int32Array(B * P); // masks: a pure function of the step
-          for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
-          const out = mimObjective(model, {
-            images,
-            mimMask: tensor(mask, { shape: [B, P] }),
-            codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }),
+      // Forward, backward and update in a tidy scope (its intermediates go back to the buffer pool at
+      // once); it returns the tensors to read, which are read after it and then disposed.
+      const { reads, finish } = tidy(() => {
+        const reads: Record<string, Tensor> = {};
+        let total: Tensor, finish: (v: Record<string, ArrayLike<number>>) => Logged;
+        if (stage === 1) {
+          const images = tensor(batch.images, { shape: [B, 3, S, S] }),
+            terms: Tensor[] = [];
+          if (useMim) {
+            const rng = new Rng((opts.seed * 1_000_003 + s) >>> 0),
+              mask = new Int32Array(B * P); // masks: a pure function of the step
+            for (let b = 0; b < B; b++) mask.set(blockMask(g, maskCount, rng), b * P);
+            const out = mimObjective(model, {
+              images,
+              mimMask: tensor(mask, { shape: [B, P] }),
+              codes: tensor(patchCodes(codebook!, batch.images, B, S, config.patchSize), { shape: [B, P] }),
+            });
+            terms.push(out.loss);
+            Object.assign(reads, { mim: out.loss, ...predictions('mim', out.all) });
+          }
+          if (facts) {
+            const metas = batch.indices.map((i, b) => train.meta(i, batch.flipped[b] === 1));
+            const targets = tensor(facts.targets(metas), { shape: [B, facts.size] });
+            const out = factsObjective(model, images, targets);
+            terms.push(out.loss);
+            Object.assign(reads, { facts: out.loss, facts_logits: out.logits, facts_targets: targets });
+          }
+          total = terms.length === 2 ? terms[0].add(terms[1]) : terms[0];
+          finish = (v) => ({
+            losses: {
+              ...(useMim ? { mim: v.mim[0] } : {}),
+              ...(facts ? { facts: v.facts[0] } : {}),
+            },
+            extra: {
+              ...(useMim ? { mim_acc: correctShare(v.mim_pred, v.mim_labels) } : {}),
+              ...(facts ? { facts_exact: factsExact(v.facts_logits, v.facts_targets, facts.size) } : {}),
+            },
           });
-          terms.push(out.loss);
-          reads.push(async () => {
-            const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
-            return { mim: l, mim_acc: a };
-          });
-        }
-        if (facts) {
-          const metas = batch.indices.map((i, b) => train.meta(i, batch.flipped[b] === 1));
-          const out = factsObjective(model, images, tensor(facts.targets(metas), { shape: [B, facts.size] }));
-          terms.push(out.loss);
-          reads.push(async () => ({ facts: await out.loss.itemAsync(), facts_exact: await out.exact() }));
-        }
-        total = terms.length === 2 ? terms[0].add(terms[1]) : terms[0];
-        read = async () => {
-          const r = Object.assign({}, ...(await Promise.all(reads.map((f) => f())))) as Record<string, number>;
-          const losses: Record<string, number> = {},
-            extra: Record<string, number> = {};
-          for (const [k, v] of Object.entries(r)) (k.endsWith('_acc') || k.endsWith('_exact') ? extra : losses)[k] = v;
-          return { losses, extra };
-        };
-      } else if (stage === 2) {
-        const v = vlBatch(batch, S),
-          out = textMlmObjective(model, v);
-        total = out.loss;
-        read = async () => {
-          const [l, a] = await Promise.all([out.loss.itemAsync(), acc(out.all)]);
-          return { losses: { mlm: l }, extra: { mlm_acc: a } };
-        };
-      } else {
-        const out = vlObjective(model, vlBatch(batch, S));
-        const itmLabels = tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)));
-        const itcLabels = tensor(Int32Array.from({ length: B }, (_, i) => i));
-        total = out.total;
-        // Stacked before the update, read after it: logit_scale is logged as it was in the forward pass.
-        const scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
-        read = async () => {
-          const [v, itmAcc, mlmAcc, itcAcc] = await Promise.all([
-            scalars.data(),
-            accuracyAsync(out.itmLogits, itmLabels),
-            acc(out.mlmAll),
-            accuracyAsync(out.itcLogits, itcLabels),
-          ]);
-          return {
-            losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
-            extra: { itc_a: v[4], itc_b: v[5], itm_acc: itmAcc, mlm_acc: mlmAcc, itc_acc: itcAcc, logit_scale: v[6] },
+        } else if (stage === 2) {
+          const out = textMlmObjective(model, vlBatch(batch, S));
+          total = out.loss;
+          Object.assign(reads, { mlm: out.loss, ...predictions('mlm', out.all) });
+          finish = (v) => ({ losses: { mlm: v.mlm[0] }, extra: { mlm_acc: correctShare(v.mlm_pred, v.mlm_labels) } });
+        } else {
+          const out = vlObjective(model, vlBatch(batch, S));
+          total = out.total;
+          // Stacked before the update, read after it: logit_scale is logged as it was in the forward pass.
+          reads.scalars = stackScalars([out.itc, out.itm, out.mlm, out.total, out.itcA, out.itcB, model.logitScale]);
+          Object.assign(reads, predictions('mlm', out.mlmAll));
+          reads.itm_pred = noGrad(() => out.itmLogits.argmax(-1));
+          reads.itc_pred = noGrad(() => out.itcLogits.argmax(-1));
+          finish = (v) => {
+            const x = v.scalars;
+            return {
+              losses: { itc: x[0], itm: x[1], mlm: x[2], total: x[3] },
+              extra: {
+                itc_a: x[4],
+                itc_b: x[5],
+                itm_acc: correctShare(
+                  v.itm_pred,
+                  Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)),
+                ),
+                mlm_acc: correctShare(v.mlm_pred, v.mlm_labels),
+                itc_acc: correctShare(
+                  v.itc_pred,
+                  Int32Array.from({ length: B }, (_, i) => i),
+                ),
+                logit_scale: x[6],
+              },
+            };
           };
-        };
-      }
-      optimizer.zeroGrad();
-      total.backward();
-      optimizer.step();
-      const { losses, extra } = await read();
+        }
+        optimizer.zeroGrad();
+        total.backward();
+        optimizer.step();
+        return { reads, finish };
+      });
+      const keys = Object.keys(reads);
+      const values = await Promise.all(keys.map((k) => reads[k].data()));
+      for (const k of keys) reads[k].dispose();
+      const { losses, extra } = finish(Object.fromEntries(keys.map((k, i) => [k, values[i]])));
       return { losses, extra: { lr, ...extra }, samples: B };
     };
     const checkpoint = (s: number): Promise<string> =>
