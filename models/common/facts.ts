@@ -6,7 +6,7 @@
  * apart before the contrastive and matching objectives need it. Model-agnostic: the tower is any
  * module with a function from images to [CLS] features, so ALBEF's ViT and VLMo's image path share it.
  */
-import { binaryCrossEntropyWithLogits, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
+import { binaryCrossEntropyWithLogits, noGrad, Rng, tensor, tidy, type Tensor } from '../../engine/index.js';
 import {
   DataLoader,
   factBatch,
@@ -231,13 +231,20 @@ export async function trainFacts(
       tower.module.train();
       head.train();
       const y = factBatch(train, batch.indices, vocab);
-      const logits = head.forward(tower.features(tensor(batch.images, { shape: [B, 3, S, S] })));
-      const loss = binaryCrossEntropyWithLogits(logits, tensor(y, { shape: [B, F] }));
-      optimizer.zeroGrad();
-      loss.backward();
-      optimizer.step();
-      const m = factsMetrics(logits.dataSync(), y, vocab);
-      return { losses: { bce: loss.item() }, extra: { lr, label_acc: m.label, exact: m.exact }, samples: B };
+      // One tidy scope per step: its intermediates return to the buffer pool when it ends.
+      const { logits, loss } = tidy(() => {
+        const logits = head.forward(tower.features(tensor(batch.images, { shape: [B, 3, S, S] })));
+        const loss = binaryCrossEntropyWithLogits(logits, tensor(y, { shape: [B, F] }));
+        optimizer.zeroGrad();
+        loss.backward();
+        optimizer.step();
+        return { logits, loss };
+      });
+      const m = factsMetrics(logits.dataSync(), y, vocab),
+        bce = loss.item();
+      logits.dispose();
+      loss.dispose();
+      return { losses: { bce }, extra: { lr, label_acc: m.label, exact: m.exact }, samples: B };
     },
   });
   return { head, vocab, seconds: result.seconds, steps: result.step };
