@@ -22,11 +22,23 @@
  *   wait     `await p.data()` of the last parameter AdamW updates: on webgpu the wait for the queued
  *            backward and AdamW to finish (ops run in program order); on the other devices ~0;
  *   total    the sum of the four, i.e. one whole step including every device wait.
+ * On `cpu` and `cpu-ref` (synchronous reads) the step runs inside one `tidy` scope, as `albefStep`
+ * trains, so its intermediates return to the buffer pool; the forward then ends with `item()`.
  * After the steps the gpu.js devices print `fallbacks()` (Backend calls that ran on the CPU instead
  * of a kernel, over the warm-up and timed steps; the target is {}).
  */
 import { loadavg } from 'node:os';
-import { ones, randint, randn, Rng, setDefaultDevice, tensor, type Backend, type Tensor } from '../engine/index.js';
+import {
+  ones,
+  randint,
+  randn,
+  Rng,
+  setDefaultDevice,
+  tensor,
+  tidy,
+  type Backend,
+  type Tensor,
+} from '../engine/index.js';
 import { fallbacks, getBackend, initBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
 import { AdamW, paramGroups } from '../nn/optim.js';
 import { Albef } from '../models/albef/albef.js';
@@ -66,9 +78,11 @@ async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backe
     Int32Array.from({ length: B * T }, () => (rng.uniform() < 0.15 ? rng.int(5, V) : -100)),
     { shape: [B, T], device: be },
   );
+  const inputs = { images, ids, attentionMask, mlmIds: ids, mlmLabels };
+  if (SYNC_DEVICES.has(be.device)) return tidy(() => syncStep(model, opt, inputs));
   const c0 = process.cpuUsage(),
     t0 = performance.now();
-  const out = model.forward({ images, ids, attentionMask, mlmIds: ids, mlmLabels }, { alpha: 0.4 });
+  const out = model.forward(inputs, { alpha: 0.4 });
   await out.total.itemAsync();
   const t1 = performance.now();
   opt.zeroGrad();
@@ -80,6 +94,25 @@ async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backe
   const t4 = performance.now(),
     c = process.cpuUsage(c0);
   return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, wait: t4 - t3, cpu: (c.user + c.system) / 1000 };
+}
+
+/** Devices with synchronous reads: their step runs inside one tidy scope, as `albefStep` trains. */
+const SYNC_DEVICES = new Set(['cpu', 'cpu-ref']);
+
+/** The same step on a synchronous device, inside the caller's tidy scope (intermediates disposed at its end). */
+function syncStep(model: Albef, opt: AdamW, inputs: Parameters<Albef['forward']>[0]): Timing {
+  const c0 = process.cpuUsage(),
+    t0 = performance.now();
+  const out = model.forward(inputs, { alpha: 0.4 });
+  out.total.item();
+  const t1 = performance.now();
+  opt.zeroGrad();
+  out.total.backward();
+  const t2 = performance.now();
+  opt.step();
+  const t3 = performance.now(),
+    c = process.cpuUsage(c0);
+  return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, wait: 0, cpu: (c.user + c.system) / 1000 };
 }
 
 /** The last parameter step() updated (it skips those without a gradient). */
