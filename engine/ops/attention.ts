@@ -71,7 +71,17 @@ function sdpaShape([q, k, v, ...masks]: readonly Tensor[], { keep }: SdpaAttrs) 
     [S, Dk] = k.shape.slice(-2),
     [Sv, Dv] = v.shape.slice(-2);
   if (Dk !== D || Sv !== S) throw new ShapeError(`${what()}: need k [..., S, ${D}] and v [..., S, Dv] with one S`);
-  const logits = [...batch, T, S];
+  checkLogitMasks(what, [...batch, T, S], masks, keep);
+  return { shape: [...batch, T, Dv], dtype: q.dtype };
+}
+
+/** Throws unless every additive mask broadcasts to the attention logits' shape and the dropout keep-mask is exactly it. */
+export function checkLogitMasks(
+  what: () => string,
+  logits: readonly number[],
+  masks: readonly Tensor[],
+  keep: Tensor | null | undefined,
+): void {
   for (const m of masks) {
     const b = broadcastShapes(`${what()}: mask`, m.shape, logits);
     if (fmt(b) !== fmt(logits))
@@ -80,7 +90,6 @@ function sdpaShape([q, k, v, ...masks]: readonly Tensor[], { keep }: SdpaAttrs) 
   if (keep && fmt(keep.shape) !== fmt(logits)) {
     throw new ShapeError(`${what()}: dropout keep-mask ${fmt(keep.shape)} must be ${fmt(logits)}`);
   }
-  return { shape: [...batch, T, Dv], dtype: q.dtype };
 }
 
 /**

@@ -16,9 +16,9 @@ import { apply } from '../apply.js';
 import { concat } from '../functional.js';
 import { keep as keepFromTidy } from '../memory.js';
 import { defineOp, isGradEnabled, noGrad } from '../op.js';
-import { broadcastShapes, DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
+import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { sdpa, sdpaComposite } from './attention.js';
+import { checkLogitMasks, sdpa, sdpaComposite } from './attention.js';
 
 export interface HeadsAttrs {
   readonly heads: number;
@@ -200,15 +200,7 @@ function headsShape(inputs: readonly Tensor[], attrs: HeadsAttrs): { shape: Shap
       throw new ShapeError(`${what()}: the widths must divide by heads ${heads}`);
   }
   const { S, v } = partsOf(inputs, attrs);
-  const logits = [B, heads, T, S];
-  for (const m of masks) {
-    const b = broadcastShapes(`${what()}: mask`, m.shape, logits);
-    if (fmt(b) !== fmt(logits))
-      throw new ShapeError(`${what()}: mask ${fmt(m.shape)} must broadcast to ${fmt(logits)}`);
-  }
-  if (keep && fmt(keep.shape) !== fmt(logits)) {
-    throw new ShapeError(`${what()}: dropout keep-mask ${fmt(keep.shape)} must be ${fmt(logits)}`);
-  }
+  checkLogitMasks(what, [B, heads, T, S], masks, keep);
   return { shape: [B, T, heads * v.d], dtype: inputs[0].dtype };
 }
 
