@@ -76,7 +76,7 @@ export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   dataset: 'mnist-scenes',
   trainSize: 8192,
   noise: 0,
-  steps: 2000,
+  steps: 3000,
   batchSize: 16,
   lr: 1e-3,
   warmupLr: 1e-5,
