@@ -6,7 +6,7 @@
 import { noGrad, stack, tensor, tidy, type Tensor } from '../../engine/index.js';
 import type { Batch } from '../../data/index.js';
 import type { Optimizer } from '../../nn/optim.js';
-import { correctShare as share } from '../common/objectives.js';
+import { correctShare as share, readAll } from '../common/objectives.js';
 import type { StepReport } from '../common/trainer.js';
 import type { Albef, AlbefInputs, AlbefOutput } from './albef.js';
 
@@ -38,54 +38,28 @@ export function batchInputs(b: Batch, imageSize: number): AlbefInputs {
   return inputs;
 }
 
-/** The tensors a step's logged numbers are read from (see `stepReadings`). */
-interface StepReads {
-  scalars: Tensor;
-  itmPred: Tensor;
-  itmLabels: Tensor;
-  mlm: { pred: Tensor; labels: Tensor } | null;
-}
-
-/** Builds the tensors to read: the stacked scalars (itc, itm, mlm, total, τ) and the accuracies' argmaxes. */
-function readsOf(out: AlbefOutput, temp: Tensor): StepReads {
-  const B = out.itmLogits.shape[0] / 3;
+/** The tensors a step logs: the stacked scalars (itc, itm, mlm, total, τ) and the accuracies' argmaxes. */
+function readsOf(out: AlbefOutput, temp: Tensor): Record<string, Tensor> {
   return noGrad(() => ({
     scalars: stack([out.itc, out.itm, out.mlm, out.total, temp]),
-    itmPred: out.itmLogits.argmax(-1),
-    itmLabels: tensor(Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0))),
-    mlm: out.mlmAll ? { pred: out.mlmAll.logits.argmax(-1), labels: out.mlmAll.labels.reshape([-1]) } : null,
+    itm_pred: out.itmLogits.argmax(-1),
+    ...(out.mlmAll ? { mlm_pred: out.mlmAll.logits.argmax(-1), mlm_labels: out.mlmAll.labels.reshape([-1]) } : {}),
   }));
 }
 
-/** Reads them, all in flight together, then disposes them. */
-async function readBack(
-  r: StepReads,
-): Promise<{ losses: Record<string, number>; temp: number; itm_acc: number; mlm_acc: number }> {
-  const [v, itmPred, itmY, mlmPred, mlmY] = await Promise.all([
-    r.scalars.data(),
-    r.itmPred.data(),
-    r.itmLabels.data(),
-    r.mlm?.pred.data(),
-    r.mlm?.labels.data(),
-  ]);
-  for (const t of [r.scalars, r.itmPred, r.itmLabels, r.mlm?.pred, r.mlm?.labels]) t?.dispose();
+/** The logged numbers from the values read. ITM rows are B positives, then 2B negatives. */
+function logged(v: Record<string, ArrayLike<number>>) {
+  const B = v.itm_pred.length / 3,
+    s = v.scalars;
   return {
-    losses: { itc: v[0], itm: v[1], mlm: v[2], total: v[3] },
-    temp: v[4],
-    itm_acc: share(itmPred, itmY),
-    mlm_acc: mlmPred && mlmY ? share(mlmPred, mlmY) : NaN,
+    losses: { itc: s[0], itm: s[1], mlm: s[2], total: s[3] },
+    temp: s[4],
+    itm_acc: share(
+      v.itm_pred,
+      Int32Array.from({ length: 3 * B }, (_, i) => (i < B ? 1 : 0)),
+    ),
+    mlm_acc: v.mlm_pred ? share(v.mlm_pred, v.mlm_labels) : NaN,
   };
-}
-
-/**
- * The logged numbers of a step, read with one asynchronous read of the stacked scalars (itc, itm,
- * mlm, total, τ) and the argmax reads of the accuracies, all in flight together.
- */
-export async function stepReadings(
-  out: AlbefOutput,
-  temp: Tensor,
-): Promise<{ losses: Record<string, number>; temp: number; itm_acc: number; mlm_acc: number }> {
-  return readBack(readsOf(out, temp));
 }
 
 /**
@@ -104,14 +78,14 @@ export async function albefStep(
 ): Promise<StepReport> {
   for (const g of optimizer.paramGroups) g.lr = lr;
   model.train();
-  const step = (): StepReads => {
+  const step = (): Record<string, Tensor> => {
     const out = model.forward(batchInputs(batch, model.config.vision.imageSize), { alpha });
     optimizer.zeroGrad();
     out.total.backward();
     optimizer.step();
     return readsOf(out, model.temp); // τ after the update
   };
-  const r = await readBack(tidy(step));
+  const r = logged(await readAll(tidy(step)));
   return {
     losses: r.losses,
     extra: { lr, alpha, temp: r.temp, itm_acc: r.itm_acc, mlm_acc: r.mlm_acc },

@@ -4,7 +4,16 @@
  * the labelled rows, and accuracy over labelled rows. Each model's own objectives live in its
  * folder (models/albef/losses.ts, models/vlmo/objectives.ts).
  */
-import { concat, crossEntropy, full, noGrad, tensor, type Rng, type Tensor } from '../../engine/index.js';
+import {
+  concat,
+  crossEntropy,
+  full,
+  noGrad,
+  tensor,
+  type Rng,
+  type Tensor,
+  type TypedArray,
+} from '../../engine/index.js';
 
 /** Fixed hard negatives, as host batch indices: the image paired with each text, the text paired with each image. */
 export interface HardNegatives {
@@ -191,8 +200,13 @@ export function accuracy(logits: Tensor, labels: Tensor): number {
   return correctShare(logits.argmax(-1).dataSync(), labels.reshape([-1]).dataSync());
 }
 
-/** `accuracy`, read asynchronously (every device, 'webgpu' included). */
-export async function accuracyAsync(logits: Tensor, labels: Tensor): Promise<number> {
-  const [pred, y] = await Promise.all([logits.argmax(-1).data(), labels.reshape([-1]).data()]);
-  return correctShare(pred, y);
+/**
+ * Reads every tensor of a record (all reads in flight together, so it works on every device,
+ * 'webgpu' included), then disposes them: what a training step logs after its tidy scope.
+ */
+export async function readAll(reads: Record<string, Tensor>): Promise<Record<string, TypedArray>> {
+  const keys = Object.keys(reads);
+  const values = await Promise.all(keys.map((k) => reads[k].data()));
+  for (const k of keys) reads[k].dispose();
+  return Object.fromEntries(keys.map((k, i) => [k, values[i]]));
 }

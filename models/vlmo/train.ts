@@ -28,7 +28,7 @@ import { JsonlLog, readJsonl } from '../common/jsonl.js';
 import { lossCurvesSvg } from '../common/plot.js';
 import { ProgressBar } from '../common/progress.js';
 import { onHost, startTrainingDevice, trainLoop, type StepReport } from '../common/trainer.js';
-import { correctShare } from '../common/objectives.js';
+import { correctShare, readAll } from '../common/objectives.js';
 import { gridSize, vlmoConfig, type VlmoConfig } from './config.js';
 import { blockMask, patchCodes } from './mim.js';
 import { factsExact, factsObjective, mimObjective, textMlmObjective, vlBatch, vlObjective } from './objectives.js';
@@ -348,10 +348,7 @@ async function prepareStage(stage: Stage, steps: number, ctx: StageContext): Pro
         optimizer.step();
         return { reads, finish };
       });
-      const keys = Object.keys(reads);
-      const values = await Promise.all(keys.map((k) => reads[k].data()));
-      for (const k of keys) reads[k].dispose();
-      const { losses, extra } = finish(Object.fromEntries(keys.map((k, i) => [k, values[i]])));
+      const { losses, extra } = finish(await readAll(reads));
       return { losses, extra: { lr, ...extra }, samples: B };
     };
     const checkpoint = (s: number): Promise<string> =>
