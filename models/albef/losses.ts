@@ -4,21 +4,36 @@
  * Image-text matching on hard negatives is shared with VLMo (models/common/objectives.ts).
  * `Albef.losses` only wires them.
  */
-import { crossEntropy, eye, type Tensor } from '../../engine/index.js';
+import { crossEntropy, eye, tensor, type Tensor } from '../../engine/index.js';
 import { labelledRows, maskedCrossEntropy } from '../common/objectives.js';
 
 /**
  * ALBEF momentum distillation targets: q = α·softmax(s_m) + (1 − α)·Y, where Y is one-hot on the
- * first B columns (the in-batch positives; queue columns are negatives).
- * Shapes: simM [B, B+Q] -> [B, B+Q].
+ * first B columns (the in-batch positives; queue columns are negatives). With `same`
+ * (`sameGroup`: which in-batch pairs show the same content), Y spreads each row's mass evenly over
+ * its group's in-batch columns, as ALBEF's retrieval fine-tuning does with image ids.
+ * Shapes: simM [B, B+Q], same [B, B] -> [B, B+Q].
  */
-export function softTargets(simM: Tensor, alpha: number): Tensor {
+export function softTargets(simM: Tensor, alpha: number, same?: Uint8Array): Tensor {
   const [B, N] = simM.shape;
-  const y = eye(B, N, { dtype: simM.dtype, device: simM.backend });
+  const y = same ? groupTargets(same, B, N, simM) : eye(B, N, { dtype: simM.dtype, device: simM.backend });
   return simM
     .softmax(1)
     .mul(alpha)
     .add(y.mul(1 - alpha));
+}
+
+/** Y of `softTargets` for content groups: row i is 1/|group(i)| on its group's in-batch columns. */
+function groupTargets(same: Uint8Array, B: number, N: number, like: Tensor): Tensor {
+  if (same.length !== B * B)
+    throw new RangeError(`ALBEF ITC targets: same-group matrix has ${same.length} entries, expected ${B}×${B}`);
+  const y = new Float64Array(B * N);
+  for (let i = 0; i < B; i++) {
+    let n = 0;
+    for (let j = 0; j < B; j++) n += same[i * B + j];
+    for (let j = 0; j < B; j++) if (same[i * B + j]) y[i * N + j] = 1 / n;
+  }
+  return tensor(y, { shape: [B, N], dtype: like.dtype, device: like.backend });
 }
 
 /**
