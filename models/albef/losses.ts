@@ -5,7 +5,7 @@
  * `Albef.losses` only wires them.
  */
 import { crossEntropy, eye, tensor, type Tensor } from '../../engine/index.js';
-import { labelledRows, maskedCrossEntropy } from '../common/objectives.js';
+import { groupTargetRows, labelledRows, maskedCrossEntropy } from '../common/objectives.js';
 
 /**
  * ALBEF momentum distillation targets: q = α·softmax(s_m) + (1 − α)·Y, where Y is one-hot on the
@@ -16,24 +16,17 @@ import { labelledRows, maskedCrossEntropy } from '../common/objectives.js';
  */
 export function softTargets(simM: Tensor, alpha: number, same?: Uint8Array): Tensor {
   const [B, N] = simM.shape;
-  const y = same ? groupTargets(same, B, N, simM) : eye(B, N, { dtype: simM.dtype, device: simM.backend });
+  const y = same
+    ? tensor(groupTargetRows(same, B, N, 'ALBEF ITC targets'), {
+        shape: [B, N],
+        dtype: simM.dtype,
+        device: simM.backend,
+      })
+    : eye(B, N, { dtype: simM.dtype, device: simM.backend });
   return simM
     .softmax(1)
     .mul(alpha)
     .add(y.mul(1 - alpha));
-}
-
-/** Y of `softTargets` for content groups: row i is 1/|group(i)| on its group's in-batch columns. */
-function groupTargets(same: Uint8Array, B: number, N: number, like: Tensor): Tensor {
-  if (same.length !== B * B)
-    throw new RangeError(`ALBEF ITC targets: same-group matrix has ${same.length} entries, expected ${B}×${B}`);
-  const y = new Float64Array(B * N);
-  for (let i = 0; i < B; i++) {
-    let n = 0;
-    for (let j = 0; j < B; j++) n += same[i * B + j];
-    for (let j = 0; j < B; j++) if (same[i * B + j]) y[i * N + j] = 1 / n;
-  }
-  return tensor(y, { shape: [B, N], dtype: like.dtype, device: like.backend });
 }
 
 /**

@@ -86,6 +86,23 @@ export function sameGroup(groups: ArrayLike<number>): Uint8Array {
   return same;
 }
 
+/**
+ * Contrastive targets for content groups: row i is 1/|group(i)| on its group's in-batch columns and
+ * 0 elsewhere (queue columns included). `who` names the caller in the error for a wrong-size matrix.
+ * Shapes: same [B, B] -> [B, N] row-major, N >= B.
+ */
+export function groupTargetRows(same: Uint8Array, B: number, N: number, who: string): Float64Array {
+  if (same.length !== B * B)
+    throw new RangeError(`${who}: same-group matrix has ${same.length} entries, expected ${B}×${B}`);
+  const y = new Float64Array(B * N);
+  for (let i = 0; i < B; i++) {
+    let n = 0;
+    for (let j = 0; j < B; j++) n += same[i * B + j];
+    for (let j = 0; j < B; j++) if (same[i * B + j]) y[i * N + j] = 1 / n;
+  }
+  return y;
+}
+
 /** The score a candidate of the same group gets: far below any similarity, so it is never drawn while another exists. */
 const EXCLUDED = -1e9;
 

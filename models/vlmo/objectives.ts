@@ -11,6 +11,7 @@ import {
   itmLoss,
   lazyLabelledSubset,
   maskedCrossEntropy,
+  groupTargetRows,
   sameGroup,
   sampleNegativeIndices,
   type HardNegatives,
@@ -43,23 +44,14 @@ export function itcBranchLoss(
   const logits = imageFeat.matmul(textFeat.mT()).mul(logitScale.exp()); // [B, C] @ [C, B] -> [B, B]
   const B = logits.shape[0];
   const target = same
-    ? tensor(groupTargetRows(same, B), { shape: [B, B], dtype: logits.dtype, device: logits.backend }) // symmetric
+    ? tensor(groupTargetRows(same, B, B, 'VLMo ITC targets'), {
+        shape: [B, B],
+        dtype: logits.dtype,
+        device: logits.backend,
+      }) // symmetric
     : arange(0, B, 1, { device: logits.backend });
   const loss = crossEntropy(logits, target).add(crossEntropy(logits.mT(), target)).div(2);
   return { loss, logits };
-}
-
-/** Row i: 1/|group(i)| on the columns of i's group. Shapes: same [B, B] -> [B, B] row-major. */
-function groupTargetRows(same: Uint8Array, B: number): Float64Array {
-  if (same.length !== B * B)
-    throw new RangeError(`VLMo ITC targets: same-group matrix has ${same.length} entries, expected ${B}×${B}`);
-  const y = new Float64Array(B * B);
-  for (let i = 0; i < B; i++) {
-    let n = 0;
-    for (let j = 0; j < B; j++) n += same[i * B + j];
-    for (let j = 0; j < B; j++) if (same[i * B + j]) y[i * B + j] = 1 / n;
-  }
-  return y;
 }
 
 /**
