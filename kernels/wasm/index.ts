@@ -46,6 +46,7 @@ interface Runtime {
   module: WebAssembly.Module;
   gemm: GemmFn;
   desc: number; // byte address of the job descriptor
+  warmDesc: number; // the workers' warm-up job (WARM_UP)
   pool?: GemmPool;
   rowwise?: RowwiseFns;
   gelu?: GeluFns;
@@ -98,6 +99,7 @@ export function setThreads(n: number): void {
   }
   if (runtime?.pool && runtime.pool.size !== n) shutdown();
   threadCount = n;
+  if (runtime && wasmSimdAvailable()) livePool(runtime); // the new workers boot in the background
 }
 
 /**
@@ -165,23 +167,73 @@ export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: M
   }
 }
 
+/**
+ * The job each worker runs before it checks in: `reps` products [60 x 128] @ [128 x 260] (one
+ * MC block, edge tiles included), 4 MFLOP each. Checked with --trace-wasm-compilation-times:
+ * it runs the micro-kernel, both packings and the loop nest often enough that V8 tiers them up
+ * to TurboFan before the first real job (the compiled code is shared by all threads; with 4
+ * reps of a smaller job the loop nest and B's packing still tiered up inside the first 512^3
+ * call). It also faults in the worker's scratch. A few ms of a worker's time, off the caller.
+ */
+const WARM_UP = { m: 60, k: 128, n: 260, reps: 12 };
+/**
+ * The workers also fault in the heap up to this many bytes as they warm up, so the first
+ * calls' staging copies (3 MiB for a 512^3 product) find their pages mapped: a first touch
+ * costs ~3.5 ms per MiB on the KVM guest these numbers come from. RSS grows by this much.
+ */
+const PREFAULT_BYTES = 8 * 1024 * 1024;
+
 /** The runtime's pool, started anew when there is none or the last one was retired (shut down, or by its watchdog). */
 function livePool(rt: Runtime): GemmPool {
   if (!rt.pool || rt.pool.retired) {
-    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
+    const from = rt.heap.end;
+    rt.heap.reserve(PREFAULT_BYTES); // before the workers start touching it
+    const to = Math.max(from, Math.min(PREFAULT_BYTES, rt.heap.byteLength));
+    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG), {
+      warmUp: {
+        ...{ desc: rt.warmDesc, units: Math.ceil(WARM_UP.m / DEFAULT_CONFIG.MR), reps: WARM_UP.reps },
+        touch: [from, to],
+      },
+    });
   }
   return rt.pool;
 }
 
+/**
+ * The heap, the compiled GEMM and the job descriptors; created on the first use of any kernel
+ * here, which also starts the worker pool in the background (its workers join jobs once warm).
+ */
 function ensureRuntime(): Runtime {
   if (!runtime) {
     const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
     const heap = new WasmHeap(maxMb * 1024 * 1024);
     const module = new WebAssembly.Module(buildGemmModule(DEFAULT_CONFIG));
     const gemm = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports['gemm'] as GemmFn;
-    runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES) };
+    runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES), warmDesc: warmUpJob(heap) };
+    livePool(runtime);
   }
   return runtime;
+}
+
+/**
+ * A descriptor for WARM_UP over a batch of MAX_THREADS items that all share one A, B and C
+ * (batch strides 0), so worker t can run item t. Threads warming up at once write the same C:
+ * its contents are never read. Never freed (a booting worker of a retired pool may still run it).
+ */
+function warmUpJob(heap: WasmHeap): number {
+  const { m, k, n } = WARM_UP;
+  const [a, b, c] = [m * k, k * n, m * n].map((len) => {
+    const ptr = heap.alloc(4 * len);
+    heap.f32(ptr, len).fill(0); // zeros: no denormals to slow it down
+    return [ptr, heap.f32(ptr, len)] as const;
+  });
+  const plan = planMatmul(a![1], b![1], c![1], {
+    ...{ m, k, n, batch: MAX_THREADS },
+    ...{ aBatchStride: 0, bBatchStride: 0, cBatchStride: 0 },
+  });
+  const desc = heap.alloc(DESC_BYTES);
+  writeDesc(heap, desc, plan, a![0], b![0], c![0]);
+  return desc;
 }
 
 /** Copies `src[0, len)` into the heap unless it already lives there; returns [address, owned]. */
