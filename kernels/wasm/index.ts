@@ -14,7 +14,8 @@ import { layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
 import { matmulFallback } from './fallback.js';
 import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
-import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
+import { buildGemmModule, DEFAULT_CONFIG, DESC_BYTES, scratchBytes, writeDesc } from './matmul_kernel.js';
+import { poolWarmUp, warmUpHere, warmUpJob } from './warm_up.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
@@ -47,6 +48,7 @@ interface Runtime {
   gemm: GemmFn;
   desc: number; // byte address of the job descriptor
   warmDesc: number; // the workers' warm-up job (WARM_UP)
+  warmedHere?: boolean; // startThreads(1) ran the warm-up on this thread
   pool?: GemmPool;
   rowwise?: RowwiseFns;
   gelu?: GeluFns;
@@ -103,16 +105,25 @@ export function setThreads(n: number): void {
 }
 
 /**
- * Sets the thread count (default: every core) and starts the workers, resolving with the count in
- * use once they run. In a browser this is how threads start: there workers boot asynchronously,
- * so matmuls use them only after this resolves. Where workers are unavailable (a page that is not
- * cross-origin isolated, or a page's main thread) it resolves to 1 and matmuls stay on this thread.
+ * Sets the thread count (default: every core), compiles the kernels and starts the workers,
+ * resolving with the count in use once every worker has warmed up and checked in; with 1 thread
+ * the warm-up runs here. Call it at start-up and the first matmul runs at full speed (without
+ * it, the first calls pay for compilation, V8's tier-up and page faults, and use the workers
+ * only from the call after they check in). In a browser this is how threads start: there
+ * workers boot asynchronously. Where workers are unavailable (a page that is not cross-origin
+ * isolated, or a page's main thread) it resolves to 1 and matmuls stay on this thread.
  */
 export async function startThreads(n = coreCount()): Promise<number> {
   const count = workersAvailable() ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
   setThreads(count);
-  if (count > 1 && wasmSimdAvailable()) {
-    await livePool(ensureRuntime()).whenReady;
+  if (wasmSimdAvailable()) {
+    const rt = ensureRuntime();
+    const pool = livePool(rt);
+    if (pool.size === 1 && !rt.warmedHere) {
+      warmUpHere(rt.gemm, rt.heap, rt.warmDesc, pool.scratchAddress(0));
+      rt.warmedHere = true;
+    }
+    await pool.whenReady;
   }
   return count;
 }
@@ -167,34 +178,11 @@ export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: M
   }
 }
 
-/**
- * The job each worker runs before it checks in: `reps` products [60 x 128] @ [128 x 260] (one
- * MC block, edge tiles included), 4 MFLOP each. Checked with --trace-wasm-compilation-times:
- * it runs the micro-kernel, both packings and the loop nest often enough that V8 tiers them up
- * to TurboFan before the first real job (the compiled code is shared by all threads; with 4
- * reps of a smaller job the loop nest and B's packing still tiered up inside the first 512^3
- * call). It also faults in the worker's scratch. A few ms of a worker's time, off the caller.
- */
-const WARM_UP = { m: 60, k: 128, n: 260, reps: 12 };
-/**
- * The workers also fault in the heap up to this many bytes as they warm up, so the first
- * calls' staging copies (3 MiB for a 512^3 product) find their pages mapped: a first touch
- * costs ~3.5 ms per MiB on the KVM guest these numbers come from. RSS grows by this much.
- */
-const PREFAULT_BYTES = 8 * 1024 * 1024;
-
 /** The runtime's pool, started anew when there is none or the last one was retired (shut down, or by its watchdog). */
 function livePool(rt: Runtime): GemmPool {
   if (!rt.pool || rt.pool.retired) {
-    const from = rt.heap.end;
-    rt.heap.reserve(PREFAULT_BYTES); // before the workers start touching it
-    const to = Math.max(from, Math.min(PREFAULT_BYTES, rt.heap.byteLength));
-    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG), {
-      warmUp: {
-        ...{ desc: rt.warmDesc, units: Math.ceil(WARM_UP.m / DEFAULT_CONFIG.MR), reps: WARM_UP.reps },
-        touch: [from, to],
-      },
-    });
+    const warmUp = poolWarmUp(rt.heap, rt.warmDesc);
+    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG), { warmUp });
   }
   return rt.pool;
 }
@@ -213,27 +201,6 @@ function ensureRuntime(): Runtime {
     livePool(runtime);
   }
   return runtime;
-}
-
-/**
- * A descriptor for WARM_UP over a batch of MAX_THREADS items that all share one A, B and C
- * (batch strides 0), so worker t can run item t. Threads warming up at once write the same C:
- * its contents are never read. Never freed (a booting worker of a retired pool may still run it).
- */
-function warmUpJob(heap: WasmHeap): number {
-  const { m, k, n } = WARM_UP;
-  const [a, b, c] = [m * k, k * n, m * n].map((len) => {
-    const ptr = heap.alloc(4 * len);
-    heap.f32(ptr, len).fill(0); // zeros: no denormals to slow it down
-    return [ptr, heap.f32(ptr, len)] as const;
-  });
-  const plan = planMatmul(a![1], b![1], c![1], {
-    ...{ m, k, n, batch: MAX_THREADS },
-    ...{ aBatchStride: 0, bBatchStride: 0, cBatchStride: 0 },
-  });
-  const desc = heap.alloc(DESC_BYTES);
-  writeDesc(heap, desc, plan, a![0], b![0], c![0]);
-  return desc;
 }
 
 /** Copies `src[0, len)` into the heap unless it already lives there; returns [address, owned]. */
@@ -315,31 +282,6 @@ function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p:
     );
   part(0, half);
   part(half, p.batch - half);
-}
-
-/** Fills the job descriptor read by the emitted `gemm` (byte addresses and byte strides). */
-function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr: number, cPtr: number): void {
-  const d = heap.i32(at, DESC_BYTES / 4);
-  d[Desc.m] = p.m;
-  d[Desc.n] = p.n;
-  d[Desc.k] = p.k;
-  d[Desc.accumulate] = p.accumulate ? 1 : 0;
-  // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
-  d[Desc.aPtr] = aPtr;
-  d[Desc.aBatchStride] = 4 * p.aBatchStride;
-  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.aRowStride);
-  d[Desc.aColStride] = 4 * (p.transA ? p.aRowStride : 1);
-  d[Desc.bPtr] = bPtr;
-  d[Desc.bBatchStride] = 4 * p.bBatchStride;
-  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.bRowStride);
-  d[Desc.bColStride] = 4 * (p.transB ? p.bRowStride : 1);
-  d[Desc.cPtr] = cPtr;
-  d[Desc.cRowStride] = 4 * p.cRowStride;
-  d[Desc.cBatchStride] = 4 * p.cBatchStride;
-  d[Desc.inner] = p.inner;
-  d[Desc.aInnerStride] = 4 * p.aInnerStride;
-  d[Desc.bInnerStride] = 4 * p.bInnerStride;
-  d[Desc.cInnerStride] = 4 * p.cInnerStride;
 }
 
 /**

@@ -15,6 +15,8 @@
  * between threads.
  */
 import { ctl, f32, forRange, get, i32, local, seq, v128, f32x4, ModuleBuilder, type Code, type Func } from './emit.js';
+import type { WasmHeap } from './memory.js';
+import type { MatmulPlan } from './options.js';
 
 /** Blocking parameters. MR x NR is the register tile; NR must be a multiple of 4 (one v128). */
 export interface GemmConfig {
@@ -58,6 +60,31 @@ export const Desc = {
 } as const;
 /** Bytes reserved for one descriptor. */
 export const DESC_BYTES = 128;
+
+/** Fills the job descriptor read by the emitted `gemm` (byte addresses and byte strides). */
+export function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr: number, cPtr: number): void {
+  const d = heap.i32(at, DESC_BYTES / 4);
+  d[Desc.m] = p.m;
+  d[Desc.n] = p.n;
+  d[Desc.k] = p.k;
+  d[Desc.accumulate] = p.accumulate ? 1 : 0;
+  // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
+  d[Desc.aPtr] = aPtr;
+  d[Desc.aBatchStride] = 4 * p.aBatchStride;
+  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.aRowStride);
+  d[Desc.aColStride] = 4 * (p.transA ? p.aRowStride : 1);
+  d[Desc.bPtr] = bPtr;
+  d[Desc.bBatchStride] = 4 * p.bBatchStride;
+  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.bRowStride);
+  d[Desc.bColStride] = 4 * (p.transB ? p.bRowStride : 1);
+  d[Desc.cPtr] = cPtr;
+  d[Desc.cRowStride] = 4 * p.cRowStride;
+  d[Desc.cBatchStride] = 4 * p.cBatchStride;
+  d[Desc.inner] = p.inner;
+  d[Desc.aInnerStride] = 4 * p.aInnerStride;
+  d[Desc.bInnerStride] = 4 * p.bInnerStride;
+  d[Desc.cInnerStride] = 4 * p.cInnerStride;
+}
 
 /** Bytes of per-thread scratch (packed A block, packed B block, one edge tile). */
 export function scratchBytes(c: GemmConfig): number {

@@ -4,8 +4,9 @@
 //          and faulting in the heap (with atomic adds of 0) while the call stages its operands
 //   start  `await startThreads(THREADS)` first: the workers have checked in
 // Prints one JSON line: per product, the largest error against the plain-TS fallback (a
-// different summation order, so a tolerance) and whether a repeated call gave the same bits.
-import { matmul, matmulFallback, setThreads, startThreads, threads } from '../../kernels/wasm/index.js';
+// different summation order, so a tolerance) and whether a repeated call gave the same bits;
+// and whether an array allocated in the heap before start-up kept its values.
+import { alloc, matmul, matmulFallback, setThreads, startThreads, threads } from '../../kernels/wasm/index.js';
 import { planMatmul, type MatmulOptions } from '../../kernels/wasm/options.js';
 
 const [threadArg = '2', mode = 'lazy'] = process.argv.slice(2);
@@ -28,6 +29,10 @@ const cases: { opts: MatmulOptions; aLen: number; bLen: number }[] = [
 ];
 const inputs = cases.map(({ aLen, bLen }, i) => [random(aLen, 1 + i), random(bLen, 7 + i)] as const);
 
+// An array in the heap (so in the range the warm-up faults in with atomic adds of 0) must keep
+// its values, whichever thread does the faulting and when.
+const live = alloc(1 << 20);
+for (let i = 0; i < live.length; i++) live[i] = i % 1001;
 if (mode === 'start') await startThreads(count);
 else setThreads(count);
 const firsts = cases.map(({ opts }, i) => {
@@ -47,4 +52,5 @@ const results = cases.map(({ opts }, i) => {
   matmul(a, b, again, opts);
   return { m: opts.m, maxErr, repeatSame: again.every((x, j) => Object.is(x, first[j])) };
 });
-console.log(JSON.stringify({ threads: threads(), mode, results }));
+const heapIntact = live.every((x, i) => x === i % 1001);
+console.log(JSON.stringify({ threads: threads(), mode, results, heapIntact }));

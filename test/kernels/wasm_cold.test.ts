@@ -22,8 +22,13 @@ for (const mode of ['lazy', 'start']) {
       });
       t.equal(r.signal, null, 'not killed by the timeout');
       t.equal(r.status, 0, r.stderr);
-      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { threads: number; results: Result[] };
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+        threads: number;
+        results: Result[];
+        heapIntact: boolean;
+      };
       t.equal(out.threads, threads);
+      t.ok(out.heapIntact, 'a heap array allocated before start-up kept its values');
       for (const { m, maxErr, repeatSame } of out.results) {
         // Sums of 512-517 products of values in [-1, 1): float32 rounding differs by ~1e-5.
         t.ok(maxErr < 2e-3, `m=${m}: the first call matches the TS fallback (max |error| ${maxErr})`);
