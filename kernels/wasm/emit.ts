@@ -153,6 +153,11 @@ export const f32x4 = {
   add: (a: Code, b: Code) => simd('f32x4.add', a, b),
   sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),
   mul: (a: Code, b: Code) => simd('f32x4.mul', a, b),
+  /**
+   * a * b + c, relaxed SIMD: the engine may fuse it (one rounding, x86 FMA3) or not, so results
+   * can differ in the last bit between machines. Validate before use: Node 20 needs a flag.
+   */
+  relaxed_madd: (a: Code, b: Code, c: Code) => simd('f32x4.relaxed_madd', a, b, c),
   div: (a: Code, b: Code) => simd('f32x4.div', a, b),
   min: (a: Code, b: Code) => simd('f32x4.min', a, b),
   max: (a: Code, b: Code) => simd('f32x4.max', a, b),

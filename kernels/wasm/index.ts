@@ -88,6 +88,23 @@ export function wasmSimdAvailable(): boolean {
   return simd;
 }
 
+let fma: boolean | undefined;
+/**
+ * Whether the GEMM accumulates with relaxed SIMD's `f32x4.relaxed_madd` (fused on x86 with FMA3):
+ * where the runtime validates it (Node 20 only under --experimental-wasm-relaxed-simd; newer V8
+ * ships it), unless VLGRAD_WASM_FMA=0. Products then differ from the mul + add kernel (and from
+ * `cpu-ref`) in the last bits; they still do not depend on the thread count.
+ */
+export function wasmFma(): boolean {
+  if (fma === undefined) {
+    const probe = new ModuleBuilder();
+    const one = f32x4.splat(f32.const(1));
+    probe.func([], ['f32']).body = f32x4.extract_lane(f32x4.relaxed_madd(one, one, one), 0);
+    fma = envVar('VLGRAD_WASM_FMA') !== '0' && wasmSimdAvailable() && WebAssembly.validate(probe.build());
+  }
+  return fma;
+}
+
 /** Sets how many threads (the caller included) large float32 matmuls use. */
 export function setThreads(n: number): void {
   if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS)) {
@@ -195,7 +212,7 @@ function ensureRuntime(): Runtime {
   if (!runtime) {
     const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
     const heap = new WasmHeap(maxMb * 1024 * 1024);
-    const module = new WebAssembly.Module(buildGemmModule(DEFAULT_CONFIG));
+    const module = new WebAssembly.Module(buildGemmModule({ ...DEFAULT_CONFIG, fma: wasmFma() }));
     const gemm = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports['gemm'] as GemmFn;
     runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES), warmDesc: warmUpJob(heap) };
     livePool(runtime);

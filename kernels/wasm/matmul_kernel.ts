@@ -25,6 +25,11 @@ export interface GemmConfig {
   readonly KC: number;
   readonly MC: number; // multiple of MR
   readonly NC: number; // multiple of NR
+  /**
+   * Accumulate with relaxed SIMD's f32x4.relaxed_madd instead of f32x4.mul + f32x4.add (only
+   * where it validates). Fused on x86 with FMA3, so sums differ from mul + add in the last bits.
+   */
+  readonly fma?: boolean;
 }
 
 /**
@@ -121,7 +126,14 @@ function emitMicroKernel(mod: ModuleBuilder, c: GemmConfig): Func {
       ...rows.map((i) =>
         seq(
           local.set(a, v128.load32_splat(get(pa), 4 * i)),
-          ...cols.map((j) => local.set(acc[i]![j]!, f32x4.add(get(acc[i]![j]!), f32x4.mul(get(a), get(b[j]!))))),
+          ...cols.map((j) =>
+            local.set(
+              acc[i]![j]!,
+              c.fma
+                ? f32x4.relaxed_madd(get(a), get(b[j]!), get(acc[i]![j]!))
+                : f32x4.add(get(acc[i]![j]!), f32x4.mul(get(a), get(b[j]!))),
+            ),
+          ),
         ),
       ),
       local.set(pa, i32.add(get(pa), i32.const(4 * c.MR))),
