@@ -15,7 +15,7 @@ import { matmulFallback } from './fallback.js';
 import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, DESC_BYTES, scratchBytes, writeDesc } from './matmul_kernel.js';
-import { poolWarmUp, warmUpHere, warmUpJob } from './warm_up.js';
+import { poolWarmUp, prefault, warmUpHere, warmUpJob } from './warm_up.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
@@ -49,6 +49,7 @@ interface Runtime {
   desc: number; // byte address of the job descriptor
   warmDesc: number; // the workers' warm-up job (WARM_UP)
   warmedHere?: boolean; // startThreads(1) ran the warm-up on this thread
+  prefaulted?: boolean; // startThreads faulted in the heap's first PREFAULT_BYTES
   pool?: GemmPool;
   rowwise?: RowwiseFns;
   gelu?: GeluFns;
@@ -137,9 +138,11 @@ export async function startThreads(n = coreCount()): Promise<number> {
     const rt = ensureRuntime();
     const pool = livePool(rt);
     if (pool.size === 1 && !rt.warmedHere) {
-      warmUpHere(rt.gemm, rt.heap, rt.warmDesc, pool.scratchAddress(0));
+      warmUpHere(rt.gemm, rt.warmDesc, pool.scratchAddress(0));
       rt.warmedHere = true;
     }
+    if (!rt.prefaulted) prefault(rt.heap); // while the workers boot
+    rt.prefaulted = true;
     await pool.whenReady;
   }
   return count;
@@ -198,7 +201,7 @@ export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: M
 /** The runtime's pool, started anew when there is none or the last one was retired (shut down, or by its watchdog). */
 function livePool(rt: Runtime): GemmPool {
   if (!rt.pool || rt.pool.retired) {
-    const warmUp = poolWarmUp(rt.heap, rt.warmDesc);
+    const warmUp = poolWarmUp(rt.warmDesc);
     rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG), { warmUp });
   }
   return rt.pool;

@@ -41,7 +41,7 @@
  * Start-up. Workers boot asynchronously (a Node worker takes ~50-100 ms on a loaded 2-core
  * machine; a Web Worker needs its creator's event loop). Each one instantiates the module, runs
  * an optional warm-up job (so V8 has compiled and tiered up the kernel and the worker's scratch
- * is faulted in), then checks in by writing DONE+t. Until every worker has checked in, jobs run
+ * is faulted in), then checks in by writing DONE+t and posting 'ready' (`whenReady`). Until every worker has checked in, jobs run
  * on the calling thread alone and never wait for a booting worker: the first calls of a process
  * used to wait for the boot, which made the first 512^3 product on 2 threads ~4x slower than on 1.
  */
@@ -96,11 +96,9 @@ export interface GemmPoolOptions {
   /**
    * A job each worker runs `reps` times before it checks in, on units [id * units, (id + 1) *
    * units) of descriptor `desc` (its output is scratch): the worker's first real job then finds
-   * the kernel compiled and tiered up and its scratch memory faulted in. `touch`: a byte range
-   * of the heap the workers fault in between them (see WORKER_BODY), for the caller's next
-   * staging copies.
+   * the kernel compiled and tiered up and its scratch memory faulted in.
    */
-  warmUp?: { desc: number; units: number; reps: number; touch?: readonly [number, number] };
+  warmUp?: { desc: number; units: number; reps: number };
 }
 
 // Plain JS evaluated inside each worker (no TS loader there). Its claim loop mirrors `claim`.
@@ -120,15 +118,6 @@ if (warm) {
   try {
     for (let r = 0; r < warm.reps; r++) gemm(warm.desc, id * warm.units, (id + 1) * warm.units, ctl[${SLOT} + id]);
   } catch (e) {} // a warm-up is an optimisation: a real job reports any failure
-  if (warm.touch) {
-    // This worker's share of the range, one word per 4 KiB page. A first touch costs a page
-    // fault (3.5 ms per MiB on a KVM guest). Atomics.add of 0 is an atomic read-modify-write
-    // that leaves the word unchanged, so it is safe even where the caller is writing already.
-    const words = new Int32Array(memory.buffer);
-    const [from, to] = warm.touch, share = Math.ceil((to - from) / 4096 / warm.workers) * 4096;
-    const end = Math.min(to, from + id * share);
-    for (let p = from + (id - 1) * share; p < end; p += 4096) Atomics.add(words, p >> 2, 0);
-  }
 }
 let seen = gen;
 Atomics.store(ctl, ${DONE} + id, gen); // checked in: from now on jobs may count on this worker
@@ -224,8 +213,7 @@ export class GemmPool {
       fail(new Error(`GemmPool: a worker failed to start (${String((e as { message?: string }).message ?? e)})`));
     if (size === 1) ready();
     for (let id = 1; id < size; id++) {
-      const warm = options.warmUp && { ...options.warmUp, workers: size - 1 };
-      const data = { module, memory: heap.memory, id, gen: 0, epoch: 0, at, warm };
+      const data = { module, memory: heap.memory, id, gen: 0, epoch: 0, at, warm: options.warmUp };
       this.workers.push(
         spawn(
           { node: `${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, web: `${WEB_PRELUDE}\n${WORKER_BODY}` },

@@ -3,8 +3,8 @@
  * kernel with Liftoff and tiering it up to TurboFan, for page faults on every new heap page
  * (~3.5 ms per MiB on the KVM guest measured: a 512^3 product stages 3 MiB), and on 2 threads
  * for the worker's boot. So every worker runs a small job before it checks in with the pool
- * (pool.ts) and faults in the first PREFAULT_BYTES of the heap, off the calling thread;
- * `startThreads(1)` runs the same warm-up on the calling thread (`warmUpHere`).
+ * (pool.ts), off the calling thread; `startThreads` faults in the first PREFAULT_BYTES of the
+ * heap (`prefault`), and with 1 thread runs the job on the calling thread (`warmUpHere`).
  */
 import { DEFAULT_CONFIG, DESC_BYTES, writeDesc, type GemmConfig } from './matmul_kernel.js';
 import type { WasmHeap } from './memory.js';
@@ -20,8 +20,10 @@ import { MAX_THREADS, type GemmFn, type GemmPoolOptions } from './pool.js';
  */
 export const WARM_UP = { m: 60, k: 128, n: 260, reps: 12 };
 /**
- * Heap bytes faulted in by the warm-up, so the first calls' staging copies find their pages
- * mapped. The process's resident memory grows by this much.
+ * Heap bytes `startThreads` faults in, so the first calls' staging copies find their pages
+ * mapped. The process's resident memory grows by this much. Not done without `startThreads`:
+ * a worker faulting pages in the background delayed its first job by ~30 ms on the loaded
+ * 2-core box, while the caller's first call faulted its own staging pages anyway.
  */
 export const PREFAULT_BYTES = 8 * 1024 * 1024;
 
@@ -49,22 +51,23 @@ export function warmUpJob(heap: WasmHeap): number {
   return desc;
 }
 
-/**
- * A new pool's `warmUp` option: the job, and the heap range its workers fault in, from the
- * first unused byte up to PREFAULT_BYTES. Grows the memory over that range first (growing costs
- * nothing until pages are touched), since a worker may start touching it at once.
- */
-export function poolWarmUp(heap: WasmHeap, desc: number): NonNullable<GemmPoolOptions['warmUp']> {
-  const from = heap.end;
-  heap.reserve(PREFAULT_BYTES);
-  const to = Math.max(from, Math.min(PREFAULT_BYTES, heap.byteLength));
-  return { desc, units: units(DEFAULT_CONFIG), reps: WARM_UP.reps, touch: [from, to] };
+/** A new pool's `warmUp` option: the job above, run by each worker before it checks in. */
+export function poolWarmUp(desc: number): NonNullable<GemmPoolOptions['warmUp']> {
+  return { desc, units: units(DEFAULT_CONFIG), reps: WARM_UP.reps };
 }
 
-/** The workers' warm-up run on the calling thread: the job, and every page up to PREFAULT_BYTES. */
-export function warmUpHere(gemm: GemmFn, heap: WasmHeap, desc: number, scratch: number): void {
+/** The workers' warm-up job, run on the calling thread (a pool of 1 has no workers). */
+export function warmUpHere(gemm: GemmFn, desc: number, scratch: number): void {
   for (let r = 0; r < WARM_UP.reps; r++) gemm(desc, 0, units(DEFAULT_CONFIG), scratch);
+}
+
+/**
+ * Faults in the heap up to PREFAULT_BYTES: one `Atomics.add(x, 0)` per 4 KiB page, an atomic
+ * read-modify-write that leaves live blocks unchanged even if a straggling worker of a retired
+ * pool still writes its scratch.
+ */
+export function prefault(heap: WasmHeap): void {
   heap.reserve(PREFAULT_BYTES);
   const words = heap.i32(0, Math.min(PREFAULT_BYTES, heap.byteLength) >> 2);
-  for (let w = 0; w < words.length; w += 1024) Atomics.add(words, w, 0); // leaves live data unchanged
+  for (let w = 0; w < words.length; w += 1024) Atomics.add(words, w, 0);
 }
