@@ -196,3 +196,24 @@ export function holds(p: ParsedText, meta: SceneMeta): boolean {
     return a !== undefined && b !== undefined && holdsRelation(a, rel, b);
   });
 }
+
+/**
+ * Content groups of a batch's captions: rows whose captions state the same facts get the same id
+ * (ids count from 0 in order of first appearance); a caption outside the grammar or not fully
+ * described (a corrupted noisy pair) is a group of its own. Training uses them so that two scenes
+ * a caption cannot tell apart never serve as each other's "non-matching" pair. Shapes: [B] int32.
+ */
+export function contentGroups(captions: readonly string[]): Int32Array {
+  const ids = new Map<string, number>();
+  return Int32Array.from(captions, (text, row) => {
+    let key: string;
+    try {
+      key = JSON.stringify(factsOf(parseText(text)));
+    } catch (e) {
+      if (!(e instanceof CaptionParseError)) throw e;
+      key = `\u0000row ${row}`; // no other caption can produce this key
+    }
+    if (!ids.has(key)) ids.set(key, ids.size);
+    return ids.get(key)!;
+  });
+}

@@ -33,7 +33,15 @@ export {
   type ObjectFacts,
   type SceneFacts,
 } from './captions.js';
-export { CaptionParseError, factsOf, holds, parseText, type Mention, type ParsedText } from './caption_parser.js';
+export {
+  CaptionParseError,
+  contentGroups,
+  factsOf,
+  holds,
+  parseText,
+  type Mention,
+  type ParsedText,
+} from './caption_parser.js';
 export {
   answerQuestion,
   questionsFor,

@@ -13,6 +13,7 @@ import { validateConfig, type AlbefConfig } from './config.js';
 import {
   itmLoss,
   lazyLabelledSubset,
+  sameGroup,
   sampleNegativeIndices,
   type HardNegatives,
   type NegativeIndices,
@@ -30,6 +31,12 @@ export interface AlbefInputs {
   mlmIds?: Tensor;
   /** The original id at masked positions, −100 elsewhere. */
   mlmLabels?: Tensor;
+  /**
+   * Content group of each pair (host ids, [B]): pairs with the same id show the same content, so ITC
+   * counts them as each other's positives and ITM never draws them as negatives. Absent: every pair
+   * is its own group (the pre-training reference).
+   */
+  groups?: Int32Array;
 }
 
 export interface ForwardOptions {
@@ -244,7 +251,8 @@ export class Albef extends Module {
    * banks [momentum batch | queue] and the soft targets α·softmax(s_m / τ) + (1 − α)·Y.
    */
   momentumOutputs(inputs: AlbefInputs, alpha = this.config.alpha): MomentumOutputs {
-    const { images, ids, attentionMask: mask } = inputs;
+    const { images, ids, attentionMask: mask } = inputs,
+      same = inputs.groups && sameGroup(inputs.groups);
     return noGrad(() => {
       const imageStatesM = this.visualEncoderM.forward(images.to(this.dtype)); // [B, 1+N, Cv]
       const imageFeatM = l2normalize(this.visionProjM.forward(cls(imageStatesM))); // [B, E]
@@ -252,8 +260,8 @@ export class Albef extends Module {
       const imageBank = concat([imageFeatM.mT(), this.imageQueue], 1); // [E, B+Q] batch, then queue
       const textBank = concat([textFeatM.mT(), this.textQueue], 1); // [E, B+Q]
       const temp = this.temp.detach();
-      const targetI2t = softTargets(imageFeatM.matmul(textBank).div(temp), alpha); // [B, B+Q]
-      const targetT2i = softTargets(textFeatM.matmul(imageBank).div(temp), alpha);
+      const targetI2t = softTargets(imageFeatM.matmul(textBank).div(temp), alpha, same); // [B, B+Q]
+      const targetT2i = softTargets(textFeatM.matmul(imageBank).div(temp), alpha, same);
       return { imageStatesM, imageFeatM, textFeatM, imageBank, textBank, targetI2t, targetT2i };
     });
   }
@@ -280,7 +288,7 @@ export class Albef extends Module {
     // ITM on [pos; (text, neg image); (neg text, image)], fused in one 3B pass; gradients flow into the negatives.
     const negatives = opts.negatives
       ? uploadNegatives(opts.negatives, img)
-      : sampleNegativeIndices(simI2t, simT2i, this.rng);
+      : sampleNegativeIndices(simI2t, simT2i, this.rng, inputs.groups && sameGroup(inputs.groups));
     const { imageForText: negImg, textForImage: negTxt } = negatives; // [B] int32 each
     const textAll = concat([txt, txt, txt.indexSelect(0, negTxt)]); // [3B, T, C]
     const maskAll = concat([mask, mask, mask.indexSelect(0, negTxt)]); // [3B, T], negative text keeps its mask
@@ -345,7 +353,7 @@ function checkPtr(ptr: number, Q: number): number {
   return ptr;
 }
 
-function checkInputs({ images, ids, attentionMask, mlmIds, mlmLabels }: AlbefInputs): void {
+function checkInputs({ images, ids, attentionMask, mlmIds, mlmLabels, groups }: AlbefInputs): void {
   const B = images.shape[0],
     want = `[${B}, ${ids.shape[1]}]`;
   for (const [name, t] of [
@@ -359,4 +367,6 @@ function checkInputs({ images, ids, attentionMask, mlmIds, mlmLabels }: AlbefInp
     if (t.ndim !== 2 || t.shape[0] !== B || t.shape[1] !== ids.shape[1])
       throw new RangeError(`ALBEF: ${name} is [${t.shape}], expected ${want} to match ${B} images`);
   }
+  if (groups && groups.length !== B)
+    throw new RangeError(`ALBEF: groups has ${groups.length} ids, expected ${B} (one per image)`);
 }

@@ -23,7 +23,7 @@ import {
   type ScoreMatrix,
 } from '../common/retrieval.js';
 import type { Albef } from './albef.js';
-import { sampleHardNegatives } from '../common/objectives.js';
+import { sameGroup, sampleHardNegatives } from '../common/objectives.js';
 
 export interface EvalOptions {
   dataset: DatasetName;
@@ -142,7 +142,8 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
     const t2iItm = rerankTopK(transpose(i2t), o.k, (pairs) => itmScores(pairs.map(([t, i]) => [i, t])));
     const itcItm = splitBy(g, (q) => retrievalReport(i2tItm, t2iItm, matches, matches, q, q));
 
-    // ITM accuracy on the training layout: positives and in-batch hard negatives drawn from ITC.
+    // ITM accuracy on the training layout: positives and in-batch hard negatives drawn from ITC,
+    // never a scene whose facts equal the positive's (its caption is true of the image: a match).
     const rng = new Rng(o.seed),
       itmOk: number[] = new Array(n).fill(0),
       mlmHits = new Array(n).fill(0),
@@ -154,7 +155,8 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
       const B = b.image.shape[0];
       if (B >= 2) {
         const sim = b.imageFeat.matmul(b.textFeat.mT()).div(model.temp); // [B, B]
-        const hard = sampleHardNegatives(sim, sim.mT(), rng);
+        const group = Int32Array.from({ length: B }, (_, r) => g.matches(offset + r)[0]); // scenes stating the same facts
+        const hard = sampleHardNegatives(sim, sim.mT(), rng, sameGroup(group));
         const ni = tensor(hard.imageForText),
           nt = tensor(hard.textForImage);
         const fused = model.fuse(

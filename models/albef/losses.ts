@@ -4,17 +4,25 @@
  * Image-text matching on hard negatives is shared with VLMo (models/common/objectives.ts).
  * `Albef.losses` only wires them.
  */
-import { crossEntropy, eye, type Tensor } from '../../engine/index.js';
-import { labelledRows, maskedCrossEntropy } from '../common/objectives.js';
+import { crossEntropy, eye, tensor, type Tensor } from '../../engine/index.js';
+import { groupTargetRows, labelledRows, maskedCrossEntropy } from '../common/objectives.js';
 
 /**
  * ALBEF momentum distillation targets: q = α·softmax(s_m) + (1 − α)·Y, where Y is one-hot on the
- * first B columns (the in-batch positives; queue columns are negatives).
- * Shapes: simM [B, B+Q] -> [B, B+Q].
+ * first B columns (the in-batch positives; queue columns are negatives). With `same`
+ * (`sameGroup`: which in-batch pairs show the same content), Y spreads each row's mass evenly over
+ * its group's in-batch columns, as ALBEF's retrieval fine-tuning does with image ids.
+ * Shapes: simM [B, B+Q], same [B, B] -> [B, B+Q].
  */
-export function softTargets(simM: Tensor, alpha: number): Tensor {
+export function softTargets(simM: Tensor, alpha: number, same?: Uint8Array): Tensor {
   const [B, N] = simM.shape;
-  const y = eye(B, N, { dtype: simM.dtype, device: simM.backend });
+  const y = same
+    ? tensor(groupTargetRows(same, B, N, 'ALBEF ITC targets'), {
+        shape: [B, N],
+        dtype: simM.dtype,
+        device: simM.backend,
+      })
+    : eye(B, N, { dtype: simM.dtype, device: simM.backend });
   return simM
     .softmax(1)
     .mul(alpha)

@@ -4,7 +4,7 @@
  * the same way; nothing here touches files.
  */
 import { noGrad, stack, tensor, tidy, type Tensor } from '../../engine/index.js';
-import type { Batch } from '../../data/index.js';
+import { contentGroups, type Batch } from '../../data/index.js';
 import type { Optimizer } from '../../nn/optim.js';
 import { correctShare as share, readAll } from '../common/objectives.js';
 import type { StepReport } from '../common/trainer.js';
@@ -30,6 +30,7 @@ export function batchInputs(b: Batch, imageSize: number): AlbefInputs {
     images: tensor(b.images, { shape: [B, 3, imageSize, imageSize] }),
     ids: tensor(cut(b.ids), { shape: [B, T] }),
     attentionMask: tensor(cut(b.attentionMask), { shape: [B, T] }),
+    groups: contentGroups(b.captions),
   };
   if (b.mlm) {
     inputs.mlmIds = tensor(cut(b.mlm.inputIds), { shape: [B, T] });

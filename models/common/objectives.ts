@@ -74,21 +74,67 @@ function gumbelNoise(n: number, rng: Rng): Float64Array {
 }
 
 /**
+ * Which in-batch pairs show the same content: 1 at (i, j) when rows i and j carry the same group id
+ * (the diagonal always 1). A group id names what a pair shows, as ALBEF's retrieval fine-tuning
+ * uses image ids: two scenes whose captions state the same facts are each other's positives, so
+ * neither may serve as the other's "non-matching" pair. Shapes: groups [B] -> [B, B] row-major.
+ */
+export function sameGroup(groups: ArrayLike<number>): Uint8Array {
+  const B = groups.length,
+    same = new Uint8Array(B * B);
+  for (let i = 0; i < B; i++) for (let j = 0; j < B; j++) same[i * B + j] = i === j || groups[i] === groups[j] ? 1 : 0;
+  return same;
+}
+
+/**
+ * Contrastive targets for content groups: row i is 1/|group(i)| on its group's in-batch columns and
+ * 0 elsewhere (queue columns included). `who` names the caller in the error for a wrong-size matrix.
+ * Shapes: same [B, B] -> [B, N] row-major, N >= B.
+ */
+export function groupTargetRows(same: Uint8Array, B: number, N: number, who: string): Float64Array {
+  if (same.length !== B * B)
+    throw new RangeError(`${who}: same-group matrix has ${same.length} entries, expected ${B}×${B}`);
+  const y = new Float64Array(B * N);
+  for (let i = 0; i < B; i++) {
+    let n = 0;
+    for (let j = 0; j < B; j++) n += same[i * B + j];
+    for (let j = 0; j < B; j++) if (same[i * B + j]) y[i * N + j] = 1 / n;
+  }
+  return y;
+}
+
+/** The score a candidate of the same group gets: far below any similarity, so it is never drawn while another exists. */
+const EXCLUDED = -1e9;
+
+/** The candidates' penalties: EXCLUDED where row i's candidate j shows i's content. Shapes: [B, B−1]. */
+function exclusionPenalty(same: Uint8Array, B: number): Float32Array {
+  const p = new Float32Array(B * (B - 1));
+  for (let i = 0, k = 0; i < B; i++) for (let j = 0; j < B; j++) if (j !== i) p[k++] = same[i * B + j] ? EXCLUDED : 0;
+  return p;
+}
+
+/**
  * One hard negative per row, drawn from softmax(s[:, :B]) with the positive excluded, on the sims'
  * device and without reading anything back (Gumbel-max trick): index_i = argmax_{j≠i} (s_ij + g_ij),
  * g_ij i.i.d. Gumbel(0, 1). That is a sample of softmax_{j≠i}(s_ij), the reference's
  * torch.multinomial on softmax(s)_ij with w_ii = 0 (the log and the normalizer do not move the
  * argmax). The positive is not a candidate at all (row i ranks only the B−1 columns j ≠ i), and
- * working in logits means no weight can underflow. The noise is drawn on the host from `rng`, so
- * runs stay deterministic and resumable; the index is an int32 tensor for indexSelect.
- * Shapes: sim [B, N >= B] -> [B] int32.
+ * working in logits means no weight can underflow. With `same` (`sameGroup`), columns that show
+ * row i's content are excluded too (unless every column does: then one of them is drawn). The
+ * noise is drawn on the host from `rng`, so runs stay deterministic and resumable; the index is
+ * an int32 tensor for indexSelect. Shapes: sim [B, N >= B], same [B, B] -> [B] int32.
  */
-export function drawNegatives(sim: Tensor, rng: Rng): Tensor {
+export function drawNegatives(sim: Tensor, rng: Rng, same?: Uint8Array): Tensor {
   const B = sim.shape[0],
     device = sim.backend;
   return noGrad(() => {
     const cols = tensor(offDiagonalColumns(B), { shape: [B, B - 1], device }); // [B, B−1]
-    const noise = tensor(gumbelNoise(B * (B - 1), rng), { shape: [B, B - 1], dtype: sim.dtype, device });
+    const g = gumbelNoise(B * (B - 1), rng);
+    if (same) {
+      const p = exclusionPenalty(same, B);
+      for (let k = 0; k < g.length; k++) g[k] += p[k];
+    }
+    const noise = tensor(g, { shape: [B, B - 1], dtype: sim.dtype, device });
     const pick = sim.detach().narrow(1, 0, B).gather(1, cols).add(noise).argmax(1, true); // [B, 1] rank among j ≠ i
     return cols.gather(1, pick).reshape([B]); // [B] column index
   });
@@ -97,18 +143,21 @@ export function drawNegatives(sim: Tensor, rng: Rng): Tensor {
 /**
  * ITM hard-negative mining (no gradient through the choice): for text b an image drawn from row b of
  * softmax(s_t2i[:, :B]), for image b a text drawn from row b of softmax(s_i2t[:, :B]), positives
- * excluded (`drawNegatives`). Needs B >= 2. Shapes: sims [B, B+Q] -> [B] int32 each, on their device.
+ * excluded (`drawNegatives`), and with `same` every pair of the positive's group too. Needs B >= 2.
+ * Shapes: sims [B, B+Q], same [B, B] -> [B] int32 each, on their device.
  */
-export function sampleNegativeIndices(simI2t: Tensor, simT2i: Tensor, rng: Rng): NegativeIndices {
+export function sampleNegativeIndices(simI2t: Tensor, simT2i: Tensor, rng: Rng, same?: Uint8Array): NegativeIndices {
   const B = simI2t.shape[0];
   if (B < 2) throw new RangeError(`ITM hard negatives need a batch of at least 2 pairs, got ${B}`);
-  const imageForText = drawNegatives(simT2i, rng);
-  return { imageForText, textForImage: drawNegatives(simI2t, rng) };
+  if (same && same.length !== B * B)
+    throw new RangeError(`ITM hard negatives: same-group matrix has ${same.length} entries, expected ${B}×${B}`);
+  const imageForText = drawNegatives(simT2i, rng, same);
+  return { imageForText, textForImage: drawNegatives(simI2t, rng, same) };
 }
 
 /** `sampleNegativeIndices` read back to the host (evaluation and tests; training keeps them on the device). */
-export function sampleHardNegatives(simI2t: Tensor, simT2i: Tensor, rng: Rng): HardNegatives {
-  const n = sampleNegativeIndices(simI2t, simT2i, rng);
+export function sampleHardNegatives(simI2t: Tensor, simT2i: Tensor, rng: Rng, same?: Uint8Array): HardNegatives {
+  const n = sampleNegativeIndices(simI2t, simT2i, rng, same);
   return {
     imageForText: Int32Array.from(n.imageForText.dataSync()),
     textForImage: Int32Array.from(n.textForImage.dataSync()),

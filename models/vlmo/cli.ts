@@ -146,6 +146,7 @@ const train = command({
       'mim+facts': 'both',
     }),
     initStd: flag.num(D.initStd ?? 0, "weight init std (0 = the config's)", { min: 0 }),
+    layerScale: flag.num(D.layerScale ?? 0, "initial layer-scale value gamma (0 = the config's)", { min: 0 }),
     lr1: flag.num(D.lr1 ?? 0, 'stage-1 peak learning rate (0 = --lr)', { min: 0 }),
     seed: seedFlag(D.seed, 'seed of init, data order, masks, negatives'),
     device: deviceFlag(D.device),

@@ -24,7 +24,7 @@ import {
   type RetrievalReport,
   type ScoreMatrix,
 } from '../common/retrieval.js';
-import { sampleHardNegatives } from '../common/objectives.js';
+import { sameGroup, sampleHardNegatives } from '../common/objectives.js';
 import { labelledPositions } from './objectives.js';
 import type { Vlmo } from './vlmo.js';
 
@@ -150,7 +150,8 @@ export function evaluateVlmo(model: Vlmo, tokenizer: Tokenizer, o: VlmoEvalOptio
       const B = b.images.shape[0];
       if (B >= 2) {
         const sim = b.imageFeat.matmul(b.textFeat.mT()).mul(model.logitScale.exp());
-        const neg = sampleHardNegatives(sim, sim.mT(), rng),
+        const group = Int32Array.from({ length: B }, (_, r) => g.matches(offset + r)[0]); // same facts: not a negative
+        const neg = sampleHardNegatives(sim, sim.mT(), rng, sameGroup(group)),
           ni = tensor(neg.imageForText),
           nt = tensor(neg.textForImage);
         const pred = model

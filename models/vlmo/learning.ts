@@ -8,7 +8,7 @@
 import { concat, noGrad, Rng, tensor } from '../../engine/index.js';
 import type { DatasetName, Normalize, Split, Tokenizer } from '../../data/index.js';
 import { buildGallery } from '../common/gallery.js';
-import { sampleHardNegatives } from '../common/objectives.js';
+import { sameGroup, sampleHardNegatives } from '../common/objectives.js';
 import type { Vlmo } from './vlmo.js';
 
 export interface BatchAccuracyOptions {
@@ -63,7 +63,8 @@ export function heldOutBatchAccuracy(model: Vlmo, tokenizer: Tokenizer, o: Batch
       const i2t = sim.argmax(-1).dataSync(),
         t2i = sim.mT().argmax(-1).dataSync();
       for (let r = 0; r < B; r++) itcHits += (i2t[r] === r ? 1 : 0) + (t2i[r] === r ? 1 : 0);
-      const neg = sampleHardNegatives(sim, sim.mT(), rng),
+      const group = Int32Array.from({ length: B }, (_, r) => g.matches(s + r)[0]); // same facts: not a negative
+      const neg = sampleHardNegatives(sim, sim.mT(), rng, sameGroup(group)),
         ni = tensor(neg.imageForText),
         nt = tensor(neg.textForImage);
       const pred = model

@@ -11,12 +11,14 @@ import {
   itmLoss,
   lazyLabelledSubset,
   maskedCrossEntropy,
+  groupTargetRows,
+  sameGroup,
   sampleNegativeIndices,
   type HardNegatives,
   type NegativeIndices,
 } from '../common/objectives.js';
 import type { UnimodalOutput, Vlmo } from './vlmo.js';
-import type { Batch } from '../../data/index.js';
+import { contentGroups, type Batch } from '../../data/index.js';
 
 export { itmLoss, type HardNegatives, type NegativeIndices };
 
@@ -29,16 +31,25 @@ export const VL_MLM_WEIGHT = 0.25;
 /**
  * One contrastive branch (open_clip style, no queue, no momentum model): s = exp(scale)·v tᵀ, the
  * mean of the image->text and text->image cross-entropies with pair i matching i. The scale is
- * learnable and, as in the reference, unclamped.
- * Shapes: imageFeat, textFeat [B, C] (L2-normalized), scale [] -> loss [], logits [B, B] (image rows).
+ * learnable and, as in the reference, unclamped. With `same` (`sameGroup`: which pairs show the
+ * same content) each row's target spreads evenly over its group instead of the diagonal alone.
+ * Shapes: imageFeat, textFeat [B, C] (L2-normalized), scale [], same [B, B] -> loss [], logits [B, B] (image rows).
  */
 export function itcBranchLoss(
   imageFeat: Tensor,
   textFeat: Tensor,
   logitScale: Tensor,
+  same?: Uint8Array,
 ): { loss: Tensor; logits: Tensor } {
   const logits = imageFeat.matmul(textFeat.mT()).mul(logitScale.exp()); // [B, C] @ [C, B] -> [B, B]
-  const target = arange(0, logits.shape[0], 1, { device: logits.backend });
+  const B = logits.shape[0];
+  const target = same
+    ? tensor(groupTargetRows(same, B, B, 'VLMo ITC targets'), {
+        shape: [B, B],
+        dtype: logits.dtype,
+        device: logits.backend,
+      }) // symmetric
+    : arange(0, B, 1, { device: logits.backend });
   const loss = crossEntropy(logits, target).add(crossEntropy(logits.mT(), target)).div(2);
   return { loss, logits };
 }
@@ -47,6 +58,7 @@ export function itcBranchLoss(
  * ITC as the released code computes it: the mean of two branches, (a) the V/L experts everywhere
  * (the paper's ITC) and (b) the same inputs with the top blocks re-run through the VL-FFN, each
  * with its own heads and logit scale (the paper describes only (a); docs/reference.md#vlmo-objectives).
+ * `same` as in `itcBranchLoss`.
  * Shapes: features [B, C] -> scalars; `logits` [B, B] are branch (a)'s, used to mine ITM negatives.
  */
 export function itcLoss(
@@ -54,11 +66,12 @@ export function itcLoss(
   text: UnimodalOutput,
   logitScale: Tensor,
   logitVlScale: Tensor,
+  same?: Uint8Array,
 ): { itc: Tensor; itcA: Tensor; itcB: Tensor; logits: Tensor } {
   if (!image.vlFeat || !text.vlFeat)
     throw new Error('itcLoss: the VL-FFN branch is missing (a model without VL-FFN blocks has no stage-3 ITC)');
-  const a = itcBranchLoss(image.feat, text.feat, logitScale);
-  const b = itcBranchLoss(image.vlFeat, text.vlFeat, logitVlScale);
+  const a = itcBranchLoss(image.feat, text.feat, logitScale, same);
+  const b = itcBranchLoss(image.vlFeat, text.vlFeat, logitVlScale, same);
   return { itc: a.loss.add(b.loss).mul(0.5), itcA: a.loss, itcB: b.loss, logits: a.logits };
 }
 
@@ -188,6 +201,8 @@ export interface VlBatch {
   attentionMask: Tensor;
   mlmIds: Tensor;
   mlmLabels: Tensor;
+  /** Content group of each pair (host ids, [B]; `contentGroups`): same-group pairs are ITC positives and never ITM negatives. */
+  groups?: Int32Array;
 }
 
 export interface VlOutput {
@@ -223,14 +238,17 @@ export function vlObjective(model: Vlmo, batch: VlBatch, opts: { negatives?: Har
     B = ids.shape[0];
   const image = model.encodeImage(images, { vlBranch: true });
   const text = model.encodeText(ids, mask, { vlBranch: true });
-  const { itc, itcA, itcB, logits } = itcLoss(image, text, model.logitScale, model.logitVlScale);
+  if (batch.groups && batch.groups.length !== B)
+    throw new RangeError(`VLMo stage 3: groups has ${batch.groups.length} ids, expected ${B} (one per pair)`);
+  const same = batch.groups && sameGroup(batch.groups);
+  const { itc, itcA, itcB, logits } = itcLoss(image, text, model.logitScale, model.logitVlScale, same);
 
   const negatives: NegativeIndices = opts.negatives
     ? {
         imageForText: tensor(opts.negatives.imageForText, { device: images.backend }),
         textForImage: tensor(opts.negatives.textForImage, { device: images.backend }),
       }
-    : sampleNegativeIndices(logits, logits.mT(), model.rng); // on the device, no read
+    : sampleNegativeIndices(logits, logits.mT(), model.rng, same); // on the device, no read
   const { imageForText: negImg, textForImage: negTxt } = negatives;
   const fused = model.fuse(
     concat([ids, ids, ids.indexSelect(0, negTxt), mlmIds]), // [4B, T]
@@ -273,5 +291,6 @@ export function vlBatch(b: Batch, S: number): VlBatch {
     attentionMask: tensor(b.attentionMask, { shape: [B, T] }),
     mlmIds: tensor(mlm.inputIds, { shape: [B, T] }),
     mlmLabels: tensor(mlm.labels, { shape: [B, T] }),
+    groups: contentGroups(b.captions),
   };
 }

@@ -83,6 +83,8 @@ export interface VlmoTrainOptions {
   stage1: Stage1Objective;
   /** Weight init std; 0 keeps the config's. */
   initStd: number;
+  /** Initial value of the layer scales; 0 keeps the config's (optional for callers written before it). */
+  layerScale?: number;
   /** Stage 1's peak learning rate; 0 uses `lr`. */
   lr1: number;
   seed: number;
@@ -109,6 +111,7 @@ export const VLMO_RESUME_KEYS = [
   'codebookImages',
   'stage1',
   'initStd',
+  'layerScale',
   'lr1',
   'seed',
 ] as const;
@@ -130,6 +133,7 @@ export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
   codebookImages: 1024,
   stage1: 'facts',
   initStd: 0,
+  layerScale: 0,
   lr1: 3e-3,
   seed: 0,
   device: 'cpu',
@@ -420,7 +424,11 @@ async function trainStages(run: OpenRun, opts: VlmoTrainOptions): Promise<Traine
     stages = parseStages(opts.stages);
   const tokenizer = Tokenizer.fromVocab(grammarVocab());
   const named = typeof opts.config === 'string' ? vlmoConfig(opts.config, tokenizer.vocabSize) : opts.config;
-  const config = opts.initStd > 0 ? { ...named, initStd: opts.initStd } : named;
+  const config = {
+    ...named,
+    ...(opts.initStd > 0 ? { initStd: opts.initStd } : {}),
+    ...((opts.layerScale ?? 0) > 0 ? { layerScale: opts.layerScale } : {}),
+  };
   if (!(STAGE1_OBJECTIVES as readonly string[]).includes(opts.stage1))
     throw new RangeError(`train vlmo --stage1: '${opts.stage1}' is not one of ${STAGE1_OBJECTIVES.join(', ')}`);
   if (config.vocabSize !== tokenizer.vocabSize)

@@ -142,3 +142,15 @@ t.test('a later stage that cannot start from the earlier one changes nothing (is
     /stage1[/\\]checkpoints[/\\]step-000002$/,
   );
 });
+
+t.test('--layer-scale sets the initial gammas and is recorded in run.json', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'vlmo-ls-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  const { info } = await trainVlmo(
+    options(out, { stages: '1', steps1: 1, stage1: 'facts', layerScale: 0.5, lr: 1e-9 }),
+  );
+  t.equal(info.config.layerScale, 0.5, 'the run config carries the value');
+  t.equal(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).config.layerScale, 0.5, 'run.json records it');
+  const { model } = await trainVlmo(options(join(out, 'default'), { stages: '1', steps1: 1, stage1: 'facts' }));
+  t.equal(model.config.layerScale, SMOKE.layerScale, '0 (the default) keeps the config value');
+});
