@@ -1,7 +1,7 @@
 /**
- * A tiny WebAssembly binary emitter. Instructions are plain byte arrays (`Code`) built by
- * functions named after the text format, so `f32x4.add(a, b)` reads like `(f32x4.add a b)`:
- * operands are emitted first, then the opcode, exactly as the stack machine consumes them.
+ * A tiny WebAssembly binary emitter. Instructions are byte arrays (`Code`) built by functions
+ * named after the text format, so `f32x4.add(a, b)` reads like `(f32x4.add a b)`: operands are
+ * emitted first, then the opcode, exactly as the stack machine consumes them.
  * A `ModuleBuilder` collects functions and writes the sections. No validation happens here:
  * `WebAssembly.validate` / `new WebAssembly.Module` is the checker.
  */
@@ -17,8 +17,13 @@ import {
   type ValTypeName,
 } from './opcodes.js';
 
-/** A sequence of encoded instruction bytes. */
-export type Code = number[];
+/**
+ * A sequence of encoded instruction bytes, possibly nested: an instruction holds its operands'
+ * arrays rather than copies of their bytes, and `Func.encode` flattens the tree once. Copying
+ * operands at every level cost O(bytes x depth) and made the GEMM module take 15-60 ms to emit
+ * in a fresh process (interpreted code and garbage collection), on the first matmul's path.
+ */
+export type Code = (number | Code)[];
 
 /** Unsigned LEB128 (sizes, indices, offsets). */
 export function uleb(n: number): number[] {
@@ -58,36 +63,33 @@ function vec(items: number[][]): number[] {
 
 /** Concatenates instruction sequences (a block body). */
 export function seq(...parts: Code[]): Code {
-  return parts.flat();
+  return parts;
 }
 
-const op = (o: OpName, ...operands: Code[]): Code => [...operands.flat(), Op[o]];
-const simd = (o: SimdOpName, ...operands: Code[]): Code => [...operands.flat(), SIMD_PREFIX, ...uleb(SimdOp[o])];
-const memarg = (o: OpName | SimdOpName, offset: number): number[] => [NATURAL_ALIGN[o] ?? 0, ...uleb(offset)];
-const load = (o: OpName, addr: Code, offset = 0): Code => [...addr, Op[o], ...memarg(o, offset)];
-const store = (o: OpName, addr: Code, value: Code, offset = 0): Code => [
-  ...addr,
-  ...value,
-  Op[o],
-  ...memarg(o, offset),
-];
-const simdMem = (o: SimdOpName, offset: number, ...operands: Code[]): Code => [
-  ...simd(o, ...operands),
-  ...memarg(o, offset),
-];
+/** The flat bytes of `code`. */
+export function flatten(code: Code): number[] {
+  return code.flat(Infinity as 1) as number[];
+}
+
+const op = (o: OpName, ...operands: Code[]): Code => [operands, Op[o]];
+const simd = (o: SimdOpName, ...operands: Code[]): Code => [operands, SIMD_PREFIX, uleb(SimdOp[o])];
+const memarg = (o: OpName | SimdOpName, offset: number): Code => [NATURAL_ALIGN[o] ?? 0, uleb(offset)];
+const load = (o: OpName, addr: Code, offset = 0): Code => [addr, Op[o], memarg(o, offset)];
+const store = (o: OpName, addr: Code, value: Code, offset = 0): Code => [addr, value, Op[o], memarg(o, offset)];
+const simdMem = (o: SimdOpName, offset: number, ...operands: Code[]): Code => [simd(o, ...operands), memarg(o, offset)];
 
 /** Local variable access. Locals are numbered params first, then declared locals. */
 export const local = {
-  get: (i: number): Code => [Op['local.get'], ...uleb(i)],
-  set: (i: number, value: Code): Code => [...value, Op['local.set'], ...uleb(i)],
-  tee: (i: number, value: Code): Code => [...value, Op['local.tee'], ...uleb(i)],
+  get: (i: number): Code => [Op['local.get'], uleb(i)],
+  set: (i: number, value: Code): Code => [value, Op['local.set'], uleb(i)],
+  tee: (i: number, value: Code): Code => [value, Op['local.tee'], uleb(i)],
 };
 /** Shorthand for `local.get`, the most frequent instruction by far. */
 export const get = local.get;
 
 /** i32 arithmetic, comparisons and memory access. */
 export const i32 = {
-  const: (n: number): Code => [Op['i32.const'], ...sleb(n)],
+  const: (n: number): Code => [Op['i32.const'], sleb(n)],
   add: (a: Code, b: Code) => op('i32.add', a, b),
   sub: (a: Code, b: Code) => op('i32.sub', a, b),
   mul: (a: Code, b: Code) => op('i32.mul', a, b),
@@ -100,7 +102,7 @@ export const i32 = {
   gt_s: (a: Code, b: Code) => op('i32.gt_s', a, b),
   ge_s: (a: Code, b: Code) => op('i32.ge_s', a, b),
   /** Signed minimum via `select` (no branch). */
-  min_s: (a: Code, b: Code): Code => [...a, ...b, ...a, ...b, Op['i32.lt_s'], Op.select],
+  min_s: (a: Code, b: Code): Code => [a, b, a, b, Op['i32.lt_s'], Op.select],
   load: (addr: Code, offset = 0) => load('i32.load', addr, offset),
 };
 
@@ -124,15 +126,15 @@ export const v128 = {
   store: (addr: Code, value: Code, offset = 0) => simdMem('v128.store', offset, addr, value),
   /** Loads one f32 and broadcasts it to all four lanes (x86: vbroadcastss). */
   load32_splat: (addr: Code, offset = 0) => simdMem('v128.load32_splat', offset, addr),
-  zero: (): Code => [SIMD_PREFIX, ...uleb(SimdOp['v128.const']), ...new Array<number>(16).fill(0)],
+  zero: (): Code => [SIMD_PREFIX, uleb(SimdOp['v128.const']), new Array<number>(16).fill(0)],
   and: (a: Code, b: Code) => simd('v128.and', a, b),
   /**
    * Picks four 32-bit lanes from the eight of (a, b): lanes 0-3 are a's, 4-7 are b's.
    * Encoded as i8x16.shuffle, which V8 turns into unpcklps/shufps-style instructions.
    */
   shuffle32: (a: Code, b: Code, lanes: readonly [number, number, number, number]): Code => [
-    ...simd('i8x16.shuffle', a, b),
-    ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+    simd('i8x16.shuffle', a, b),
+    lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
   ],
 };
 
@@ -151,6 +153,11 @@ export const f32x4 = {
   add: (a: Code, b: Code) => simd('f32x4.add', a, b),
   sub: (a: Code, b: Code) => simd('f32x4.sub', a, b),
   mul: (a: Code, b: Code) => simd('f32x4.mul', a, b),
+  /**
+   * a * b + c, relaxed SIMD: the engine may fuse it (one rounding, x86 FMA3) or not, so results
+   * can differ in the last bit between machines. Validate before use: Node 20 needs a flag.
+   */
+  relaxed_madd: (a: Code, b: Code, c: Code) => simd('f32x4.relaxed_madd', a, b, c),
   div: (a: Code, b: Code) => simd('f32x4.div', a, b),
   min: (a: Code, b: Code) => simd('f32x4.min', a, b),
   max: (a: Code, b: Code) => simd('f32x4.max', a, b),
@@ -158,7 +165,7 @@ export const f32x4 = {
   ge: (a: Code, b: Code) => simd('f32x4.ge', a, b),
   /** Round to nearest, ties to even. */
   nearest: (a: Code) => simd('f32x4.nearest', a),
-  extract_lane: (a: Code, lane: number): Code => [...simd('f32x4.extract_lane', a), lane],
+  extract_lane: (a: Code, lane: number): Code => [simd('f32x4.extract_lane', a), lane],
 };
 
 /** Four-lane i32 vector arithmetic (for building floats from bits). */
@@ -173,19 +180,19 @@ export const i32x4 = {
 const EMPTY_BLOCK = 0x40;
 /** Structured control flow. Branch depths count enclosing blocks outward from 0. */
 export const ctl = {
-  block: (...body: Code[]): Code => [Op.block, EMPTY_BLOCK, ...body.flat(), Op.end],
-  loop: (...body: Code[]): Code => [Op.loop, EMPTY_BLOCK, ...body.flat(), Op.end],
+  block: (...body: Code[]): Code => [Op.block, EMPTY_BLOCK, body, Op.end],
+  loop: (...body: Code[]): Code => [Op.loop, EMPTY_BLOCK, body, Op.end],
   if: (cond: Code, then: Code, otherwise?: Code): Code => [
-    ...cond,
+    cond,
     Op.if,
     EMPTY_BLOCK,
-    ...then,
-    ...(otherwise ? [Op.else, ...otherwise] : []),
+    then,
+    otherwise ? [Op.else, otherwise] : [],
     Op.end,
   ],
-  br: (depth: number): Code => [Op.br, ...uleb(depth)],
-  br_if: (depth: number, cond: Code): Code => [...cond, Op.br_if, ...uleb(depth)],
-  call: (fn: Func, ...args: Code[]): Code => [...args.flat(), Op.call, ...uleb(fn.index)],
+  br: (depth: number): Code => [Op.br, uleb(depth)],
+  br_if: (depth: number, cond: Code): Code => [cond, Op.br_if, uleb(depth)],
+  call: (fn: Func, ...args: Code[]): Code => [args, Op.call, uleb(fn.index)],
 };
 
 /**
@@ -219,7 +226,7 @@ export class Func {
   encode(): number[] {
     // Locals are declared as (count, type) runs; one run per local keeps this simple.
     const decls = vec(this.locals.map((t) => [1, ValType[t]]));
-    const bytes = [...decls, ...this.body, Op.end];
+    const bytes = [...decls, ...flatten(this.body), Op.end];
     return [...uleb(bytes.length), ...bytes];
   }
 }

@@ -14,7 +14,8 @@ import { layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
 import { matmulFallback } from './fallback.js';
 import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
-import { buildGemmModule, DEFAULT_CONFIG, Desc, DESC_BYTES, scratchBytes } from './matmul_kernel.js';
+import { buildGemmModule, DEFAULT_CONFIG, DESC_BYTES, scratchBytes, writeDesc } from './matmul_kernel.js';
+import { poolWarmUp, prefault, warmUpHere, warmUpJob } from './warm_up.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
@@ -46,6 +47,9 @@ interface Runtime {
   module: WebAssembly.Module;
   gemm: GemmFn;
   desc: number; // byte address of the job descriptor
+  warmDesc: number; // the workers' warm-up job (WARM_UP)
+  warmedHere?: boolean; // startThreads(1) ran the warm-up on this thread
+  prefaulted?: boolean; // startThreads faulted in the heap's first PREFAULT_BYTES
   pool?: GemmPool;
   rowwise?: RowwiseFns;
   gelu?: GeluFns;
@@ -85,6 +89,23 @@ export function wasmSimdAvailable(): boolean {
   return simd;
 }
 
+let fma: boolean | undefined;
+/**
+ * Whether the GEMM accumulates with relaxed SIMD's `f32x4.relaxed_madd` (fused on x86 with FMA3):
+ * where the runtime validates it (Node 20 only under --experimental-wasm-relaxed-simd; newer V8
+ * ships it), unless VLGRAD_WASM_FMA=0. Products then differ from the mul + add kernel (and from
+ * `cpu-ref`) in the last bits; they still do not depend on the thread count.
+ */
+export function wasmFma(): boolean {
+  if (fma === undefined) {
+    const probe = new ModuleBuilder();
+    const one = f32x4.splat(f32.const(1));
+    probe.func([], ['f32']).body = f32x4.extract_lane(f32x4.relaxed_madd(one, one, one), 0);
+    fma = envVar('VLGRAD_WASM_FMA') !== '0' && wasmSimdAvailable() && WebAssembly.validate(probe.build());
+  }
+  return fma;
+}
+
 /** Sets how many threads (the caller included) large float32 matmuls use. */
 export function setThreads(n: number): void {
   if (!(Number.isInteger(n) && n >= 1 && n <= MAX_THREADS)) {
@@ -98,19 +119,31 @@ export function setThreads(n: number): void {
   }
   if (runtime?.pool && runtime.pool.size !== n) shutdown();
   threadCount = n;
+  if (runtime && wasmSimdAvailable()) livePool(runtime); // the new workers boot in the background
 }
 
 /**
- * Sets the thread count (default: every core) and starts the workers, resolving with the count in
- * use once they run. In a browser this is how threads start: there workers boot asynchronously,
- * so matmuls use them only after this resolves. Where workers are unavailable (a page that is not
- * cross-origin isolated, or a page's main thread) it resolves to 1 and matmuls stay on this thread.
+ * Sets the thread count (default: every core), compiles the kernels and starts the workers,
+ * resolving with the count in use once every worker has warmed up and checked in; with 1 thread
+ * the warm-up runs here. Call it at start-up and the first matmul runs at full speed (without
+ * it, the first calls pay for compilation, V8's tier-up and page faults, and use the workers
+ * only from the call after they check in). In a browser this is how threads start: there
+ * workers boot asynchronously. Where workers are unavailable (a page that is not cross-origin
+ * isolated, or a page's main thread) it resolves to 1 and matmuls stay on this thread.
  */
 export async function startThreads(n = coreCount()): Promise<number> {
   const count = workersAvailable() ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
   setThreads(count);
-  if (count > 1 && wasmSimdAvailable()) {
-    await livePool(ensureRuntime()).whenReady;
+  if (wasmSimdAvailable()) {
+    const rt = ensureRuntime();
+    const pool = livePool(rt);
+    if (pool.size === 1 && !rt.warmedHere) {
+      warmUpHere(rt.gemm, rt.warmDesc, pool.scratchAddress(0));
+      rt.warmedHere = true;
+    }
+    if (!rt.prefaulted) prefault(rt.heap); // while the workers boot
+    rt.prefaulted = true;
+    await pool.whenReady;
   }
   return count;
 }
@@ -168,18 +201,24 @@ export function matmul(a: FloatArray, b: FloatArray, out: FloatArray, options: M
 /** The runtime's pool, started anew when there is none or the last one was retired (shut down, or by its watchdog). */
 function livePool(rt: Runtime): GemmPool {
   if (!rt.pool || rt.pool.retired) {
-    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG));
+    const warmUp = poolWarmUp(rt.warmDesc);
+    rt.pool = new GemmPool(rt.heap, rt.module, rt.gemm, threadCount, scratchBytes(DEFAULT_CONFIG), { warmUp });
   }
   return rt.pool;
 }
 
+/**
+ * The heap, the compiled GEMM and the job descriptors; created on the first use of any kernel
+ * here, which also starts the worker pool in the background (its workers join jobs once warm).
+ */
 function ensureRuntime(): Runtime {
   if (!runtime) {
     const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
     const heap = new WasmHeap(maxMb * 1024 * 1024);
-    const module = new WebAssembly.Module(buildGemmModule(DEFAULT_CONFIG));
+    const module = new WebAssembly.Module(buildGemmModule({ ...DEFAULT_CONFIG, fma: wasmFma() }));
     const gemm = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports['gemm'] as GemmFn;
-    runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES) };
+    runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES), warmDesc: warmUpJob(heap) };
+    livePool(runtime);
   }
   return runtime;
 }
@@ -263,31 +302,6 @@ function splitOrFallback(a: Float32Array, b: Float32Array, out: Float32Array, p:
     );
   part(0, half);
   part(half, p.batch - half);
-}
-
-/** Fills the job descriptor read by the emitted `gemm` (byte addresses and byte strides). */
-function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr: number, cPtr: number): void {
-  const d = heap.i32(at, DESC_BYTES / 4);
-  d[Desc.m] = p.m;
-  d[Desc.n] = p.n;
-  d[Desc.k] = p.k;
-  d[Desc.accumulate] = p.accumulate ? 1 : 0;
-  // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
-  d[Desc.aPtr] = aPtr;
-  d[Desc.aBatchStride] = 4 * p.aBatchStride;
-  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.aRowStride);
-  d[Desc.aColStride] = 4 * (p.transA ? p.aRowStride : 1);
-  d[Desc.bPtr] = bPtr;
-  d[Desc.bBatchStride] = 4 * p.bBatchStride;
-  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.bRowStride);
-  d[Desc.bColStride] = 4 * (p.transB ? p.bRowStride : 1);
-  d[Desc.cPtr] = cPtr;
-  d[Desc.cRowStride] = 4 * p.cRowStride;
-  d[Desc.cBatchStride] = 4 * p.cBatchStride;
-  d[Desc.inner] = p.inner;
-  d[Desc.aInnerStride] = 4 * p.aInnerStride;
-  d[Desc.bInnerStride] = 4 * p.bInnerStride;
-  d[Desc.cInnerStride] = 4 * p.cInnerStride;
 }
 
 /**

@@ -15,6 +15,8 @@
  * between threads.
  */
 import { ctl, f32, forRange, get, i32, local, seq, v128, f32x4, ModuleBuilder, type Code, type Func } from './emit.js';
+import type { WasmHeap } from './memory.js';
+import type { MatmulPlan } from './options.js';
 
 /** Blocking parameters. MR x NR is the register tile; NR must be a multiple of 4 (one v128). */
 export interface GemmConfig {
@@ -23,6 +25,11 @@ export interface GemmConfig {
   readonly KC: number;
   readonly MC: number; // multiple of MR
   readonly NC: number; // multiple of NR
+  /**
+   * Accumulate with relaxed SIMD's f32x4.relaxed_madd instead of f32x4.mul + f32x4.add (only
+   * where it validates). Fused on x86 with FMA3, so sums differ from mul + add in the last bits.
+   */
+  readonly fma?: boolean;
 }
 
 /**
@@ -59,6 +66,31 @@ export const Desc = {
 /** Bytes reserved for one descriptor. */
 export const DESC_BYTES = 128;
 
+/** Fills the job descriptor read by the emitted `gemm` (byte addresses and byte strides). */
+export function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: number, bPtr: number, cPtr: number): void {
+  const d = heap.i32(at, DESC_BYTES / 4);
+  d[Desc.m] = p.m;
+  d[Desc.n] = p.n;
+  d[Desc.k] = p.k;
+  d[Desc.accumulate] = p.accumulate ? 1 : 0;
+  // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
+  d[Desc.aPtr] = aPtr;
+  d[Desc.aBatchStride] = 4 * p.aBatchStride;
+  d[Desc.aRowStride] = 4 * (p.transA ? 1 : p.aRowStride);
+  d[Desc.aColStride] = 4 * (p.transA ? p.aRowStride : 1);
+  d[Desc.bPtr] = bPtr;
+  d[Desc.bBatchStride] = 4 * p.bBatchStride;
+  d[Desc.bRowStride] = 4 * (p.transB ? 1 : p.bRowStride);
+  d[Desc.bColStride] = 4 * (p.transB ? p.bRowStride : 1);
+  d[Desc.cPtr] = cPtr;
+  d[Desc.cRowStride] = 4 * p.cRowStride;
+  d[Desc.cBatchStride] = 4 * p.cBatchStride;
+  d[Desc.inner] = p.inner;
+  d[Desc.aInnerStride] = 4 * p.aInnerStride;
+  d[Desc.bInnerStride] = 4 * p.bInnerStride;
+  d[Desc.cInnerStride] = 4 * p.cInnerStride;
+}
+
 /** Bytes of per-thread scratch (packed A block, packed B block, one edge tile). */
 export function scratchBytes(c: GemmConfig): number {
   return 4 * (c.MC * c.KC + c.KC * c.NC + c.MR * c.NR);
@@ -94,7 +126,14 @@ function emitMicroKernel(mod: ModuleBuilder, c: GemmConfig): Func {
       ...rows.map((i) =>
         seq(
           local.set(a, v128.load32_splat(get(pa), 4 * i)),
-          ...cols.map((j) => local.set(acc[i]![j]!, f32x4.add(get(acc[i]![j]!), f32x4.mul(get(a), get(b[j]!))))),
+          ...cols.map((j) =>
+            local.set(
+              acc[i]![j]!,
+              c.fma
+                ? f32x4.relaxed_madd(get(a), get(b[j]!), get(acc[i]![j]!))
+                : f32x4.add(get(acc[i]![j]!), f32x4.mul(get(a), get(b[j]!))),
+            ),
+          ),
         ),
       ),
       local.set(pa, i32.add(get(pa), i32.const(4 * c.MR))),

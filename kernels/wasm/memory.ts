@@ -94,6 +94,19 @@ export class WasmHeap {
     }
   }
 
+  /** The first byte no block has used yet: blocks allocated next (with no free block to reuse) start here. */
+  get end(): number {
+    return this.top;
+  }
+
+  /**
+   * Grows the memory to at least `bytes` (capped at the limit) without allocating, so a thread
+   * can fault the pages in ahead of use. Growing costs nothing until pages are touched.
+   */
+  reserve(bytes: number): void {
+    this.ensure(Math.min(bytes, Math.floor(this.maxBytes / PAGE) * PAGE));
+  }
+
   /** Live bytes in blocks (for tests and diagnostics). */
   get liveBytes(): number {
     let n = 0;

@@ -36,9 +36,14 @@
  * Threads are Node worker_threads under Node and Web Workers in a browser. A browser gives
  * workers only where shared memory exists (the page is `crossOriginIsolated`) and blocking is
  * allowed (`Atomics.wait` throws on a page's main thread, so the caller must itself be a
- * Worker); elsewhere the pool has no workers and every job runs on the calling thread. Web
- * Workers start asynchronously and need their creator's event loop to do so: until every worker
- * has reported in (`whenReady`), jobs run on the calling thread alone, never waiting on them.
+ * Worker); elsewhere the pool has no workers and every job runs on the calling thread.
+ *
+ * Start-up. Workers boot asynchronously (a Node worker takes ~50-100 ms on a loaded 2-core
+ * machine; a Web Worker needs its creator's event loop). Each one instantiates the module, runs
+ * an optional warm-up job (so V8 has compiled and tiered up the kernel and the worker's scratch
+ * is faulted in), then checks in by writing DONE+t and posting 'ready' (`whenReady`). Until every worker has checked in, jobs run
+ * on the calling thread alone and never wait for a booting worker: the first calls of a process
+ * used to wait for the boot, which made the first 512^3 product on 2 threads ~4x slower than on 1.
  */
 import { spawn, workersAvailable, type ThreadHandle } from './workers.js';
 import type { WasmHeap } from './memory.js';
@@ -88,19 +93,35 @@ export interface GemmPoolOptions {
   stallMs?: number;
   /** Where watchdog reports go (default: console.error). */
   report?: (message: string) => void;
+  /**
+   * A job each worker runs `reps` times before it checks in, on units [id * units, (id + 1) *
+   * units) of descriptor `desc` (its output is scratch): the worker's first real job then finds
+   * the kernel compiled and tiered up and its scratch memory faulted in.
+   */
+  warmUp?: { desc: number; units: number; reps: number };
 }
 
 // Plain JS evaluated inside each worker (no TS loader there). Its claim loop mirrors `claim`.
 // WORKER_BODY runs with `workerData` bound; each platform's prelude binds it.
-const NODE_PRELUDE = `const { workerData } = require('node:worker_threads');`;
-const WEB_PRELUDE = `self.onmessage = (e) => { self.onmessage = null; self.postMessage('ready'); run(e.data); };`;
+// `checkedIn` tells the creator (by message: `whenReady`) that the worker runs its loop.
+const NODE_PRELUDE = `const { workerData, parentPort } = require('node:worker_threads');
+const checkedIn = () => parentPort.postMessage('ready');`;
+const WEB_PRELUDE = `const checkedIn = () => self.postMessage('ready');
+self.onmessage = (e) => { self.onmessage = null; run(e.data); };`;
 const WORKER_BODY = `
 function run(workerData) {
-const { module, memory, id, gen, epoch, at } = workerData;
+const { module, memory, id, gen, epoch, at, warm } = workerData;
 const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
 const ctl = new Int32Array(memory.buffer, at, ${CONTROL_WORDS});
+if (warm) {
+  // Before checking in: compile and tier up the kernel, fault in this thread's scratch.
+  try {
+    for (let r = 0; r < warm.reps; r++) gemm(warm.desc, id * warm.units, (id + 1) * warm.units, ctl[${SLOT} + id]);
+  } catch (e) {} // a warm-up is an optimisation: a real job reports any failure
+}
 let seen = gen;
-Atomics.store(ctl, ${DONE} + id, gen); // checked in
+Atomics.store(ctl, ${DONE} + id, gen); // checked in: from now on jobs may count on this worker
+checkedIn();
 for (;;) {
   const until = performance.now() + ${SPIN_MS};
   while (Atomics.load(ctl, ${GEN}) === seen && performance.now() < until);
@@ -135,6 +156,10 @@ export class GemmPool {
   private readonly stallMs: number;
   private readonly report: (message: string) => void;
   private started = 0;
+  /** Set once every worker has checked in (read from shared memory, so no event loop is needed). */
+  private checkedIn = false;
+  private readonly createdAt = performance.now();
+  private slowStartReported = false;
   /** Workers known to have exited (Node delivers this between calls, on the event loop). */
   private readonly exited = new Set<number>();
   private isRetired = false;
@@ -188,7 +213,7 @@ export class GemmPool {
       fail(new Error(`GemmPool: a worker failed to start (${String((e as { message?: string }).message ?? e)})`));
     if (size === 1) ready();
     for (let id = 1; id < size; id++) {
-      const data = { module, memory: heap.memory, id, gen: 0, epoch: 0, at };
+      const data = { module, memory: heap.memory, id, gen: 0, epoch: 0, at, warm: options.warmUp };
       this.workers.push(
         spawn(
           { node: `${NODE_PRELUDE}\n${WORKER_BODY}\nrun(workerData);`, web: `${WEB_PRELUDE}\n${WORKER_BODY}` },
@@ -202,9 +227,17 @@ export class GemmPool {
     this.whenReady.catch(() => {}); // a failed start leaves jobs on the calling thread; callers that await see it
   }
 
-  /** Whether every worker has started, so jobs may use them. */
+  /**
+   * Whether every worker has checked in (started, warmed up, and waiting for jobs), so jobs may
+   * use them. Until then jobs run on the calling thread alone: a call never waits for a worker
+   * to boot (~50-100 ms for a Node worker on a loaded machine).
+   */
   get ready(): boolean {
-    return this.started === this.workers.length;
+    if (!this.checkedIn) {
+      const ctl = this.ctl;
+      this.checkedIn = this.workers.every((_, i) => Atomics.load(ctl, DONE + i + 1) !== -1);
+    }
+    return this.checkedIn;
   }
 
   /** True once the pool has been shut down or retired by the watchdog: the owner must make a new one. */
@@ -238,7 +271,9 @@ export class GemmPool {
         this.shutdown();
       }
     }
-    const n = this.ready ? Math.max(1, Math.min(threads, this.size, Math.ceil(units / minChunk))) : 1;
+    const ready = this.ready;
+    if (!ready) this.reportSlowStart();
+    const n = ready ? Math.max(1, Math.min(threads, this.size, Math.ceil(units / minChunk))) : 1;
     const ctl = this.ctl;
     if (n === 1) return this.gemm(desc, 0, units, this.scratch[0]!);
     ctl[UNITS] = units;
@@ -283,6 +318,18 @@ export class GemmPool {
         return this.rescue(gen, now - since, redoable);
       }
     }
+  }
+
+  /** Says once if the workers have not checked in within the stall limit (jobs then stay on this thread). */
+  private reportSlowStart(): void {
+    const waited = performance.now() - this.createdAt;
+    if (this.slowStartReported || this.isRetired || waited < this.stallMs) return;
+    this.slowStartReported = true;
+    const missing = this.workers.map((_, i) => i + 1).filter((id) => Atomics.load(this.ctl, DONE + id) === -1);
+    this.report(
+      `vlgrad: wasm GEMM pool: worker(s) ${missing.join(', ')} not started after ${(waited / 1000).toFixed(1)} s; ` +
+        'jobs run on the calling thread until they are',
+    );
   }
 
   private progressKey(): string {

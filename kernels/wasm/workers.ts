@@ -13,7 +13,7 @@ interface NodeWorkerThreads {
   Worker: new (
     src: string,
     o: { eval: true; execArgv: string[]; workerData: unknown },
-  ) => ThreadHandle & { unref(): void; on(event: 'error' | 'exit', fn: (e: unknown) => void): void };
+  ) => ThreadHandle & { unref(): void; on(event: 'error' | 'exit' | 'message', fn: (e: unknown) => void): void };
 }
 interface WebWorkerLike extends ThreadHandle {
   onmessage: ((e: { data: unknown }) => void) | null;
@@ -50,8 +50,9 @@ export function workersAvailable(): boolean {
 /**
  * Starts one worker running `source.node` (a Node worker_threads eval script, which reads
  * `workerData`) or `source.web` (a Web Worker script, which gets `data` as its first message).
- * `onReady` fires once it runs; `onFail` if it cannot start or throws; `onExit` (Node only) when
- * its thread ends, whatever the reason.
+ * `onReady` fires when the worker posts the message 'ready' (on this thread's event loop);
+ * `onFail` if it cannot start or throws; `onExit` (Node only) when its thread ends, whatever
+ * the reason.
  */
 export function spawn(
   source: { node: string; web: string },
@@ -64,11 +65,16 @@ export function spawn(
   if (node) {
     // execArgv: [] because no TS loader is needed: the worker is plain JS.
     const w = new node.Worker(source.node, { eval: true, execArgv: [], workerData: data });
-    w.unref(); // idle workers must not keep the process alive
-    // Both arrive on this thread's event loop, i.e. between synchronous calls, never during one.
+    // Referenced until it reports ready, so `await pool.whenReady` keeps the process alive; idle
+    // workers after that must not. Events arrive on this thread's event loop, i.e. between
+    // synchronous calls, never during one.
     w.on('error', onFail);
     w.on('exit', onExit);
-    onReady(); // a Node worker starts without its creator's event loop, so jobs may count on it at once
+    w.on('message', (m) => {
+      if (m !== 'ready') return;
+      w.unref();
+      onReady();
+    });
     return w;
   }
   const g = globalThis as unknown as {

@@ -51,9 +51,17 @@ const desc = heap.alloc(4 * MAX_UNITS);
 const counts = heap.f32(desc, MAX_UNITS);
 const reports: string[] = [];
 
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/** A new pool whose workers have all checked in (until then jobs would run on this thread alone). */
 function newPool(size: number, stallMs?: number): GemmPool {
   const pool = new GemmPool(heap, module, gemm, size, 64, { stallMs, report: (m) => reports.push(m) });
   for (let t = 0; t < size; t++) heap.i32(pool.scratchAddress(t), 1)[0] = 0;
+  const until = performance.now() + 60_000;
+  while (!pool.ready) {
+    if (performance.now() > until) throw new Error(`pool of ${size}: workers not started within 60 s`);
+    Atomics.wait(nap, 0, 0, 1);
+  }
   return pool;
 }
 
@@ -95,7 +103,7 @@ if (mode === 'stress') {
   const stallMs = Number(secondsArg) * 1000;
   const warm = (pool: GemmPool): GemmPool => {
     counts.fill(0);
-    pool.run(desc, units, 3, 1); // returns once both workers have started and finished it
+    pool.run(desc, units, 3, 1);
     check(units, 'warm-up job');
     return pool;
   };

@@ -4,6 +4,7 @@ import {
   ctl,
   f32,
   f32x4,
+  flatten,
   forRange,
   get,
   i32,
@@ -108,4 +109,15 @@ t.test('shuffle32 picks 32-bit lanes from two vectors', async (t) => {
   heap.set([0, 1, 2, 3, 4, 5, 6, 7]);
   (new WebAssembly.Instance(new WebAssembly.Module(mod.build()), { env: { memory } }).exports['run'] as () => void)();
   t.same([...heap.subarray(8, 12)], [3, 4, 1, 6]);
+});
+
+t.test('nested code flattens to the bytes of the instructions in order', async (t) => {
+  // (i32.add (i32.const 1) (local.get 0)), then a raw byte and a nested raw sequence
+  const code = seq(i32.add(i32.const(1), get(0)), [0x1a], [[0x01, [0x01]]]);
+  t.same(flatten(code), [0x41, 0x01, 0x20, 0x00, 0x6a, 0x1a, 0x01, 0x01]);
+  t.same(flatten(i32.const(-123456)), [0x41, 0xc0, 0xbb, 0x78]);
+  t.same(
+    flatten(ctl.if(get(1), i32.const(0), i32.const(2))),
+    [0x20, 0x01, 0x04, 0x40, 0x41, 0x00, 0x05, 0x41, 0x02, 0x0b],
+  );
 });

@@ -111,3 +111,16 @@ t.test('a matmul whose staging would pass the heap limit splits the batch or fal
   t.equal(r.status, 0, r.stderr);
   t.equal(r.stdout.trim(), 'true true true');
 });
+
+t.test('reserve grows the memory (capped at the limit) without allocating; end is where new blocks go', async (t) => {
+  const heap = new WasmHeap(4 * MB);
+  t.equal(heap.end, CONTROL_BYTES);
+  const p = heap.alloc(1000);
+  t.equal(heap.end, p + 1024);
+  heap.reserve(2 * MB);
+  t.equal(heap.byteLength, 2 * MB);
+  t.equal(heap.liveBytes, 1024, 'nothing allocated');
+  t.equal(heap.alloc(64), p + 1024, 'the next block still goes at end');
+  heap.reserve(64 * MB);
+  t.equal(heap.byteLength, 4 * MB, 'capped at the limit, no HeapLimitError');
+});
