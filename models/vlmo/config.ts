@@ -85,7 +85,9 @@ export const VLMO_LARGE: VlmoConfig = {
  * dual-encoder [CLS] feature starts equal to 4-5 decimals (cosine 0.9999) and ITC sits at its
  * collapsed fixed point ln B. An earlier 0.2 broke that collapse but saturated the pooler (18% of
  * its tanh outputs above 0.99 after training, the fused [CLS] almost input-independent, ITM at its
- * prior); 0.07 is what ALBEF-tiny uses (models/vlmo/RESULTS.md).
+ * prior); 0.07 is what ALBEF-tiny uses (models/vlmo/RESULTS.md). Layer scale 1, not Base's 0.1: on
+ * four blocks 0.1 keeps every block's contribution small for hundreds of steps (a gamma moves about
+ * lr per step); with 1 the default run's text->image R@1 rose from 40 to 55% and ITM from 71 to 74%.
  */
 export function vlmoTiny(vocabSize = 1000): VlmoConfig {
   return {
@@ -100,7 +102,7 @@ export function vlmoTiny(vocabSize = 1000): VlmoConfig {
     maxTextLen: 16,
     maxTextLenOfInitCkpt: 16,
     vocabSize,
-    layerScale: 0.1,
+    layerScale: 1,
     dropPath: 0,
     initStd: 0.07,
     mlmProb: 0.15,
