@@ -8,19 +8,10 @@
 // and whether an array allocated in the heap before start-up kept its values.
 import { alloc, matmul, matmulFallback, setThreads, startThreads, threads } from '../../kernels/wasm/index.js';
 import { planMatmul, type MatmulOptions } from '../../kernels/wasm/options.js';
+import { lcgFloats as random } from './lcg.js';
 
 const [threadArg = '2', mode = 'lazy'] = process.argv.slice(2);
 const count = Number(threadArg);
-
-function random(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
 
 // 512^3 (the benchmark's product), then odd sizes with a transposed, batched-broadcast B.
 const cases: { opts: MatmulOptions; aLen: number; bLen: number }[] = [

@@ -5,16 +5,7 @@
 // a digest of the output bits, and the fusion probe (1 + 2^-12)^2 - (1 + 2^-11): 2^-24 when fused, 0 when not.
 import { matmulFallback, matmulWasm, startThreads, wasmFma } from '../../kernels/wasm/index.js';
 import { planMatmul, type MatmulOptions } from '../../kernels/wasm/options.js';
-
-function random(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
+import { lcgFloats as random } from './lcg.js';
 
 const cases: MatmulOptions[] = [
   { m: 256, k: 300, n: 260 }, // two K blocks, edge tiles in n

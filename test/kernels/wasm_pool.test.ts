@@ -16,18 +16,9 @@ import {
 } from '../../kernels/wasm/index.js';
 import { WasmHeap } from '../../kernels/wasm/memory.js';
 import { GemmPool, type GemmFn } from '../../kernels/wasm/pool.js';
+import { lcgFloats as random } from '../helpers/lcg.js';
 
 t.teardown(shutdown);
-
-function random(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    x[i] = s / 2 ** 31 - 1;
-  }
-  return x;
-}
 
 /** The product on `threadCount` threads, once the workers have checked in (so they take part). */
 async function product(
