@@ -3,7 +3,10 @@
  * scenes, ITM accuracy on the positive and its two hard negatives (drawn from the batch's ITC
  * similarities, as training draws them; a model that always answers "no match" scores the prior
  * 2/3) and in-batch ITC accuracy (the matching caption / image is the arg-max of its row, both
- * directions; chance 1/B). Used by test/models/vlmo_learn.test.ts and quoted in RESULTS.md.
+ * directions; chance 1/B), plus ITM's ranking of the same pairs: the ROC AUC of the matched-minus-
+ * unmatched logit margin, positives against hard negatives (0.5 = no separation). Accuracy needs the
+ * head to cross its decision threshold; the AUC shows whether it separates matched from unmatched pairs
+ * at all. Used by test/models/vlmo_learn.test.ts and quoted in RESULTS.md.
  */
 import { concat, noGrad, Rng, tensor } from '../../engine/index.js';
 import type { DatasetName, Normalize, Split, Tokenizer } from '../../data/index.js';
@@ -24,6 +27,8 @@ export interface BatchAccuracy {
   /** ITM accuracy over positives and hard negatives, and what "never a match" scores (2/3). */
   itm: number;
   itmPrior: number;
+  /** ROC AUC of the ITM margin (logit "match" minus logit "no match"): positives vs hard negatives; 0.5 = none. */
+  itmAuc: number;
   /** In-batch ITC accuracy (image->text and text->image averaged), and chance (1/B). */
   itc: number;
   itcChance: number;
@@ -51,6 +56,8 @@ export function heldOutBatchAccuracy(model: Vlmo, tokenizer: Tokenizer, o: Batch
       batches = Math.floor(g.n / B);
     let itmHits = 0,
       itcHits = 0;
+    const posMargins: number[] = [],
+      negMargins: number[] = [];
     for (let k = 0; k < batches; k++) {
       const s = k * B;
       const images = tensor(g.images.subarray(s * per, (s + B) * per), { shape: [B, 3, g.S, g.S] });
@@ -67,7 +74,7 @@ export function heldOutBatchAccuracy(model: Vlmo, tokenizer: Tokenizer, o: Batch
       const neg = sampleHardNegatives(sim, sim.mT(), rng, sameGroup(group)),
         ni = tensor(neg.imageForText),
         nt = tensor(neg.textForImage);
-      const pred = model
+      const logits = model
         .itmLogits(
           model.fuse(
             concat([ids, ids, ids.indexSelect(0, nt)]),
@@ -75,16 +82,41 @@ export function heldOutBatchAccuracy(model: Vlmo, tokenizer: Tokenizer, o: Batch
             concat([images, images.indexSelect(0, ni), images]),
           ),
         )
-        .argmax(-1)
-        .dataSync(); // [3B]: match, 2 negatives
-      for (let r = 0; r < 3 * B; r++) itmHits += pred[r] === (r < B ? 1 : 0) ? 1 : 0;
+        .dataSync(); // [3B, 2]: match, 2 negatives
+      for (let r = 0; r < 3 * B; r++) {
+        const margin = logits[2 * r + 1] - logits[2 * r],
+          positive = r < B;
+        itmHits += margin > 0 === positive ? 1 : 0;
+        (positive ? posMargins : negMargins).push(margin);
+      }
     }
     return {
       itm: itmHits / (3 * B * batches),
       itmPrior: 2 / 3,
+      itmAuc: rocAuc(posMargins, negMargins),
       itc: itcHits / (2 * B * batches),
       itcChance: 1 / B,
       batches,
     };
   });
+}
+
+/** P(a random positive scores above a random negative), ties counting half (Mann-Whitney U / (n_pos n_neg)). */
+export function rocAuc(positives: readonly number[], negatives: readonly number[]): number {
+  if (!positives.length || !negatives.length)
+    throw new RangeError('rocAuc: needs at least one positive and one negative');
+  const all = [...positives.map((v) => [v, 1] as const), ...negatives.map((v) => [v, 0] as const)].sort(
+    (a, b) => a[0] - b[0],
+  );
+  let rankSum = 0;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j < all.length && all[j][0] === all[i][0]) j++;
+    const midRank = (i + 1 + j) / 2; // 1-based ranks i+1..j share their mean
+    for (let k = i; k < j; k++) if (all[k][1] === 1) rankSum += midRank;
+    i = j;
+  }
+  const np = positives.length,
+    nn = negatives.length;
+  return (rankSum - (np * (np + 1)) / 2) / (np * nn);
 }

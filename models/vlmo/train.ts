@@ -123,7 +123,7 @@ export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
   trainSize: 8192,
   noise: 0,
   stages: '1,2,3',
-  steps1: 3000,
+  steps1: 12000,
   steps2: 100,
   steps3: 900,
   batchSize: 32,

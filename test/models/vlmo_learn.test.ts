@@ -36,7 +36,7 @@ const ITM_MIN = 2 / 3 + 0.1,
 const B = 32;
 
 const describe = (a: BatchAccuracy): string =>
-  `ITM ${(100 * a.itm).toFixed(1)}% (prior ${(100 * a.itmPrior).toFixed(1)}%), in-batch ITC ${(100 * a.itc).toFixed(1)}% (chance ${(100 * a.itcChance).toFixed(1)}%), ${a.batches} held-out batches of ${B}`;
+  `ITM ${(100 * a.itm).toFixed(1)}% (prior ${(100 * a.itmPrior).toFixed(1)}%; ranking AUC ${a.itmAuc.toFixed(3)}, none 0.5), in-batch ITC ${(100 * a.itc).toFixed(1)}% (chance ${(100 * a.itcChance).toFixed(1)}%), ${a.batches} held-out batches of ${B}`;
 const passes = (a: BatchAccuracy): boolean => a.itm > ITM_MIN && a.itc > ITC_MIN_X_CHANCE * a.itcChance;
 
 t.test('the default recipe learns ITM and ITC on held-out batches; an untrained model does not', async (t) => {

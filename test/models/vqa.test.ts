@@ -8,6 +8,7 @@ import { albefTiny } from '../../models/albef/config.js';
 import { readJsonl } from '../../models/common/jsonl.js';
 import {
   answerVocab,
+  evaluateVqa,
   finetuneVqa,
   VqaHead,
   vqaExamples,
@@ -110,4 +111,33 @@ t.test('fine-tuning through the VLMo adapter lowers the loss', async (t) => {
 t.test('the same head runs on ALBEF (fusion [CLS])', async (t) => {
   const model = new Albef(albefTiny(tokenizer.vocabSize));
   await smoke(t, 'albef', albefVqaModel(model), 2);
+});
+
+t.test("evalSplit 'val' scores the validation scenes' questions, which hold no held-out compositions", async (t) => {
+  const model = new Vlmo({ ...vlmoTiny(tokenizer.vocabSize), dim: 16, depth: 2, heads: 2, mlpDim: 32, vlffnStart: 1 });
+  const fused = vlmoVqaModel(model),
+    train = makeDataset({ name: 'shapes', split: 'train', size: 64, seed: 5 });
+  const answers = answerVocab(vqaExamples(train)),
+    head = new VqaHead(fused.dim, answers.length, new Rng(0));
+  const o = (evalSplit: 'val' | 'test'): VqaOptions => ({
+    dataset: 'shapes',
+    normalize: channelStats(train, 64),
+    trainSize: 64,
+    testSize: 40,
+    trainSeed: 5,
+    testSeed: 1,
+    evalSplit,
+    steps: 1,
+    batchSize: 16,
+    lr: 1e-4,
+    headLrMult: 10,
+    weightDecay: 0.01,
+    seed: 0,
+  });
+  for (const split of ['val', 'test'] as const) {
+    const expected = vqaExamples(makeDataset({ name: 'shapes', split, size: 40, seed: 1 })).length;
+    const r = evaluateVqa(fused, head, answers, tokenizer, o(split));
+    t.equal(r.questions, expected, `${split}: every question of the ${split} split's 40 scenes is scored`);
+    t.equal(Number.isNaN(r.heldOut), split === 'val', `${split}: held-out accuracy ${r.heldOut}`);
+  }
 });
