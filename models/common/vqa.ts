@@ -347,8 +347,10 @@ export function vqaCommand(
     async run(f) {
       const dir = f.run,
         r = await load(dir, f.checkpoint),
-        json = join(dir, f.vqaSplit === 'val' ? 'vqa-val.json' : 'vqa.json'),
-        log = join(dir, f.vqaSplit === 'val' ? 'vqa-val.log.jsonl' : 'vqa.log.jsonl');
+        split = f.vqaSplit as 'val' | 'test',
+        suffix = split === 'val' ? '-val' : '', // validation runs never replace the test results
+        json = join(dir, `vqa${suffix}.json`),
+        log = join(dir, `vqa${suffix}.log.jsonl`);
       const verb = existsSync(json) ? 'replaced' : 'wrote';
       const { report } = await finetuneVqa(r.fused, r.tokenizer, {
         dataset: r.dataset,
@@ -357,7 +359,7 @@ export function vqaCommand(
         testSize: f.vqaTestSize,
         trainSeed: r.seed + 7,
         testSeed: 1,
-        evalSplit: f.vqaSplit as 'val' | 'test',
+        evalSplit: split,
         steps: f.vqaSteps,
         batchSize: f.vqaBatch,
         lr: f.vqaLr,
@@ -367,12 +369,9 @@ export function vqaCommand(
         log,
         progress: true,
       });
-      writeFileSync(
-        json,
-        `${JSON.stringify({ checkpoint: r.checkpoint ?? null, split: f.vqaSplit, ...report }, null, 2)}\n`,
-      );
+      writeFileSync(json, `${JSON.stringify({ checkpoint: r.checkpoint ?? null, split, ...report }, null, 2)}\n`);
       console.log(
-        formatVqaReport(report, `${r.name} VQA on ${r.dataset}${f.vqaSplit === 'val' ? ', validation questions' : ''}`),
+        formatVqaReport(report, `${r.name} VQA on ${r.dataset}${split === 'val' ? ', validation questions' : ''}`),
       );
       console.log(`${verb} ${json} and ${log}${r.checkpoint ? ` (backbone from ${r.checkpoint})` : ''}`);
     },
