@@ -114,8 +114,9 @@ export function dropoutMask(
   p: number,
   rng: Rng = defaultRng(),
 ): Tensor {
-  const keep = new Float64Array(x.shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < keep.length; i++) keep[i] = rng.uniform() >= p ? 1 / (1 - p) : 0;
+  // One uniform draw per element, in order (the stream `dropout` has always used).
+  const size = x.shape.reduce((a, b) => a * b, 1);
+  const keep = rng.fillMask(x.dtype === 'float32' ? new Float32Array(size) : new Float64Array(size), p, 1 / (1 - p));
   return new Tensor(x.backend.upload(keep, x.dtype), x.shape, x.backend);
 }
 

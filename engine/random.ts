@@ -52,6 +52,62 @@ export class Rng {
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
+  /**
+   * Fills `out` with uniform doubles in [0, 1): exactly the values `out.length` calls of
+   * `uniform()` would return, in order, and leaves the generator where they would. The state
+   * lives in locals for the loop, which makes it several times faster than calling `uniform()`
+   * per element (dropout masks draw one number per activation).
+   */
+  fillUniform(out: Float64Array): Float64Array {
+    let s0 = this.s[0]! | 0,
+      s1 = this.s[1]! | 0,
+      s2 = this.s[2]! | 0,
+      s3 = this.s[3]! | 0;
+    for (let i = 0; i < out.length; i++) {
+      // Two xoshiro128** steps, as nextU32 twice: the high 27 bits, then the low 26.
+      let r = Math.imul(s1, 5);
+      r = Math.imul((r << 7) | (r >>> 25), 9);
+      let t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      const hi = r >>> 5;
+      r = Math.imul(s1, 5);
+      r = Math.imul((r << 7) | (r >>> 25), 9);
+      t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = (hi * 67108864 + (r >>> 6)) / 9007199254740992;
+    }
+    this.s[0] = s0;
+    this.s[1] = s1;
+    this.s[2] = s2;
+    this.s[3] = s3;
+    return out;
+  }
+
+  /**
+   * Fills `out` with a keep-mask: `value` where a uniform draw is >= `p` (probability 1 - p), else
+   * 0, one draw per element in order: the same draws, and the same mask, as
+   * `out[i] = uniform() >= p ? value : 0`. Dropout's mask (value 1/(1-p)).
+   */
+  fillMask(out: Float32Array | Float64Array, p: number, value: number): typeof out {
+    const u = scratch;
+    for (let at = 0; at < out.length; at += u.length) {
+      const n = Math.min(u.length, out.length - at);
+      this.fillUniform(n === u.length ? u : u.subarray(0, n));
+      for (let i = 0; i < n; i++) out[at + i] = +(u[i]! >= p) * value; // branch-free: the draws are random
+    }
+    return out;
+  }
+
   /** A standard normal deviate (Box-Muller; the second deviate is cached). */
   normal(): number {
     if (this.spare !== null) {
@@ -108,6 +164,9 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** fillMask's draws, a chunk at a time (one module-wide buffer: JS runs one call at a time). */
+const scratch = new Float64Array(1024);
 
 let globalRng = new Rng(0);
 
