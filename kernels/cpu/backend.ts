@@ -23,7 +23,14 @@ import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import { coalesce, stridedLoop } from './compile.js';
 import { gather, indexAdd, indexSelect, scatterAdd } from './gather.js';
 import { matmulFast } from './fast_matmul.js';
-import { geluWasm, layerNorm as layerNormFast, softmax as softmaxFast, type FloatArray } from '../wasm/index.js';
+import {
+  geluWasm,
+  giveResident,
+  layerNorm as layerNormFast,
+  softmax as softmaxFast,
+  takeResident,
+  type FloatArray,
+} from '../wasm/index.js';
 import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
 import { layerNormBackwardFallback, layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
 import { matmulRef } from './matmul.js';
@@ -64,7 +71,14 @@ export interface CpuKernels {
   sumRows?(x: Float32Array, out: Float32Array, rows: number, n: number): boolean;
   /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
   gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
+  /** A float32 result array inside the kernels' own memory, which they use without staging copies; null where none is left. */
+  takeResident?(n: number): Float32Array | null;
+  /** Returns an array from `takeResident`; false for any other array. */
+  giveResident?(a: Float32Array): boolean;
 }
+
+/** float32 results of at least this many elements are taken from `takeResident` where the kernels offer it. */
+export const RESIDENT_MIN_ELEMENTS = 1024;
 const REF_KERNELS: CpuKernels = { matmul: matmulRef, softmax: softmaxFallback, layerNorm: layerNormFallback };
 
 export class CpuBackend implements Backend {
@@ -86,7 +100,16 @@ export class CpuBackend implements Backend {
 
   /** A result array whose every element the caller writes (its contents on entry are arbitrary). */
   private out(dtype: DType, size: number): TypedArray {
+    if (dtype === 'float32' && size >= RESIDENT_MIN_ELEMENTS && this.kernels.takeResident) {
+      const a = this.kernels.takeResident(size);
+      if (a) return a;
+    }
     return this.pool ? this.pool.take(dtype, size, false) : allocArray(dtype, size);
+  }
+  /** Takes back a result array no tensor uses (never one a live tensor still reads). */
+  private recycle(a: TypedArray): void {
+    if (a instanceof Float32Array && this.kernels.giveResident?.(a)) return;
+    this.pool?.give(a);
   }
 
   upload(data: TypedArray, dtype: DType): Raw {
@@ -116,7 +139,7 @@ export class CpuBackend implements Backend {
   /** Releases `x`; with a pool, its array is reused for later results (the engine disposes a buffer
    * only once no tensor uses it, and the tracker refuses a second release). */
   dispose(x: Raw): void {
-    if (this.tracker.release(x) && this.pool) this.pool.give(host(x));
+    if (this.tracker.release(x)) this.recycle(host(x));
   }
 
   unary(f: ScalarFn1, x: Raw, xv: View, dtype: DType): Raw {
@@ -163,7 +186,7 @@ export class CpuBackend implements Backend {
     const out = this.out('float32', plan.rows * plan.n) as Float32Array;
     if (this.kernels.arith(op, first.subarray(fo), second.subarray(so), plan.layout, out, plan.rows, plan.n))
       return this.wrap(out, 'float32');
-    this.pool?.give(out);
+    this.recycle(out);
     return null;
   }
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
@@ -174,7 +197,7 @@ export class CpuBackend implements Backend {
       const n = sizeOf(shape.slice(axes.length)),
         out = this.out('float32', n) as Float32Array;
       if (this.kernels.sumRows(src, out, src.length / n, n)) return this.wrap(out, 'float32');
-      this.pool?.give(out);
+      this.recycle(out);
     }
     const dtype = kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype;
     return this.wrap(reduceKind(kind, host(x), shape, axes, dtype), dtype);
@@ -252,7 +275,7 @@ export class CpuBackend implements Backend {
     if (!this.kernels.gelu || !(src instanceof Float32Array)) return null;
     const out = this.out('float32', src.length) as Float32Array;
     if (this.kernels.gelu(src, out, approximate, g && (host(g) as Float32Array))) return this.wrap(out, 'float32');
-    this.pool?.give(out);
+    this.recycle(out);
     return null;
   }
   cast(x: Raw, dtype: DType): Raw {
@@ -324,6 +347,8 @@ export const cpu = new CpuBackend(
     gelu: geluWasm,
     arith: arithWasm,
     sumRows: sumRowsWasm,
+    takeResident,
+    giveResident,
   },
   poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
 );

@@ -3,7 +3,7 @@
  * the emitted kernels of arith_kernel.ts there (single-threaded). Bit-identical to plain loops.
  */
 import { buildArithModule, type ArithFns, type ArithOp, type BLayout } from './arith_kernel.js';
-import { heapModule, wasmSimdAvailable } from './index.js';
+import { heapModule, inHeap, wasmSimdAvailable } from './index.js';
 import { HeapLimitError } from './memory.js';
 
 export type { ArithOp, BLayout } from './arith_kernel.js';
@@ -16,7 +16,7 @@ export const ARITH_MIN_ELEMENTS = 4096;
  * 'Full' b[0, rows*n), 'Row' b[0, n), 'Col' b[0, rows), 'Scalar' b[0]. The same bits as a plain
  * loop. Returns false, computing nothing, where it does not apply (no WASM SIMD, fewer than
  * ARITH_MIN_ELEMENTS elements, rows not a multiple of 4 floats where b is per row, or no heap
- * room): the caller loops. Inputs are staged into the heap; the result is computed in place there.
+ * room): the caller loops. Operands already in the heap are used in place, others staged (inHeap).
  */
 export function arithWasm(
   op: ArithOp,
@@ -35,24 +35,15 @@ export function arithWasm(
   const [r, n4] = flat ? [1, (len + 3) >> 2] : [rows, n >> 2];
   const bLen = { Full: len, Row: n, Col: rows, Scalar: 1 }[layout];
   const { heap, fns } = heapModule<ArithFns>('arith', buildArithModule);
-  let pa = 0,
-    pb = 0;
+  const padded = 4 * r * n4; // a, out (and a full b) as the kernel walks them
   try {
-    pa = heap.alloc(16 * r * n4);
-    pb = heap.alloc(4 * Math.max(bLen, flat && layout === 'Full' ? 4 * n4 : 1));
+    const bFloats = layout === 'Full' ? padded : bLen;
+    inHeap(heap, [[a.subarray(0, len), padded], [b.subarray(0, bLen), bFloats]], out, padded, ([pa, pb], py) =>
+      fns[`${op}${layout}`](pa!, pb!, py, r, n4),
+    );
   } catch (e) {
-    if (pa) heap.free(pa);
     if (e instanceof HeapLimitError) return false;
     throw e;
-  }
-  try {
-    heap.f32(pa, len).set(a.subarray(0, len));
-    heap.f32(pb, bLen).set(b.subarray(0, bLen));
-    fns[`${op}${layout}`](pa, pb, pa, r, n4);
-    out.set(heap.f32(pa, len));
-  } finally {
-    heap.free(pa);
-    heap.free(pb);
   }
   return true;
 }
@@ -62,19 +53,13 @@ export function arithWasm(
 export function sumRowsWasm(x: Float32Array, out: Float32Array, rows: number, n: number): boolean {
   if (rows * n < ARITH_MIN_ELEMENTS || n % 4 !== 0 || !wasmSimdAvailable()) return false;
   const { heap, fns } = heapModule<ArithFns>('arith', buildArithModule);
-  let px = 0;
   try {
-    px = heap.alloc(4 * rows * n);
+    inHeap(heap, [[x.subarray(0, rows * n), rows * n]], out.subarray(0, n), n, ([px], py) =>
+      fns.sumRows(px!, py, rows, n >> 2),
+    );
   } catch (e) {
     if (e instanceof HeapLimitError) return false;
     throw e;
-  }
-  try {
-    heap.f32(px, rows * n).set(x.subarray(0, rows * n));
-    fns.sumRows(px, px, rows, n >> 2); // row 0 is read before it is overwritten, column by column
-    out.set(heap.f32(px, n));
-  } finally {
-    heap.free(px);
   }
   return true;
 }

@@ -17,6 +17,7 @@ import { buildRowwiseModule } from './rowwise_kernel.js';
 import { buildGemmModule, DEFAULT_CONFIG, DESC_BYTES, scratchBytes, writeDesc } from './matmul_kernel.js';
 import { poolWarmUp, prefault, warmUpHere, warmUpJob } from './warm_up.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
+import { ResidentArrays } from './resident.js';
 import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
 import { GemmPool, MAX_THREADS, type GemmFn } from './pool.js';
 import { workersAvailable } from './workers.js';
@@ -176,6 +177,47 @@ export function free(view: Float32Array): void {
   const ptr = rt.heap.addressOf(view);
   if (ptr === undefined) throw new Error('free: array was not allocated by kernels/wasm alloc');
   rt.heap.free(ptr);
+}
+
+let resident: ResidentArrays | null | undefined;
+
+/** The resident-array allocator over the heap (resident.ts), or null where there is no WASM SIMD or VLGRAD_RESIDENT_MB=0. */
+function residents(): ResidentArrays | null {
+  if (resident === undefined) {
+    const env = envVar('VLGRAD_RESIDENT_MB');
+    const mb = env === undefined || env === '' ? 256 : Number(env);
+    if (!(Number.isFinite(mb) && mb >= 0)) throw new RangeError(`VLGRAD_RESIDENT_MB=${env}: need a number of MiB >= 0`);
+    resident = mb > 0 && wasmSimdAvailable() ? new ResidentArrays(ensureRuntime().heap, mb * 1024 * 1024) : null;
+  }
+  return resident;
+}
+
+/**
+ * A Float32Array of `n` elements inside the wasm heap, contents arbitrary, that every kernel here
+ * uses in place; null where residency is off or its budget is spent (use a host array then).
+ * Return it with `giveResident` once nothing reads it; an array that is garbage-collected instead
+ * returns on its own.
+ */
+export function takeResident(n: number): Float32Array | null {
+  return residents()?.take(n) ?? null;
+}
+
+/** Returns an array from `takeResident`; false (and nothing done) for any other array. */
+export function giveResident(view: Float32Array): boolean {
+  return resident?.give(view) ?? false;
+}
+
+/** Resident-array accounting: bytes live and cached (`cached` of them waiting for reuse), and takes served from the cache or not. */
+export interface ResidentStats {
+  bytes: number;
+  cached: number;
+  hits: number;
+  misses: number;
+}
+
+/** Resident bytes (live and cached) and reuse counts; null where residency is off. */
+export function residentStats(): ResidentStats | null {
+  return residents()?.stats() ?? null;
 }
 
 /** Heap size and live bytes, for tests and memory diagnostics. */
@@ -398,35 +440,16 @@ export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none'
     { heap } = rt;
   rt.gelu ??= new WebAssembly.Instance(new WebAssembly.Module(buildGeluModule()), { env: { memory: heap.memory } })
     .exports as unknown as GeluFns;
-  // Staged copies padded to a multiple of 4 lanes, so the kernel needs no scalar tail; the
-  // result is computed in place over the staged x.
+  // Lengths padded to a multiple of 4 lanes, so the kernel needs no scalar tail.
   const n4 = (len + 3) & ~3;
-  let px = 0,
-    pg = 0;
   try {
-    px = heap.alloc(4 * n4);
-    if (g) pg = heap.alloc(4 * n4);
+    inHeap(heap, g ? [[x, n4], [g, n4]] : [[x, n4]], out, n4, ([px, pg], py) => {
+      if (g) (approximate === 'tanh' ? rt.gelu!.geluTanhBwd : rt.gelu!.geluErfBwd)(pg!, px!, py, n4);
+      else (approximate === 'tanh' ? rt.gelu!.geluTanh : rt.gelu!.geluErf)(px!, py, n4);
+    });
   } catch (e) {
-    if (px) heap.free(px);
     if (e instanceof HeapLimitError) return false; // too large for the heap: the caller's loop
     throw e;
-  }
-  try {
-    const vx = heap.f32(px, n4);
-    vx.set(x);
-    vx.fill(0, len);
-    if (g) {
-      const vg = heap.f32(pg, n4);
-      vg.set(g);
-      vg.fill(0, len);
-      (approximate === 'tanh' ? rt.gelu.geluTanhBwd : rt.gelu.geluErfBwd)(pg, px, px, n4);
-    } else {
-      (approximate === 'tanh' ? rt.gelu.geluTanh : rt.gelu.geluErf)(px, px, n4);
-    }
-    out.set(heap.f32(px, len));
-  } finally {
-    heap.free(px);
-    if (g) heap.free(pg);
   }
   return true;
 }
@@ -439,6 +462,45 @@ export interface HeapArena {
   alloc(bytes: number): number;
   free(ptr: number): void;
   f32(ptr: number, n: number): Float32Array;
+  readableAt(view: Float32Array, floats: number): number | undefined;
+  writableAt(view: Float32Array, floats: number): number | undefined;
+}
+
+/**
+ * Heap addresses for a kernel that reads `inputs` (each with the number of floats the kernel
+ * reads, its length rounded up to whole vectors) and writes `outFloats` floats of `out`: arrays
+ * already in the heap are used in place (resident.ts), the others are staged into temporary
+ * blocks, inputs copied in and zero-padded. `run` gets the addresses; a staged output is copied
+ * back to `out` afterwards. Throws HeapLimitError (nothing computed) when a staging block does
+ * not fit.
+ */
+export function inHeap(
+  heap: HeapArena,
+  inputs: readonly (readonly [Float32Array, number])[],
+  out: Float32Array,
+  outFloats: number,
+  run: (ptrs: number[], out: number) => void,
+): void {
+  const staged: number[] = [];
+  try {
+    const ptrs = inputs.map(([x, floats]) => {
+      const at = heap.readableAt(x, floats);
+      if (at !== undefined) return at;
+      const p = heap.alloc(4 * floats);
+      staged.push(p);
+      const v = heap.f32(p, floats);
+      v.set(x);
+      v.fill(0, x.length);
+      return p;
+    });
+    let py = heap.writableAt(out, outFloats);
+    const stagedOut = py === undefined;
+    if (stagedOut) staged.push((py = heap.alloc(4 * outFloats)));
+    run(ptrs, py!);
+    if (stagedOut) out.set(heap.f32(py!, out.length));
+  } finally {
+    for (const p of staged) heap.free(p);
+  }
 }
 
 /**

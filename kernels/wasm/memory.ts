@@ -134,6 +134,24 @@ export class WasmHeap {
     return this.buffers.has(view.buffer) ? view.byteOffset : undefined;
   }
 
+  /**
+   * The address of `view` where a kernel may read `floats` floats from there in place (the view
+   * lies in this heap and the memory extends that far), else undefined: the caller stages a copy.
+   */
+  readableAt(view: Float32Array, floats: number): number | undefined {
+    const at = this.addressOf(view);
+    return at !== undefined && floats >= view.length && at + 4 * floats <= this.memory.buffer.byteLength ? at : undefined;
+  }
+
+  /**
+   * The address of `view` where a kernel may write `floats` floats there: the view starts a block
+   * from `alloc` that large (so writes past its length land in its own padding), else undefined.
+   */
+  writableAt(view: Float32Array, floats: number): number | undefined {
+    const at = this.addressOf(view);
+    return at !== undefined && floats >= view.length && (this.sizes.get(at) ?? 0) >= 4 * floats ? at : undefined;
+  }
+
   private buffer(): ArrayBufferLike {
     const b = this.memory.buffer;
     this.buffers.add(b);

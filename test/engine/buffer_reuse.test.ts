@@ -10,7 +10,18 @@ import { BufferPool, POOL_MIN_BYTES } from '../../kernels/cpu/pool.js';
 import { cpu } from '../../kernels/cpu/backend.js';
 import { RUNS, seedFor } from '../helpers/arb.js';
 
-const bufferOf = (x: vg.Tensor): ArrayBufferLike => x.backend.readSync(x.raw).buffer;
+const bufferIds = new WeakMap<ArrayBufferLike, number>();
+let nextBufferId = 0;
+/**
+ * Where x's data lives, as a key: its buffer (by identity) and its byte offset there. Float32
+ * results of 1,024+ elements share the wasm heap's one buffer (resident arrays), so the offset
+ * is what tells them apart.
+ */
+const bufferOf = (x: vg.Tensor): string => {
+  const a = x.backend.readSync(x.raw);
+  if (!bufferIds.has(a.buffer)) bufferIds.set(a.buffer, nextBufferId++);
+  return `${bufferIds.get(a.buffer)}@${a.byteOffset}`;
+};
 const cpuBuffers = () => vg.memory().find((m) => m.device === 'cpu')!.buffers;
 
 t.test('BufferPool: reuse by byte size, zero-fill on request, cap, no views', async (t) => {
@@ -139,61 +150,67 @@ t.test('a training loop under tidy stays flat with backward freeing early', asyn
 });
 
 /**
- * Random programs of creations, ops, views, disposals and backwards on 256-float (1 KiB, pooled)
- * tensors: after every step each live tensor still holds the values it had when made, and two
- * live tensors share a buffer only when one is a view (reshape/detach) of the other.
+ * Random programs of creations, ops, views, disposals and backwards on 256-float (1 KiB, host
+ * pool) and 1,024-float (4 KiB, resident in the wasm heap) tensors: after every step each live
+ * tensor still holds the values it had when made, and two live tensors share a buffer only when
+ * one is a view (reshape/detach) of the other.
  */
-t.test('property: pooled buffers never alias a live tensor', async (t) => {
-  type Step = { kind: number; a: number; b: number };
-  const step = fc.record({ kind: fc.integer({ min: 0, max: 5 }), a: fc.nat(), b: fc.nat() });
-  fc.assert(
-    fc.property(fc.array(step, { minLength: 5, maxLength: 40 }), (steps: Step[]) => {
-      const live: { x: vg.Tensor; want: number[]; family: number }[] = [];
-      let families = 0;
-      const add = (x: vg.Tensor, family = families++) => live.push({ x, want: [...x.dataSync()], family });
-      const pick = (i: number) => live[i % live.length]!;
-      for (const { kind, a, b } of steps) {
-        if (live.length === 0 || kind === 0) add(vg.randn([16, 16]).requiresGrad_(a % 2 === 0));
-        else if (kind === 1)
-          add(
-            vg.noGrad(() =>
-              pick(a)
-                .x.reshape([256])
-                .exp()
-                .add(pick(b).x.reshape([256])),
-            ),
-          );
-        else if (kind === 2) {
-          const p = pick(a);
-          add(p.x.detach().reshape([256]), p.family); // a view: shares the buffer
-        } else if (kind === 3) {
-          const [p] = live.splice(a % live.length, 1);
-          p!.x.dispose();
-        } else if (kind === 4) {
-          const p = pick(a);
-          if (p.x.requiresGrad) {
-            p.x.grad?.dispose();
-            p.x.grad = null;
-            p.x
-              .mul(pick(b).x.detach().reshape([16, 16]))
-              .tanh()
-              .sum()
-              .backward();
-            add(p.x.grad!.detach());
+for (const [side, kind] of [
+  [16, 'pooled host'],
+  [32, 'resident'],
+] as const)
+  t.test(`property: ${kind} buffers never alias a live tensor`, async (t) => {
+    const n = side * side;
+    type Step = { kind: number; a: number; b: number };
+    const step = fc.record({ kind: fc.integer({ min: 0, max: 5 }), a: fc.nat(), b: fc.nat() });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 5, maxLength: 40 }), (steps: Step[]) => {
+        const live: { x: vg.Tensor; want: number[]; family: number }[] = [];
+        let families = 0;
+        const add = (x: vg.Tensor, family = families++) => live.push({ x, want: [...x.dataSync()], family });
+        const pick = (i: number) => live[i % live.length]!;
+        for (const { kind, a, b } of steps) {
+          if (live.length === 0 || kind === 0) add(vg.randn([side, side]).requiresGrad_(a % 2 === 0));
+          else if (kind === 1)
+            add(
+              vg.noGrad(() =>
+                pick(a)
+                  .x.reshape([n])
+                  .exp()
+                  .add(pick(b).x.reshape([n])),
+              ),
+            );
+          else if (kind === 2) {
+            const p = pick(a);
+            add(p.x.detach().reshape([n]), p.family); // a view: shares the buffer
+          } else if (kind === 3) {
+            const [p] = live.splice(a % live.length, 1);
+            p!.x.dispose();
+          } else if (kind === 4) {
+            const p = pick(a);
+            if (p.x.requiresGrad) {
+              p.x.grad?.dispose();
+              p.x.grad = null;
+              p.x
+                .mul(pick(b).x.detach().reshape([side, side]))
+                .tanh()
+                .sum()
+                .backward();
+              add(p.x.grad!.detach());
+            }
+          } else add(vg.full([side, side], a % 7));
+          const owner = new Map<string, number>();
+          for (const { x, want, family } of live) {
+            if (![...x.dataSync()].every((v, i) => Object.is(v, want[i]))) return false;
+            const buf = bufferOf(x);
+            if (owner.has(buf) && owner.get(buf) !== family) return false;
+            owner.set(buf, family);
           }
-        } else add(vg.full([16, 16], a % 7));
-        const owner = new Map<ArrayBufferLike, number>();
-        for (const { x, want, family } of live) {
-          if (![...x.dataSync()].every((v, i) => Object.is(v, want[i]))) return false;
-          const buf = bufferOf(x);
-          if (owner.has(buf) && owner.get(buf) !== family) return false;
-          owner.set(buf, family);
         }
-      }
-      for (const { x } of live) x.dispose();
-      return true;
-    }),
-    { numRuns: RUNS, seed: seedFor('buffer_reuse:alias') },
-  );
-  t.pass(`${RUNS} random programs`);
-});
+        for (const { x } of live) x.dispose();
+        return true;
+      }),
+      { numRuns: RUNS, seed: seedFor(`buffer_reuse:alias:${side}`) },
+    );
+    t.pass(`${RUNS} random programs`);
+  });
