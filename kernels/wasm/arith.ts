@@ -38,8 +38,15 @@ export function arithWasm(
   const padded = 4 * r * n4; // a, out (and a full b) as the kernel walks them
   try {
     const bFloats = layout === 'Full' ? padded : bLen;
-    inHeap(heap, [[a.subarray(0, len), padded], [b.subarray(0, bLen), bFloats]], out, padded, ([pa, pb], py) =>
-      fns[`${op}${layout}`](pa!, pb!, py, r, n4),
+    inHeap(
+      heap,
+      [
+        [a.subarray(0, len), padded],
+        [b.subarray(0, bLen), bFloats],
+      ],
+      out,
+      padded,
+      ([pa, pb], py) => fns[`${op}${layout}`](pa!, pb!, py, r, n4),
     );
   } catch (e) {
     if (e instanceof HeapLimitError) return false;

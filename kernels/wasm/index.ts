@@ -443,10 +443,21 @@ export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none'
   // Lengths padded to a multiple of 4 lanes, so the kernel needs no scalar tail.
   const n4 = (len + 3) & ~3;
   try {
-    inHeap(heap, g ? [[x, n4], [g, n4]] : [[x, n4]], out, n4, ([px, pg], py) => {
-      if (g) (approximate === 'tanh' ? rt.gelu!.geluTanhBwd : rt.gelu!.geluErfBwd)(pg!, px!, py, n4);
-      else (approximate === 'tanh' ? rt.gelu!.geluTanh : rt.gelu!.geluErf)(px!, py, n4);
-    });
+    inHeap(
+      heap,
+      g
+        ? [
+            [x, n4],
+            [g, n4],
+          ]
+        : [[x, n4]],
+      out,
+      n4,
+      ([px, pg], py) => {
+        if (g) (approximate === 'tanh' ? rt.gelu!.geluTanhBwd : rt.gelu!.geluErfBwd)(pg!, px!, py, n4);
+        else (approximate === 'tanh' ? rt.gelu!.geluTanh : rt.gelu!.geluErf)(px!, py, n4);
+      },
+    );
   } catch (e) {
     if (e instanceof HeapLimitError) return false; // too large for the heap: the caller's loop
     throw e;

@@ -140,7 +140,9 @@ export class WasmHeap {
    */
   readableAt(view: Float32Array, floats: number): number | undefined {
     const at = this.addressOf(view);
-    return at !== undefined && floats >= view.length && at + 4 * floats <= this.memory.buffer.byteLength ? at : undefined;
+    return at !== undefined && floats >= view.length && at + 4 * floats <= this.memory.buffer.byteLength
+      ? at
+      : undefined;
   }
 
   /**
