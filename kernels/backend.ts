@@ -166,6 +166,13 @@ export interface Backend {
    * Returns null where the backend has no kernel for this dtype or size: the engine then runs
    * the op's elementwise scalar loop. */
   gelu?(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null;
+  /** Softmax's backward over rows of n: p ⊙ (d − Σ_row d ⊙ p), d = g (⊙ keep), the same bits as
+   * those tensor ops on this dtype. Optional: where absent the engine runs the tensor ops. */
+  softmaxBackward?(p: Raw, g: Raw, keep: Raw | null, n: number): Raw;
+  /** Concatenation as row copies: a [rows, Σ widths] result whose row r is row r of each
+   * [rows, widths[i]] source in turn (all of `dtype`, contiguous). Null where the backend has no
+   * such kernel: the engine then writes each source into its region (`writeStrided`). */
+  concatRows?(srcs: readonly Raw[], widths: readonly number[], rows: number, dtype: DType): Raw | null;
 }
 
 /** Number of elements of a shape (1 for a scalar []). */

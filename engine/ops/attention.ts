@@ -120,9 +120,7 @@ export const sdpa = defineOp<SdpaAttrs>({
     const probs = fresh ? probsOf(q, k, masks, scale) : held;
     const dropped = keep ? probs.mul(keep) : probs;
     const gv = needs[2] ? mm(dropped, g, true) : null;
-    let gp = mm(g, v, false, true);
-    if (keep) gp = gp.mul(keep);
-    const gs = probs.mul(gp.sub(gp.mul(probs).sum(-1, true)));
+    const gs = softmaxGrad(probs, mm(g, v, false, true), keep);
     const gq = needs[0] ? mm(gs, k).mul(scale) : null;
     const gk = needs[1] ? mm(gs, q, true).mul(scale) : null;
     const gm = masks.map((m, i) => (needs[3 + i] ? gs.sumTo(m.shape) : null));
@@ -130,5 +128,29 @@ export const sdpa = defineOp<SdpaAttrs>({
     return [gq, gk, gv, ...gm];
   },
 });
+
+/** The fused softmax backward (Backend.softmaxBackward). Internal: applied only where no graph
+ * is recorded, so it needs no backward of its own. Inputs p, g (and keep), all one shape. */
+const softmaxBackward = defineOp<Record<string, never>>({
+  name: 'softmaxBackward',
+  shape: ([p]) => ({ shape: p.shape, dtype: p.dtype }),
+  forward: (be, [p, g, keep], out) => be.softmaxBackward!(p.raw, g.raw, keep?.raw ?? null, out.shape.at(-1)!),
+});
+
+/**
+ * The logits' gradient from the probabilities' one: dS = P ⊙ (D − Σ_S D ⊙ P), D = dP (⊙ keep).
+ * One backend pass where the backend has one and no graph is recorded (same bits as the ops);
+ * otherwise the tensor ops, differentiable for createGraph.
+ */
+export function softmaxGrad(p: Tensor, gp: Tensor, keep: Tensor | null): Tensor {
+  const fused =
+    !isGradEnabled() &&
+    p.backend.softmaxBackward !== undefined &&
+    p.ndim > 0 &&
+    [gp, ...(keep ? [keep] : [])].every((x) => x.dtype === p.dtype && fmt(x.shape) === fmt(p.shape));
+  if (fused) return apply(softmaxBackward, keep ? [p, gp, keep] : [p, gp], {});
+  const d = keep ? gp.mul(keep) : gp;
+  return p.mul(d.sub(d.mul(p).sum(-1, true)));
+}
 
 export const ATTENTION_OPS = [sdpa] as const;

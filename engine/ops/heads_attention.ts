@@ -18,7 +18,7 @@ import { keep as keepFromTidy } from '../memory.js';
 import { defineOp, isGradEnabled, noGrad } from '../op.js';
 import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { checkLogitMasks, sdpa, sdpaComposite } from './attention.js';
+import { checkLogitMasks, sdpa, sdpaComposite, softmaxGrad } from './attention.js';
 
 export interface HeadsAttrs {
   readonly heads: number;
@@ -272,9 +272,7 @@ export const multiHeadSdpa = defineOp<HeadsAttrs>({
       const gv = need[2]
         ? headProduct({ dense: dropped }, G, { B, H, m: S, k: T, n: v.d }, { transA: true, into: 'heads' })
         : null;
-      let gp = headProduct(G, v, { B, H, m: T, k: v.d, n: S }, { transB: true });
-      if (keep) gp = gp.mul(keep);
-      const gs = held.mul(gp.sub(gp.mul(held).sum(-1, true)));
+      const gs = softmaxGrad(held, headProduct(G, v, { B, H, m: T, k: v.d, n: S }, { transB: true }), keep);
       const gq = need[0]
         ? headProduct({ dense: gs }, k, { B, H, m: T, k: S, n: q.d }, { into: 'heads' }).mul(scale)
         : null;

@@ -158,6 +158,19 @@ export const concat = defineOp<{ dim: number }>({
   },
   forward: (be, xs, out, { dim }) => {
     const d = normDim('concat', dim, out.shape.length);
+    if (be.concatRows) {
+      // One pass: every source's rows (the dims from d on) copied into place.
+      const srcs = xs.map((x) => (x.dtype === out.dtype ? x.raw : be.cast(x.raw, out.dtype)));
+      const rows = sizeOf(out.shape.slice(0, d));
+      const raw = be.concatRows(
+        srcs,
+        xs.map((x) => sizeOf(x.shape.slice(d))),
+        rows,
+        out.dtype,
+      );
+      srcs.forEach((src, i) => src !== xs[i]!.raw && be.dispose(src));
+      if (raw) return raw;
+    }
     let raw = be.full(sizeOf(out.shape), 0, out.dtype),
       at = 0;
     for (const x of xs) {

@@ -32,8 +32,15 @@ import {
   type FloatArray,
 } from '../wasm/index.js';
 import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
-import { layerNormBackwardFallback, layerNormFallback, logSoftmaxFallback, softmaxFallback } from './rowwise.js';
+import {
+  layerNormBackwardFallback,
+  layerNormFallback,
+  logSoftmaxFallback,
+  softmaxBackwardRows,
+  softmaxFallback,
+} from './rowwise.js';
 import { matmulRef } from './matmul.js';
+import { concatRows } from './concat.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
 import { BufferPool } from './pool.js';
@@ -71,6 +78,8 @@ export interface CpuKernels {
   sumRows?(x: Float32Array, out: Float32Array, rows: number, n: number): boolean;
   /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
   gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
+  /** out row r = row r of each [rows, widths[i]] source in turn (concat); see Backend.concatRows. */
+  concatRows?(srcs: readonly TypedArray[], widths: readonly number[], rows: number, out: TypedArray): void;
   /** A float32 result array inside the kernels' own memory, which they use without staging copies; null where none is left. */
   takeResident?(n: number): Float32Array | null;
   /** Returns an array from `takeResident`; false for any other array. */
@@ -207,6 +216,13 @@ export class CpuBackend implements Backend {
     return this.wrap(this.kernels.matmul(host(a), host(b), p, this.out(a.dtype, size)), a.dtype);
   }
   copyStrided(x: Raw, v: View): Raw {
+    const size = sizeOf(v.shape);
+    if (size > 0 && isContiguousView(v)) {
+      // One block (a row range: a slice along the first dims, or a whole tensor): a memcpy.
+      const out = this.out(x.dtype, size);
+      out.set(host(x).subarray(v.offset, v.offset + size));
+      return this.wrap(out, x.dtype);
+    }
     return this.unary(identity, x, v, x.dtype);
   }
   writeStrided(base: Raw, region: View, src: Raw): Raw {
@@ -278,6 +294,18 @@ export class CpuBackend implements Backend {
     this.recycle(out);
     return null;
   }
+  softmaxBackward(p: Raw, g: Raw, keep: Raw | null, n: number): Raw {
+    const probs = host(p) as FloatArray,
+      out = this.out(p.dtype, probs.length) as FloatArray;
+    softmaxBackwardRows(probs, host(g) as FloatArray, keep && (host(keep) as FloatArray), out, probs.length / n, n);
+    return this.wrap(out, p.dtype);
+  }
+  concatRows(srcs: readonly Raw[], widths: readonly number[], rows: number, dtype: DType): Raw | null {
+    if (!this.kernels.concatRows) return null;
+    const out = this.out(dtype, rows * widths.reduce((a, b) => a + b, 0));
+    this.kernels.concatRows(srcs.map(host), widths, rows, out);
+    return this.wrap(out, dtype);
+  }
   cast(x: Raw, dtype: DType): Raw {
     const out = this.out(dtype, x.size);
     const src = host(x);
@@ -285,6 +313,16 @@ export class CpuBackend implements Backend {
     else out.set(src);
     return this.wrap(out, dtype);
   }
+}
+
+/** Whether the view reads one contiguous block in row-major order (size-1 dims may have any stride). */
+function isContiguousView(v: View): boolean {
+  let want = 1;
+  for (let d = v.shape.length - 1; d >= 0; d--) {
+    if (v.shape[d] !== 1 && v.strides[d] !== want) return false;
+    want *= v.shape[d];
+  }
+  return true;
 }
 
 /**
@@ -349,6 +387,7 @@ export const cpu = new CpuBackend(
     sumRows: sumRowsWasm,
     takeResident,
     giveResident,
+    concatRows,
   },
   poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
 );

@@ -98,3 +98,33 @@ export function layerNormBackwardFallback(
   out.set(dw, rows * n);
   out.set(db, (rows + 1) * n);
 }
+
+/**
+ * Softmax's backward in one pass, y = p ⊙ (d − Σ_row d ⊙ p) with d = g (⊙ keep), rounded op by op
+ * as the tensor-op chain `p.mul(d.sub(d.mul(p).sum(-1, true)))` is on the same dtype (each product
+ * and difference rounded to the storage type, the row sum accumulated in float64 in order and then
+ * rounded), so the result is the same bits. Shapes: p, g, keep, out [rows, n].
+ */
+export function softmaxBackwardRows(
+  p: FloatArray,
+  g: FloatArray,
+  keep: FloatArray | null,
+  out: FloatArray,
+  rows: number,
+  n: number,
+): void {
+  if (keep) {
+    // The masked gradient d = g ⊙ keep is staged in `out`, then overwritten row by row.
+    for (let i = 0; i < rows * n; i++) out[i] = g[i]! * keep[i]!; // the store rounds to the dtype
+    return softmaxBackwardRows(p, out, null, out, rows, n);
+  }
+  const f32 = p instanceof Float32Array;
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let acc = 0;
+    if (f32) for (let j = o; j < o + n; j++) acc += Math.fround(g[j]! * p[j]!);
+    else for (let j = o; j < o + n; j++) acc += g[j]! * p[j]!;
+    const s = f32 ? Math.fround(acc) : acc;
+    for (let j = o; j < o + n; j++) out[j] = p[j]! * (f32 ? Math.fround(g[j]! - s) : g[j]! - s); // the store rounds the product
+  }
+}
