@@ -27,6 +27,7 @@ import {
   geluWasm,
   giveResident,
   layerNorm as layerNormFast,
+  layerNormBackward as layerNormBackwardFast,
   softmax as softmaxFast,
   takeResident,
   type FloatArray,
@@ -64,6 +65,16 @@ export interface CpuKernels {
     n: number,
     eps: number,
   ): void;
+  /** dx rows, then dgamma and dbeta rows, into out [(rows + 2) * n] (see kernels/wasm layerNormBackward). */
+  layerNormBackward(
+    g: FloatArray,
+    x: FloatArray,
+    gamma: FloatArray,
+    out: FloatArray,
+    rows: number,
+    n: number,
+    eps: number,
+  ): void;
   /** float32 out = a ⊕ b over [rows, n] with b in `layout`; false where it does not apply. */
   arith?(
     op: ArithOp,
@@ -88,7 +99,12 @@ export interface CpuKernels {
 
 /** float32 results of at least this many elements are taken from `takeResident` where the kernels offer it. */
 export const RESIDENT_MIN_ELEMENTS = 1024;
-const REF_KERNELS: CpuKernels = { matmul: matmulRef, softmax: softmaxFallback, layerNorm: layerNormFallback };
+const REF_KERNELS: CpuKernels = {
+  matmul: matmulRef,
+  softmax: softmaxFallback,
+  layerNorm: layerNormFallback,
+  layerNormBackward: layerNormBackwardFallback,
+};
 
 export class CpuBackend implements Backend {
   /** readSync hands out the live typed array behind each buffer. */
@@ -283,7 +299,7 @@ export class CpuBackend implements Backend {
     const src = host(x) as FloatArray,
       rows = src.length / n,
       out = this.out(x.dtype, (rows + 2) * n) as FloatArray;
-    layerNormBackwardFallback(host(g) as FloatArray, src, host(weight) as FloatArray, out, rows, n, eps);
+    this.kernels.layerNormBackward(host(g) as FloatArray, src, host(weight) as FloatArray, out, rows, n, eps);
     return this.wrap(out, x.dtype);
   }
   gelu(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null {
@@ -382,6 +398,7 @@ export const cpu = new CpuBackend(
     matmul: matmulFast,
     softmax: softmaxFast,
     layerNorm: layerNormFast,
+    layerNormBackward: layerNormBackwardFast,
     gelu: geluWasm,
     arith: arithWasm,
     sumRows: sumRowsWasm,

@@ -10,7 +10,7 @@
  * The heap and the worker pool are process-wide (one per thread count), created on first use.
  */
 import { f32, f32x4, ModuleBuilder } from './emit.js';
-import { layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
+import { layerNormBackwardFallback, layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
 import { matmulFallback } from './fallback.js';
 import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
@@ -59,6 +59,7 @@ interface Runtime {
 interface RowwiseFns {
   softmaxRows(x: number, y: number, rows: number, n: number): void;
   layerNormRows(x: number, y: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
+  layerNormBackwardRows(g: number, x: number, gamma: number, y: number, rows: number, n: number, eps: number): void;
 }
 let runtime: Runtime | undefined;
 let simd: boolean | undefined;
@@ -381,6 +382,48 @@ export function layerNorm(
   withStaged([x, gamma.subarray(0, n), beta.subarray(0, n)], out as Float32Array, rows * n, ([px, pg, pb], py) =>
     rowwise().layerNormRows(px!, py, pg!, pb!, rows, n, eps),
   );
+}
+
+/**
+ * Row-wise layer norm's backward: with x̂ the normalized x (the forward's statistics), out holds
+ * dx [rows, n], then dgamma [n] = Σ_rows g·x̂ and dbeta [n] = Σ_rows g: [(rows + 2) * n] in all.
+ * Float32 runs in WASM SIMD (float32 sums, within ~1e-5 relative of the float64 fallback); float64
+ * and small inputs run the plain-TS fallback.
+ */
+export function layerNormBackward(
+  g: FloatArray,
+  x: FloatArray,
+  gamma: FloatArray,
+  out: FloatArray,
+  rows: number,
+  n: number,
+  eps = 1e-5,
+): void {
+  checkRows('layerNormBackward', [g, x], rows, n);
+  if (gamma.length < n || out.length < (rows + 2) * n)
+    throw new RangeError(`layerNormBackward: gamma needs ${n} elements, out ${(rows + 2) * n}`);
+  if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+    return layerNormBackwardFallback(g, x, gamma, out, rows, n, eps);
+  }
+  if (!(g instanceof Float32Array && gamma instanceof Float32Array && out instanceof Float32Array))
+    throw new TypeError('layerNormBackward: mixed dtypes');
+  const len = rows * n;
+  try {
+    inHeap(
+      ensureRuntime().heap,
+      [
+        [g.subarray(0, len), len],
+        [x.subarray(0, len), len],
+        [gamma.subarray(0, n), n],
+      ],
+      out.subarray(0, len + 2 * n),
+      len + 2 * n,
+      ([pg, px, pgamma], py) => rowwise().layerNormBackwardRows(pg!, px!, pgamma!, py, rows, n, eps),
+    );
+  } catch (e) {
+    if (!(e instanceof HeapLimitError)) throw e;
+    layerNormBackwardFallback(g, x, gamma, out, rows, n, eps);
+  }
 }
 
 function checkRows(name: string, arrays: FloatArray[], rows: number, n: number): void {

@@ -5,6 +5,8 @@
  *   softmaxRows(x, y, rows, n):   y = e^(x - max x) / sum e^(x - max x), per row of n
  *   layerNormRows(x, y, gamma, beta, rows, n, eps):
  *                                 y = (x - mean) / sqrt(var + eps) * gamma + beta, per row
+ *   layerNormBackwardRows(g, x, gamma, y, rows, n, eps):
+ *                                 its backward: dx rows, then dgamma and dbeta rows
  *
  * Pointers are byte addresses in the shared heap; y may equal x (in place). Rows are processed
  * four lanes at a time, plus a scalar tail when n % 4 != 0. Sums keep four lane partials and
@@ -223,11 +225,134 @@ function emitLayerNorm(mod: ModuleBuilder): void {
   );
 }
 
-/** Builds the module: imports `env.memory` (shared), exports `softmaxRows` and `layerNormRows`. */
+/**
+ * layerNormBackwardRows(g, x, gamma, y, rows, n, eps): with x̂ = (x - mean) * rstd per row (the
+ * forward's statistics, recomputed the forward's way), writes dx to y's first `rows` rows,
+ *   dx = (g·gamma - mean_j(g·gamma) - x̂ · mean_j(g·gamma·x̂)) · rstd,
+ * then dgamma = Σ_rows g·x̂ and dbeta = Σ_rows g as rows `rows` and `rows + 1` of y, each column
+ * summed in row order (so the result does not depend on anything but the inputs).
+ */
+function emitLayerNormBackward(mod: ModuleBuilder): void {
+  const fn = mod.func(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'], [], 'layerNormBackwardRows');
+  const [g, x, gamma, y, rows, n, eps] = [0, 1, 2, 3, 4, 5, 6];
+  const [r, px, pg, py, pw, pb, j] = Array.from({ length: 7 }, () => fn.local('i32'));
+  const [mean, rstd, d, sa, sb, xh, gw] = Array.from({ length: 7 }, () => fn.local('f32'));
+  const [vacc, vmean, vrstd, vd, va, vb, vxh, vgw, vg, tmp] = Array.from({ length: 10 }, () => fn.local('v128'));
+  const loops = rowLoops(fn, n);
+  const at = (p: number, off: Code): Code => i32.add(get(p), off);
+  const invN = f32.div(f32.const(1), f32.convert_i32_s(get(n)));
+  const rowBytes = i32.shl(get(n), i32.const(2));
+  fn.body = seq(
+    loops.init,
+    local.set(pw, i32.add(get(y), i32.mul(get(rows), rowBytes))),
+    local.set(pb, i32.add(get(pw), rowBytes)),
+    // dgamma and dbeta start at zero.
+    forRange(j, i32.const(0), get(n), i32.const(1), f32.store(at(pw, i32.shl(get(j), i32.const(2))), f32.const(0))),
+    forRange(j, i32.const(0), get(n), i32.const(1), f32.store(at(pb, i32.shl(get(j), i32.const(2))), f32.const(0))),
+    forRange(
+      r,
+      i32.const(0),
+      get(rows),
+      i32.const(1),
+      local.set(px, i32.add(get(x), i32.mul(get(r), rowBytes))),
+      local.set(pg, i32.add(get(g), i32.mul(get(r), rowBytes))),
+      local.set(py, i32.add(get(y), i32.mul(get(r), rowBytes))),
+      // Mean and rstd exactly as layerNormRows computes them.
+      local.set(d, f32.load(get(px))),
+      local.set(vmean, f32x4.splat(get(d))),
+      local.set(vacc, v128.zero()),
+      local.set(mean, f32.const(0)),
+      loops.each(
+        (o) => local.set(vacc, f32x4.add(get(vacc), f32x4.sub(v128.load(at(px, o)), get(vmean)))),
+        (o) => local.set(mean, f32.add(get(mean), f32.sub(f32.load(at(px, o)), get(d)))),
+      ),
+      local.set(mean, f32.add(get(d), f32.mul(f32.add(lanesSum(get(vacc), tmp), get(mean)), invN))),
+      local.set(vmean, f32x4.splat(get(mean))),
+      local.set(vacc, v128.zero()),
+      local.set(rstd, f32.const(0)),
+      loops.each(
+        (o) =>
+          seq(
+            local.set(vd, f32x4.sub(v128.load(at(px, o)), get(vmean))),
+            local.set(vacc, f32x4.add(get(vacc), f32x4.mul(get(vd), get(vd)))),
+          ),
+        (o) =>
+          seq(
+            local.set(d, f32.sub(f32.load(at(px, o)), get(mean))),
+            local.set(rstd, f32.add(get(rstd), f32.mul(get(d), get(d)))),
+          ),
+      ),
+      local.set(
+        rstd,
+        f32.div(f32.const(1), f32.sqrt(f32.add(f32.mul(f32.add(lanesSum(get(vacc), tmp), get(rstd)), invN), get(eps)))),
+      ),
+      local.set(vrstd, f32x4.splat(get(rstd))),
+      // Row sums of g·gamma and g·gamma·x̂; column sums into dgamma and dbeta.
+      local.set(va, v128.zero()),
+      local.set(vb, v128.zero()),
+      local.set(sa, f32.const(0)),
+      local.set(sb, f32.const(0)),
+      loops.each(
+        (o) =>
+          seq(
+            local.set(vg, v128.load(at(pg, o))),
+            local.set(vxh, f32x4.mul(f32x4.sub(v128.load(at(px, o)), get(vmean)), get(vrstd))),
+            local.set(vgw, f32x4.mul(get(vg), v128.load(at(gamma, o)))),
+            local.set(va, f32x4.add(get(va), get(vgw))),
+            local.set(vb, f32x4.add(get(vb), f32x4.mul(get(vgw), get(vxh)))),
+            v128.store(at(pw, o), f32x4.add(v128.load(at(pw, o)), f32x4.mul(get(vg), get(vxh)))),
+            v128.store(at(pb, o), f32x4.add(v128.load(at(pb, o)), get(vg))),
+          ),
+        (o) =>
+          seq(
+            local.set(d, f32.load(at(pg, o))),
+            local.set(xh, f32.mul(f32.sub(f32.load(at(px, o)), get(mean)), get(rstd))),
+            local.set(gw, f32.mul(get(d), f32.load(at(gamma, o)))),
+            local.set(sa, f32.add(get(sa), get(gw))),
+            local.set(sb, f32.add(get(sb), f32.mul(get(gw), get(xh)))),
+            f32.store(at(pw, o), f32.add(f32.load(at(pw, o)), f32.mul(get(d), get(xh)))),
+            f32.store(at(pb, o), f32.add(f32.load(at(pb, o)), get(d))),
+          ),
+      ),
+      local.set(sa, f32.mul(f32.add(lanesSum(get(va), tmp), get(sa)), invN)),
+      local.set(sb, f32.mul(f32.add(lanesSum(get(vb), tmp), get(sb)), invN)),
+      local.set(va, f32x4.splat(get(sa))),
+      local.set(vb, f32x4.splat(get(sb))),
+      // dx.
+      loops.each(
+        (o) =>
+          v128.store(
+            at(py, o),
+            f32x4.mul(
+              f32x4.sub(
+                f32x4.sub(f32x4.mul(v128.load(at(pg, o)), v128.load(at(gamma, o))), get(va)),
+                f32x4.mul(f32x4.mul(f32x4.sub(v128.load(at(px, o)), get(vmean)), get(vrstd)), get(vb)),
+              ),
+              get(vrstd),
+            ),
+          ),
+        (o) =>
+          f32.store(
+            at(py, o),
+            f32.mul(
+              f32.sub(
+                f32.sub(f32.mul(f32.load(at(pg, o)), f32.load(at(gamma, o))), get(sa)),
+                f32.mul(f32.mul(f32.sub(f32.load(at(px, o)), get(mean)), get(rstd)), get(sb)),
+              ),
+              get(rstd),
+            ),
+          ),
+      ),
+    ),
+  );
+}
+
+/** Builds the module: imports `env.memory` (shared), exports `softmaxRows`, `layerNormRows` and `layerNormBackwardRows`. */
 export function buildRowwiseModule(memory = { min: 1, max: 32768, shared: true }): Uint8Array<ArrayBuffer> {
   const mod = new ModuleBuilder();
   mod.importMemory('env', 'memory', memory.min, memory.max, memory.shared);
   emitSoftmax(mod);
   emitLayerNorm(mod);
+  emitLayerNormBackward(mod);
   return mod.build();
 }
