@@ -67,9 +67,13 @@ const CONTROL_WORDS = DONE + MAX_THREADS;
 
 /**
  * How long a thread polls before sleeping in Atomics.wait. A futex wake-up costs tens of
- * microseconds; back-to-back matmuls (a training step) mostly find the next job while polling.
+ * microseconds; back-to-back matmuls mostly find the next job while polling. In a transformer
+ * layer step the products are 0.2-2 ms apart (GELU, layer norm, attention run between them), so a
+ * 0.05 ms poll missed most of them: 0.5 ms took the step from ~47 to ~46 ms on an idle 2-core box
+ * (two rounds; 2 ms gained nothing more). Workers poll only after a job that woke them (products
+ * too small to share run on the caller alone), so a step of small products keeps them asleep.
  */
-export const SPIN_MS = 0.05;
+export const SPIN_MS = 0.5;
 /**
  * Chunks per thread. Each chunk re-packs B (O(KN)), so fewer is cheaper on an idle machine;
  * more balances better when threads get preempted. Two costs ~2% at 512^2.
