@@ -1,10 +1,11 @@
 /**
  * How long one VLMo-tiny training step of each stage takes on this machine (forward, backward,
  * AdamW), at a few batch sizes, on random data of the real shapes. Used to size the default run.
+ * Each step runs inside `tidy`, as training does.
  *
  *   npx tsx bench/vlmo_step.ts [--batch 16,32] [--repeats 3] [--device cpu]
  */
-import { getBackend, ones, randint, randn, Rng, setDefaultDevice, tensor } from '../engine/index.js';
+import { getBackend, ones, randint, randn, Rng, setDefaultDevice, tensor, tidy } from '../engine/index.js';
 import { AdamW, paramGroups } from '../nn/optim.js';
 import { vlmoTiny } from '../models/vlmo/config.js';
 import { mimObjective, textMlmObjective, vlObjective } from '../models/vlmo/objectives.js';
@@ -75,8 +76,9 @@ for (const stage of STAGES) {
     );
     const rng = new Rng(1),
       runs: { fwd: number; bwd: number; opt: number }[] = [];
-    stepOnce(stage, B, model, opt, rng);
-    for (let r = 0; r < repeats; r++) runs.push(stepOnce(stage, B, model, opt, rng));
+    // Each step inside one tidy scope, as the stage steps train (intermediates released at its end).
+    tidy(() => stepOnce(stage, B, model, opt, rng));
+    for (let r = 0; r < repeats; r++) runs.push(tidy(() => stepOnce(stage, B, model, opt, rng)));
     const med = (k: 'fwd' | 'bwd' | 'opt'): number =>
       runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
     const [f, b, o] = [med('fwd'), med('bwd'), med('opt')];
