@@ -126,16 +126,17 @@ function vectorLoop(fn: Func, n4: number, each: (r: Regs, at: Code) => Code): Co
 }
 
 /** y[i] = body(x[i]) over n4 floats. */
-function emitForward(mod: ModuleBuilder, name: string, body: Body): void {
+function emitForward(mod: ModuleBuilder, name: string, body: Body): Func {
   const fn = mod.func(['i32', 'i32', 'i32'], [], name);
   const [x, y, n4] = [0, 1, 2];
   fn.body = vectorLoop(fn, n4, (r, at) =>
     seq(local.set(r.v, v128.load(i32.add(get(x), at))), v128.store(i32.add(get(y), at), body(fn, r, r.v))),
   );
+  return fn;
 }
 
 /** y[i] = g[i] · body(x[i]) over n4 floats. */
-function emitBackward(mod: ModuleBuilder, name: string, body: Body): void {
+function emitBackward(mod: ModuleBuilder, name: string, body: Body): Func {
   const fn = mod.func(['i32', 'i32', 'i32', 'i32'], [], name);
   const [g, x, y, n4] = [0, 1, 2, 3];
   fn.body = vectorLoop(fn, n4, (r, at) =>
@@ -144,6 +145,7 @@ function emitBackward(mod: ModuleBuilder, name: string, body: Body): void {
       v128.store(i32.add(get(y), at), f32x4.mul(v128.load(i32.add(get(g), at)), body(fn, r, r.v))),
     ),
   );
+  return fn;
 }
 
 /** The exports of the GELU module. */
@@ -154,13 +156,20 @@ export interface GeluFns {
   geluTanhBwd(g: number, x: number, y: number, n4: number): void;
 }
 
+/** Emits the four kernels of GeluFns into `mod` (exported under their names) and returns them. */
+export function emitGeluKernels(mod: ModuleBuilder): Record<keyof GeluFns, Func> {
+  return {
+    geluErf: emitForward(mod, 'geluErf', geluErfBody),
+    geluTanh: emitForward(mod, 'geluTanh', geluTanhBody),
+    geluErfBwd: emitBackward(mod, 'geluErfBwd', geluErfGradBody),
+    geluTanhBwd: emitBackward(mod, 'geluTanhBwd', geluTanhGradBody),
+  };
+}
+
 /** Builds the module: imports `env.memory` (shared), exports the four kernels of GeluFns. */
 export function buildGeluModule(memory = { min: 1, max: 32768, shared: true }): Uint8Array<ArrayBuffer> {
   const mod = new ModuleBuilder();
   mod.importMemory('env', 'memory', memory.min, memory.max, memory.shared);
-  emitForward(mod, 'geluErf', geluErfBody);
-  emitForward(mod, 'geluTanh', geluTanhBody);
-  emitBackward(mod, 'geluErfBwd', geluErfGradBody);
-  emitBackward(mod, 'geluTanhBwd', geluTanhGradBody);
+  emitGeluKernels(mod);
   return mod.build();
 }

@@ -12,9 +12,18 @@
 import { f32, f32x4, ModuleBuilder } from './emit.js';
 import { layerNormBackwardFallback, layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
 import { matmulFallback } from './fallback.js';
-import { buildGeluModule, type GeluFns } from './gelu_kernel.js';
+import type { GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
-import { buildGemmModule, DEFAULT_CONFIG, DESC_BYTES, scratchBytes, writeDesc } from './matmul_kernel.js';
+import {
+  buildGemmModule,
+  DEFAULT_CONFIG,
+  Desc,
+  DESC_BYTES,
+  GELU_KINDS,
+  GELU_UNIT,
+  scratchBytes,
+  writeDesc,
+} from './matmul_kernel.js';
 import { poolWarmUp, prefault, warmUpHere, warmUpJob } from './warm_up.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { ResidentArrays } from './resident.js';
@@ -32,6 +41,11 @@ export { workersAvailable } from './workers.js';
  * (staging, descriptor, call) is 2-6 us. Measured crossover: 12^3 (docs/fast_cpu.md).
  */
 export const WASM_MIN_WORK = 12 * 12 * 12;
+/**
+ * From this many floats GELU runs on the GEMM's threads (its kernels are in the same module): a
+ * pool call costs tens of microseconds, GELU ~1.5-3 ns a float, so the split pays from here.
+ */
+export const GELU_PARALLEL_MIN = 32768;
 /** Below this many elements the row-wise kernels run in plain TS. */
 export const ROWWISE_MIN_ELEMENTS = 256;
 /**
@@ -53,7 +67,8 @@ interface Runtime {
   prefaulted?: boolean; // startThreads faulted in the heap's first PREFAULT_BYTES
   pool?: GemmPool;
   rowwise?: RowwiseFns;
-  gelu?: GeluFns;
+  gelu: GeluFns; // the GEMM module's GELU kernels (this thread's instance)
+  geluDesc: number; // byte address of the GELU job descriptor (a job the pool's threads share)
   extra?: Map<string, unknown>;
 }
 interface RowwiseFns {
@@ -259,8 +274,16 @@ function ensureRuntime(): Runtime {
     const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
     const heap = new WasmHeap(maxMb * 1024 * 1024);
     const module = new WebAssembly.Module(buildGemmModule({ ...DEFAULT_CONFIG, fma: wasmFma() }));
-    const gemm = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports['gemm'] as GemmFn;
-    runtime = { heap, module, gemm, desc: heap.alloc(DESC_BYTES), warmDesc: warmUpJob(heap) };
+    const exports = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports;
+    runtime = {
+      heap,
+      module,
+      gemm: exports['gemm'] as GemmFn,
+      gelu: exports as unknown as GeluFns,
+      desc: heap.alloc(DESC_BYTES),
+      geluDesc: heap.alloc(DESC_BYTES),
+      warmDesc: warmUpJob(heap),
+    };
     livePool(runtime);
   }
   return runtime;
@@ -481,10 +504,9 @@ export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none'
   if (len < ROWWISE_MIN_ELEMENTS || !wasmSimdAvailable()) return false;
   const rt = ensureRuntime(),
     { heap } = rt;
-  rt.gelu ??= new WebAssembly.Instance(new WebAssembly.Module(buildGeluModule()), { env: { memory: heap.memory } })
-    .exports as unknown as GeluFns;
   // Lengths padded to a multiple of 4 lanes, so the kernel needs no scalar tail.
   const n4 = (len + 3) & ~3;
+  const name = `${approximate === 'tanh' ? 'geluTanh' : 'geluErf'}${g ? 'Bwd' : ''}` as const;
   try {
     inHeap(
       heap,
@@ -497,8 +519,19 @@ export function geluWasm(x: Float32Array, out: Float32Array, approximate: 'none'
       out,
       n4,
       ([px, pg], py) => {
-        if (g) (approximate === 'tanh' ? rt.gelu!.geluTanhBwd : rt.gelu!.geluErfBwd)(pg!, px!, py, n4);
-        else (approximate === 'tanh' ? rt.gelu!.geluTanh : rt.gelu!.geluErf)(px!, py, n4);
+        if (threadCount > 1 && n4 >= GELU_PARALLEL_MIN) {
+          // Shared with the GEMM's threads: units of GELU_UNIT floats claimed like row tiles.
+          const d = heap.i32(rt.geluDesc, DESC_BYTES / 4);
+          d[Desc.kind] = GELU_KINDS.indexOf(name) + 1;
+          d[Desc.geluX] = px!;
+          d[Desc.geluG] = pg ?? 0;
+          d[Desc.geluY] = py;
+          d[Desc.geluN4] = n4;
+          // A unit computed again from scratch gives the same bits, unless it overwrote its input.
+          const redoable = py !== px && py !== pg;
+          livePool(rt).run(rt.geluDesc, Math.ceil(n4 / GELU_UNIT), threadCount, 1, redoable);
+        } else if (g) rt.gelu[name as 'geluErfBwd' | 'geluTanhBwd'](pg!, px!, py, n4);
+        else rt.gelu[name as 'geluErf' | 'geluTanh'](px!, py, n4);
       },
     );
   } catch (e) {

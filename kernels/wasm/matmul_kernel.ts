@@ -16,6 +16,7 @@
  */
 import { ctl, f32, forRange, get, i32, local, seq, v128, f32x4, ModuleBuilder, type Code, type Func } from './emit.js';
 import type { WasmHeap } from './memory.js';
+import { emitGeluKernels } from './gelu_kernel.js';
 import type { MatmulPlan } from './options.js';
 
 /** Blocking parameters. MR x NR is the register tile; NR must be a multiple of 4 (one v128). */
@@ -62,7 +63,17 @@ export const Desc = {
   aInnerStride: 16,
   bInnerStride: 17,
   cInnerStride: 18,
+  // Job kind (0: GEMM, the fields above; else GELU_KINDS[kind - 1] over the fields below).
+  kind: 24,
+  geluX: 25,
+  geluG: 26,
+  geluY: 27,
+  geluN4: 28,
 } as const;
+/** The GELU kernels a job of kind k + 1 runs (gelu_kernel.ts), each over units of GELU_UNIT floats. */
+export const GELU_KINDS = ['geluErf', 'geluTanh', 'geluErfBwd', 'geluTanhBwd'] as const;
+/** Floats per work unit of a GELU job (a multiple of 16: whole unrolled vector groups). */
+export const GELU_UNIT = 8192;
 /** Bytes reserved for one descriptor. */
 export const DESC_BYTES = 128;
 
@@ -73,6 +84,7 @@ export function writeDesc(heap: WasmHeap, at: number, p: MatmulPlan, aPtr: numbe
   d[Desc.n] = p.n;
   d[Desc.k] = p.k;
   d[Desc.accumulate] = p.accumulate ? 1 : 0;
+  d[Desc.kind] = 0;
   // op(A)[i][k] at a + i*rowStride + k*colStride: a transposed A swaps the strides.
   d[Desc.aPtr] = aPtr;
   d[Desc.aBatchStride] = 4 * p.aBatchStride;
@@ -426,6 +438,34 @@ function emitGemmItem(
 }
 
 /**
+ * geluJob(desc, u0, u1): units [u0, u1) of a GELU job, unit u being floats [u, u + 1) * GELU_UNIT
+ * of the n4 (a multiple of 4) at the descriptor's x (g) and y.
+ */
+function emitGeluJob(mod: ModuleBuilder, gelu: Record<(typeof GELU_KINDS)[number], Func>): Func {
+  const fn = mod.func(['i32', 'i32', 'i32'], []);
+  const [desc, u0, u1] = [0, 1, 2];
+  const [kind, from, to, off] = [fn.local('i32'), fn.local('i32'), fn.local('i32'), fn.local('i32')];
+  const field = (f: number): Code => i32.load(get(desc), 4 * f);
+  const at = (f: number): Code => i32.add(field(f), get(off));
+  const count = i32.sub(get(to), get(from));
+  fn.body = seq(
+    local.set(kind, field(Desc.kind)),
+    local.set(from, i32.mul(get(u0), i32.const(GELU_UNIT))),
+    local.set(to, i32.min_s(field(Desc.geluN4), i32.mul(get(u1), i32.const(GELU_UNIT)))),
+    local.set(off, i32.shl(get(from), i32.const(2))),
+    ...GELU_KINDS.map((name, k) =>
+      ctl.if(
+        i32.eq(get(kind), i32.const(k + 1)),
+        name.endsWith('Bwd')
+          ? ctl.call(gelu[name], at(Desc.geluG), at(Desc.geluX), at(Desc.geluY), count)
+          : ctl.call(gelu[name], at(Desc.geluX), at(Desc.geluY), count),
+      ),
+    ),
+  );
+  return fn;
+}
+
+/**
  * Builds the GEMM module. It imports its (shared) memory as `env.memory` and exports
  * `gemm(desc, u0, u1, scratch)`: work units [u0, u1) of the job at `desc`, where unit u is the
  * MR-row tile u % tiles of batch item floor(u / tiles), tiles = ceil(m / MR). `scratch` must
@@ -444,6 +484,9 @@ export function buildGemmModule(
   const edge = emitEdgeTile(mod, c, kernel);
   const item = emitGemmItem(mod, c, { kernel, edge, packA: emitPack(mod, c.MR), packB: emitPack(mod, c.NR) });
 
+  const gelu = emitGeluKernels(mod);
+  const geluJob = emitGeluJob(mod, gelu);
+
   const gemm = mod.func(['i32', 'i32', 'i32', 'i32'], [], 'gemm');
   const [desc, u0, u1, scratch] = [0, 1, 2, 3];
   const [m, tiles, u, bi, t0, t1] = [
@@ -454,7 +497,7 @@ export function buildGemmModule(
     gemm.local('i32'),
     gemm.local('i32'),
   ];
-  gemm.body = seq(
+  const gemmBody = seq(
     local.set(m, i32.load(get(desc), 4 * Desc.m)),
     local.set(tiles, i32.div_s(i32.add(get(m), i32.const(c.MR - 1)), i32.const(c.MR))),
     // Each pass handles the units of one batch item: tiles [t0, t1) of item bi.
@@ -475,6 +518,12 @@ export function buildGemmModule(
         get(scratch),
       ),
     ),
+  );
+  // A GELU job shares the pool's entry point: same threads, same protocol.
+  gemm.body = ctl.if(
+    i32.eq(i32.load(get(desc), 4 * Desc.kind), i32.const(0)),
+    gemmBody,
+    ctl.call(geluJob, get(desc), get(u0), get(u1)),
   );
   return mod.build();
 }

@@ -4,7 +4,16 @@
 // polynomial e^x (2e-7 relative); the bound, 2e-6 · (1 + |ref|), is float32 rounding of a
 // handful of operations on top of that.
 import t from 'tap';
-import { geluWasm, ROWWISE_MIN_ELEMENTS, shutdown } from '../../kernels/wasm/index.js';
+import {
+  GELU_PARALLEL_MIN,
+  geluWasm,
+  ROWWISE_MIN_ELEMENTS,
+  setThreads,
+  shutdown,
+  startThreads,
+  takeResident,
+  threads,
+} from '../../kernels/wasm/index.js';
 import { geluErf, geluErfGrad, geluTanh, geluTanhGrad } from '../../engine/ops/scalar_math.js';
 import { Rng } from '../../engine/index.js';
 
@@ -51,5 +60,37 @@ t.test('geluWasm declines small inputs and checks lengths', async (t) => {
   t.throws(
     () => geluWasm(new Float32Array(300), new Float32Array(300), 'none', new Float32Array(3)),
     /gelu: x, out, g lengths differ/,
+  );
+});
+
+t.test('large GELUs run on the GEMM threads: the same bits as on one thread, in place too', async (t) => {
+  const before = threads();
+  t.teardown(() => setThreads(before));
+  const n = GELU_PARALLEL_MIN * 3 + 7; // several units, an odd tail
+  const x = inputs(n, 5),
+    g = inputs(n, 6).map((v) => v / 8);
+  const run = (count: number) => {
+    setThreads(count);
+    const out: Float32Array[] = [];
+    for (const approximate of ['none', 'tanh'] as const) {
+      const y = new Float32Array(n),
+        gy = new Float32Array(n);
+      geluWasm(x, y, approximate);
+      geluWasm(x, gy, approximate, g);
+      const inPlace = takeResident(n)!; // resident and overwritten where it is read
+      inPlace.set(x);
+      geluWasm(inPlace, inPlace, approximate);
+      out.push(y, gy, inPlace.slice());
+    }
+    return out;
+  };
+  const one = run(1);
+  t.equal(await startThreads(2), 2, 'two threads started');
+  const two = run(2);
+  one.forEach((a, i) =>
+    t.ok(
+      a.every((v, j) => Object.is(v, two[i]![j])),
+      `result ${i}: same bits on 1 and 2 threads`,
+    ),
   );
 });
