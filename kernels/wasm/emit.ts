@@ -120,6 +120,23 @@ export const f32 = {
   store: (addr: Code, value: Code, offset = 0) => store('f32.store', addr, value, offset),
 };
 
+/** f64 scalar arithmetic and memory access, and the conversions to and from f32. */
+export const f64 = {
+  const: (x: number): Code => [Op['f64.const'], ...new Uint8Array(new Float64Array([x]).buffer)],
+  add: (a: Code, b: Code) => op('f64.add', a, b),
+  sub: (a: Code, b: Code) => op('f64.sub', a, b),
+  mul: (a: Code, b: Code) => op('f64.mul', a, b),
+  div: (a: Code, b: Code) => op('f64.div', a, b),
+  sqrt: (a: Code) => op('f64.sqrt', a),
+  convert_i32_s: (a: Code) => op('f64.convert_i32_s', a),
+  /** An f32 value widened (exactly) to f64. */
+  promote_f32: (a: Code) => op('f64.promote_f32', a),
+  /** An f64 value rounded to f32 (to nearest, ties to even, as a Float32Array store). */
+  demote_to_f32: (a: Code) => op('f32.demote_f64', a),
+  load: (addr: Code, offset = 0) => load('f64.load', addr, offset),
+  store: (addr: Code, value: Code, offset = 0) => store('f64.store', addr, value, offset),
+};
+
 /** 128-bit vector memory access and constants. */
 export const v128 = {
   load: (addr: Code, offset = 0) => simdMem('v128.load', offset, addr),

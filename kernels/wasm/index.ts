@@ -74,7 +74,16 @@ interface Runtime {
 interface RowwiseFns {
   softmaxRows(x: number, y: number, rows: number, n: number): void;
   layerNormRows(x: number, y: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
-  layerNormBackwardRows(g: number, x: number, gamma: number, y: number, rows: number, n: number, eps: number): void;
+  layerNormBackwardRows(
+    g: number,
+    x: number,
+    gamma: number,
+    y: number,
+    rows: number,
+    n: number,
+    eps: number,
+    acc: number,
+  ): void;
 }
 let runtime: Runtime | undefined;
 let simd: boolean | undefined;
@@ -410,8 +419,8 @@ export function layerNorm(
 /**
  * Row-wise layer norm's backward: with x̂ the normalized x (the forward's statistics), out holds
  * dx [rows, n], then dgamma [n] = Σ_rows g·x̂ and dbeta [n] = Σ_rows g: [(rows + 2) * n] in all.
- * Float32 runs in WASM SIMD (float32 sums, within ~1e-5 relative of the float64 fallback); float64
- * and small inputs run the plain-TS fallback.
+ * Float32 runs in WASM (float64 scalar arithmetic in the plain-TS loop's order: the same bits);
+ * float64 and small inputs run the plain-TS loop itself.
  */
 export function layerNormBackward(
   g: FloatArray,
@@ -441,7 +450,14 @@ export function layerNormBackward(
       ],
       out.subarray(0, len + 2 * n),
       len + 2 * n,
-      ([pg, px, pgamma], py) => rowwise().layerNormBackwardRows(pg!, px!, pgamma!, py, rows, n, eps),
+      ([pg, px, pgamma], py) => {
+        const acc = ensureRuntime().heap.alloc(16 * n); // dgamma and dbeta in float64
+        try {
+          rowwise().layerNormBackwardRows(pg!, px!, pgamma!, py, rows, n, eps, acc);
+        } finally {
+          ensureRuntime().heap.free(acc);
+        }
+      },
     );
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;

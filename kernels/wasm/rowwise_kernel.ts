@@ -5,8 +5,9 @@
  *   softmaxRows(x, y, rows, n):   y = e^(x - max x) / sum e^(x - max x), per row of n
  *   layerNormRows(x, y, gamma, beta, rows, n, eps):
  *                                 y = (x - mean) / sqrt(var + eps) * gamma + beta, per row
- *   layerNormBackwardRows(g, x, gamma, y, rows, n, eps):
- *                                 its backward: dx rows, then dgamma and dbeta rows
+ *   layerNormBackwardRows(g, x, gamma, y, rows, n, eps, acc):
+ *                                 its backward: dx rows, then dgamma and dbeta rows (float64,
+ *                                 the same bits as the plain-TS loop)
  *
  * Pointers are byte addresses in the shared heap; y may equal x (in place). Rows are processed
  * four lanes at a time, plus a scalar tail when n % 4 != 0. Sums keep four lane partials and
@@ -15,6 +16,7 @@
 import {
   f32,
   f32x4,
+  f64,
   forRange,
   get,
   i32,
@@ -226,29 +228,31 @@ function emitLayerNorm(mod: ModuleBuilder): void {
 }
 
 /**
- * layerNormBackwardRows(g, x, gamma, y, rows, n, eps): with x̂ = (x - mean) * rstd per row (the
- * forward's statistics, recomputed the forward's way), writes dx to y's first `rows` rows,
- *   dx = (g·gamma - mean_j(g·gamma) - x̂ · mean_j(g·gamma·x̂)) · rstd,
- * then dgamma = Σ_rows g·x̂ and dbeta = Σ_rows g as rows `rows` and `rows + 1` of y, each column
- * summed in row order (so the result does not depend on anything but the inputs).
+ * layerNormBackwardRows(g, x, gamma, y, rows, n, eps, acc): layer norm's backward on float32
+ * arrays, computed in float64 scalar arithmetic in exactly the order of the plain-TS loop
+ * (kernels/cpu/rowwise.ts, `layerNormBackwardFallback`), so it gives the same bits: a fused op's
+ * backward must not change a training run. Per row, with mean and rstd = 1/sqrt(var + eps) over
+ * the row and x̂ = (x - mean)·rstd:
+ *   dx = (g·gamma - Σ(g·gamma)/n - x̂ · Σ(g·gamma·x̂)/n) · rstd  -> y's first `rows` rows
+ *   dgamma += g·x̂, dbeta += g                                   -> rows `rows`, `rows + 1` of y
+ * `acc` is 2n float64 of scratch for dgamma and dbeta (8-byte aligned). Pointers in bytes.
+ * (Faster than the TS loop, whose element reads V8 sees as several array types, ~3.5x on [512, 256].)
  */
 function emitLayerNormBackward(mod: ModuleBuilder): void {
-  const fn = mod.func(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f32'], [], 'layerNormBackwardRows');
-  const [g, x, gamma, y, rows, n, eps] = [0, 1, 2, 3, 4, 5, 6];
-  const [r, px, pg, py, pw, pb, j] = Array.from({ length: 7 }, () => fn.local('i32'));
-  const [mean, rstd, d, sa, sb, xh, gw] = Array.from({ length: 7 }, () => fn.local('f32'));
-  const [vacc, vmean, vrstd, vd, va, vb, vxh, vgw, vg, tmp] = Array.from({ length: 10 }, () => fn.local('v128'));
-  const loops = rowLoops(fn, n);
-  const at = (p: number, off: Code): Code => i32.add(get(p), off);
-  const invN = f32.div(f32.const(1), f32.convert_i32_s(get(n)));
+  const fn = mod.func(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f64', 'i32'], [], 'layerNormBackwardRows');
+  const [g, x, gamma, y, rows, n, eps, acc] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [r, j, px, pg, py, pw, pb] = Array.from({ length: 7 }, () => fn.local('i32'));
+  const [mean, rstd, d, sa, sb, xh, gj, gw, nf] = Array.from({ length: 9 }, () => fn.local('f64'));
   const rowBytes = i32.shl(get(n), i32.const(2));
+  const f4 = (p: number): Code => i32.add(get(p), i32.shl(get(j), i32.const(2))); // float j of a row
+  const f8 = (p: number): Code => i32.add(get(p), i32.shl(get(j), i32.const(3))); // float64 j of acc
+  const ld = (p: number): Code => f64.promote_f32(f32.load(f4(p)));
+  const each = (...body: Code[]): Code => forRange(j, i32.const(0), get(n), i32.const(1), ...body);
   fn.body = seq(
-    loops.init,
-    local.set(pw, i32.add(get(y), i32.mul(get(rows), rowBytes))),
-    local.set(pb, i32.add(get(pw), rowBytes)),
-    // dgamma and dbeta start at zero.
-    forRange(j, i32.const(0), get(n), i32.const(1), f32.store(at(pw, i32.shl(get(j), i32.const(2))), f32.const(0))),
-    forRange(j, i32.const(0), get(n), i32.const(1), f32.store(at(pb, i32.shl(get(j), i32.const(2))), f32.const(0))),
+    local.set(nf, f64.convert_i32_s(get(n))),
+    local.set(pw, get(acc)),
+    local.set(pb, i32.add(get(acc), i32.shl(get(n), i32.const(3)))),
+    each(f64.store(f8(pw), f64.const(0)), f64.store(f8(pb), f64.const(0))),
     forRange(
       r,
       i32.const(0),
@@ -257,93 +261,41 @@ function emitLayerNormBackward(mod: ModuleBuilder): void {
       local.set(px, i32.add(get(x), i32.mul(get(r), rowBytes))),
       local.set(pg, i32.add(get(g), i32.mul(get(r), rowBytes))),
       local.set(py, i32.add(get(y), i32.mul(get(r), rowBytes))),
-      // Mean and rstd exactly as layerNormRows computes them.
-      local.set(d, f32.load(get(px))),
-      local.set(vmean, f32x4.splat(get(d))),
-      local.set(vacc, v128.zero()),
-      local.set(mean, f32.const(0)),
-      loops.each(
-        (o) => local.set(vacc, f32x4.add(get(vacc), f32x4.sub(v128.load(at(px, o)), get(vmean)))),
-        (o) => local.set(mean, f32.add(get(mean), f32.sub(f32.load(at(px, o)), get(d)))),
+      // rowStats: the mean, then the biased variance around it, each summed in order.
+      local.set(mean, f64.const(0)),
+      each(local.set(mean, f64.add(get(mean), ld(px)))),
+      local.set(mean, f64.div(get(mean), get(nf))),
+      local.set(rstd, f64.const(0)),
+      each(local.set(d, f64.sub(ld(px), get(mean))), local.set(rstd, f64.add(get(rstd), f64.mul(get(d), get(d))))),
+      local.set(rstd, f64.div(f64.const(1), f64.sqrt(f64.add(f64.div(get(rstd), get(nf)), get(eps))))),
+      local.set(sa, f64.const(0)),
+      local.set(sb, f64.const(0)),
+      each(
+        local.set(xh, f64.mul(f64.sub(ld(px), get(mean)), get(rstd))),
+        local.set(gj, ld(pg)),
+        local.set(gw, f64.mul(get(gj), ld(gamma))),
+        local.set(sa, f64.add(get(sa), get(gw))),
+        local.set(sb, f64.add(get(sb), f64.mul(get(gw), get(xh)))),
+        f64.store(f8(pw), f64.add(f64.load(f8(pw)), f64.mul(get(gj), get(xh)))),
+        f64.store(f8(pb), f64.add(f64.load(f8(pb)), get(gj))),
       ),
-      local.set(mean, f32.add(get(d), f32.mul(f32.add(lanesSum(get(vacc), tmp), get(mean)), invN))),
-      local.set(vmean, f32x4.splat(get(mean))),
-      local.set(vacc, v128.zero()),
-      local.set(rstd, f32.const(0)),
-      loops.each(
-        (o) =>
-          seq(
-            local.set(vd, f32x4.sub(v128.load(at(px, o)), get(vmean))),
-            local.set(vacc, f32x4.add(get(vacc), f32x4.mul(get(vd), get(vd)))),
+      local.set(sa, f64.div(get(sa), get(nf))),
+      local.set(sb, f64.div(get(sb), get(nf))),
+      each(
+        local.set(xh, f64.mul(f64.sub(ld(px), get(mean)), get(rstd))),
+        f32.store(
+          f4(py),
+          f64.demote_to_f32(
+            f64.mul(f64.sub(f64.sub(f64.mul(ld(pg), ld(gamma)), get(sa)), f64.mul(get(xh), get(sb))), get(rstd)),
           ),
-        (o) =>
-          seq(
-            local.set(d, f32.sub(f32.load(at(px, o)), get(mean))),
-            local.set(rstd, f32.add(get(rstd), f32.mul(get(d), get(d)))),
-          ),
-      ),
-      local.set(
-        rstd,
-        f32.div(f32.const(1), f32.sqrt(f32.add(f32.mul(f32.add(lanesSum(get(vacc), tmp), get(rstd)), invN), get(eps)))),
-      ),
-      local.set(vrstd, f32x4.splat(get(rstd))),
-      // Row sums of g·gamma and g·gamma·x̂; column sums into dgamma and dbeta.
-      local.set(va, v128.zero()),
-      local.set(vb, v128.zero()),
-      local.set(sa, f32.const(0)),
-      local.set(sb, f32.const(0)),
-      loops.each(
-        (o) =>
-          seq(
-            local.set(vg, v128.load(at(pg, o))),
-            local.set(vxh, f32x4.mul(f32x4.sub(v128.load(at(px, o)), get(vmean)), get(vrstd))),
-            local.set(vgw, f32x4.mul(get(vg), v128.load(at(gamma, o)))),
-            local.set(va, f32x4.add(get(va), get(vgw))),
-            local.set(vb, f32x4.add(get(vb), f32x4.mul(get(vgw), get(vxh)))),
-            v128.store(at(pw, o), f32x4.add(v128.load(at(pw, o)), f32x4.mul(get(vg), get(vxh)))),
-            v128.store(at(pb, o), f32x4.add(v128.load(at(pb, o)), get(vg))),
-          ),
-        (o) =>
-          seq(
-            local.set(d, f32.load(at(pg, o))),
-            local.set(xh, f32.mul(f32.sub(f32.load(at(px, o)), get(mean)), get(rstd))),
-            local.set(gw, f32.mul(get(d), f32.load(at(gamma, o)))),
-            local.set(sa, f32.add(get(sa), get(gw))),
-            local.set(sb, f32.add(get(sb), f32.mul(get(gw), get(xh)))),
-            f32.store(at(pw, o), f32.add(f32.load(at(pw, o)), f32.mul(get(d), get(xh)))),
-            f32.store(at(pb, o), f32.add(f32.load(at(pb, o)), get(d))),
-          ),
-      ),
-      local.set(sa, f32.mul(f32.add(lanesSum(get(va), tmp), get(sa)), invN)),
-      local.set(sb, f32.mul(f32.add(lanesSum(get(vb), tmp), get(sb)), invN)),
-      local.set(va, f32x4.splat(get(sa))),
-      local.set(vb, f32x4.splat(get(sb))),
-      // dx.
-      loops.each(
-        (o) =>
-          v128.store(
-            at(py, o),
-            f32x4.mul(
-              f32x4.sub(
-                f32x4.sub(f32x4.mul(v128.load(at(pg, o)), v128.load(at(gamma, o))), get(va)),
-                f32x4.mul(f32x4.mul(f32x4.sub(v128.load(at(px, o)), get(vmean)), get(vrstd)), get(vb)),
-              ),
-              get(vrstd),
-            ),
-          ),
-        (o) =>
-          f32.store(
-            at(py, o),
-            f32.mul(
-              f32.sub(
-                f32.sub(f32.mul(f32.load(at(pg, o)), f32.load(at(gamma, o))), get(sa)),
-                f32.mul(f32.mul(f32.sub(f32.load(at(px, o)), get(mean)), get(rstd)), get(sb)),
-              ),
-              get(rstd),
-            ),
-          ),
+        ),
       ),
     ),
+    // dgamma and dbeta, rounded to float32 once.
+    local.set(py, i32.add(get(y), i32.mul(get(rows), rowBytes))),
+    each(f32.store(f4(py), f64.demote_to_f32(f64.load(f8(pw))))),
+    local.set(py, i32.add(get(py), rowBytes)),
+    each(f32.store(f4(py), f64.demote_to_f32(f64.load(f8(pb))))),
   );
 }
 

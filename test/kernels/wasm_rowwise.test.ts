@@ -147,14 +147,8 @@ t.test('float32 layer norm: within 5e-6 * (|ref| + 1) + conditioning', async (t)
   t.pass();
 });
 
-/**
- * The float32 layer-norm backward against the float64 fallback on the same float32 inputs. Bounds
- * from float32 rounding: an n-term float32 sum is within ~n·2^-24 of its terms' magnitude, and x̂
- * inherits float32's rounding of x − mean, an error of ~2^-24·|mean|·rstd (the row's
- * conditioning, as in the forward's bound). dx is scaled by the row's natural magnitude
- * rstd·mean|g·gamma|; dgamma and dbeta by Σ_rows |g|·(|x̂| + 1).
- */
-t.test('float32 layer-norm backward: within float32 rounding of the float64 fallback', async (t) => {
+/** The float32 layer-norm backward kernel computes what the plain-TS loop computes, bit for bit. */
+t.test('float32 layer-norm backward: the same bits as the plain-TS loop', async (t) => {
   fc.assert(
     fc.property(shape, fc.integer({ min: 1, max: 40 }), ({ n, scale, offset, seed }, rows0) => {
       const rows = rows0 * n < ROWWISE_MIN_ELEMENTS ? Math.ceil(ROWWISE_MIN_ELEMENTS / n) : rows0; // the WASM path
@@ -162,46 +156,11 @@ t.test('float32 layer-norm backward: within float32 rounding of the float64 fall
       const g = values(rows * n, 1, 0.2, seed + 3);
       const gamma = values(n, 1, 1, seed + 1);
       const got = new Float32Array((rows + 2) * n),
-        want = new Float64Array((rows + 2) * n);
+        want = new Float32Array((rows + 2) * n);
       layerNormBackward(g, x, gamma, got, rows, n, 1e-5);
-      layerNormBackwardFallback(
-        Float64Array.from(g),
-        Float64Array.from(x),
-        Float64Array.from(gamma),
-        want,
-        rows,
-        n,
-        1e-5,
-      );
-      const colScale = new Float64Array(n);
-      let worstCond = 0;
-      for (let r = 0; r < rows; r++) {
-        const o = r * n;
-        let m = 0,
-          v = 0,
-          gg = 0;
-        for (let j = 0; j < n; j++) m += x[o + j]!;
-        m /= n;
-        for (let j = 0; j < n; j++) v += (x[o + j]! - m) ** 2;
-        const rstd = 1 / Math.sqrt(v / n + 1e-5),
-          cond = 1 + Math.abs(m) * rstd;
-        worstCond = Math.max(worstCond, cond);
-        for (let j = 0; j < n; j++) {
-          gg += Math.abs(g[o + j]! * gamma[j]!) / n;
-          colScale[j] += Math.abs(g[o + j]!) * (Math.abs((x[o + j]! - m) * rstd) + 1);
-        }
-        const tol = 8 * n * 2 ** -24 * cond;
-        for (let j = 0; j < n; j++) {
-          const i = o + j;
-          if (!(Math.abs(got[i]! - want[i]!) <= tol * (Math.abs(want[i]!) + rstd * gg)))
-            throw new Error(`dx rows=${rows} n=${n} i=${i}: ${got[i]} vs ${want[i]}`);
-        }
-      }
-      for (let k = 0; k < 2 * n; k++) {
-        const i = rows * n + k;
-        const tol = 8 * (rows + n) * 2 ** -24 * worstCond;
-        if (!(Math.abs(got[i]! - want[i]!) <= tol * colScale[k % n]!))
-          throw new Error(`${k < n ? 'dgamma' : 'dbeta'} rows=${rows} n=${n} j=${k % n}: ${got[i]} vs ${want[i]}`);
+      layerNormBackwardFallback(g, x, gamma, want, rows, n, 1e-5);
+      for (let i = 0; i < got.length; i++) {
+        if (!Object.is(got[i], want[i])) throw new Error(`rows=${rows} n=${n} i=${i}: ${got[i]} vs ${want[i]}`);
       }
     }),
     { numRuns: cases(60, 300) },
