@@ -42,10 +42,12 @@ export { workersAvailable } from './workers.js';
  */
 export const WASM_MIN_WORK = 12 * 12 * 12;
 /**
- * From this many floats GELU runs on the GEMM's threads (its kernels are in the same module): a
- * pool call costs tens of microseconds, GELU ~1.5-3 ns a float, so the split pays from here.
+ * From this many floats GELU runs on the GEMM's threads (its kernels are in the same module). A
+ * pool call costs tens of microseconds while the workers poll, and ~50-100 us more to wake them
+ * when they sleep (a step of small products never wakes them): ALBEF-tiny's 70k-float GELUs got
+ * ~2 ms slower a step on 2 threads, the layer bench's 524k-float ones ~0.9 ms faster.
  */
-export const GELU_PARALLEL_MIN = 32768;
+export const GELU_PARALLEL_MIN = 262144;
 /** Below this many elements the row-wise kernels run in plain TS. */
 export const ROWWISE_MIN_ELEMENTS = 256;
 /**
