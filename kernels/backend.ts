@@ -99,6 +99,26 @@ export function isStridedMatmul(p: MatmulParams): boolean {
   return p.aRowStride !== undefined || p.bRowStride !== undefined || p.cOffsets !== undefined;
 }
 
+/**
+ * The scalars of one Adam(W) step (nn/optim_adam.ts), each already rounded to float32: β1, β2,
+ * 1 − β1, 1 − β2, λ, the AdamW decay factor 1 − lr·λ, −lr/(1 − β1^t), √(1 − β2^t), ε; and which
+ * terms apply (maximize negates the gradient, Adam adds λθ to it, AdamW scales θ).
+ */
+export interface AdamScalars {
+  b1: number;
+  b2: number;
+  c1: number;
+  c2: number;
+  wd: number;
+  decay: number;
+  negStep: number;
+  bc2: number;
+  eps: number;
+  negate: boolean;
+  l2: boolean;
+  scale: boolean;
+}
+
 /** One compute device. */
 export interface Backend {
   readonly device: string;
@@ -166,6 +186,10 @@ export interface Backend {
    * Returns null where the backend has no kernel for this dtype or size: the engine then runs
    * the op's elementwise scalar loop. */
   gelu?(x: Raw, approximate: 'none' | 'tanh', g?: Raw): Raw | null;
+  /** One float32 Adam(W) update (nn/optim_adam.ts): returns the new parameter buffer and updates
+   * m and v in place, with the same values as the optimizer's host loop. Null where the backend
+   * cannot (dtype, size, memory): the optimizer then runs its loop. */
+  adamStep?(p: Raw, grad: Raw, m: Raw, v: Raw, s: AdamScalars): Raw | null;
   /** Softmax's backward over rows of n: p ⊙ (d − Σ_row d ⊙ p), d = g (⊙ keep), the same bits as
    * those tensor ops on this dtype. Optional: where absent the engine runs the tensor ops. */
   softmaxBackward?(p: Raw, g: Raw, keep: Raw | null, n: number): Raw;

@@ -1,6 +1,6 @@
 /** Adam (L2 weight decay in the gradient) and AdamW (decoupled weight decay), as torch.optim 1.13. */
-import { keep } from '../engine/index.js';
-import type { Tensor, TypedArray } from '../engine/index.js';
+import { keep, Tensor } from '../engine/index.js';
+import type { TypedArray } from '../engine/index.js';
 import {
   checkFlag,
   checkRange,
@@ -79,6 +79,28 @@ abstract class AdamBase extends Optimizer<AdamOpts> {
     const m = s.expAvg as Tensor,
       v = s.expAvgSq as Tensor,
       vmax = g.amsgrad ? (s.maxExpAvgSq as Tensor) : null;
+    if (this.fused && !vmax && p.dtype === 'float32' && p.backend.adamStep) {
+      // The backend's kernel (cpu: WASM SIMD on resident arrays), the same values as the loop below.
+      const r = Math.fround;
+      const raw = p.backend.adamStep(p.raw, grad.raw, m.raw, v.raw, {
+        b1: r(b1),
+        b2: r(b2),
+        c1: r(1 - b1),
+        c2: r(1 - b2),
+        wd: r(g.weightDecay),
+        decay: r(k.decay),
+        negStep: r(k.negStepSize),
+        bc2: r(k.bc2Sqrt),
+        eps: r(g.eps),
+        negate: g.maximize,
+        l2: !this.decoupled && g.weightDecay !== 0,
+        scale: k.decay !== 1,
+      });
+      if (raw) {
+        p.assign(new Tensor(raw, p.shape, p.backend));
+        return;
+      }
+    }
     const host = this.fused ? [p, grad, m, v].map(hostArray) : [null];
     if (host.every((a) => a !== null) && (!vmax || hostArray(vmax))) {
       const [next, out] = freshHost(p);

@@ -5,6 +5,7 @@
  */
 import {
   allocArray,
+  type AdamScalars,
   type ArithOp,
   sizeOf,
   type Backend,
@@ -33,6 +34,7 @@ import {
   type FloatArray,
 } from '../wasm/index.js';
 import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
+import { adamWasm } from '../wasm/adam.js';
 import {
   layerNormBackwardFallback,
   layerNormFallback,
@@ -89,6 +91,15 @@ export interface CpuKernels {
   sumRows?(x: Float32Array, out: Float32Array, rows: number, n: number): boolean;
   /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
   gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
+  /** The Adam(W) update into `out` (m, v in place); false where it does not apply (Backend.adamStep). */
+  adamStep?(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    s: AdamScalars,
+  ): boolean;
   /** out row r = row r of each [rows, widths[i]] source in turn (concat); see Backend.concatRows. */
   concatRows?(srcs: readonly TypedArray[], widths: readonly number[], rows: number, out: TypedArray): void;
   /** A float32 result array inside the kernels' own memory, which they use without staging copies; null where none is left. */
@@ -310,6 +321,15 @@ export class CpuBackend implements Backend {
     this.recycle(out);
     return null;
   }
+  adamStep(p: Raw, grad: Raw, m: Raw, v: Raw, s: AdamScalars): Raw | null {
+    const arrays = [p, grad, m, v].map(host);
+    if (!this.kernels.adamStep || !arrays.every((a) => a instanceof Float32Array)) return null;
+    const out = this.out('float32', p.size) as Float32Array;
+    const [pa, ga, ma, va] = arrays as Float32Array[];
+    if (this.kernels.adamStep(pa!, ga!, ma!, va!, out, s)) return this.wrap(out, 'float32');
+    this.recycle(out);
+    return null;
+  }
   softmaxBackward(p: Raw, g: Raw, keep: Raw | null, n: number): Raw {
     const probs = host(p) as FloatArray,
       out = this.out(p.dtype, probs.length) as FloatArray;
@@ -405,6 +425,7 @@ export const cpu = new CpuBackend(
     takeResident,
     giveResident,
     concatRows,
+    adamStep: adamWasm,
   },
   poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
 );

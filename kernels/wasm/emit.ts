@@ -176,6 +176,9 @@ export const f32x4 = {
    */
   relaxed_madd: (a: Code, b: Code, c: Code) => simd('f32x4.relaxed_madd', a, b, c),
   div: (a: Code, b: Code) => simd('f32x4.div', a, b),
+  neg: (a: Code) => simd('f32x4.neg', a),
+  /** Correctly rounded square root, lane-wise. */
+  sqrt: (a: Code) => simd('f32x4.sqrt', a),
   min: (a: Code, b: Code) => simd('f32x4.min', a, b),
   max: (a: Code, b: Code) => simd('f32x4.max', a, b),
   /** Lane mask: all ones where a >= b. */

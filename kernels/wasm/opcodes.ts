@@ -85,6 +85,8 @@ export const SimdOp = {
   'f32x4.add': 0xe4,
   'f32x4.sub': 0xe5,
   'f32x4.mul': 0xe6,
+  'f32x4.neg': 0xe1,
+  'f32x4.sqrt': 0xe3,
   'f32x4.div': 0xe7,
   'f32x4.min': 0xe8,
   'f32x4.max': 0xe9,
