@@ -29,6 +29,7 @@ import {
   giveResident,
   layerNorm as layerNormFast,
   layerNormBackward as layerNormBackwardFast,
+  softmaxBackward as softmaxBackwardFast,
   softmax as softmaxFast,
   takeResident,
   type FloatArray,
@@ -91,6 +92,15 @@ export interface CpuKernels {
   sumRows?(x: Float32Array, out: Float32Array, rows: number, n: number): boolean;
   /** float32 GELU (or g · gelu') into `out`; false where it does not apply (the engine's loop runs). */
   gelu?(x: Float32Array, out: Float32Array, approximate: 'none' | 'tanh', g?: Float32Array): boolean;
+  /** Softmax's backward into `out` (see Backend.softmaxBackward). */
+  softmaxBackward(
+    p: FloatArray,
+    g: FloatArray,
+    keep: FloatArray | null,
+    out: FloatArray,
+    rows: number,
+    n: number,
+  ): void;
   /** The Adam(W) update into `out` (m, v in place); false where it does not apply (Backend.adamStep). */
   adamStep?(
     p: Float32Array,
@@ -115,6 +125,7 @@ const REF_KERNELS: CpuKernels = {
   softmax: softmaxFallback,
   layerNorm: layerNormFallback,
   layerNormBackward: layerNormBackwardFallback,
+  softmaxBackward: softmaxBackwardRows,
 };
 
 export class CpuBackend implements Backend {
@@ -333,7 +344,14 @@ export class CpuBackend implements Backend {
   softmaxBackward(p: Raw, g: Raw, keep: Raw | null, n: number): Raw {
     const probs = host(p) as FloatArray,
       out = this.out(p.dtype, probs.length) as FloatArray;
-    softmaxBackwardRows(probs, host(g) as FloatArray, keep && (host(keep) as FloatArray), out, probs.length / n, n);
+    this.kernels.softmaxBackward(
+      probs,
+      host(g) as FloatArray,
+      keep && (host(keep) as FloatArray),
+      out,
+      probs.length / n,
+      n,
+    );
     return this.wrap(out, p.dtype);
   }
   concatRows(srcs: readonly Raw[], widths: readonly number[], rows: number, dtype: DType): Raw | null {
@@ -419,6 +437,7 @@ export const cpu = new CpuBackend(
     softmax: softmaxFast,
     layerNorm: layerNormFast,
     layerNormBackward: layerNormBackwardFast,
+    softmaxBackward: softmaxBackwardFast,
     gelu: geluWasm,
     arith: arithWasm,
     sumRows: sumRowsWasm,

@@ -10,7 +10,7 @@
  * The heap and the worker pool are process-wide (one per thread count), created on first use.
  */
 import { f32, f32x4, ModuleBuilder } from './emit.js';
-import { layerNormBackwardFallback, layerNormFallback, softmaxFallback } from '../cpu/rowwise.js';
+import { layerNormBackwardFallback, layerNormFallback, softmaxBackwardRows, softmaxFallback } from '../cpu/rowwise.js';
 import { matmulFallback } from './fallback.js';
 import type { GeluFns } from './gelu_kernel.js';
 import { buildRowwiseModule } from './rowwise_kernel.js';
@@ -76,6 +76,7 @@ interface Runtime {
 interface RowwiseFns {
   softmaxRows(x: number, y: number, rows: number, n: number): void;
   layerNormRows(x: number, y: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
+  softmaxBackwardRows(p: number, g: number, keep: number, y: number, rows: number, n: number): void;
   layerNormBackwardRows(
     g: number,
     x: number,
@@ -464,6 +465,39 @@ export function layerNormBackward(
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;
     layerNormBackwardFallback(g, x, gamma, out, rows, n, eps);
+  }
+}
+
+/**
+ * Softmax's backward per row: out = p ⊙ (d − Σ_row d ⊙ p), d = g (⊙ keep). Float32 runs in WASM,
+ * the same bits as the plain-TS loop (kernels/cpu/rowwise.ts), which float64 and small inputs run.
+ * Shapes: p, g, keep, out [rows, n].
+ */
+export function softmaxBackward(
+  p: FloatArray,
+  g: FloatArray,
+  keep: FloatArray | null,
+  out: FloatArray,
+  rows: number,
+  n: number,
+): void {
+  checkRows('softmaxBackward', keep ? [p, g, keep, out] : [p, g, out], rows, n);
+  if (!(p instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+    return softmaxBackwardRows(p, g, keep, out, rows, n);
+  }
+  const len = rows * n;
+  const inputs: [Float32Array, number][] = [
+    [p.subarray(0, len), len],
+    [(g as Float32Array).subarray(0, len), len],
+  ];
+  if (keep) inputs.push([(keep as Float32Array).subarray(0, len), len]);
+  try {
+    inHeap(ensureRuntime().heap, inputs, (out as Float32Array).subarray(0, len), len, ([pp, pg, pk], py) =>
+      rowwise().softmaxBackwardRows(pp!, pg!, pk ?? 0, py, rows, n),
+    );
+  } catch (e) {
+    if (!(e instanceof HeapLimitError)) throw e;
+    softmaxBackwardRows(p, g, keep, out, rows, n);
   }
 }
 

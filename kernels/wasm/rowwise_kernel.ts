@@ -14,6 +14,7 @@
  * combine them at the end, so results are deterministic.
  */
 import {
+  ctl,
   f32,
   f32x4,
   f64,
@@ -299,6 +300,83 @@ function emitLayerNormBackward(mod: ModuleBuilder): void {
   );
 }
 
+/**
+ * softmaxBackwardRows(p, g, keep, y, rows, n): y = p ⊙ (d − Σ_row d ⊙ p) with d = g (⊙ keep when
+ * keep != 0), rounded op by op as kernels/cpu/rowwise.ts's `softmaxBackwardRows` rounds it (float32
+ * products and differences, the row sum in float64 in order), so the same bits. The masked d is
+ * staged in y; the row sum is a scalar chain (its order is the result), the rest four lanes at a
+ * time.
+ */
+function emitSoftmaxBackward(mod: ModuleBuilder): void {
+  const fn = mod.func(['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], [], 'softmaxBackwardRows');
+  const [p, g, keep, y, rows, n] = [0, 1, 2, 3, 4, 5];
+  const [r, j, pp, pd, py, n4, src] = Array.from({ length: 7 }, () => fn.local('i32'));
+  const acc = fn.local('f64');
+  const s = fn.local('f32');
+  const vs = fn.local('v128');
+  const rowBytes = i32.shl(get(n), i32.const(2));
+  const at = (base: number): Code => i32.add(get(base), i32.shl(get(j), i32.const(2)));
+  const total = i32.mul(get(rows), get(n));
+  fn.body = seq(
+    local.set(n4, i32.and(get(n), i32.const(-4))),
+    // d = g ⊙ keep into y (flat, whole vectors then the tail), or d = g read in place.
+    local.set(src, get(g)),
+    ctl.if(
+      get(keep),
+      seq(
+        forRange(
+          j,
+          i32.const(0),
+          i32.and(total, i32.const(-4)),
+          i32.const(4),
+          v128.store(at(y), f32x4.mul(v128.load(at(g)), v128.load(at(keep)))),
+        ),
+        forRange(
+          j,
+          i32.and(total, i32.const(-4)),
+          total,
+          i32.const(1),
+          f32.store(at(y), f32.mul(f32.load(at(g)), f32.load(at(keep)))),
+        ),
+        local.set(src, get(y)),
+      ),
+    ),
+    forRange(
+      r,
+      i32.const(0),
+      get(rows),
+      i32.const(1),
+      local.set(pp, i32.add(get(p), i32.mul(get(r), rowBytes))),
+      local.set(pd, i32.add(get(src), i32.mul(get(r), rowBytes))),
+      local.set(py, i32.add(get(y), i32.mul(get(r), rowBytes))),
+      local.set(acc, f64.const(0)),
+      forRange(
+        j,
+        i32.const(0),
+        get(n),
+        i32.const(1),
+        local.set(acc, f64.add(get(acc), f64.promote_f32(f32.mul(f32.load(at(pd)), f32.load(at(pp)))))),
+      ),
+      local.set(s, f64.demote_to_f32(get(acc))),
+      local.set(vs, f32x4.splat(get(s))),
+      forRange(
+        j,
+        i32.const(0),
+        get(n4),
+        i32.const(4),
+        v128.store(at(py), f32x4.mul(v128.load(at(pp)), f32x4.sub(v128.load(at(pd)), get(vs)))),
+      ),
+      forRange(
+        j,
+        get(n4),
+        get(n),
+        i32.const(1),
+        f32.store(at(py), f32.mul(f32.load(at(pp)), f32.sub(f32.load(at(pd)), get(s)))),
+      ),
+    ),
+  );
+}
+
 /** Builds the module: imports `env.memory` (shared), exports `softmaxRows`, `layerNormRows` and `layerNormBackwardRows`. */
 export function buildRowwiseModule(memory = { min: 1, max: 32768, shared: true }): Uint8Array<ArrayBuffer> {
   const mod = new ModuleBuilder();
@@ -306,5 +384,6 @@ export function buildRowwiseModule(memory = { min: 1, max: 32768, shared: true }
   emitSoftmax(mod);
   emitLayerNorm(mod);
   emitLayerNormBackward(mod);
+  emitSoftmaxBackward(mod);
   return mod.build();
 }

@@ -12,12 +12,18 @@ import {
   layerNorm,
   layerNormBackward,
   softmax,
+  softmaxBackward,
   alloc,
   free,
   shutdown,
   ROWWISE_MIN_ELEMENTS,
 } from '../../kernels/wasm/index.js';
-import { layerNormBackwardFallback, layerNormFallback, softmaxFallback } from '../../kernels/cpu/rowwise.js';
+import {
+  layerNormBackwardFallback,
+  layerNormFallback,
+  softmaxBackwardRows,
+  softmaxFallback,
+} from '../../kernels/cpu/rowwise.js';
 
 import { expLanes } from '../../kernels/wasm/rowwise_kernel.js';
 import { get, v128, ModuleBuilder } from '../../kernels/wasm/emit.js';
@@ -159,6 +165,26 @@ t.test('float32 layer-norm backward: the same bits as the plain-TS loop', async 
         want = new Float32Array((rows + 2) * n);
       layerNormBackward(g, x, gamma, got, rows, n, 1e-5);
       layerNormBackwardFallback(g, x, gamma, want, rows, n, 1e-5);
+      for (let i = 0; i < got.length; i++) {
+        if (!Object.is(got[i], want[i])) throw new Error(`rows=${rows} n=${n} i=${i}: ${got[i]} vs ${want[i]}`);
+      }
+    }),
+    { numRuns: cases(60, 300) },
+  );
+  t.pass();
+});
+
+t.test('float32 softmax backward: the same bits as the plain-TS loop, with and without a keep-mask', async (t) => {
+  fc.assert(
+    fc.property(shape, fc.integer({ min: 1, max: 40 }), fc.boolean(), ({ n, scale, seed }, rows0, masked) => {
+      const rows = rows0 * n < ROWWISE_MIN_ELEMENTS ? Math.ceil(ROWWISE_MIN_ELEMENTS / n) : rows0; // the WASM path
+      const p = values(rows * n, 0.5, 0.5, seed).map(Math.abs);
+      const g = values(rows * n, scale, 0, seed + 1);
+      const keep = masked ? values(rows * n, 1, 0, seed + 2).map((v) => (v > 0 ? 1.25 : 0)) : null;
+      const got = new Float32Array(rows * n),
+        want = new Float32Array(rows * n);
+      softmaxBackward(p, g, keep, got, rows, n);
+      softmaxBackwardRows(p, g, keep, want, rows, n);
       for (let i = 0; i < got.length; i++) {
         if (!Object.is(got[i], want[i])) throw new Error(`rows=${rows} n=${n} i=${i}: ${got[i]} vs ${want[i]}`);
       }
