@@ -5,7 +5,7 @@
  * compositions. A caption counts as correct for every scene it describes exactly (captions of
  * simple scenes repeat), as COCO counts any of an image's five captions.
  */
-import { concat, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
+import { concat, noGrad, Rng, tensor, tidy, type Tensor } from '../../engine/index.js';
 import {
   maskTokens,
   type DatasetName,
@@ -129,11 +129,14 @@ export function evaluateAlbef(model: Albef, tokenizer: Tokenizer, o: EvalOptions
       const todo = [...new Set(pairs.map(([i, t]) => i * n + t).filter((key) => !memo.has(key)))];
       for (let s = 0; s < todo.length; s += 4 * o.batchSize) {
         const chunk = todo.slice(s, s + 4 * o.batchSize);
-        const ii = tensor(Int32Array.from(chunk, (key) => Math.floor(key / n))),
-          tt = tensor(Int32Array.from(chunk, (key) => key % n));
-        const logits = model
-          .itmLogits(model.fuse(texts3.indexSelect(0, tt), masks.indexSelect(0, tt), images3.indexSelect(0, ii)))
-          .dataSync();
+        // One tidy scope per chunk: its intermediates are released at once (thousands of pairs).
+        const logits = tidy(() => {
+          const ii = tensor(Int32Array.from(chunk, (key) => Math.floor(key / n))),
+            tt = tensor(Int32Array.from(chunk, (key) => key % n));
+          return model
+            .itmLogits(model.fuse(texts3.indexSelect(0, tt), masks.indexSelect(0, tt), images3.indexSelect(0, ii)))
+            .dataSync();
+        });
         chunk.forEach((key, r) => memo.set(key, logits[2 * r + 1]));
       }
       return Float64Array.from(pairs, ([i, t]) => memo.get(i * n + t)!);

@@ -7,7 +7,7 @@
  * with the wall time of each; plus ITM accuracy on in-batch hard negatives and MLM accuracy on
  * VLMo-masked captions, each overall, on regular scenes and on held-out compositions.
  */
-import { concat, noGrad, Rng, tensor, type Tensor } from '../../engine/index.js';
+import { concat, noGrad, Rng, tensor, tidy, type Tensor } from '../../engine/index.js';
 import {
   maskTokens,
   type DatasetName,
@@ -118,11 +118,14 @@ export function evaluateVlmo(model: Vlmo, tokenizer: Tokenizer, o: VlmoEvalOptio
       const todo = [...new Set(pairs.map(([i, t]) => i * n + t).filter((key) => !memo.has(key)))];
       for (let s = 0; s < todo.length; s += 4 * o.batchSize) {
         const chunk = todo.slice(s, s + 4 * o.batchSize);
-        const ii = tensor(Int32Array.from(chunk, (key) => Math.floor(key / n))),
-          tt = tensor(Int32Array.from(chunk, (key) => key % n));
-        const logits = model
-          .itmLogits(model.fuse(ids.indexSelect(0, tt), mask.indexSelect(0, tt), images.indexSelect(0, ii)))
-          .dataSync();
+        // One tidy scope per chunk: its intermediates are released at once (thousands of pairs).
+        const logits = tidy(() => {
+          const ii = tensor(Int32Array.from(chunk, (key) => Math.floor(key / n))),
+            tt = tensor(Int32Array.from(chunk, (key) => key % n));
+          return model
+            .itmLogits(model.fuse(ids.indexSelect(0, tt), mask.indexSelect(0, tt), images.indexSelect(0, ii)))
+            .dataSync();
+        });
         chunk.forEach((key, r) => memo.set(key, logits[2 * r + 1]));
       }
       return Float64Array.from(pairs, ([i, t]) => memo.get(i * n + t)!);
