@@ -63,28 +63,21 @@ export class Rng {
       s1 = this.s[1]! | 0,
       s2 = this.s[2]! | 0,
       s3 = this.s[3]! | 0;
-    for (let i = 0; i < out.length; i++) {
-      // Two xoshiro128** steps, as nextU32 twice: the high 27 bits, then the low 26.
+    // Two xoshiro128** steps per element, as uniform()'s two nextU32 calls: the high 27 bits of the
+    // first, then the low 26 of the second.
+    let hi = 0;
+    for (let k = 0; k < 2 * out.length; k++) {
       let r = Math.imul(s1, 5);
       r = Math.imul((r << 7) | (r >>> 25), 9);
-      let t = s1 << 9;
+      const t = s1 << 9;
       s2 ^= s0;
       s3 ^= s1;
       s1 ^= s2;
       s0 ^= s3;
       s2 ^= t;
       s3 = (s3 << 11) | (s3 >>> 21);
-      const hi = r >>> 5;
-      r = Math.imul(s1, 5);
-      r = Math.imul((r << 7) | (r >>> 25), 9);
-      t = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= t;
-      s3 = (s3 << 11) | (s3 >>> 21);
-      out[i] = (hi * 67108864 + (r >>> 6)) / 9007199254740992;
+      if (k & 1) out[k >> 1] = (hi * 67108864 + (r >>> 6)) / 9007199254740992;
+      else hi = r >>> 5;
     }
     this.s[0] = s0;
     this.s[1] = s1;
