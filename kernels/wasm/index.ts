@@ -392,7 +392,10 @@ export function softmax(x: FloatArray, out: FloatArray, rows: number, n: number)
   if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
     return softmaxFallback(x, out, rows, n);
   }
-  withStaged([x], out as Float32Array, rows * n, ([px], py) => rowwise().softmaxRows(px!, py, rows, n));
+  const len = rows * n;
+  inHeap(ensureRuntime().heap, [[x.subarray(0, len), len]], (out as Float32Array).subarray(0, len), len, ([px], py) =>
+    rowwise().softmaxRows(px!, py, rows, n),
+  );
 }
 
 /**
@@ -414,7 +417,13 @@ export function layerNorm(
     return layerNormFallback(x, gamma, beta, out, rows, n, eps);
   }
   if (!(gamma instanceof Float32Array && beta instanceof Float32Array)) throw new TypeError('layerNorm: mixed dtypes');
-  withStaged([x, gamma.subarray(0, n), beta.subarray(0, n)], out as Float32Array, rows * n, ([px, pg, pb], py) =>
+  const len = rows * n;
+  const inputs: [Float32Array, number][] = [
+    [x.subarray(0, len), len],
+    [gamma.subarray(0, n), n],
+    [beta.subarray(0, n), n],
+  ];
+  inHeap(ensureRuntime().heap, inputs, (out as Float32Array).subarray(0, len), len, ([px, pg, pb], py) =>
     rowwise().layerNormRows(px!, py, pg!, pb!, rows, n, eps),
   );
 }
@@ -514,33 +523,6 @@ function rowwise(): RowwiseFns {
     env: { memory: rt.heap.memory },
   }).exports as unknown as RowwiseFns;
   return rt.rowwise;
-}
-
-/**
- * Runs `fn` on heap addresses of `inputs` and of an `len`-float output, staging copies for
- * arrays outside the heap (the first input is `len` floats, the others are whole arrays).
- */
-function withStaged(
-  inputs: Float32Array[],
-  out: Float32Array,
-  len: number,
-  fn: (ptrs: number[], out: number) => void,
-): void {
-  const { heap } = ensureRuntime();
-  const owned: number[] = [];
-  try {
-    const ptrs = inputs.map((x) => {
-      const [p, own] = place(heap, x, x === inputs[0] ? len : x.length, true);
-      if (own) owned.push(p);
-      return p;
-    });
-    const [py, ownOut] = place(heap, out, len, false);
-    if (ownOut) owned.push(py);
-    fn(ptrs, py);
-    if (ownOut) out.set(heap.f32(py, len));
-  } finally {
-    for (const p of owned) heap.free(p);
-  }
 }
 
 /**
