@@ -120,7 +120,9 @@ export const VLMO_RESUME_KEYS = [
 export const VLMO_TRAIN_DEFAULTS: VlmoTrainOptions = {
   config: 'vlmo-tiny',
   dataset: 'mnist-scenes',
-  trainSize: 8192,
+  // 65,536 generated scenes: on 8,192 stage 1's 12,000 facts steps memorized the training scenes
+  // (facts loss 0.0002) and ITM on batch-64 negatives reached 83.3%; on 65,536 it reaches 87.8%.
+  trainSize: 65536,
   noise: 0,
   stages: '1,2,3',
   steps1: 12000,
