@@ -67,10 +67,10 @@ export interface AlbefTrainOptions {
  * batch 32 mines harder ITM negatives than 16 and lifted ITM on batch-64 negatives from 84% to 90%;
  * models/albef/RESULTS.md). A fixed schedule: the result does not depend on the machine's speed
  * (`maxMinutes` is an opt-in budget, 0 = none).
- * lr 1.5e-3 at batch 32 (1e-3 at batch 16 before; 3e-3 learned nothing more in 200-step trials). Momentum 0.99 instead of 0.995: acceptable
- * for short runs (docs/reference.md#albef-tiny). Dropout 0 (the config's 0.1 is the reference's, made
- * for BERT-base on millions of pairs): on this tiny model and four epochs of 8,192 scenes, dropout slowed
- * ITM and ITC down (RESULTS.md, "Dropout").
+ * lr 1.5e-3 at batch 32 (1e-3 at batch 16 before; 3e-3 learned nothing more in 200-step trials).
+ * Momentum 0.99 instead of 0.995: acceptable for short runs (docs/reference.md#albef-tiny).
+ * Dropout 0 (the config's 0.1 is the reference's, made for BERT-base on millions of pairs): on this
+ * tiny model and four epochs of 8,192 scenes, dropout slowed ITM and ITC down (RESULTS.md, "Dropout").
  */
 export const TRAIN_DEFAULTS: AlbefTrainOptions = {
   config: 'albef-tiny',
