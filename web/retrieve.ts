@@ -79,7 +79,7 @@ export function topScenes(l: Loaded, caption: string, k: number): { scene: numbe
     .map((scene) => ({ scene, score: sims[scene]! }));
 }
 
-/** Per-word Grad-CAM maps of gallery scene `scene` and `caption` (first fusion layer). */
+/** Per-word Grad-CAM maps of gallery scene `scene` and `caption` (first fusion layer, each word masked: gradCam's default 'mlm'). */
 export function groundScene(l: Loaded, scene: number, caption: string): Grounding {
   const S = l.gallery.imageSize,
     { ids, mask, tokens } = encodeCaption(l, caption);
@@ -89,5 +89,6 @@ export function groundScene(l: Loaded, scene: number, caption: string): Groundin
     ids,
     mask,
     tokens,
+    { maskId: l.tokenizer.maskId },
   );
 }

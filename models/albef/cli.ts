@@ -28,7 +28,14 @@ import { load } from '../../nn/safetensors_node.js';
 import { Albef } from './albef.js';
 import { albefConfig, CONFIG_NAMES } from './config.js';
 import { evaluateAlbef, formatReport, type EvalOptions } from './evaluate.js';
-import { gradCam, groundingPng, groundingStats, type GroundingStats } from './grounding.js';
+import {
+  GROUNDING_METHODS,
+  gradCam,
+  type GroundingMethod,
+  groundingPng,
+  groundingStats,
+  type GroundingStats,
+} from './grounding.js';
 import {
   formatPretrain,
   PRETRAIN_DEFAULTS,
@@ -132,7 +139,14 @@ function evaluateAndWrite(
 }
 
 /** Grad-CAM of test scene `index` (the eval gallery's scenes) with `caption` (default: its own). */
-function groundScene(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: number, caption: string, layer: number) {
+function groundScene(
+  model: Albef,
+  tokenizer: Tokenizer,
+  info: RunInfo,
+  index: number,
+  caption: string,
+  how: { layer: number; method: GroundingMethod },
+) {
   // The eval gallery's scenes (which scenes hold held-out compositions depends on the split's size).
   const ds = makeDataset({
     name: info.options.dataset,
@@ -155,7 +169,7 @@ function groundScene(model: Albef, tokenizer: Tokenizer, info: RunInfo, index: n
     tensor(enc.ids, { shape: [1, enc.ids.length] }),
     tensor(enc.attentionMask, { shape: [1, enc.ids.length] }),
     enc.tokens,
-    layer,
+    { ...how, maskId: tokenizer.maskId },
   );
   return { raw, S, text, g, meta: ds.meta(index) };
 }
@@ -166,49 +180,63 @@ function ground(
   info: RunInfo,
   index: number,
   caption: string,
-  layer: number,
+  how: { layer: number; method: GroundingMethod },
   out: string,
 ): string {
-  const { raw, S, text, g } = groundScene(model, tokenizer, info, index, caption, layer);
+  const { raw, S, text, g } = groundScene(model, tokenizer, info, index, caption, how);
   const verb = wroteVerb(out);
   writeFileSync(out, groundingPng(raw, S, text, g));
-  return `${verb} ${out}: "${text}" (ITM p(match) = ${g.itmProb.toFixed(3)})`;
+  return `${verb} ${out}: "${text}" (${how.method} Grad-CAM, fusion layer ${how.layer}; ITM p(match) = ${g.itmProb.toFixed(3)})`;
 }
 
 /** Grounding statistics over test scenes 0..n-1 with their own captions (see `groundingStats`). */
-function groundStats(model: Albef, tokenizer: Tokenizer, info: RunInfo, n: number, layer: number): GroundingStats {
+function groundStats(
+  model: Albef,
+  tokenizer: Tokenizer,
+  info: RunInfo,
+  n: number,
+  how: { layer: number; method: GroundingMethod },
+): GroundingStats {
   return groundingStats(
     Array.from({ length: n }, (_, i) => {
-      const { S, g, meta } = groundScene(model, tokenizer, info, i, '', layer);
+      const { S, g, meta } = groundScene(model, tokenizer, info, i, '', how);
       return { tokens: g.tokens, maps: g.maps, grid: g.grid, imageSize: S, objects: meta.objects };
     }),
   );
 }
 
 /** The statistics as one line. */
-export function formatGroundingStats(s: GroundingStats, n: number, layer: number): string {
+export function formatGroundingStats(s: GroundingStats, n: number, layer: number, method: GroundingMethod): string {
   const pct = (h: number, w: number): string => `${((100 * h) / w).toFixed(0)}% of ${w}`;
   return (
-    `grounding (fusion layer ${layer}, ${n} test scenes): a word's map peaks on the object it names for ${pct(s.hits, s.words)} words ` +
+    `grounding (${method} Grad-CAM, fusion layer ${layer}, ${n} test scenes): a word's map peaks on the object it names for ${pct(s.hits, s.words)} words ` +
     `(colour ${pct(s.byType.colour.hits, s.byType.colour.words)}, size ${pct(s.byType.size.hits, s.byType.size.words)}, ` +
-    `kind ${pct(s.byType.kind.hits, s.byType.kind.words)}); a random patch would hit ${(100 * s.chance).toFixed(0)}%`
+    `kind ${pct(s.byType.kind.hits, s.byType.kind.words)}); a random patch would hit ${(100 * s.chance).toFixed(0)}%; ` +
+    `most of a scene's words hit in ${s.scenesMostWords} of ${s.scenes} scenes`
   );
 }
 
-/** Scores grounding on test scenes 0..n-1, writes `<dir>/grounding-stats.json` and prints the line. */
+/**
+ * Scores grounding on test scenes 0..n-1 by each of `methods`, writes `<dir>/grounding-stats.json`
+ * ({ scenes, layer, byMethod: { [method]: GroundingStats } }) and prints a line per method.
+ */
 function writeGroundStats(
   model: Albef,
   tokenizer: Tokenizer,
   info: RunInfo,
   n: number,
   layer: number,
+  methods: readonly GroundingMethod[],
   dir: string,
 ): void {
-  const stats = groundStats(model, tokenizer, info, n, layer),
-    path = join(dir, 'grounding-stats.json'),
+  const byMethod: Partial<Record<GroundingMethod, GroundingStats>> = {};
+  for (const method of methods) {
+    byMethod[method] = groundStats(model, tokenizer, info, n, { layer, method });
+    console.log(formatGroundingStats(byMethod[method]!, n, layer, method));
+  }
+  const path = join(dir, 'grounding-stats.json'),
     verb = wroteVerb(path);
-  writeFileSync(path, `${JSON.stringify({ scenes: n, layer, ...stats }, null, 2)}\n`);
-  console.log(formatGroundingStats(stats, n, layer));
+  writeFileSync(path, `${JSON.stringify({ scenes: n, layer, byMethod }, null, 2)}\n`);
   console.log(`${verb} ${path}`);
 }
 
@@ -351,8 +379,11 @@ const train = command({
       checkpoint,
       training,
     );
-    console.log(ground(evalModel, tokenizer, info, 0, '', 0, join(opts.out, 'grounding.png')));
-    if (nStats > 0) writeGroundStats(evalModel, tokenizer, info, nStats, 0, opts.out);
+    console.log(
+      ground(evalModel, tokenizer, info, 0, '', { layer: 0, method: 'mlm' }, join(opts.out, 'grounding.png')),
+    );
+    // Both methods are scored (the paper's 'itm' for comparison); the picture uses the default 'mlm'.
+    if (nStats > 0) writeGroundStats(evalModel, tokenizer, info, nStats, 0, GROUNDING_METHODS, opts.out);
     if (cut) console.log(`these numbers are of step ${steps}, not of the planned ${opts.steps}: ${cut}`);
     console.log(
       `evaluated step ${steps} of ${opts.steps} (${checkpoint}); total wall time ${((performance.now() - t0) / 1000).toFixed(0)} s`,
@@ -383,6 +414,11 @@ const groundCmd = command({
     }),
     caption: flag.str('', "caption to ground (default: the scene's own)"),
     layer: flag.int(0, 'fusion layer (0 = first)', { min: 0 }),
+    method: flag.choice(
+      'mlm',
+      "what the maps explain: mlm (each word masked, its MLM log-probability) | itm (the caption's ITM logit, the paper's)",
+      GROUNDING_METHODS,
+    ),
     out: flag.str('', 'PNG path (default <run>/grounding-<index>.png)'),
     stats: flag.int(
       0,
@@ -392,9 +428,10 @@ const groundCmd = command({
   },
   async run(f) {
     const { model, tokenizer, info } = await loadRun(f.run, f.checkpoint);
-    if (f.stats > 0) writeGroundStats(model, tokenizer, info, f.stats, f.layer, f.run);
+    const how = { layer: f.layer, method: f.method as GroundingMethod };
+    if (f.stats > 0) writeGroundStats(model, tokenizer, info, f.stats, f.layer, [how.method], f.run);
     console.log(
-      ground(model, tokenizer, info, f.index, f.caption, f.layer, f.out || join(f.run, `grounding-${f.index}.png`)),
+      ground(model, tokenizer, info, f.index, f.caption, how, f.out || join(f.run, `grounding-${f.index}.png`)),
     );
   },
 });

@@ -38,4 +38,13 @@ export {
   type RunInfo,
 } from './session.js';
 export { evaluateAlbef, formatReport, type EvalOptions, type EvalReport } from './evaluate.js';
-export { gradCam, groundingPng, type Grounding } from './grounding.js';
+export {
+  GROUNDING_METHODS,
+  type GradCamOptions,
+  gradCam,
+  type Grounding,
+  type GroundingMethod,
+  groundingPng,
+  groundingStats,
+  type GroundingStats,
+} from './grounding.js';
