@@ -180,7 +180,7 @@ export function groundingPng(image: Float32Array, S: number, caption: string, g:
   return encodePng(grid.width, grid.height, grid.rgb);
 }
 
-/** How often a word's Grad-CAM map peaks on the object the word names. */
+/** How often a word's Grad-CAM map peaks on the object the word names (a flat map counts as a miss). */
 export interface GroundingStats {
   /** Words scored (colour, size and kind words of the captions), and how many peaked inside their object's box. */
   words: number;
@@ -242,9 +242,14 @@ export function groundingStats(
       const obj = s.objects.find((o) => o.kind === kind);
       if (!obj) return;
       const m = s.maps[t];
-      let peak = 0;
-      for (let p = 1; p < m.length; p++) if (m[p] > m[peak]) peak = p;
-      const hit = touches(peak, obj) ? 1 : 0;
+      let peak = 0,
+        low = 0;
+      for (let p = 1; p < m.length; p++) {
+        if (m[p]! > m[peak]!) peak = p;
+        if (m[p]! < m[low]!) low = p;
+      }
+      // A flat map (e.g. all zero) peaks nowhere: a miss.
+      const hit = m[peak]! > m[low]! && touches(peak, obj) ? 1 : 0;
       out.words++;
       out.hits += hit;
       out.byType[type].words++;

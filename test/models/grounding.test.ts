@@ -44,6 +44,9 @@ t.test('groundingStats scores peaks against the named object', async (t) => {
   better[8] = peakAt(15);
   const s2 = groundingStats([{ tokens, maps: better, grid, imageSize: 32, objects }]);
   t.same([s2.hits, s2.scenesMostWords], [3, 1], 'three of four is most');
+  const flat = better.slice();
+  flat[2] = new Float64Array(N); // 'small' had its peak on patch 0, inside its object's box
+  t.equal(groundingStats([{ tokens, maps: flat, grid, imageSize: 32, objects }]).hits, 2, 'a flat map peaks nowhere');
 });
 
 t.test("gradCam 'mlm': each word's map is Grad-CAM of its masked prediction", async (t) => {
