@@ -138,6 +138,9 @@ function evaluateAndWrite(
   console.log(`${verb} ${path} (checkpoint ${checkpoint})`);
 }
 
+/** Which maps to draw: the fusion layer and the score they explain (grounding.ts). */
+type GroundingHow = { layer: number; method: GroundingMethod };
+
 /** Grad-CAM of test scene `index` (the eval gallery's scenes) with `caption` (default: its own). */
 function groundScene(
   model: Albef,
@@ -145,7 +148,7 @@ function groundScene(
   info: RunInfo,
   index: number,
   caption: string,
-  how: { layer: number; method: GroundingMethod },
+  how: GroundingHow,
 ) {
   // The eval gallery's scenes (which scenes hold held-out compositions depends on the split's size).
   const ds = makeDataset({
@@ -180,7 +183,7 @@ function ground(
   info: RunInfo,
   index: number,
   caption: string,
-  how: { layer: number; method: GroundingMethod },
+  how: GroundingHow,
   out: string,
 ): string {
   const { raw, S, text, g } = groundScene(model, tokenizer, info, index, caption, how);
@@ -190,13 +193,7 @@ function ground(
 }
 
 /** Grounding statistics over test scenes 0..n-1 with their own captions (see `groundingStats`). */
-function groundStats(
-  model: Albef,
-  tokenizer: Tokenizer,
-  info: RunInfo,
-  n: number,
-  how: { layer: number; method: GroundingMethod },
-): GroundingStats {
+function groundStats(model: Albef, tokenizer: Tokenizer, info: RunInfo, n: number, how: GroundingHow): GroundingStats {
   return groundingStats(
     Array.from({ length: n }, (_, i) => {
       const { S, g, meta } = groundScene(model, tokenizer, info, i, '', how);
