@@ -257,6 +257,16 @@ t.test('ground and vqa say what they wrote; vqa.json records the checkpoint (ite
       );
     t.equal(
       await runCli(
+        ['ground', 'albef', '--run', out, '--index', '1', '--method', 'itm', '--stats', '3'],
+        COMMANDS,
+        sink() as never,
+        err as never,
+      ),
+      0,
+      err.text,
+    );
+    t.equal(
+      await runCli(
         [
           'vqa',
           'albef',
@@ -284,6 +294,17 @@ t.test('ground and vqa say what they wrote; vqa.json records the checkpoint (ite
   const text = lines.join('\n');
   t.match(text, /wrote .*grounding-3\.png: "/, 'ground: wrote');
   t.match(text, /replaced .*grounding-3\.png: "/, 'ground again: replaced');
+  t.match(
+    text,
+    /grounding \(itm Grad-CAM, fusion layer 0, 3 test scenes\): .* words .*most of a scene's words hit in \d+ of 3 scenes/,
+  );
+  t.match(text, /wrote .*grounding-1\.png: ".*" \(itm Grad-CAM, fusion layer 0; ITM p\(match\)/, 'ground --method itm');
+  const stats = JSON.parse(readFileSync(join(out, 'grounding-stats.json'), 'utf8'));
+  t.same(Object.keys(stats.byMethod), ['itm'], 'grounding-stats.json holds the method asked for');
+  t.match(stats, { scenes: 3, layer: 0, byMethod: { itm: { words: Number, hits: Number, scenes: 3 } } });
+  const bad = sink();
+  t.equal(await runCli(['ground', 'albef', '--run', out, '--method', 'x'], COMMANDS, sink() as never, bad as never), 1);
+  t.match(bad.text, /--method/, 'an unknown --method is refused by name');
   t.match(text, /wrote .*vqa\.json and .*vqa\.log\.jsonl \(backbone from .*step-000002\)/);
   t.match(JSON.parse(readFileSync(join(out, 'vqa.json'), 'utf8')), { checkpoint: /step-000002$/ });
   for (const [path, want] of [
