@@ -52,14 +52,15 @@ for (let i = 0; i < n; i++) {
     ids = tensor(enc.ids, { shape: [1, T] }),
     mask = tensor(enc.attentionMask, { shape: [1, T] });
   const base = { tokens: enc.tokens, imageSize: S, objects: ds.meta(i).objects };
+  const crossAttn: Tensor[] = noGrad(
+    () => model.textEncoder.bert.fuse(model.encodeText(ids, mask), mask, model.encodeImage(image)).crossAttn,
+  );
   for (let layer = 0; layer < layers; layer++) {
     for (const method of GROUNDING_METHODS) {
       const g = gradCam(model, image, ids, mask, enc.tokens, { layer, method, maskId: tokenizer.maskId });
       add(`${method} Grad-CAM, fusion layer ${layer}`, { ...base, maps: g.maps, grid: g.grid });
     }
-    const A: Tensor = noGrad(
-      () => model.textEncoder.bert.fuse(model.encodeText(ids, mask), mask, model.encodeImage(image)).crossAttn[layer]!,
-    );
+    const A = crossAttn[layer]!;
     const N = A.shape[3]! - 1,
       att = A.narrow(3, 1, N).mean(1).squeeze(0).dataSync();
     const maps = Array.from({ length: T }, (_, t) => Float64Array.from(att.subarray(t * N, (t + 1) * N)));

@@ -33,12 +33,13 @@ interface RowwiseFns {
  */
 export function softmax(x: FloatArray, out: FloatArray, rows: number, n: number): void {
   checkRows('softmax', [x, out], rows, n);
-  if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+  if (!fast(x, rows, n)) {
     return softmaxFallback(x, out, rows, n);
   }
-  const len = rows * n;
-  inHeap(heap(), [[x.subarray(0, len), len]], (out as Float32Array).subarray(0, len), len, ([px], py) =>
-    rowwise().softmaxRows(px!, py, rows, n),
+  const len = rows * n,
+    { heap, fns } = rowwise();
+  inHeap(heap, [[x.subarray(0, len), len]], (out as Float32Array).subarray(0, len), len, ([px], py) =>
+    fns.softmaxRows(px!, py, rows, n),
   );
 }
 
@@ -57,7 +58,7 @@ export function layerNorm(
 ): void {
   checkRows('layerNorm', [x, out], rows, n);
   if (gamma.length < n || beta.length < n) throw new RangeError(`layerNorm: gamma and beta need ${n} elements`);
-  if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+  if (!fast(x, rows, n)) {
     return layerNormFallback(x, gamma, beta, out, rows, n, eps);
   }
   if (!(gamma instanceof Float32Array && beta instanceof Float32Array)) throw new TypeError('layerNorm: mixed dtypes');
@@ -67,8 +68,9 @@ export function layerNorm(
     [gamma.subarray(0, n), n],
     [beta.subarray(0, n), n],
   ];
-  inHeap(heap(), inputs, (out as Float32Array).subarray(0, len), len, ([px, pg, pb], py) =>
-    rowwise().layerNormRows(px!, py, pg!, pb!, rows, n, eps),
+  const { heap, fns } = rowwise();
+  inHeap(heap, inputs, (out as Float32Array).subarray(0, len), len, ([px, pg, pb], py) =>
+    fns.layerNormRows(px!, py, pg!, pb!, rows, n, eps),
   );
 }
 
@@ -90,15 +92,16 @@ export function layerNormBackward(
   checkRows('layerNormBackward', [g, x], rows, n);
   if (gamma.length < n || out.length < (rows + 2) * n)
     throw new RangeError(`layerNormBackward: gamma needs ${n} elements, out ${(rows + 2) * n}`);
-  if (!(x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+  if (!fast(x, rows, n)) {
     return layerNormBackwardFallback(g, x, gamma, out, rows, n, eps);
   }
   if (!(g instanceof Float32Array && gamma instanceof Float32Array && out instanceof Float32Array))
     throw new TypeError('layerNormBackward: mixed dtypes');
-  const len = rows * n;
+  const len = rows * n,
+    { heap, fns } = rowwise();
   try {
     inHeap(
-      heap(),
+      heap,
       [
         [g.subarray(0, len), len],
         [x.subarray(0, len), len],
@@ -107,11 +110,11 @@ export function layerNormBackward(
       out.subarray(0, len + 2 * n),
       len + 2 * n,
       ([pg, px, pgamma], py) => {
-        const acc = heap().alloc(16 * n); // dgamma and dbeta in float64
+        const acc = heap.alloc(16 * n); // dgamma and dbeta in float64
         try {
-          rowwise().layerNormBackwardRows(pg!, px!, pgamma!, py, rows, n, eps, acc);
+          fns.layerNormBackwardRows(pg!, px!, pgamma!, py, rows, n, eps, acc);
         } finally {
-          heap().free(acc);
+          heap.free(acc);
         }
       },
     );
@@ -135,7 +138,7 @@ export function softmaxBackward(
   n: number,
 ): void {
   checkRows('softmaxBackward', keep ? [p, g, keep, out] : [p, g, out], rows, n);
-  if (!(p instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable())) {
+  if (!fast(p, rows, n)) {
     return softmaxBackwardRows(p, g, keep, out, rows, n);
   }
   const len = rows * n;
@@ -144,9 +147,10 @@ export function softmaxBackward(
     [(g as Float32Array).subarray(0, len), len],
   ];
   if (keep) inputs.push([(keep as Float32Array).subarray(0, len), len]);
+  const { heap, fns } = rowwise();
   try {
-    inHeap(heap(), inputs, (out as Float32Array).subarray(0, len), len, ([pp, pg, pk], py) =>
-      rowwise().softmaxBackwardRows(pp!, pg!, pk ?? 0, py, rows, n),
+    inHeap(heap, inputs, (out as Float32Array).subarray(0, len), len, ([pp, pg, pk], py) =>
+      fns.softmaxBackwardRows(pp!, pg!, pk ?? 0, py, rows, n),
     );
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;
@@ -161,11 +165,12 @@ function checkRows(name: string, arrays: FloatArray[], rows: number, n: number):
   if (arrays.some((a) => a.constructor !== arrays[0]!.constructor)) throw new TypeError(`${name}: mixed dtypes`);
 }
 
-/** This thread's instance of the row-wise module on the shared heap (built on first use). */
-function rowwise(): RowwiseFns {
-  return heapModule<RowwiseFns>('rowwise', buildRowwiseModule).fns;
+/** Whether the WASM kernel takes these rows: float32, at least ROWWISE_MIN_ELEMENTS, WASM SIMD present. */
+function fast(x: FloatArray, rows: number, n: number): x is Float32Array {
+  return x instanceof Float32Array && rows * n >= ROWWISE_MIN_ELEMENTS && wasmSimdAvailable();
 }
 
-function heap(): HeapArena {
-  return heapModule<RowwiseFns>('rowwise', buildRowwiseModule).heap;
+/** The shared heap and this thread's instance of the row-wise module on it (built on first use). */
+function rowwise(): { heap: HeapArena; fns: RowwiseFns } {
+  return heapModule<RowwiseFns>('rowwise', buildRowwiseModule);
 }

@@ -80,8 +80,12 @@ export function gradCam(
       `gradCam: ids must be [1, T] with T = tokens.length (${tokens.length}); got [${ids.shape.join(', ')}]`,
     );
   model.eval();
-  const img = model.encodeImage(image); // [1, 1+N, Cv]
-  const fused = model.textEncoder.bert.fuse(model.encodeText(ids, mask), mask, img);
+  // Every map is a gradient at the attention probabilities, downstream of the image tower: its
+  // states are computed once, without a graph, and shared by every pass below.
+  const img = noGrad(() => model.encodeImage(image)); // [1, 1+N, Cv]
+  const fuse = (i: Tensor) => model.textEncoder.bert.fuse(model.encodeText(i, mask), mask, img);
+  // The unmasked pass gives the ITM logit; only 'itm' differentiates through it.
+  const fused = method === 'itm' ? fuse(ids) : noGrad(() => fuse(ids));
   const logits = model.itmLogits(fused.out); // [1, 2]
   const probs = fused.crossAttn[layer]!; // [1, H, T, 1+N]
   const [, , T, P] = probs.shape as [number, number, number, number];
@@ -91,15 +95,12 @@ export function gradCam(
     const [g] = grad(logits.narrow(1, 1, 1).sum(), [probs]);
     maps = camRows(probs, g!, 0, T);
   } else {
-    // The image states carry no gradient the map needs (it is taken at the attention probabilities).
-    const imgStates = noGrad(() => model.encodeImage(image)),
-      idsArr = Int32Array.from(ids.dataSync());
+    const idsArr = Int32Array.from(ids.dataSync());
     maps = tokens.map((tok, t) => {
       if (SPECIAL.has(tok)) return new Float64Array(P - 1);
       const masked = idsArr.slice();
       masked[t] = maskId!;
-      const idsM = tensor(masked, { shape: [1, T], dtype: 'int32' });
-      const f = model.textEncoder.bert.fuse(model.encodeText(idsM, mask), mask, imgStates);
+      const f = fuse(tensor(masked, { shape: [1, T], dtype: 'int32' }));
       const logp = model.textEncoder.head
         .forward(f.out.narrow(1, t, 1).reshape([1, -1]))
         .logSoftmax(-1)
