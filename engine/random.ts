@@ -143,6 +143,15 @@ export class Rng {
     return new Rng(this.nextU32());
   }
 
+  /**
+   * The generator's live state words, for kernels that draw this stream in bulk (a backend's
+   * dropout keep-mask, `Backend.keepMask`): they read the four words and leave them advanced past
+   * their draws, exactly as the same draws here would. Not for general use: `getState` copies.
+   */
+  get stateWords(): Uint32Array {
+    return this.s;
+  }
+
   getState(): RngState {
     return { s: [this.s[0], this.s[1], this.s[2], this.s[3]], spare: this.spare };
   }

@@ -197,6 +197,11 @@ export interface Backend {
    * [rows, widths[i]] source in turn (all of `dtype`, contiguous). Null where the backend has no
    * such kernel: the engine then writes each source into its region (`writeStrided`). */
   concatRows?(srcs: readonly Raw[], widths: readonly number[], rows: number, dtype: DType): Raw | null;
+  /** Dropout's keep-mask of `size` elements: `value` where the draw is >= p, else 0, drawn from
+   * the xoshiro128** stream whose four state words are `state` (two steps a draw, as
+   * `Rng.uniform()`), which it leaves advanced past the draws, exactly as `Rng.fillMask` does.
+   * Null, with `state` untouched, where the backend has no such kernel (dtype, size, memory). */
+  keepMask?(state: Uint32Array, size: number, p: number, value: number, dtype: DType): Raw | null;
 }
 
 /** Number of elements of a shape (1 for a scalar []). */

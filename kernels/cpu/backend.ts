@@ -36,6 +36,7 @@ import {
 } from '../wasm/index.js';
 import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
 import { adamWasm } from '../wasm/adam.js';
+import { keepMaskWasm } from '../wasm/mask.js';
 import {
   layerNormBackwardFallback,
   layerNormFallback,
@@ -101,6 +102,8 @@ export interface CpuKernels {
     rows: number,
     n: number,
   ): void;
+  /** Dropout's keep-mask into `out`, advancing `state`; false where it does not apply (Backend.keepMask). */
+  keepMask?(state: Uint32Array, out: Float32Array, p: number, value: number): boolean;
   /** The Adam(W) update into `out` (m, v in place); false where it does not apply (Backend.adamStep). */
   adamStep?(
     p: Float32Array,
@@ -341,6 +344,13 @@ export class CpuBackend implements Backend {
     this.recycle(out);
     return null;
   }
+  keepMask(state: Uint32Array, size: number, p: number, value: number, dtype: DType): Raw | null {
+    if (dtype !== 'float32' || !this.kernels.keepMask) return null;
+    const out = this.out('float32', size) as Float32Array;
+    if (this.kernels.keepMask(state, out, p, value)) return this.wrap(out, 'float32');
+    this.recycle(out);
+    return null;
+  }
   softmaxBackward(p: Raw, g: Raw, keep: Raw | null, n: number): Raw {
     const probs = host(p) as FloatArray,
       out = this.out(p.dtype, probs.length) as FloatArray;
@@ -445,6 +455,7 @@ export const cpu = new CpuBackend(
     giveResident,
     concatRows,
     adamStep: adamWasm,
+    keepMask: keepMaskWasm,
   },
   poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
 );

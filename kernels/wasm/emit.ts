@@ -145,6 +145,8 @@ export const v128 = {
   load32_splat: (addr: Code, offset = 0) => simdMem('v128.load32_splat', offset, addr),
   zero: (): Code => [SIMD_PREFIX, uleb(SimdOp['v128.const']), new Array<number>(16).fill(0)],
   and: (a: Code, b: Code) => simd('v128.and', a, b),
+  or: (a: Code, b: Code) => simd('v128.or', a, b),
+  xor: (a: Code, b: Code) => simd('v128.xor', a, b),
   /**
    * Picks four 32-bit lanes from the eight of (a, b): lanes 0-3 are a's, 4-7 are b's.
    * Encoded as i8x16.shuffle, which V8 turns into unpcklps/shufps-style instructions.
@@ -188,11 +190,20 @@ export const f32x4 = {
   extract_lane: (a: Code, lane: number): Code => [simd('f32x4.extract_lane', a), lane],
 };
 
-/** Four-lane i32 vector arithmetic (for building floats from bits). */
+/** Four-lane i32 vector arithmetic (building floats from bits; the dropout mask's generator). */
 export const i32x4 = {
   splat: (n: number) => simd('i32x4.splat', i32.const(n)),
+  /** An i32 value (a local, say) in all four lanes. */
+  splatOf: (x: Code) => simd('i32x4.splat', x),
   add: (a: Code, b: Code) => simd('i32x4.add', a, b),
+  /** Lane-wise product, low 32 bits (Math.imul). */
+  mul: (a: Code, b: Code) => simd('i32x4.mul', a, b),
   shl: (a: Code, bits: Code) => simd('i32x4.shl', a, bits),
+  shr_u: (a: Code, bits: Code) => simd('i32x4.shr_u', a, bits),
+  /** Lane masks (all ones where true), signed comparisons. */
+  eq: (a: Code, b: Code) => simd('i32x4.eq', a, b),
+  gt_s: (a: Code, b: Code) => simd('i32x4.gt_s', a, b),
+  ge_s: (a: Code, b: Code) => simd('i32x4.ge_s', a, b),
   /** f32 lanes to i32, saturating (the lanes here are already integral). */
   trunc_sat_f32x4_s: (a: Code) => simd('i32x4.trunc_sat_f32x4_s', a),
 };
