@@ -27,19 +27,26 @@ export interface MatmulAttrs {
 /** `[..., M, K]` or, with `t`, the transposed storage `[..., K, M]ᵀ`, for messages. */
 const show = (s: Shape, t: boolean | undefined): string => (t ? `${fmt(s)}ᵀ` : fmt(s));
 
+/** The operands as messages name them. */
+function describe(a: Shape, b: Shape, { transA, transB }: MatmulAttrs): string {
+  return `matmul: ${show(a, transA)} @ ${show(b, transB)}`;
+}
+
 /** [..., M, K] @ [..., K, N] -> [broadcast(...), M, N], with op(·) applied to stored operands. */
-function matmulShape(a: Shape, b: Shape, { transA, transB }: MatmulAttrs): number[] {
-  const what = `matmul: ${show(a, transA)} @ ${show(b, transB)}`;
-  if (a.length < 2 || b.length < 2) throw new ShapeError(`${what}: both operands need 2+ dims here`);
+function matmulShape(a: Shape, b: Shape, attrs: MatmulAttrs): number[] {
+  const { transA, transB } = attrs;
+  if (a.length < 2 || b.length < 2) throw new ShapeError(`${describe(a, b, attrs)}: both operands need 2+ dims here`);
   const [m, k1] = transA ? [a[a.length - 1], a[a.length - 2]] : [a[a.length - 2], a[a.length - 1]];
   const [k2, n] = transB ? [b[b.length - 1], b[b.length - 2]] : [b[b.length - 2], b[b.length - 1]];
-  if (k1 !== k2) throw new ShapeError(`${what}: inner dims ${k1} and ${k2} differ`);
-  const batch = broadcastShapes(`${what}: batch dims`, a.slice(0, -2), b.slice(0, -2));
+  if (k1 !== k2) throw new ShapeError(`${describe(a, b, attrs)}: inner dims ${k1} and ${k2} differ`);
+  if (a.length === 2 && b.length === 2) return [m, n]; // no batch dims (most calls): nothing to broadcast
+  const batch = broadcastShapes(`${describe(a, b, attrs)}: batch dims`, a.slice(0, -2), b.slice(0, -2));
   return [...batch, m, n];
 }
 
 /** Element offset of each broadcast batch's matrix inside an operand of shape `shape`. */
 function batchOffsets(shape: Shape, batch: Shape): Int32Array {
+  if (batch.length === 0) return new Int32Array(1); // one matrix, at offset 0
   const own = shape.slice(0, -2),
     mat = shape[shape.length - 2] * shape[shape.length - 1];
   const strides = contiguousStrides(own).map((s, d) => (own[d] === 1 ? 0 : s * mat));

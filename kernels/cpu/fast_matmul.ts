@@ -10,39 +10,44 @@ import { matmulRef } from './matmul.js';
 
 /** Where a progression first changes step (its length if it never does). */
 function period(offsets: Int32Array): number {
-  const s = offsets[1] - offsets[0];
-  for (let i = 2; i < offsets.length; i++) if (offsets[i] - offsets[i - 1] !== s) return i;
+  const s = offsets[1]! - offsets[0]!;
+  for (let i = 2; i < offsets.length; i++) if (offsets[i]! - offsets[i - 1]! !== s) return i;
   return offsets.length;
 }
 
-/** [batchStride, innerStride] when offsets[i] = offsets[0] + (i / inner) * batch + (i % inner) * inner, else null. */
-function twoLevel(offsets: Int32Array, inner: number): [number, number] | null {
-  const n = offsets.length,
-    o0 = offsets[0];
-  const si = inner > 1 ? offsets[1] - o0 : 0,
-    so = n > inner ? offsets[inner] - o0 : 0;
+/**
+ * [batchStride, innerStride] when offsets[i] = offsets[0] + (i / inner) * batch + (i % inner) * inner
+ * (for c without offsets, i * mn), else null.
+ */
+function twoLevel(offsets: Int32Array | null, n: number, mn: number, inner: number): [number, number] | null {
+  if (!offsets) return inner === 1 ? [mn, 0] : [inner * mn, mn];
+  const o0 = offsets[0]!;
+  const si = inner > 1 ? offsets[1]! - o0 : 0,
+    so = n > inner ? offsets[inner]! - o0 : 0;
   if (si < 0 || so < 0) return null;
-  for (let i = 0; i < n; i++) {
-    const g = Math.floor(i / inner);
-    if (offsets[i] !== o0 + g * so + (i - g * inner) * si) return null;
+  for (let g = 0, i = 0; i < n; g++) {
+    for (let j = 0; j < inner; j++, i++) if (offsets[i] !== o0 + g * so + j * si) return null;
   }
   return [so, si];
 }
 
-/** The wasm call's batch layout for the three offset arrays, or null if they are irregular. */
+/** The wasm call's batch layout for the three offset arrays (c's null: contiguous), or null if irregular. */
 function batchLayout(
   p: MatmulParams,
-  cOffsets: Int32Array,
+  cOffsets: Int32Array | null,
+  mn: number,
 ): Pick<
   MatmulOptions,
   'inner' | 'aBatchStride' | 'bBatchStride' | 'cBatchStride' | 'aInnerStride' | 'bInnerStride' | 'cInnerStride'
 > | null {
-  const all = [p.aOffsets, p.bOffsets, cOffsets];
+  const n = p.batch;
   // The inner count is where the first of the three progressions breaks; one level if none does.
-  const inner = p.batch < 3 ? 1 : Math.min(...all.map(period));
-  const size = inner === p.batch ? 1 : inner;
-  if (p.batch % size !== 0) return null;
-  const [a, b, c] = all.map((o) => twoLevel(o, size));
+  const inner = n < 3 ? 1 : Math.min(period(p.aOffsets), period(p.bOffsets), cOffsets ? period(cOffsets) : n);
+  const size = inner === n ? 1 : inner;
+  if (n % size !== 0) return null;
+  const a = twoLevel(p.aOffsets, n, mn, size),
+    b = a && twoLevel(p.bOffsets, n, mn, size),
+    c = b && twoLevel(cOffsets, n, mn, size);
   if (!a || !b || !c) return null;
   return {
     inner: size,
@@ -66,7 +71,33 @@ export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, result
     fb = b as Float32Array | Float64Array;
   const { lda, ldb, ldc } = matmulStrides(p);
   const mn = p.m * p.n;
-  const cOffsets = p.cOffsets ?? Int32Array.from({ length: p.batch }, (_, i) => i * mn);
+  const cOffsets = p.cOffsets ?? null;
+  const a0 = p.aOffsets[0]!,
+    b0 = p.bOffsets[0]!,
+    c0 = cOffsets ? cOffsets[0]! : 0;
+  // One product (most calls): no batch layout to find.
+  const layout = p.batch === 1 ? null : batchLayout(p, cOffsets, mn);
+  if (p.batch === 1 || layout) {
+    wasmMatmul(a0 === 0 ? fa : fa.subarray(a0), b0 === 0 ? fb : fb.subarray(b0), c0 === 0 ? out : out.subarray(c0), {
+      m: p.m,
+      k: p.k,
+      n: p.n,
+      transA: p.transA,
+      transB: p.transB,
+      aRowStride: lda,
+      bRowStride: ldb,
+      cRowStride: ldc,
+      batch: p.batch,
+      inner: layout?.inner ?? 1,
+      aBatchStride: layout?.aBatchStride ?? 0,
+      bBatchStride: layout?.bBatchStride ?? 0,
+      cBatchStride: layout?.cBatchStride ?? mn,
+      aInnerStride: layout?.aInnerStride ?? 0,
+      bInnerStride: layout?.bInnerStride ?? 0,
+      cInnerStride: layout?.cInnerStride ?? 0,
+    });
+    return out;
+  }
   const opts = {
     m: p.m,
     k: p.k,
@@ -77,16 +108,9 @@ export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, result
     bRowStride: ldb,
     cRowStride: ldc,
   };
-  const a0 = p.aOffsets[0],
-    b0 = p.bOffsets[0],
-    c0 = cOffsets[0];
-  const layout = batchLayout(p, cOffsets);
-  if (layout) {
-    wasmMatmul(fa.subarray(a0), fb.subarray(b0), out.subarray(c0), { ...opts, ...layout, batch: p.batch });
-    return out;
-  }
   for (let i = 0; i < p.batch; i++) {
-    wasmMatmul(fa.subarray(p.aOffsets[i]), fb.subarray(p.bOffsets[i]), out.subarray(cOffsets[i]), opts);
+    const c = cOffsets ? cOffsets[i]! : i * mn;
+    wasmMatmul(fa.subarray(p.aOffsets[i]!), fb.subarray(p.bOffsets[i]!), out.subarray(c), opts);
   }
   return out;
 }

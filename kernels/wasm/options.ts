@@ -86,6 +86,11 @@ export function extents(p: MatmulPlan): { a: number; b: number; c: number } {
   };
 }
 
+/** Whether a row stride fits the rows it separates. */
+function rowOk(ld: number, cols: number, rows: number): boolean {
+  return rows <= 1 || ld >= cols;
+}
+
 /** Fills in defaults and checks sizes against the arrays; throws RangeError/TypeError. */
 export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: MatmulOptions): MatmulPlan {
   const { m, k, n } = o;
@@ -126,7 +131,6 @@ export function planMatmul(a: FloatArray, b: FloatArray, out: FloatArray, o: Mat
   if (!(Number.isInteger(p.inner) && p.inner >= 1 && p.batch % p.inner === 0)) {
     throw new RangeError(`matmul: inner=${p.inner} must be an integer >= 1 dividing batch=${p.batch}`);
   }
-  const rowOk = (ld: number, cols: number, rows: number): boolean => rows <= 1 || ld >= cols;
   if (
     !rowOk(p.aRowStride, p.transA ? m : k, p.transA ? k : m) ||
     !rowOk(p.bRowStride, p.transB ? k : n, p.transB ? n : k) ||
