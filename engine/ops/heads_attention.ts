@@ -16,7 +16,7 @@ import { apply } from '../apply.js';
 import { concat } from '../functional.js';
 import { keep as keepFromTidy } from '../memory.js';
 import { defineOp, isGradEnabled, noGrad } from '../op.js';
-import { DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
+import { contiguousStrides, DTypeError, fmt, isFloat, ShapeError } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { checkLogitMasks, sdpa, sdpaComposite, softmaxGrad } from './attention.js';
 
@@ -128,14 +128,22 @@ const scaledColumns = defineOp<ScaledColumnsAttrs>({
   forward: (be, [x], out, { col, scale }) => {
     const [, T, W] = x.shape;
     const s = be.full(1, scale, x.dtype);
-    const raw = be.binary(
-      scalarMul,
-      x.raw,
-      { shape: out.shape, strides: [T * W, W, 1], offset: col },
-      s,
-      { shape: out.shape, strides: [0, 0, 0], offset: 0 },
-      x.dtype,
-    );
+    const scalar = { shape: out.shape, strides: [0, 0, 0], offset: 0 };
+    // The columns as one contiguous block (row copies), then the backend's elementwise kernel
+    // where it has one; else one strided pass.
+    const cols = be.arith ? be.copyStrided(x.raw, { shape: out.shape, strides: [T * W, W, 1], offset: col }) : null;
+    const raw =
+      (cols &&
+        be.arith?.(
+          'mul',
+          cols,
+          { shape: out.shape, strides: contiguousStrides(out.shape), offset: 0 },
+          s,
+          scalar,
+          x.dtype,
+        )) ||
+      be.binary(scalarMul, x.raw, { shape: out.shape, strides: [T * W, W, 1], offset: col }, s, scalar, x.dtype);
+    if (cols) be.dispose(cols);
     be.dispose(s);
     return raw;
   },

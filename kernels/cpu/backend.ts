@@ -37,6 +37,7 @@ import {
 import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
 import { adamWasm } from '../wasm/adam.js';
 import { keepMaskWasm } from '../wasm/mask.js';
+import { copyRowsWasm } from '../wasm/copy.js';
 import {
   layerNormBackwardFallback,
   layerNormFallback,
@@ -102,6 +103,8 @@ export interface CpuKernels {
     rows: number,
     n: number,
   ): void;
+  /** out = `rows` rows of n elements, `stride` apart from `from` in src; false where it does not apply. */
+  copyRows?(src: TypedArray, from: number, stride: number, rows: number, n: number, out: TypedArray): boolean;
   /** Dropout's keep-mask into `out`, advancing `state`; false where it does not apply (Backend.keepMask). */
   keepMask?(state: Uint32Array, out: Float32Array, p: number, value: number): boolean;
   /** The Adam(W) update into `out` (m, v in place); false where it does not apply (Backend.adamStep). */
@@ -264,6 +267,17 @@ export class CpuBackend implements Backend {
       out.set(host(x).subarray(v.offset, v.offset + size));
       return this.wrap(out, x.dtype);
     }
+    const [shape, [strides]] = coalesce(v.shape, [v.strides]);
+    if (size > 0 && shape.length === 2 && strides[1] === 1) {
+      // Rows of a wider array (a column block such as one of q, k, v in a packed qkv, a slice
+      // along the last dim): one block copy per row.
+      const [rows, n] = shape as [number, number];
+      const out = this.out(x.dtype, size),
+        src = host(x);
+      if (this.kernels.copyRows?.(src, v.offset, strides[0]!, rows, n, out)) return this.wrap(out, x.dtype);
+      for (let r = 0, p = v.offset; r < rows; r++, p += strides[0]!) copyRow(src, p, out, r * n, n);
+      return this.wrap(out, x.dtype);
+    }
     return this.unary(identity, x, v, x.dtype);
   }
   writeStrided(base: Raw, region: View, src: Raw): Raw {
@@ -410,6 +424,11 @@ function arithLayout(
   return null;
 }
 
+/** dst[at, at + n) = src[from, from + n). */
+function copyRow(src: TypedArray, from: number, dst: TypedArray, at: number, n: number): void {
+  for (let j = 0; j < n; j++) dst[at + j] = src[from + j]!;
+}
+
 /** Calls `row(i, offset)` for each row i of the region's last dim, in order (row-major over the
  * leading dims), with the offset of the row's first element. */
 function rowOffsets(region: View, row: (i: number, offset: number) => void): void {
@@ -456,6 +475,8 @@ export const cpu = new CpuBackend(
     concatRows,
     adamStep: adamWasm,
     keepMask: keepMaskWasm,
+    copyRows: (src, from, stride, rows, n, out) =>
+      src instanceof Float32Array && out instanceof Float32Array && copyRowsWasm(src, from, stride, rows, n, out),
   },
   poolBytes() > 0 ? new BufferPool(poolBytes()) : null,
 );

@@ -6,6 +6,8 @@
  * `WebAssembly.validate` / `new WebAssembly.Module` is the checker.
  */
 import {
+  BULK_PREFIX,
+  MEMORY_COPY,
   NATURAL_ALIGN,
   Op,
   Section,
@@ -209,6 +211,11 @@ export const i32x4 = {
 };
 
 const EMPTY_BLOCK = 0x40;
+/** Bulk memory: `memory.copy` of `bytes` bytes from `src` to `dst` (byte addresses; overlap allowed, as memmove). */
+export const memory = {
+  copy: (dst: Code, src: Code, bytes: Code): Code => [dst, src, bytes, BULK_PREFIX, uleb(MEMORY_COPY), 0, 0],
+};
+
 /** Structured control flow. Branch depths count enclosing blocks outward from 0. */
 export const ctl = {
   block: (...body: Code[]): Code => [Op.block, EMPTY_BLOCK, body, Op.end],

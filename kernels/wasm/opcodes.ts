@@ -62,6 +62,10 @@ export const Op = {
 } as const;
 export type OpName = keyof typeof Op;
 
+/** Prefix byte of the bulk-memory instructions; `memory.copy` is 0xfc 10 followed by two memory indices (0, 0). */
+export const BULK_PREFIX = 0xfc;
+export const MEMORY_COPY = 10;
+
 /** Prefix byte of every SIMD instruction; the SIMD opcode follows as an unsigned LEB128. */
 export const SIMD_PREFIX = 0xfd;
 
