@@ -268,6 +268,10 @@ export class CpuBackend implements Backend {
       return this.wrap(out, x.dtype);
     }
     const [shape, [strides]] = coalesce(v.shape, [v.strides]);
+    if (size > 0 && shape.length === 1 && strides[0] === 0) {
+      // One value everywhere (a scalar expanded, such as mean's gradient): a fill.
+      return this.wrap(this.out(x.dtype, size).fill(host(x)[v.offset]!), x.dtype);
+    }
     if (size > 0 && shape.length === 2 && strides[1] === 1) {
       // Rows of a wider array (a column block such as one of q, k, v in a packed qkv, a slice
       // along the last dim): one block copy per row.

@@ -50,7 +50,9 @@ export const GELU_PARALLEL_MIN = 262144;
 /** Below this many elements the row-wise kernels run in plain TS. */
 export const ROWWISE_MIN_ELEMENTS = 256;
 /**
- * Below this many multiply-adds (m*n*k per batch item) the calling thread runs the product alone.
+ * Below this many multiply-adds (batch*m*n*k, the whole call) the calling thread runs the product
+ * alone. (Counting one batch item only, as this once did, kept every batched head product of
+ * attention on one thread: the transformer layer's 32 x 64^3 products ran at 40 GFLOP/s on 1 or 2.)
  * A parallel call waits for every worker to wake and check in, so on a loaded machine (the 2-core
  * box these numbers come from ran at load 4-5) 2 threads lost to 1 at every size measured from
  * 64^3 to 384^3 (1.1-4x); on an idle one the win below ~192^3 is at most ~1.5x of a sub-0.3 ms
@@ -324,7 +326,7 @@ function gemmWasm(a: Float32Array, b: Float32Array, out: Float32Array, p: Matmul
     const units = p.batch * Math.ceil(p.m / DEFAULT_CONFIG.MR);
     // A chunk of at least one MC block of rows keeps B re-packing per chunk cheap.
     const minChunk = DEFAULT_CONFIG.MC / DEFAULT_CONFIG.MR;
-    pool.run(rt.desc, units, p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1, minChunk, !p.accumulate);
+    pool.run(rt.desc, units, p.batch * p.m * p.n * p.k >= PARALLEL_MIN_WORK ? threadCount : 1, minChunk, !p.accumulate);
     if (cOwned) out.set(heap.f32(cPtr, len.c));
   } catch (e) {
     if (!(e instanceof HeapLimitError)) throw e;
