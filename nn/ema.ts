@@ -1,5 +1,5 @@
 /** Exponential moving average of parameters: ALBEF's momentum encoders. */
-import { cloneData, DTypeError, noGrad, ShapeError, type Tensor, type TypedArray } from '../engine/index.js';
+import { cloneData, DTypeError, noGrad, ShapeError, Tensor, type TypedArray } from '../engine/index.js';
 import { freshHost, hostArray, perDtype, rounder } from './optim_host.js';
 import type { HasNamedParameters } from './optim.js';
 
@@ -42,6 +42,13 @@ export class Ema {
     if (!(m >= 0 && m <= 1)) throw new RangeError(`Ema.update: momentum must be in [0, 1], got ${m}`);
     noGrad(() => {
       for (const [on, mom] of this.pairs) {
+        // The backend's kernel where it has one (cpu: WASM SIMD on resident arrays), the same values.
+        const raw =
+          on.dtype === 'float32' ? mom.backend.emaStep?.(mom.raw, on.raw, Math.fround(m), Math.fround(1 - m)) : null;
+        if (raw) {
+          mom.assign(new Tensor(raw, mom.shape, mom.backend));
+          continue;
+        }
         const a = hostArray(on),
           b = hostArray(mom);
         if (a && b) {

@@ -38,6 +38,7 @@ import { arithWasm, sumRowsWasm, type BLayout } from '../wasm/arith.js';
 import { adamWasm } from '../wasm/adam.js';
 import { keepMaskWasm } from '../wasm/mask.js';
 import { copyRowsWasm } from '../wasm/copy.js';
+import { emaWasm } from '../wasm/ema.js';
 import {
   layerNormBackwardFallback,
   layerNormFallback,
@@ -105,6 +106,8 @@ export interface CpuKernels {
   ): void;
   /** out = `rows` rows of n elements, `stride` apart from `from` in src; false where it does not apply. */
   copyRows?(src: TypedArray, from: number, stride: number, rows: number, n: number, out: TypedArray): boolean;
+  /** out = mom·keep + on·take in float32; false where it does not apply (Backend.emaStep). */
+  emaStep?(mom: Float32Array, on: Float32Array, out: Float32Array, keep: number, take: number): boolean;
   /** Dropout's keep-mask into `out`, advancing `state`; false where it does not apply (Backend.keepMask). */
   keepMask?(state: Uint32Array, out: Float32Array, p: number, value: number): boolean;
   /** The Adam(W) update into `out` (m, v in place); false where it does not apply (Backend.adamStep). */
@@ -362,6 +365,14 @@ export class CpuBackend implements Backend {
     this.recycle(out);
     return null;
   }
+  emaStep(mom: Raw, on: Raw, keep: number, take: number): Raw | null {
+    const [m, o] = [host(mom), host(on)];
+    if (!this.kernels.emaStep || !(m instanceof Float32Array && o instanceof Float32Array)) return null;
+    const out = this.out('float32', m.length) as Float32Array;
+    if (this.kernels.emaStep(m, o, out, keep, take)) return this.wrap(out, 'float32');
+    this.recycle(out);
+    return null;
+  }
   keepMask(state: Uint32Array, size: number, p: number, value: number, dtype: DType): Raw | null {
     if (dtype !== 'float32' || !this.kernels.keepMask) return null;
     const out = this.out('float32', size) as Float32Array;
@@ -479,6 +490,7 @@ export const cpu = new CpuBackend(
     concatRows,
     adamStep: adamWasm,
     keepMask: keepMaskWasm,
+    emaStep: emaWasm,
     copyRows: (src, from, stride, rows, n, out) =>
       src instanceof Float32Array && out instanceof Float32Array && copyRowsWasm(src, from, stride, rows, n, out),
   },

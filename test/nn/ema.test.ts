@@ -1,6 +1,12 @@
 // Ema: the update hand-checked, no autograd graph, name matching and its errors, both code paths.
 import t from 'tap';
-import { tensor, zeros, type Tensor } from '../../engine/index.js';
+import { randn, Rng, tensor, zeros, type Tensor } from '../../engine/index.js';
+import { getBackend } from '../../kernels/select.js';
+
+const cpu = getBackend('cpu') as ReturnType<typeof getBackend> & {
+    emaStep: NonNullable<ReturnType<typeof getBackend>['emaStep']>;
+  },
+  cpuRef = getBackend('cpu-ref');
 import { Ema } from '../../nn/ema.js';
 
 const named = (entries: Record<string, Tensor>) => ({ namedParameters: () => Object.entries(entries) });
@@ -33,6 +39,47 @@ t.test('float32: each product rounds to float32, as mom.mul(m).add(on.mul(1 - m)
     .dataSync();
   new Ema([[on, mom]]).update(0.995);
   t.same(mom.dataSync(), ref);
+  t.end();
+});
+
+t.test('float32 on cpu: the WASM SIMD step (resident arrays) = the tensor ops and the loop, bit for bit', (t) => {
+  for (const n of [1024, 4099, 70_000]) {
+    const on = randn([n], { rng: new Rng(n) }).mul(3), // results of ops: resident on cpu
+      mom = randn([n], { rng: new Rng(n + 1) }).mul(2);
+    const want = mom
+      .mul(0.995)
+      .add(on.mul(1 - 0.995))
+      .dataSync();
+    const calls: number[] = [];
+    const real = cpu.emaStep.bind(cpu);
+    cpu.emaStep = (...args) => {
+      const raw = real(...args);
+      if (raw) calls.push(raw.size);
+      return raw;
+    };
+    try {
+      new Ema([[on, mom]]).update(0.995);
+    } finally {
+      delete (cpu as { emaStep?: unknown }).emaStep; // back to the class method
+    }
+    t.same(calls, [n], `n = ${n}: the kernel ran`);
+    t.ok(
+      Array.from(mom.dataSync()).every((x, i) => Object.is(x, want[i])),
+      `n = ${n}: same bits`,
+    );
+  }
+  // The loop (cpu-ref's host arrays) gives the same bits as the kernel.
+  const n = 5000;
+  const [a, b] = [cpu, cpuRef].map((device) => {
+    const on = randn([n], { rng: new Rng(7), device }).mul(3),
+      mom = randn([n], { rng: new Rng(8), device }).mul(2);
+    new Ema([[on, mom]]).update(0.9);
+    return mom.dataSync();
+  });
+  t.ok(
+    Array.from(a!).every((x, i) => Object.is(x, b![i])),
+    'cpu (kernel) = cpu-ref (loop)',
+  );
   t.end();
 });
 
