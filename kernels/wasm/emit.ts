@@ -58,9 +58,18 @@ function name(s: string): number[] {
   return [...uleb(bytes.length), ...bytes];
 }
 
+/** Appends `bytes` to `out` (a loop: spreading a long array into push or a literal is slow and
+ * makes garbage, which dominated emission in a fresh process). */
+function append(out: number[], bytes: readonly number[]): number[] {
+  for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
+  return out;
+}
+
 /** A length-prefixed vector of already-encoded items. */
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
+function vec(items: readonly (readonly number[])[]): number[] {
+  const out = uleb(items.length);
+  for (const item of items) append(out, item);
+  return out;
 }
 
 /** Concatenates instruction sequences (a block body). */
@@ -68,9 +77,20 @@ export function seq(...parts: Code[]): Code {
   return parts;
 }
 
+/** Appends the flat bytes of `code` to `out`, depth first. */
+function emitInto(code: Code, out: number[]): void {
+  for (let i = 0; i < code.length; i++) {
+    const c = code[i]!;
+    if (typeof c === 'number') out.push(c);
+    else emitInto(c, out);
+  }
+}
+
 /** The flat bytes of `code`. */
 export function flatten(code: Code): number[] {
-  return code.flat(Infinity as 1) as number[];
+  const out: number[] = [];
+  emitInto(code, out);
+  return out;
 }
 
 const op = (o: OpName, ...operands: Code[]): Code => [operands, Op[o]];
@@ -263,9 +283,10 @@ export class Func {
 
   encode(): number[] {
     // Locals are declared as (count, type) runs; one run per local keeps this simple.
-    const decls = vec(this.locals.map((t) => [1, ValType[t]]));
-    const bytes = [...decls, ...flatten(this.body), Op.end];
-    return [...uleb(bytes.length), ...bytes];
+    const bytes = vec(this.locals.map((t) => [1, ValType[t]]));
+    emitInto(this.body, bytes);
+    bytes.push(Op.end);
+    return append(uleb(bytes.length), bytes);
   }
 }
 
@@ -287,24 +308,24 @@ export class ModuleBuilder {
   }
 
   build(): Uint8Array<ArrayBuffer> {
-    const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+    const section = (id: number, body: number[]): number[] => append([id, ...uleb(body.length)], body);
     const sigs = this.funcs.map((f) => [
       0x60,
       ...vec(f.params.map((p) => [ValType[p]])),
       ...vec(f.results.map((r) => [ValType[r]])),
     ]);
     const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]; // "\0asm", version 1
-    out.push(...section(Section.type, vec(sigs)));
+    append(out, section(Section.type, vec(sigs)));
     if (this.memory) {
       const m = this.memory;
       const limits = [m.shared ? 0x03 : 0x01, ...uleb(m.min), ...uleb(m.max)];
-      out.push(...section(Section.import, vec([[...name(m.module), ...name(m.field), 0x02, ...limits]])));
+      append(out, section(Section.import, vec([[...name(m.module), ...name(m.field), 0x02, ...limits]])));
     }
     // One type per function (no dedup): a few bytes wasted, one less table to read.
-    out.push(...section(Section.function, vec(this.funcs.map((f) => uleb(f.index)))));
+    append(out, section(Section.function, vec(this.funcs.map((f) => uleb(f.index)))));
     const exported = this.funcs.filter((f) => f.exportName !== undefined);
-    out.push(...section(Section.export, vec(exported.map((f) => [...name(f.exportName!), 0x00, ...uleb(f.index)]))));
-    out.push(...section(Section.code, vec(this.funcs.map((f) => f.encode()))));
+    append(out, section(Section.export, vec(exported.map((f) => [...name(f.exportName!), 0x00, ...uleb(f.index)]))));
+    append(out, section(Section.code, vec(this.funcs.map((f) => f.encode()))));
     return new Uint8Array(out);
   }
 }

@@ -9,6 +9,7 @@
  * against O(MKN) of work); arrays from `alloc` already live there and are used in place.
  * The heap and the worker pool are process-wide (one per thread count), created on first use.
  */
+import { PREBUILT } from './prebuilt.js';
 import { f32, f32x4, ModuleBuilder } from './emit.js';
 import { matmulFallback } from './fallback.js';
 import type { GeluFns } from './gelu_kernel.js';
@@ -270,7 +271,10 @@ function ensureRuntime(): Runtime {
   if (!runtime) {
     const maxMb = Number(envVar('VLGRAD_WASM_MAX_MB') ?? 1024);
     const heap = new WasmHeap(maxMb * 1024 * 1024);
-    const module = new WebAssembly.Module(buildGemmModule({ ...DEFAULT_CONFIG, fma: wasmFma() }));
+    const fma = wasmFma(); // only the plain mul + add build is prebuilt
+    const module = new WebAssembly.Module(
+      fma ? buildGemmModule({ ...DEFAULT_CONFIG, fma }) : moduleBytes('gemm', () => buildGemmModule(DEFAULT_CONFIG)),
+    );
     const exports = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports;
     runtime = {
       heap,
@@ -467,6 +471,20 @@ export function inHeap(
 }
 
 /**
+ * The bytes of module `key`: its prebuilt copy (prebuilt.ts, generated from the emitters by
+ * scripts/prebuild_wasm.ts and checked against them by a test), else `build()`. Emitting is cold
+ * JS in a fresh process (~10 ms for the GEMM module), which the first matmul used to pay.
+ */
+function moduleBytes(key: string, build: () => Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const b64 = PREBUILT[key];
+  if (b64 === undefined) return build();
+  const text = atob(b64),
+    bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/**
  * The shared heap and the exports of a module built by `build`, instantiated on that heap once
  * per process and kept under `key` (for kernels in files of their own, such as arith.ts).
  */
@@ -475,7 +493,8 @@ export function heapModule<T>(key: string, build: () => Uint8Array<ArrayBuffer>)
   rt.extra ??= new Map();
   let fns = rt.extra.get(key);
   if (!fns) {
-    fns = new WebAssembly.Instance(new WebAssembly.Module(build()), { env: { memory: rt.heap.memory } }).exports;
+    const module = new WebAssembly.Module(moduleBytes(key, build));
+    fns = new WebAssembly.Instance(module, { env: { memory: rt.heap.memory } }).exports;
     rt.extra.set(key, fns);
   }
   return { heap: rt.heap, fns: fns as T };
