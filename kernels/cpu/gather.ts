@@ -83,8 +83,12 @@ export function indexSelect(x: TypedArray, xShape: Shape, dim: number, index: In
     for (let j = 0; j < m; j++) {
       const i = index[j];
       checkIndex('indexSelect', i, n);
-      const from = (o * n + i) * inner;
-      out.set(x.subarray(from, from + inner), (o * m + j) * inner);
+      const from = (o * n + i) * inner,
+        to = (o * m + j) * inner;
+      // An embedding row is short: an element loop beats a subarray view plus `set` (which is
+      // slower still when x is a view of the shared wasm heap).
+      if (inner < 512) for (let t = 0; t < inner; t++) out[to + t] = x[from + t]!;
+      else out.set(x.subarray(from, from + inner), to);
     }
   }
   return out;
