@@ -10,18 +10,17 @@ import type { MemoryInfo } from '../kernels/memory.js';
 import { registeredBackends } from '../kernels/select.js';
 import type { Tensor } from './tensor.js';
 
-const refs = new WeakMap<Raw, number>();
 const scopes: Set<Tensor>[] = [];
 
 /** Called by the Tensor constructor and by assign: one more tensor uses `raw`. */
 export function retainRaw(raw: Raw): void {
-  refs.set(raw, (refs.get(raw) ?? 0) + 1);
+  raw.tensors = (raw.tensors ?? 0) + 1;
 }
 
 /** One tensor fewer uses `raw`; the last one releases the buffer on its backend. */
 export function releaseRaw(t: Tensor, raw: Raw): void {
-  const n = (refs.get(raw) ?? 1) - 1;
-  refs.set(raw, n);
+  const n = (raw.tensors ?? 1) - 1;
+  raw.tensors = n;
   if (n <= 0) t.backend.dispose(raw);
 }
 

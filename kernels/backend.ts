@@ -18,6 +18,9 @@ export interface Raw {
   readonly dtype: DType;
   readonly size: number;
   readonly device: string;
+  /** How many tensors use this buffer (reshapes share one): kept by the engine, which releases the
+   * buffer when the count reaches 0. A field rather than a WeakMap entry: one is set per result. */
+  tensors?: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { DType, Raw, TypedArray } from '../backend.js';
 
 export class CpuRaw implements Raw {
   readonly device = 'cpu';
+  tensors = 0;
   constructor(
     readonly data: TypedArray,
     readonly dtype: DType,
