@@ -21,6 +21,8 @@ export interface Raw {
   /** How many tensors use this buffer (reshapes share one): kept by the engine, which releases the
    * buffer when the count reaches 0. A field rather than a WeakMap entry: one is set per result. */
   tensors?: number;
+  /** The owning backend's memory-tracker entry while the buffer is live (kernels/memory.ts). */
+  tracked?: object | null;
 }
 
 /**

@@ -11,11 +11,17 @@ export interface MemoryInfo {
   bytes: number;
 }
 
+/** A tracked buffer's entry: its size, how to free it, and whose it is; also its unregister token. */
+interface Entry {
+  readonly bytes: number;
+  readonly free?: () => void;
+  readonly owner: MemoryTracker;
+}
+
 export class MemoryTracker {
   private buffers = 0;
   private bytes = 0;
-  private readonly live = new WeakMap<Raw, { bytes: number; token: object }>();
-  private readonly registry: FinalizationRegistry<{ bytes: number; free?: () => void }>;
+  private readonly registry: FinalizationRegistry<Entry>;
 
   constructor(readonly device: string) {
     this.registry = new FinalizationRegistry(({ bytes, free }) => this.drop(bytes, free));
@@ -23,25 +29,27 @@ export class MemoryTracker {
 
   /** Starts accounting for `raw`; `free` releases its device memory (GPU buffers). */
   track(raw: Raw, bytes: number, free?: () => void): void {
-    const token = {};
-    this.live.set(raw, { bytes, token });
-    this.registry.register(raw, { bytes, free }, token);
+    // The entry hangs on the handle (a field, not a WeakMap: one per result buffer) and is the
+    // registry's held value and unregister token at once; it does not reference the handle.
+    const entry: Entry = { bytes, free, owner: this };
+    raw.tracked = entry;
+    this.registry.register(raw, entry, entry);
     this.buffers++;
     this.bytes += bytes;
   }
 
-  /** Explicit release; returns false when `raw` was already released. */
+  /** Explicit release; returns false when `raw` was already released (or is not this tracker's). */
   release(raw: Raw, free?: () => void): boolean {
-    const entry = this.live.get(raw);
-    if (!entry) return false;
-    this.live.delete(raw);
-    this.registry.unregister(entry.token);
+    const entry = raw.tracked as Entry | null | undefined;
+    if (!entry || entry.owner !== this) return false;
+    raw.tracked = null;
+    this.registry.unregister(entry);
     this.drop(entry.bytes, free);
     return true;
   }
 
   isLive(raw: Raw): boolean {
-    return this.live.has(raw);
+    return (raw.tracked as Entry | null | undefined)?.owner === this;
   }
 
   stats(): MemoryInfo {

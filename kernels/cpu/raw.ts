@@ -4,6 +4,7 @@ import type { DType, Raw, TypedArray } from '../backend.js';
 export class CpuRaw implements Raw {
   readonly device = 'cpu';
   tensors = 0;
+  tracked: object | null = null;
   constructor(
     readonly data: TypedArray,
     readonly dtype: DType,
