@@ -19,9 +19,13 @@ import type { WasmHeap } from './memory.js';
 /** Blocks are handed out in these units; a resident array's block holds its length rounded up to 16 floats. */
 const UNIT = 64;
 
+/** The block a resident array of n floats takes. */
+function blockBytes(n: number): number {
+  return Math.max(UNIT, Math.ceil((4 * n) / UNIT) * UNIT);
+}
+
 export class ResidentArrays {
   private readonly cache = new Map<number, number[]>(); // block bytes -> free block addresses
-  private readonly blockOf = new WeakMap<Float32Array, number>(); // live array -> its block bytes
   private readonly registry: FinalizationRegistry<{ ptr: number; bytes: number }>;
   private bytes = 0; // live + cached
   private cached = 0;
@@ -37,7 +41,7 @@ export class ResidentArrays {
 
   /** A resident array of `n` floats with arbitrary contents, or null (over budget, or no heap room). */
   take(n: number): Float32Array | null {
-    const bytes = Math.max(UNIT, Math.ceil((4 * n) / UNIT) * UNIT);
+    const bytes = blockBytes(n);
     let ptr = this.cache.get(bytes)?.pop();
     if (ptr !== undefined) {
       this.cached -= bytes;
@@ -54,24 +58,17 @@ export class ResidentArrays {
       this.misses++;
     }
     const view = this.heap.f32(ptr, n);
-    this.blockOf.set(view, bytes);
+    // The registration is also the record of ownership: `give` unregisters, and only an array
+    // registered here unregisters (no WeakMap of live arrays to keep beside it).
     this.registry.register(view, { ptr, bytes }, view);
     return view;
   }
 
-  /** Returns an array from `take`; false (doing nothing) for any other array. */
+  /** Returns an array from `take`; false (doing nothing) for any other array, or one given back already. */
   give(view: Float32Array): boolean {
-    const bytes = this.blockOf.get(view);
-    if (bytes === undefined) return false;
-    this.blockOf.delete(view);
-    this.registry.unregister(view);
-    this.recycle(this.heap.addressOf(view)!, bytes);
+    if (!this.registry.unregister(view)) return false;
+    this.recycle(this.heap.addressOf(view)!, blockBytes(view.length));
     return true;
-  }
-
-  /** Whether `view` is a live array from `take`. */
-  owns(view: Float32Array): boolean {
-    return this.blockOf.has(view);
   }
 
   /** Live and cached resident bytes, and how many takes reused a cached block. */
