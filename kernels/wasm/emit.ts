@@ -205,6 +205,13 @@ export const f32x4 = {
   sqrt: (a: Code) => simd('f32x4.sqrt', a),
   min: (a: Code, b: Code) => simd('f32x4.min', a, b),
   max: (a: Code, b: Code) => simd('f32x4.max', a, b),
+  /**
+   * b < a ? b : a, and a < b ? b : a: one x86 instruction each (minps/maxps), where min and max
+   * cost ~7 (NaN and ±0 handling). A NaN in a stays NaN, so clamping a value x as
+   * pmin(pmax(x, lo), hi) gives what min/max give, NaN included (as another NaN bit pattern).
+   */
+  pmin: (a: Code, b: Code) => simd('f32x4.pmin', a, b),
+  pmax: (a: Code, b: Code) => simd('f32x4.pmax', a, b),
   /** Lane mask: all ones where a >= b. */
   ge: (a: Code, b: Code) => simd('f32x4.ge', a, b),
   /** Round to nearest, ties to even. */

@@ -45,7 +45,7 @@ function regs(fn: Func): Regs {
 /** Φ(x) = (1 + erf(x/√2)) / 2 of the lanes of local `x`; clobbers r.x2 and r.t. */
 function phi(x: number, r: Regs): Code {
   return seq(
-    local.set(r.t, f32x4.min(f32x4.max(f32x4.mul(get(x), splat(SQRT1_2)), splat(-4)), splat(4))),
+    local.set(r.t, f32x4.pmin(f32x4.pmax(f32x4.mul(get(x), splat(SQRT1_2)), splat(-4)), splat(4))),
     local.set(r.x2, f32x4.mul(get(r.t), get(r.t))),
     f32x4.mul(
       f32x4.add(f32x4.div(f32x4.mul(get(r.t), horner(ERF_P, get(r.x2))), horner(ERF_Q, get(r.x2))), splat(1)),

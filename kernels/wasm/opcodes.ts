@@ -101,6 +101,8 @@ export const SimdOp = {
   'f32x4.div': 0xe7,
   'f32x4.min': 0xe8,
   'f32x4.max': 0xe9,
+  'f32x4.pmin': 0xea,
+  'f32x4.pmax': 0xeb,
   'f64x2.add': 0xf0,
   'i32x4.trunc_sat_f32x4_s': 0xf8,
   /** Relaxed SIMD (a*b + c, fused or not as the engine likes); not in Node 20 without a flag. */

@@ -53,6 +53,21 @@ for (const approximate of ['none', 'tanh'] as const) {
   });
 }
 
+t.test('geluWasm: NaN stays NaN, ±0 gives ±0 and +Infinity gives +Infinity (the clamps keep them)', async (t) => {
+  for (const approximate of ['none', 'tanh'] as const) {
+    const x = new Float32Array(ROWWISE_MIN_ELEMENTS).fill(0.5);
+    x.set([Number.NaN, 0, -0, Infinity, 3, Number.NaN, 0, Infinity]); // across two vectors
+    const g = new Float32Array(x.length).fill(1),
+      y = new Float32Array(x.length),
+      gy = new Float32Array(x.length);
+    t.ok(geluWasm(x, y, approximate) && geluWasm(x, gy, approximate, g), `${approximate}: the kernels ran`);
+    for (const i of [0, 5]) t.ok(Number.isNaN(y[i]!) && Number.isNaN(gy[i]!), `${approximate}: NaN at ${i} stays NaN`);
+    t.ok(Object.is(y[1], 0) && Object.is(y[2], -0) && Object.is(y[6], 0), `${approximate}: gelu(±0) = ±0`);
+    t.ok(y[3] === Infinity && y[7] === Infinity, `${approximate}: gelu(+Infinity) = +Infinity`);
+    t.ok(Math.abs(gy[1]! - 0.5) < 1e-6, `${approximate}: gelu'(0) = 1/2`);
+  }
+});
+
 t.test('geluWasm declines small inputs and checks lengths', async (t) => {
   const x = new Float32Array(ROWWISE_MIN_ELEMENTS - 1);
   t.notOk(geluWasm(x, new Float32Array(x.length), 'none'), 'below ROWWISE_MIN_ELEMENTS the caller loops');

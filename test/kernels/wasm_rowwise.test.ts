@@ -241,3 +241,19 @@ t.test('in place, and on heap arrays', async (t) => {
   t.throws(() => softmax(x, new Float32Array(3), rows, n), RangeError);
   t.throws(() => layerNorm(x, new Float32Array(2), new Float32Array(n), x, rows, n), RangeError);
 });
+
+t.test('softmax (WASM): a NaN makes its row NaN; -Infinity gives 0; other rows untouched', (t) => {
+  const n = 16,
+    rows = ROWWISE_MIN_ELEMENTS / n + 1;
+  const x = new Float32Array(rows * n).map((_, i) => (i % 7) - 3);
+  x[3] = Number.NaN; // row 0, in a full vector
+  x[n + 15] = Number.NaN; // row 1, last lane
+  x[2 * n + 4] = -Infinity;
+  const y = new Float32Array(x.length);
+  softmax(x, y, rows, n);
+  t.ok(y.subarray(0, 2 * n).every(Number.isNaN), 'rows with a NaN are NaN throughout');
+  t.equal(y[2 * n + 4], 0, 'e^-Infinity = 0');
+  const row2 = y.subarray(2 * n, 3 * n);
+  t.ok(Math.abs(row2.reduce((a, b) => a + b, 0) - 1) < 1e-6 && row2.every(Number.isFinite), 'the next row sums to 1');
+  t.end();
+});
