@@ -35,9 +35,10 @@ export function buildCopyModule(mem = { min: 1, max: 32768, shared: true }): Uin
 }
 
 /**
- * dst[r*n + j] = src[from + r*stride + j] for r < rows, j < n: `rows` rows of n floats, `stride`
- * apart in src, packed into dst. Returns false, copying nothing, unless both arrays live in the
- * wasm heap (resident arrays) and the reads stay inside src.
+ * dst[at + r*dstStride + j] = src[from + r*stride + j] for r < rows, j < n: `rows` rows of n
+ * floats, `stride` apart in src, `dstStride` apart (default n: packed) in dst. Returns false,
+ * copying nothing, unless both arrays live in the wasm heap (resident arrays) and every row
+ * stays inside its array.
  */
 export function copyRowsWasm(
   src: Float32Array,
@@ -46,13 +47,17 @@ export function copyRowsWasm(
   rows: number,
   n: number,
   dst: Float32Array,
+  at = 0,
+  dstStride = n,
 ): boolean {
   if (rows === 0 || n === 0 || !wasmSimdAvailable()) return false;
-  if (from < 0 || stride < n || from + (rows - 1) * stride + n > src.length || dst.length < rows * n) return false;
+  const fits = (start: number, step: number, len: number): boolean =>
+    start >= 0 && step >= n && start + (rows - 1) * step + n <= len;
+  if (!fits(from, stride, src.length) || !fits(at, dstStride, dst.length)) return false;
   const { heap, fns } = heapModule<CopyFns>('copy', buildCopyModule);
   const ps = heap.readableAt(src, src.length),
     pd = heap.writableAt(dst, dst.length);
   if (ps === undefined || pd === undefined) return false;
-  fns.copyRows(ps + 4 * from, 4 * stride, pd, 4 * n, rows, 4 * n);
+  fns.copyRows(ps + 4 * from, 4 * stride, pd + 4 * at, 4 * dstStride, rows, 4 * n);
   return true;
 }

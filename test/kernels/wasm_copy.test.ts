@@ -32,12 +32,27 @@ t.test('copyRowsWasm packs rows of a strided block', (t) => {
     { numRuns: cases(50, 200) },
   );
   t.pass('random rows, widths, gaps and offsets');
-  const src = alloc(64),
-    dst = alloc(64);
-  t.notOk(copyRowsWasm(new Float32Array(64), 0, 8, 8, 8, dst), 'declines a source outside the heap');
-  t.notOk(copyRowsWasm(src, 0, 8, 8, 8, new Float32Array(64)), 'declines a destination outside the heap');
-  t.notOk(copyRowsWasm(src, 1, 8, 8, 8, dst), 'declines reads past the source');
-  t.notOk(copyRowsWasm(src, 0, 4, 8, 8, dst), 'declines a stride narrower than a row');
+  // Into a strided destination: one source's columns of a concatenation.
+  const rows = 5,
+    n = 3,
+    total = 8,
+    at = 4;
+  const src = alloc(rows * n),
+    dst = alloc(rows * total).fill(-1);
+  src.forEach((_, i) => (src[i] = i + 1)); // in place: map() would return a host copy
+  t.ok(copyRowsWasm(src, 0, n, rows, n, dst, at, total), 'copies into columns 4..6 of 8');
+  const want = Array.from({ length: rows * total }, (_, i) => {
+    const [r, c] = [Math.floor(i / total), i % total];
+    return c >= at && c < at + n ? src[r * n + c - at]! : -1;
+  });
+  t.ok(same(dst, want), 'only those columns change');
+  t.notOk(copyRowsWasm(src, 0, n, rows, n, dst, 6, total), 'declines rows that would pass the destination');
+  const src64 = alloc(64),
+    dst64 = alloc(64);
+  t.notOk(copyRowsWasm(new Float32Array(64), 0, 8, 8, 8, dst64), 'declines a source outside the heap');
+  t.notOk(copyRowsWasm(src64, 0, 8, 8, 8, new Float32Array(64)), 'declines a destination outside the heap');
+  t.notOk(copyRowsWasm(src64, 1, 8, 8, 8, dst64), 'declines reads past the source');
+  t.notOk(copyRowsWasm(src64, 0, 4, 8, 8, dst64), 'declines a stride narrower than a row');
   t.end();
 });
 
