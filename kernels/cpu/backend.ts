@@ -266,8 +266,10 @@ export class CpuBackend implements Backend {
     const size = sizeOf(v.shape);
     if (size > 0 && isContiguousView(v)) {
       // One block (a row range: a slice along the first dims, or a whole tensor): a memcpy.
-      const out = this.out(x.dtype, size);
-      out.set(host(x).subarray(v.offset, v.offset + size));
+      const out = this.out(x.dtype, size),
+        src = host(x);
+      // As one row through the heap's memory.copy where both live there (a set is slow on its SharedArrayBuffer).
+      if (!this.kernels.copyRows?.(src, v.offset, size, 1, size, out)) out.set(src.subarray(v.offset, v.offset + size));
       return this.wrap(out, x.dtype);
     }
     const [shape, [strides]] = coalesce(v.shape, [v.strides]);
