@@ -181,7 +181,13 @@ export const v128 = {
 
 /** Two-lane f64 vector arithmetic (the float64 accumulators of sums of float32 lanes). */
 export const f64x2 = {
+  splat: (x: Code) => simd('f64x2.splat', x),
   add: (a: Code, b: Code) => simd('f64x2.add', a, b),
+  sub: (a: Code, b: Code) => simd('f64x2.sub', a, b),
+  mul: (a: Code, b: Code) => simd('f64x2.mul', a, b),
+  div: (a: Code, b: Code) => simd('f64x2.div', a, b),
+  sqrt: (a: Code) => simd('f64x2.sqrt', a),
+  extract_lane: (a: Code, lane: number): Code => [simd('f64x2.extract_lane', a), lane],
   /** Lanes 0 and 1 of an f32x4, widened. */
   promote_low_f32x4: (a: Code) => simd('f64x2.promote_low_f32x4', a),
 };
