@@ -12,7 +12,7 @@
  * hundred xors) before the kernel runs.
  */
 import { heapModule, wasmSimdAvailable } from './index.js';
-import { buildMaskModule, type MaskFns } from './mask_kernel.js';
+import { buildMaskModule, GROUPS, LANES, type MaskFns } from './mask_kernel.js';
 import { HeapLimitError } from './memory.js';
 
 /** Below this many elements the engine's loop is as fast as the jumps and the call. */
@@ -117,32 +117,33 @@ export function jumpState(s: Uint32Array, k: number): Uint32Array {
 export function keepMaskWasm(state: Uint32Array, out: Float32Array, p: number, value: number): boolean {
   const n = out.length;
   if (n < MASK_MIN_ELEMENTS || !(p > 0 && p < 1) || !wasmSimdAvailable()) return false;
-  const len = n >> 2;
+  const len = Math.floor(n / LANES);
   const P = Math.ceil(p * 2 ** 53); // u >= p  <=>  N >= P for the 53-bit integer N = u·2^53
   const phi = Math.floor(P / 2 ** 26),
     plo = P - phi * 2 ** 26;
   const bits = new Int32Array(new Float32Array([value]).buffer)[0]!;
   const { heap, fns } = heapModule<MaskFns>('mask', buildMaskModule);
-  // The four lanes' starting states, as four vectors s0..s3 (word w of lane j at 4w + j).
+  // The lanes' starting states: per group of four, four vectors s0..s3 (word w of lane 4g + j at
+  // 16g + 4w + j), lane L 2·L·len steps ahead of the stream.
   const jump = jumpMatrix(2 * len);
-  const lanes = new Int32Array(16);
+  const lanes = new Int32Array(4 * LANES);
   const cur = Int32Array.from(state);
-  for (let j = 0; j < 4; j++) {
-    if (j > 0) apply(jump, cur, cur);
-    for (let w = 0; w < 4; w++) lanes[4 * w + j] = cur[w]!;
+  for (let L = 0; L < LANES; L++) {
+    if (L > 0) apply(jump, cur, cur);
+    for (let w = 0; w < 4; w++) lanes[16 * (L >> 2) + 4 * w + (L & 3)] = cur[w]!;
   }
   let at: number | undefined;
   let staged: number | undefined;
   let ps: number | undefined;
   try {
-    ps = heap.alloc(64);
+    ps = heap.alloc(16 * LANES);
     at = heap.writableAt(out, n);
-    if (at === undefined) at = staged = heap.alloc(16 * len);
-    words(heap.f32(ps, 16)).set(lanes);
+    if (at === undefined) at = staged = heap.alloc(4 * LANES * len);
+    words(heap.f32(ps, 4 * LANES)).set(lanes);
     fns.keepMask(ps, at, len, phi, plo, bits);
-    const ended = words(heap.f32(ps, 16));
-    for (let w = 0; w < 4; w++) cur[w] = ended[4 * w + 3]!; // lane 3 ends where the tail starts
-    if (staged !== undefined) out.set(heap.f32(staged, 4 * len));
+    const ended = words(heap.f32(ps, 4 * LANES)); // the last lane ends where the tail starts
+    for (let w = 0; w < 4; w++) cur[w] = ended[16 * (GROUPS - 1) + 4 * w + 3]!;
+    if (staged !== undefined) out.set(heap.f32(staged, LANES * len));
   } catch (e) {
     if (e instanceof HeapLimitError) return false;
     throw e;
@@ -151,7 +152,7 @@ export function keepMaskWasm(state: Uint32Array, out: Float32Array, p: number, v
     if (staged !== undefined) heap.free(staged);
   }
   const kept = Math.fround(value);
-  for (let i = 4 * len; i < n; i++) {
+  for (let i = LANES * len; i < n; i++) {
     const hi = step(cur) >>> 5,
       lo = step(cur) >>> 6;
     out[i] = hi * 2 ** 26 + lo >= P ? kept : 0;
