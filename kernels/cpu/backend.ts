@@ -81,7 +81,8 @@ export interface CpuKernels {
     n: number,
     eps: number,
   ): void;
-  /** float32 out = a ⊕ b over [rows, n] with b in `layout`; false where it does not apply. */
+  /** float32 out = a ⊕ b over [rows, n] with b in `layout`, or over `groups` such blocks one after
+   * another with b's block `bGroupStride` further on for each (layout 'Row'); false where it does not apply. */
   arith?(
     op: ArithOp,
     a: Float32Array,
@@ -90,6 +91,8 @@ export interface CpuKernels {
     out: Float32Array,
     rows: number,
     n: number,
+    groups?: number,
+    bGroupStride?: number,
   ): boolean;
   /** float32 out[j] = Σ_r x[r, j] over [rows, n]; false where it does not apply. */
   sumRows?(x: Float32Array, out: Float32Array, rows: number, n: number): boolean;
@@ -239,8 +242,9 @@ export class CpuBackend implements Backend {
       [first, second, fo, so] = [xb, xa, bv.offset, av.offset];
     }
     if (!plan) return null;
-    const out = this.out('float32', plan.rows * plan.n) as Float32Array;
-    if (this.kernels.arith(op, first.subarray(fo), second.subarray(so), plan.layout, out, plan.rows, plan.n))
+    const out = this.out('float32', plan.groups * plan.rows * plan.n) as Float32Array;
+    const [f, sec] = [fo === 0 ? first : first.subarray(fo), so === 0 ? second : second.subarray(so)];
+    if (this.kernels.arith(op, f, sec, plan.layout, out, plan.rows, plan.n, plan.groups, plan.bGroupStride))
       return this.wrap(out, 'float32');
     this.recycle(out);
     return null;
@@ -422,21 +426,28 @@ function isContiguousView(v: View): boolean {
 
 /**
  * The `arith` kernel layout of a coalesced broadcast: a contiguous first operand [rows, n] and the
- * second the same shape, one row repeated, one value per row, or one value; null otherwise.
+ * second the same shape, one row repeated, one value per row, or one value; or a contiguous
+ * [groups, rows, n] and one row per group (an attention mask [B, 1, 1, S] on [B, H, T, S] logits);
+ * null otherwise.
  */
 function arithLayout(
   shape: readonly number[],
   sa: readonly number[],
   sb: readonly number[],
-): { layout: BLayout; rows: number; n: number } | null {
+): { layout: BLayout; rows: number; n: number; groups: number; bGroupStride: number } | null {
+  const one = (layout: BLayout, rows: number, n: number) => ({ layout, rows, n, groups: 1, bGroupStride: 0 });
   if (shape.length === 1 && sa[0] === 1) {
-    if (sb[0] === 1) return { layout: 'Full', rows: 1, n: shape[0] };
-    if (sb[0] === 0) return { layout: 'Scalar', rows: 1, n: shape[0] };
+    if (sb[0] === 1) return one('Full', 1, shape[0]);
+    if (sb[0] === 0) return one('Scalar', 1, shape[0]);
   }
   if (shape.length === 2 && sa[0] === shape[1] && sa[1] === 1) {
     const [rows, n] = shape;
-    if (sb[0] === 0 && sb[1] === 1) return { layout: 'Row', rows, n };
-    if (sb[0] === 1 && sb[1] === 0) return { layout: 'Col', rows, n };
+    if (sb[0] === 0 && sb[1] === 1) return one('Row', rows, n);
+    if (sb[0] === 1 && sb[1] === 0) return one('Col', rows, n);
+  }
+  if (shape.length === 3 && sa[0] === shape[1] * shape[2] && sa[1] === shape[2] && sa[2] === 1) {
+    const [groups, rows, n] = shape;
+    if (sb[0] >= shape[2] && sb[1] === 0 && sb[2] === 1) return { layout: 'Row', rows, n, groups, bGroupStride: sb[0] };
   }
   return null;
 }

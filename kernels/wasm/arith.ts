@@ -26,7 +26,10 @@ export function arithWasm(
   out: Float32Array,
   rows: number,
   n: number,
+  groups = 1,
+  bGroupStride = 0,
 ): boolean {
+  if (groups !== 1) return rowGroups(op, a, b, layout, out, groups, rows, n, bGroupStride);
   const len = rows * n;
   if (len < ARITH_MIN_ELEMENTS || !wasmSimdAvailable()) return false;
   // Flat operands (Full, Scalar) run as one padded row; per-row layouts need whole vectors per row.
@@ -47,6 +50,49 @@ export function arithWasm(
       out,
       padded,
       ([pa, pb], py) => fns[`${op}${layout}`](pa!, pb!, py, r, n4),
+    );
+  } catch (e) {
+    if (e instanceof HeapLimitError) return false;
+    throw e;
+  }
+  return true;
+}
+
+/**
+ * `groups` blocks of [rows, n] one after another, block g with b's row at b[g·bGroupStride, +n):
+ * one staging of all three operands, then the 'Row' kernel once per block. The same bits as one
+ * call per block. False where it does not apply (as arithWasm, and n not a whole number of vectors).
+ */
+function rowGroups(
+  op: ArithOp,
+  a: Float32Array,
+  b: Float32Array,
+  layout: BLayout,
+  out: Float32Array,
+  groups: number,
+  rows: number,
+  n: number,
+  bGroupStride: number,
+): boolean {
+  const len = groups * rows * n;
+  if (layout !== 'Row' || len < ARITH_MIN_ELEMENTS || n % 4 !== 0 || bGroupStride < n || !wasmSimdAvailable())
+    return false;
+  const { heap, fns } = heapModule<ArithFns>('arith', buildArithModule);
+  const bLen = (groups - 1) * bGroupStride + n,
+    block = 4 * rows * n;
+  try {
+    inHeap(
+      heap,
+      [
+        [a.subarray(0, len), len],
+        [b.subarray(0, bLen), bLen],
+      ],
+      out,
+      len,
+      ([pa, pb], py) => {
+        for (let g = 0; g < groups; g++)
+          fns[`${op}Row`](pa! + g * block, pb! + 4 * g * bGroupStride, py + g * block, rows, n >> 2);
+      },
     );
   } catch (e) {
     if (e instanceof HeapLimitError) return false;

@@ -135,4 +135,58 @@ t.test('tensor ops on cpu = cpu-ref: every layout, swapped operands, refused lay
   );
   twin(t, 'leading-axes sums: bias gradients', [[8, 64, 256]], (a) => a.sum([0, 1]));
   twin(t, 'rows of 258 (not a multiple of 4): the plain loop', [[64, 258], [258]], (a, b) => a.mul(b));
+  twin(
+    t,
+    'a row per group: attention mask [16, 4, 16, 16] + [16, 1, 1, 16]',
+    [
+      [16, 4, 16, 16],
+      [16, 1, 1, 16],
+    ],
+    (a, b) => a.add(b),
+  );
+  twin(
+    t,
+    'a row per group first: [8, 1, 1, 32] * [8, 4, 8, 32]',
+    [
+      [8, 1, 1, 32],
+      [8, 4, 8, 32],
+    ],
+    (a, b) => a.mul(b),
+  );
+  twin(
+    t,
+    'a row per group, sub',
+    [
+      [8, 3, 64, 12],
+      [8, 1, 1, 12],
+    ],
+    (a, b) => a.sub(b),
+  );
+  twin(
+    t,
+    'groups of rows of 17 (not whole vectors): the plain loop',
+    [
+      [16, 4, 17, 17],
+      [16, 1, 1, 17],
+    ],
+    (a, b) => a.add(b),
+  );
+});
+
+t.test('arithWasm with groups: the Row kernel per block, bit for bit, and the cases it declines', async (t) => {
+  const [groups, rows, n, stride] = [6, 40, 24, 30];
+  const a = values(groups * rows * n, 1),
+    b = values((groups - 1) * stride + n, 2);
+  const out = new Float32Array(a.length),
+    want = new Float32Array(a.length);
+  for (let g = 0; g < groups; g++)
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < n; j++) {
+        const i = (g * rows + r) * n + j;
+        want[i] = a[i]! - b[g * stride + j]!;
+      }
+  t.ok(arithWasm('sub', a, b, 'Row', out, rows, n, groups, stride), 'runs');
+  t.ok(same(out, want), 'bits');
+  t.notOk(arithWasm('sub', a, b, 'Col', out, rows, n, groups, stride), "declines another layout than 'Row'");
+  t.notOk(arithWasm('sub', a, b, 'Row', out, rows, n, groups, n - 1), 'declines b rows that overlap');
 });
