@@ -9,7 +9,7 @@
  * against O(MKN) of work); arrays from `alloc` already live there and are used in place.
  * The heap and the worker pool are process-wide (one per thread count), created on first use.
  */
-import { PREBUILT } from './prebuilt.js';
+import { moduleBytes } from './module_bytes.js';
 import { f32, f32x4, ModuleBuilder } from './emit.js';
 import { matmulFallback } from './fallback.js';
 import type { GeluFns } from './gelu_kernel.js';
@@ -468,20 +468,6 @@ export function inHeap(
   } finally {
     for (const p of staged) heap.free(p);
   }
-}
-
-/**
- * The bytes of module `key`: its prebuilt copy (prebuilt.ts, generated from the emitters by
- * scripts/prebuild_wasm.ts and checked against them by a test), else `build()`. Emitting is cold
- * JS in a fresh process (~10 ms for the GEMM module), which the first matmul used to pay.
- */
-function moduleBytes(key: string, build: () => Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
-  const b64 = PREBUILT[key];
-  if (b64 === undefined) return build();
-  const text = atob(b64),
-    bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
 }
 
 /**
