@@ -31,15 +31,14 @@ function twoLevel(offsets: Int32Array | null, n: number, mn: number, inner: numb
   return [so, si];
 }
 
-/** The wasm call's batch layout for the three offset arrays (c's null: contiguous), or null if irregular. */
-function batchLayout(
-  p: MatmulParams,
-  cOffsets: Int32Array | null,
-  mn: number,
-): Pick<
+/** Where a batch's items lie for the wasm call (its two-level strides). */
+type Layout = Pick<
   MatmulOptions,
   'inner' | 'aBatchStride' | 'bBatchStride' | 'cBatchStride' | 'aInnerStride' | 'bInnerStride' | 'cInnerStride'
-> | null {
+>;
+
+/** The wasm call's batch layout for the three offset arrays (c's null: contiguous), or null if irregular. */
+function batchLayout(p: MatmulParams, cOffsets: Int32Array | null, mn: number): Layout | null {
   const n = p.batch;
   // The inner count is where the first of the three progressions breaks; one level if none does.
   const inner = n < 3 ? 1 : Math.min(period(p.aOffsets), period(p.bOffsets), cOffsets ? period(cOffsets) : n);
@@ -60,6 +59,34 @@ function batchLayout(
   };
 }
 
+/** The wasm call's options: `p`'s sizes and row strides, `batch` items laid out as `layout` says. */
+function wasmOptions(p: MatmulParams, mn: number, layout: Layout | null, batch: number): MatmulOptions {
+  const { lda, ldb, ldc } = matmulStrides(p);
+  return {
+    m: p.m,
+    k: p.k,
+    n: p.n,
+    transA: p.transA,
+    transB: p.transB,
+    aRowStride: lda,
+    bRowStride: ldb,
+    cRowStride: ldc,
+    batch,
+    inner: layout?.inner ?? 1,
+    aBatchStride: layout?.aBatchStride ?? 0,
+    bBatchStride: layout?.bBatchStride ?? 0,
+    cBatchStride: layout?.cBatchStride ?? mn,
+    aInnerStride: layout?.aInnerStride ?? 0,
+    bInnerStride: layout?.bInnerStride ?? 0,
+    cInnerStride: layout?.cInnerStride ?? 0,
+  };
+}
+
+/** x from element `at` on (x itself when at = 0: no view object). */
+function from<T extends Float32Array | Float64Array>(x: T, at: number): T {
+  return at === 0 ? x : (x.subarray(at) as T);
+}
+
 /** C = op(A) @ op(B) into `out` (`cSize` elements; its contents on entry do not matter). */
 export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, result: TypedArray): TypedArray {
   if (result instanceof Int32Array || a instanceof Int32Array || b instanceof Int32Array)
@@ -69,7 +96,6 @@ export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, result
   if (p.batch * p.m * p.n * p.k === 0) return out.fill(0);
   const fa = a as Float32Array | Float64Array,
     fb = b as Float32Array | Float64Array;
-  const { lda, ldb, ldc } = matmulStrides(p);
   const mn = p.m * p.n;
   const cOffsets = p.cOffsets ?? null;
   const a0 = p.aOffsets[0]!,
@@ -78,36 +104,10 @@ export function matmulFast(a: TypedArray, b: TypedArray, p: MatmulParams, result
   // One product (most calls): no batch layout to find.
   const layout = p.batch === 1 ? null : batchLayout(p, cOffsets, mn);
   if (p.batch === 1 || layout) {
-    wasmMatmul(a0 === 0 ? fa : fa.subarray(a0), b0 === 0 ? fb : fb.subarray(b0), c0 === 0 ? out : out.subarray(c0), {
-      m: p.m,
-      k: p.k,
-      n: p.n,
-      transA: p.transA,
-      transB: p.transB,
-      aRowStride: lda,
-      bRowStride: ldb,
-      cRowStride: ldc,
-      batch: p.batch,
-      inner: layout?.inner ?? 1,
-      aBatchStride: layout?.aBatchStride ?? 0,
-      bBatchStride: layout?.bBatchStride ?? 0,
-      cBatchStride: layout?.cBatchStride ?? mn,
-      aInnerStride: layout?.aInnerStride ?? 0,
-      bInnerStride: layout?.bInnerStride ?? 0,
-      cInnerStride: layout?.cInnerStride ?? 0,
-    });
+    wasmMatmul(from(fa, a0), from(fb, b0), from(out, c0), wasmOptions(p, mn, layout, p.batch));
     return out;
   }
-  const opts = {
-    m: p.m,
-    k: p.k,
-    n: p.n,
-    transA: p.transA,
-    transB: p.transB,
-    aRowStride: lda,
-    bRowStride: ldb,
-    cRowStride: ldc,
-  };
+  const opts = wasmOptions(p, mn, null, 1); // irregular offsets: one call per item
   for (let i = 0; i < p.batch; i++) {
     const c = cOffsets ? cOffsets[i]! : i * mn;
     wasmMatmul(fa.subarray(p.aOffsets[i]!), fb.subarray(p.bOffsets[i]!), out.subarray(c), opts);

@@ -37,25 +37,16 @@ export function arithWasm(
   if (!flat && n % 4 !== 0) return false;
   const [r, n4] = flat ? [1, (len + 3) >> 2] : [rows, n >> 2];
   const bLen = { Full: len, Row: n, Col: rows, Scalar: 1 }[layout];
-  const { heap, fns } = heapModule<ArithFns>('arith', buildArithModule);
   const padded = 4 * r * n4; // a, out (and a full b) as the kernel walks them
-  try {
-    const bFloats = layout === 'Full' ? padded : bLen;
-    inHeap(
-      heap,
-      [
-        [a.subarray(0, len), padded],
-        [b.subarray(0, bLen), bFloats],
-      ],
-      out,
-      padded,
-      ([pa, pb], py) => fns[`${op}${layout}`](pa!, pb!, py, r, n4),
-    );
-  } catch (e) {
-    if (e instanceof HeapLimitError) return false;
-    throw e;
-  }
-  return true;
+  return staged(
+    [
+      [a.subarray(0, len), padded],
+      [b.subarray(0, bLen), layout === 'Full' ? padded : bLen],
+    ],
+    out,
+    padded,
+    (fns, [pa, pb], py) => fns[`${op}${layout}`](pa!, pb!, py, r, n4),
+  );
 }
 
 /**
@@ -77,39 +68,42 @@ function rowGroups(
   const len = groups * rows * n;
   if (layout !== 'Row' || len < ARITH_MIN_ELEMENTS || n % 4 !== 0 || bGroupStride < n || !wasmSimdAvailable())
     return false;
-  const { heap, fns } = heapModule<ArithFns>('arith', buildArithModule);
   const bLen = (groups - 1) * bGroupStride + n,
     block = 4 * rows * n;
-  try {
-    inHeap(
-      heap,
-      [
-        [a.subarray(0, len), len],
-        [b.subarray(0, bLen), bLen],
-      ],
-      out,
-      len,
-      ([pa, pb], py) => {
-        for (let g = 0; g < groups; g++)
-          fns[`${op}Row`](pa! + g * block, pb! + 4 * g * bGroupStride, py + g * block, rows, n >> 2);
-      },
-    );
-  } catch (e) {
-    if (e instanceof HeapLimitError) return false;
-    throw e;
-  }
-  return true;
+  return staged(
+    [
+      [a.subarray(0, len), len],
+      [b.subarray(0, bLen), bLen],
+    ],
+    out,
+    len,
+    (fns, [pa, pb], py) => {
+      for (let g = 0; g < groups; g++)
+        fns[`${op}Row`](pa! + g * block, pb! + 4 * g * bGroupStride, py + g * block, rows, n >> 2);
+    },
+  );
 }
 
 /** Float32 out[j] = Σ_r x[r, j] over [rows, n] (n a multiple of 4), summed in float64 in row
  * order; false where it does not apply (as arithWasm). */
 export function sumRowsWasm(x: Float32Array, out: Float32Array, rows: number, n: number): boolean {
   if (rows * n < ARITH_MIN_ELEMENTS || n % 4 !== 0 || !wasmSimdAvailable()) return false;
+  return staged([[x.subarray(0, rows * n), rows * n]], out.subarray(0, n), n, (fns, [px], py) =>
+    fns.sumRows(px!, py, rows, n >> 2),
+  );
+}
+
+/** Runs `run` on the arith module with the operands in the heap (inHeap); false, computing
+ * nothing, when staging them would pass the heap's limit. */
+function staged(
+  inputs: readonly (readonly [Float32Array, number])[],
+  out: Float32Array,
+  outFloats: number,
+  run: (fns: ArithFns, ptrs: number[], out: number) => void,
+): boolean {
   const { heap, fns } = heapModule<ArithFns>('arith', buildArithModule);
   try {
-    inHeap(heap, [[x.subarray(0, rows * n), rows * n]], out.subarray(0, n), n, ([px], py) =>
-      fns.sumRows(px!, py, rows, n >> 2),
-    );
+    inHeap(heap, inputs, out, outFloats, (ptrs, py) => run(fns, ptrs, py));
   } catch (e) {
     if (e instanceof HeapLimitError) return false;
     throw e;
