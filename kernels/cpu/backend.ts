@@ -435,7 +435,6 @@ function arithLayout(
   sa: readonly number[],
   sb: readonly number[],
 ): { layout: BLayout; rows: number; n: number; groups: number; bGroupStride: number } | null {
-  const one = (layout: BLayout, rows: number, n: number) => ({ layout, rows, n, groups: 1, bGroupStride: 0 });
   if (shape.length === 1 && sa[0] === 1) {
     if (sb[0] === 1) return one('Full', 1, shape[0]);
     if (sb[0] === 0) return one('Scalar', 1, shape[0]);
@@ -450,6 +449,11 @@ function arithLayout(
     if (sb[0] >= shape[2] && sb[1] === 0 && sb[2] === 1) return { layout: 'Row', rows, n, groups, bGroupStride: sb[0] };
   }
   return null;
+}
+
+/** An `arith` layout of one block ([rows, n], b as `layout` says). */
+function one(layout: BLayout, rows: number, n: number): ReturnType<typeof arithLayout> {
+  return { layout, rows, n, groups: 1, bGroupStride: 0 };
 }
 
 /** dst[at, at + n) = src[from, from + n). */

@@ -1,15 +1,15 @@
 /**
  * The `cpu` backend's float32 dropout keep-mask (mask_kernel.ts): the same draws, in the same
- * order, as the engine's `Rng.fillMask`, four lanes at a time.
+ * order, as the engine's `Rng.fillMask`, eight SIMD lanes at a time.
  *
- * The mask is one xoshiro128** stream, two steps per element. Splitting it over four SIMD lanes
- * needs each lane's generator to start where the stream will be at its block: lane j is
- * 2·j·len steps ahead of lane 0. The generator's state update is linear over GF(2) (xors,
+ * The mask is one xoshiro128** stream, two steps per element. Splitting it over LANES SIMD lanes,
+ * each on its own block of `len` elements, needs each lane's generator to start where the stream
+ * will be at its block: lane j is 2·j·len steps ahead of lane 0. The generator's state update is linear over GF(2) (xors,
  * shifts and rotations of its 128 state bits), so "k steps ahead" is a fixed 128x128 bit
  * matrix T^k applied to the state. T^(2^i) come from squaring, T^k is the product of those
  * for the set bits of k, and the matrix for a block length is cached: a training step asks for
- * the same few mask sizes every time, so each call costs three matrix-vector products (a few
- * hundred xors) before the kernel runs.
+ * the same few mask sizes every time, so each call costs LANES - 1 matrix-vector products (a few
+ * hundred xors each) before the kernel runs.
  */
 import { heapModule, wasmSimdAvailable } from './index.js';
 import { buildMaskModule, GROUPS, LANES, type MaskFns } from './mask_kernel.js';
