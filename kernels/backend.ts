@@ -207,8 +207,9 @@ export interface Backend {
    * `Rng.uniform()`), which it leaves advanced past the draws, exactly as `Rng.fillMask` does.
    * Null, with `state` untouched, where the backend has no such kernel (dtype, size, memory). */
   keepMask?(state: Uint32Array, size: number, p: number, value: number, dtype: DType): Raw | null;
-  /** A momentum (EMA) step, mom·keep + on·take, each product and the sum rounded to the dtype, as
-   * new storage (nn/ema.ts). Null where the backend has no kernel for it: Ema then runs its loop. */
+  /** A momentum (EMA) step, mom·keep + on·take with keep and take rounded to the dtype and each
+   * product and the sum rounded to it, as new storage (nn/ema.ts). Null where the backend has no
+   * kernel for it: Ema then runs its loop. */
   emaStep?(mom: Raw, on: Raw, keep: number, take: number): Raw | null;
 }
 

@@ -43,8 +43,7 @@ export class Ema {
     noGrad(() => {
       for (const [on, mom] of this.pairs) {
         // The backend's kernel where it has one (cpu: WASM SIMD on resident arrays), the same values.
-        const raw =
-          on.dtype === 'float32' ? mom.backend.emaStep?.(mom.raw, on.raw, Math.fround(m), Math.fround(1 - m)) : null;
+        const raw = mom.backend.emaStep?.(mom.raw, on.raw, m, 1 - m);
         if (raw) {
           mom.assign(new Tensor(raw, mom.shape, mom.backend));
           continue;

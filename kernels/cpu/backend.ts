@@ -48,6 +48,7 @@ import {
 } from './rowwise.js';
 import { matmulRef } from './matmul.js';
 import { concatRows } from './concat.js';
+import { arithLayout, copyRow, isContiguousView, rowOffsets } from './views.js';
 import { reduceKind } from './reduce.js';
 import { CpuRaw, host } from './raw.js';
 import { BufferPool } from './pool.js';
@@ -243,7 +244,8 @@ export class CpuBackend implements Backend {
     }
     if (!plan) return null;
     const out = this.out('float32', plan.groups * plan.rows * plan.n) as Float32Array;
-    const [f, sec] = [fo === 0 ? first : first.subarray(fo), so === 0 ? second : second.subarray(so)];
+    const f = fo === 0 ? first : first.subarray(fo),
+      sec = so === 0 ? second : second.subarray(so);
     if (this.kernels.arith(op, f, sec, plan.layout, out, plan.rows, plan.n, plan.groups, plan.bGroupStride))
       return this.wrap(out, 'float32');
     this.recycle(out);
@@ -375,7 +377,7 @@ export class CpuBackend implements Backend {
     const [m, o] = [host(mom), host(on)];
     if (!this.kernels.emaStep || !(m instanceof Float32Array && o instanceof Float32Array)) return null;
     const out = this.out('float32', m.length) as Float32Array;
-    if (this.kernels.emaStep(m, o, out, keep, take)) return this.wrap(out, 'float32');
+    if (this.kernels.emaStep(m, o, out, Math.fround(keep), Math.fround(take))) return this.wrap(out, 'float32');
     this.recycle(out);
     return null;
   }
@@ -411,72 +413,6 @@ export class CpuBackend implements Backend {
     if (dtype === 'int32') for (let i = 0; i < src.length; i++) out[i] = Math.trunc(src[i]);
     else out.set(src);
     return this.wrap(out, dtype);
-  }
-}
-
-/** Whether the view reads one contiguous block in row-major order (size-1 dims may have any stride). */
-function isContiguousView(v: View): boolean {
-  let want = 1;
-  for (let d = v.shape.length - 1; d >= 0; d--) {
-    if (v.shape[d] !== 1 && v.strides[d] !== want) return false;
-    want *= v.shape[d];
-  }
-  return true;
-}
-
-/**
- * The `arith` kernel layout of a coalesced broadcast: a contiguous first operand [rows, n] and the
- * second the same shape, one row repeated, one value per row, or one value; or a contiguous
- * [groups, rows, n] and one row per group (an attention mask [B, 1, 1, S] on [B, H, T, S] logits);
- * null otherwise.
- */
-function arithLayout(
-  shape: readonly number[],
-  sa: readonly number[],
-  sb: readonly number[],
-): { layout: BLayout; rows: number; n: number; groups: number; bGroupStride: number } | null {
-  if (shape.length === 1 && sa[0] === 1) {
-    if (sb[0] === 1) return one('Full', 1, shape[0]);
-    if (sb[0] === 0) return one('Scalar', 1, shape[0]);
-  }
-  if (shape.length === 2 && sa[0] === shape[1] && sa[1] === 1) {
-    const [rows, n] = shape;
-    if (sb[0] === 0 && sb[1] === 1) return one('Row', rows, n);
-    if (sb[0] === 1 && sb[1] === 0) return one('Col', rows, n);
-  }
-  if (shape.length === 3 && sa[0] === shape[1] * shape[2] && sa[1] === shape[2] && sa[2] === 1) {
-    const [groups, rows, n] = shape;
-    if (sb[0] >= shape[2] && sb[1] === 0 && sb[2] === 1) return { layout: 'Row', rows, n, groups, bGroupStride: sb[0] };
-  }
-  return null;
-}
-
-/** An `arith` layout of one block ([rows, n], b as `layout` says). */
-function one(layout: BLayout, rows: number, n: number): ReturnType<typeof arithLayout> {
-  return { layout, rows, n, groups: 1, bGroupStride: 0 };
-}
-
-/** dst[at, at + n) = src[from, from + n). */
-function copyRow(src: TypedArray, from: number, dst: TypedArray, at: number, n: number): void {
-  for (let j = 0; j < n; j++) dst[at + j] = src[from + j]!;
-}
-
-/** Calls `row(i, offset)` for each row i of the region's last dim, in order (row-major over the
- * leading dims), with the offset of the row's first element. */
-function rowOffsets(region: View, row: (i: number, offset: number) => void): void {
-  const nd = region.shape.length;
-  const rows = sizeOf(region.shape.slice(0, -1));
-  if (region.shape[nd - 1] === 0) return;
-  const idx = new Int32Array(Math.max(nd - 1, 1));
-  let p = region.offset;
-  for (let i = 0; i < rows; i++) {
-    row(i, p);
-    for (let d = nd - 2; d >= 0; d--) {
-      p += region.strides[d];
-      if (++idx[d] < region.shape[d]) break;
-      p -= region.strides[d] * region.shape[d];
-      idx[d] = 0;
-    }
   }
 }
 
