@@ -38,18 +38,22 @@ async function product(
 
 t.test('1, 2 and 3 threads give bit-identical outputs', async (t) => {
   const initial = threads();
-  for (const [m, k, n, batch] of [
-    [129, 600, 97, 1],
-    [63, 1031, 129, 3],
-    [256, 256, 256, 1],
-    [17, 2100, 201, 7],
+  // Row chunks split between threads, over several K blocks (256) and N blocks (512 columns),
+  // edge tiles included, B transposed or not.
+  for (const [m, k, n, batch, transB] of [
+    [129, 600, 97, 1, true],
+    [63, 1031, 129, 3, true],
+    [256, 256, 256, 1, true],
+    [17, 2100, 201, 7, true],
+    [300, 300, 1100, 1, false],
+    [133, 517, 1037, 1, true],
   ] as const) {
-    const one = await product(1, m, k, n, batch, true);
+    const one = await product(1, m, k, n, batch, transB);
     for (const count of [2, 3]) {
-      const many = await product(count, m, k, n, batch, true);
+      const many = await product(count, m, k, n, batch, transB);
       t.ok(
         one.every((x, i) => Object.is(x, many[i])),
-        `${m}x${k}x${n} batch ${batch}: ${count} threads`,
+        `${m}x${k}x${n} batch ${batch}${transB ? ' transB' : ''}: ${count} threads`,
       );
     }
   }
