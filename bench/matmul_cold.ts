@@ -11,7 +11,11 @@
 // call 1 pays for everything (module emission and compilation, worker start, page faults);
 // `start` first awaits `startThreads(n)` (the documented way to start the workers ahead of
 // use) and reports how long that took. A tree is any checkout with kernels/wasm/index.ts
-// (`git worktree add /tmp/cold-base main`). The load average is printed with every result:
+// (`git worktree add /tmp/cold-base main`). The tree name `torch` runs the same calls in fresh
+// /usr/bin/python3 processes instead (`torch.matmul(a, b, out=c)` into one fresh, untouched
+// `torch.empty` result, as the vlgrad children write one fresh Float32Array; torch.set_num_threads;
+// `lazy` mode only), for same-run context: PyTorch's first call pays for the OS's first-touch
+// page faults too. (Letting `a @ b` allocate each call would pay them on many later calls as well.) The load average is printed with every result:
 // on a shared machine compare trees, not absolute numbers.
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -36,6 +40,25 @@ const median = (xs: number[]): number => {
   const h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 };
+
+// The PyTorch child: argv = threads, size, calls, steady ms; prints a ChildResult.
+const TORCH_CHILD = `
+import json, os, sys, time
+t0 = time.perf_counter()
+import torch
+import_ms = (time.perf_counter() - t0) * 1e3
+threads, s, calls, steady_ms = (int(x) for x in sys.argv[1:5])
+torch.set_num_threads(threads)
+a, b, c = torch.rand(s, s) - 0.5, torch.rand(s, s) - 0.5, torch.empty(s, s)
+call_ms = []
+for _ in range(calls):
+    t = time.perf_counter(); torch.matmul(a, b, out=c); call_ms.append((time.perf_counter() - t) * 1e3)
+steady, end = [], time.perf_counter() + steady_ms / 1e3
+while len(steady) < 5 or time.perf_counter() < end:
+    t = time.perf_counter(); torch.matmul(a, b, out=c); steady.append((time.perf_counter() - t) * 1e3)
+steady.sort()
+print(json.dumps({"importMs": import_ms, "initMs": 0, "callMs": call_ms, "steadyMs": steady[len(steady) // 2], "load": os.getloadavg()[0]}))
+`;
 
 if (args[0] === '--child') await child();
 else parent();
@@ -92,15 +115,27 @@ function parent(): void {
       .map((x) => x.toFixed(2))
       .join(' ');
   console.log(`load average before: ${la()}; ${procs} fresh processes per cell, ${size}^3, calls 1..${calls}\n`);
+  if (trees.includes('torch')) {
+    console.log(`torch: /usr/bin/python3, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'Haswell'}\n`);
+  }
   for (let round = 0; round < Number(procs); round++) {
     for (const t of threads) {
       for (const mode of modes) {
         for (const tree of trees) {
-          const r = spawnSync(
-            process.execPath,
-            ['--import', 'tsx', script, '--child', resolve(tree), String(t), mode, size, calls, steadyMs],
-            { cwd: repo, encoding: 'utf8', timeout: 120_000 },
-          );
+          if (tree === 'torch' && mode !== 'lazy') continue;
+          const env = { ...process.env, OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'Haswell' };
+          const r =
+            tree === 'torch'
+              ? spawnSync('/usr/bin/python3', ['-c', TORCH_CHILD, String(t), size, calls, steadyMs], {
+                  encoding: 'utf8',
+                  timeout: 120_000,
+                  env,
+                })
+              : spawnSync(
+                  process.execPath,
+                  ['--import', 'tsx', script, '--child', resolve(tree), String(t), mode, size, calls, steadyMs],
+                  { cwd: repo, encoding: 'utf8', timeout: 120_000 },
+                );
           if (r.status !== 0) throw new Error(`child ${tree} ${t} ${mode} failed (${r.status}): ${r.stderr}`);
           const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
           cells.set(key(tree, t, mode), [...(cells.get(key(tree, t, mode)) ?? []), out]);
@@ -122,7 +157,8 @@ function parent(): void {
   for (const t of threads) {
     for (const mode of modes) {
       for (const tree of trees) {
-        const rs = cells.get(key(tree, t, mode))!;
+        const rs = cells.get(key(tree, t, mode));
+        if (!rs) continue; // torch has no `start` mode
         const at = (i: number): number => median(rs.map((r) => gf(r.callMs[i]!)));
         // Work over time: the rate at which a run of calls got done, per process, then the median.
         const span = (from: number, to: number): number =>
