@@ -5,18 +5,22 @@
 //
 //   npx tsx bench/matmul_cold.ts                              # this tree, 8 processes per cell
 //   npx tsx bench/matmul_cold.ts --trees .,/tmp/cold-base --procs 12
+//   npx tsx bench/matmul_cold.ts --trees .,torch --modes lazy,start,engine
 //   options: --size 512 --calls 20 --threads 1,2 --modes lazy,start --steady-ms 1500
 //
-// Modes: `lazy` calls matmul right after importing kernels/wasm/index.ts (setThreads only), so
-// call 1 pays for everything (module emission and compilation, worker start, page faults);
-// `start` first awaits `startThreads(n)` (the documented way to start the workers ahead of
-// use) and reports how long that took. A tree is any checkout with kernels/wasm/index.ts
-// (`git worktree add /tmp/cold-base main`). The tree name `torch` runs the same calls in fresh
-// /usr/bin/python3 processes instead (`torch.matmul(a, b, out=c)` into one fresh, untouched
-// `torch.empty` result, as the vlgrad children write one fresh Float32Array; torch.set_num_threads;
-// `lazy` mode only), for same-run context: PyTorch's first call pays for the OS's first-touch
-// page faults too. (Letting `a @ b` allocate each call would pay them on many later calls as well.) The load average is printed with every result:
-// on a shared machine compare trees, not absolute numbers.
+// Modes: `lazy` calls the kernels' matmul right after importing kernels/wasm/index.ts
+// (setThreads only), so call 1 pays for everything (module compilation, worker start, page
+// faults); `start` first awaits `startThreads(n)` (the documented way to start the workers ahead
+// of use) and reports how long that took. Both write one fresh Float32Array `out`, whose pages
+// the OS maps on the first call's copy-out. `engine` is what a user of the Tensor API sees:
+// `randn` operands, `await startThreads(n)`, then `noGrad(() => matmul(a, b))` per call, each
+// result disposed (float32 tensors live in the wasm heap, so nothing is copied in or out).
+// A tree is any checkout (`git worktree add /tmp/cold-base main`). The tree name `torch` runs
+// the calls in fresh /usr/bin/python3 processes instead (`torch.matmul(a, b, out=c)` into one
+// fresh, untouched `torch.empty` result; torch.set_num_threads; `lazy` mode only), for same-run
+// context: PyTorch's first call pays for the OS's first-touch page faults too (letting `a @ b`
+// allocate each call would pay them on many later calls as well). The load average is printed
+// with every result: on a shared machine compare trees, not absolute numbers.
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -71,25 +75,40 @@ async function child(): Promise<void> {
   const load = loadavg()[0]!;
   const t0 = performance.now();
   const k = (await import(resolve(root!, 'kernels/wasm/index.ts'))) as typeof import('../kernels/wasm/index.js');
+  const e =
+    mode === 'engine'
+      ? ((await import(resolve(root!, 'engine/index.ts'))) as typeof import('../engine/index.js'))
+      : undefined;
   const importMs = performance.now() - t0;
-  const a = Float32Array.from({ length: s * s }, () => Math.random() - 0.5);
-  const b = Float32Array.from({ length: s * s }, () => Math.random() - 0.5);
-  const c = new Float32Array(s * s); // fresh, as an engine's output would be
-  const t1 = performance.now();
-  if (mode === 'start') await k.startThreads(threads);
-  else k.setThreads(threads);
+  let product: () => void;
+  let t1: number;
+  if (e) {
+    const rng = new e.Rng(0);
+    const [a, b] = [e.randn([s, s], { rng }), e.randn([s, s], { rng })];
+    t1 = performance.now();
+    await k.startThreads(threads);
+    product = () => e.noGrad(() => e.matmul(a, b)).dispose();
+  } else {
+    const a = Float32Array.from({ length: s * s }, () => Math.random() - 0.5);
+    const b = Float32Array.from({ length: s * s }, () => Math.random() - 0.5);
+    const c = new Float32Array(s * s); // fresh: its pages are mapped on the first call
+    t1 = performance.now();
+    if (mode === 'start') await k.startThreads(threads);
+    else k.setThreads(threads);
+    product = () => k.matmul(a, b, c, { m: s, k: s, n: s });
+  }
   const initMs = performance.now() - t1;
   const callMs: number[] = [];
   for (let i = 0; i < Number(callsArg); i++) {
     const t = performance.now();
-    k.matmul(a, b, c, { m: s, k: s, n: s });
+    product();
     callMs.push(performance.now() - t);
   }
   const steady: number[] = [];
   const end = performance.now() + Number(steadyArg);
   while (steady.length < 5 || performance.now() < end) {
     const t = performance.now();
-    k.matmul(a, b, c, { m: s, k: s, n: s });
+    product();
     steady.push(performance.now() - t);
   }
   const result: ChildResult = { importMs, initMs, callMs, steadyMs: median(steady), load };
