@@ -28,6 +28,7 @@
  * of a kernel, over the warm-up and timed steps; the target is {}).
  */
 import { loadavg } from 'node:os';
+import { boxSpeedLine } from './box_speed.js';
 import {
   ones,
   randint,
@@ -129,6 +130,7 @@ console.log(
     .map((x) => x.toFixed(1))
     .join(', ')}`,
 );
+console.log(await boxSpeedLine());
 console.log('device    batch   forward  backward  adamw   wait  total(wall)  cpu-time  samples/s(wall)');
 for (const device of devices) {
   let be: Backend;

@@ -22,6 +22,7 @@
 // allocate each call would pay them on many later calls as well). The load average is printed
 // with every result: on a shared machine compare trees, not absolute numbers.
 import { spawnSync } from 'node:child_process';
+import { boxSpeedLine } from './box_speed.js';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +66,7 @@ print(json.dumps({"importMs": import_ms, "initMs": 0, "callMs": call_ms, "steady
 `;
 
 if (args[0] === '--child') await child();
-else parent();
+else await parent();
 
 /** One fresh process: import, (start threads), time calls 1..N, then the steady state. */
 async function child(): Promise<void> {
@@ -115,7 +116,7 @@ async function child(): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-function parent(): void {
+async function parent(): Promise<void> {
   const trees = opt('trees', '.').split(',');
   const threads = opt('threads', '1,2').split(',').map(Number);
   const modes = opt('modes', 'lazy,start').split(',');
@@ -133,7 +134,8 @@ function parent(): void {
     loadavg()
       .map((x) => x.toFixed(2))
       .join(' ');
-  console.log(`load average before: ${la()}; ${procs} fresh processes per cell, ${size}^3, calls 1..${calls}\n`);
+  console.log(`load average before: ${la()}; ${procs} fresh processes per cell, ${size}^3, calls 1..${calls}`);
+  console.log(`before: ${await boxSpeedLine()}\n`);
   if (trees.includes('torch')) {
     console.log(`torch: /usr/bin/python3, OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'Haswell'}\n`);
   }
@@ -162,7 +164,8 @@ function parent(): void {
       }
     }
   }
-  console.log(`load average after: ${la()}\n`);
+  console.log(`load average after: ${la()}`);
+  console.log(`after: ${await boxSpeedLine()}\n`);
   const gf = (ms: number): number => (2 * Number(size) ** 3) / ms / 1e6;
   const f1 = (x: number): string => x.toFixed(1);
   console.log(

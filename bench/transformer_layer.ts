@@ -9,6 +9,7 @@
 // includes other processes' load, so each process's CPU time is printed too (summed over threads).
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { boxSpeedLine } from './box_speed.js';
 import { defaultBackend, randn, Rng, tidy } from '../engine/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
 import { threads } from '../kernels/wasm/index.js';
@@ -94,8 +95,9 @@ function timeTorch(): { version: string; timings: Record<string, Timing> } | str
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 console.log(
   `TransformerLayer forward+backward: batch ${B}, seq ${T}, width ${C}, ${H} heads, MLP ${MLP}, pre-LN, float32; ` +
-    `median of ${RUNS} runs after 1 warm-up; load average ${loadavg()[0].toFixed(2)} on this machine\n`,
+    `median of ${RUNS} runs after 1 warm-up; load average ${loadavg()[0].toFixed(2)} on this machine`,
 );
+console.log(`${await boxSpeedLine()}\n`);
 const ours = timeOurs();
 console.log(
   '| implementation | threads | forward (wall) | forward + backward (wall) | forward + backward (CPU time) | load avg (1 min) |',
