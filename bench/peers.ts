@@ -9,13 +9,17 @@
 //
 // Each cell: one warm-up call, then the median of N timed calls, N = clamp(8 s / warm-up time, 3, 7).
 // Every JS implementation reads its result back to host memory inside the timed call (dataSync /
-// await data()); PyTorch's tensors are already in host memory. A peer that cannot load is skipped with
+// await data()) and frees what the call made, as its docs say to: tfjs in `tf.tidy`, vlgrad in
+// `tidy` on its synchronous devices and by `dispose()` after the read on the gpu.js ones (a
+// result left to the garbage collector keeps its wasm-heap block until a collection, so every
+// call would write fresh pages: 2-3 ms a MiB in page faults on the VMs measured). js-pytorch has
+// no such API; PyTorch frees by reference count, and its tensors are already in host memory. A peer that cannot load is skipped with
 // its reason; a cell that would take more than ~20 s is skipped with an estimate.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
-import { getBackend, layerNorm, matmul, noGrad, ones, randn, Rng, zeros, type Tensor } from '../engine/index.js';
+import { getBackend, layerNorm, matmul, noGrad, ones, randn, Rng, tidy, zeros, type Tensor } from '../engine/index.js';
 import { initBackend } from '../kernels/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
 import { jaxLayerStep, type JaxLayerStep } from './jax_layer.js';
@@ -136,15 +140,25 @@ async function benchVlgrad(device: string): Promise<void> {
   const be = getBackend(device);
   const rng = new Rng(0);
   const f32 = (...shape: number[]): Tensor => randn(shape, { rng }).to(be);
-  const read = async (t: Tensor): Promise<void> => {
-    await t.data();
-  };
+  // One call: make the result, read it back, free everything the call made.
+  const run = (make: () => Tensor): (() => void | Promise<void>) =>
+    gpujs
+      ? async () => {
+          const t = make();
+          await t.data();
+          t.dispose();
+        }
+      : () => {
+          tidy(() => {
+            make().dataSync();
+          });
+        };
   for (const n of MATMUL_SIZES) {
     await cell(W.matmul(n), impl, () => {
       if (gpujs && n > 256) return GPUJS_SMALL_ONLY;
       const a = f32(n, n),
         b = f32(n, n);
-      return () => read(noGrad(() => matmul(a, b)));
+      return run(() => noGrad(() => matmul(a, b)));
     });
   }
   for (const s of ROW_SHAPES) {
@@ -152,14 +166,14 @@ async function benchVlgrad(device: string): Promise<void> {
     await cell(W.softmax(s), impl, () => {
       if (gpujs && !small) return GPUJS_SMALL_ONLY;
       const x = f32(...s);
-      return () => read(noGrad(() => x.softmax(-1)));
+      return run(() => noGrad(() => x.softmax(-1)));
     });
     await cell(W.layerNorm(s), impl, () => {
       if (gpujs && !small) return GPUJS_SMALL_ONLY;
       const x = f32(...s),
         w = ones([s[1]]).to(be),
         b = zeros([s[1]]).to(be);
-      return () => read(noGrad(() => layerNorm(x, [s[1]], w, b, 1e-5)));
+      return run(() => noGrad(() => layerNorm(x, [s[1]], w, b, 1e-5)));
     });
   }
   await cell(W.layer, impl, () => {
@@ -169,10 +183,13 @@ async function benchVlgrad(device: string): Promise<void> {
     const layer = new TransformerLayer({ dim: C, heads: H, mlpDim: MLP, norm: 'pre', eps: 1e-6, fusedQkv: true, rng });
     layer.to(be);
     const x = f32(B, T, C);
-    return async () => {
-      layer.zeroGrad();
-      layer.forward(x).mean().backward();
-      await layer.parameters()[0].grad!.data();
+    // As the models train: the step inside `tidy`, so its intermediates are freed at its end.
+    return () => {
+      tidy(() => {
+        layer.zeroGrad();
+        layer.forward(x).mean().backward();
+        layer.parameters()[0].grad!.dataSync();
+      });
     };
   });
 }
