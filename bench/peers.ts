@@ -13,8 +13,9 @@
 // `tidy` on its synchronous devices and by `dispose()` after the read on the gpu.js ones (a
 // result left to the garbage collector keeps its wasm-heap block until a collection, so every
 // call would write fresh pages: 2-3 ms a MiB in page faults on the VMs measured). js-pytorch has
-// no such API; PyTorch frees by reference count, and its tensors are already in host memory. A peer that cannot load is skipped with
-// its reason; a cell that would take more than ~20 s is skipped with an estimate.
+// no such API; PyTorch frees by reference count, and its tensors are already in host memory.
+// A peer that cannot load is skipped with its reason; a cell that would take more than ~20 s is
+// skipped with an estimate.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
