@@ -24,7 +24,7 @@ import { getBackend, layerNorm, matmul, noGrad, ones, randn, Rng, tidy, zeros, t
 import { initBackend } from '../kernels/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
 import { jaxLayerStep, type JaxLayerStep } from './jax_layer.js';
-import { TORCH_LAYER_PY } from './torch_layer.js';
+import { torchPeersPy } from './torch_layer.js';
 
 // Peers resolve from bench/node_modules, not from the library's own dependencies.
 const requirePeer = createRequire(new URL('./package.json', import.meta.url));
@@ -368,38 +368,10 @@ async function benchJsPytorch(): Promise<void> {
 }
 
 // ---------------------------------------------------------------- PyTorch
-const TORCH_SCRIPT = `
-import json, time, torch
-import torch.nn as nn, torch.nn.functional as F
-B, T, C, H, MLP = ${B}, ${T}, ${C}, ${H}, ${MLP}
-MATMUL, ROWS, BUDGET, MAXC = ${JSON.stringify(MATMUL_SIZES)}, ${JSON.stringify(ROW_SHAPES)}, ${CELL_BUDGET_MS / 1000}, ${MAX_CELL_MS / 1000}
-${TORCH_LAYER_PY}
-def cell(fn):
-    t0 = time.perf_counter(); fn(); warm = time.perf_counter() - t0
-    n = min(7, max(3, int(BUDGET / max(warm, 1e-6))))
-    if warm * n > MAXC: return {"ms": warm * 1e3, "runs": 0}
-    ts = []
-    for _ in range(n):
-        s = time.perf_counter(); fn(); ts.append(time.perf_counter() - s)
-    return {"ms": sorted(ts)[n // 2] * 1e3, "runs": n}
-out = {}
-for threads in (1, 2):
-    torch.set_num_threads(threads); torch.manual_seed(0); r = {}
-    with torch.no_grad():
-        for n in MATMUL:
-            a, b = torch.randn(n, n), torch.randn(n, n)
-            r["matmul %d" % n] = cell(lambda: a @ b)
-        for (m, k) in ROWS:
-            x, w, bb = torch.randn(m, k), torch.ones(k), torch.zeros(k)
-            r["softmax %d,%d" % (m, k)] = cell(lambda: x.softmax(-1))
-            r["layerNorm %d,%d" % (m, k)] = cell(lambda: F.layer_norm(x, (k,), w, bb, 1e-5))
-    layer, x = Layer(), torch.randn(B, T, C)
-    def step():
-        layer.zero_grad(set_to_none=True); layer(x).mean().backward()
-    r["layer"] = cell(step)
-    out[threads] = r
-print(json.dumps({"version": torch.__version__, "results": out}))
-`;
+const TORCH_SCRIPT = torchPeersPy({
+  ...{ B, T, C, H, MLP },
+  ...{ matmulSizes: MATMUL_SIZES, rowShapes: ROW_SHAPES, budgetS: CELL_BUDGET_MS / 1000, maxS: MAX_CELL_MS / 1000 },
+});
 
 function benchTorch(): void {
   const env = { ...process.env, OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'Haswell' };
