@@ -5,7 +5,7 @@
  * Prints wall time and process CPU time (all threads, lavapipe's included), which a loaded machine
  * distorts less.
  *
- *   npx tsx bench/albef_step.ts [--batch 16,32] [--repeats 3] [--devices cpu,cpu-ref,webasm,gpujs-cpu,webgpu]
+ *   npx tsx bench/albef_step.ts [--batch 16,32] [--repeats 3] [--devices cpu,cpu-ref,webasm,gpujs-cpu,webgpu] [--profile]
  *
  * Every device gets the same model and data: the model is built on `cpu` from seed 0 and moved with
  * `model.to(device)`; each batch is drawn on `cpu` from one Rng(1) and moved (outside the timed
@@ -25,7 +25,8 @@
  * On `cpu` and `cpu-ref` (synchronous reads) the step runs inside one `tidy` scope, as `albefStep`
  * trains, so its intermediates return to the buffer pool; the forward then ends with `item()`.
  * After the steps the gpu.js devices print `fallbacks()` (Backend calls that ran on the CPU instead
- * of a kernel, over the warm-up and timed steps; the target is {}).
+ * of a kernel, over the warm-up and timed steps; the target is {}) and the kernel launches a step makes;
+ * with --profile, the time of each kernel in one more step (GpuJsBackend.deviceProfile).
  */
 import { loadavg } from 'node:os';
 import { boxSpeedLine } from './box_speed.js';
@@ -41,7 +42,9 @@ import {
   type Tensor,
 } from '../engine/index.js';
 import { fallbacks, getBackend, initBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
+import type { GpuJsBackend } from '../kernels/gpujs/backend.js';
 import { AdamW, paramGroups } from '../nn/optim.js';
+import { formatKernelTimes } from './kernel_times.js';
 import { Albef } from '../models/albef/albef.js';
 import { albefTiny } from '../models/albef/config.js';
 
@@ -96,6 +99,9 @@ async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backe
     c = process.cpuUsage(c0);
   return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, wait: t4 - t3, cpu: (c.user + c.system) / 1000 };
 }
+
+/** Kernel launches so far on a gpu.js device (NaN elsewhere). */
+const launchesOn = (be: Backend): number => (be as { kernelLaunches?: () => number }).kernelLaunches?.() ?? Number.NaN;
 
 /** Devices with synchronous reads: their step runs inside one tidy scope, as `albefStep` trains. */
 const SYNC_DEVICES = new Set(['cpu', 'cpu-ref']);
@@ -155,14 +161,22 @@ for (const device of devices) {
         runs: Timing[] = [];
       if (isGpuJsDevice(device)) resetFallbacks();
       await stepOnce(model, opt, B, rng, be);
+      const l0 = launchesOn(be);
       for (let r = 0; r < repeats; r++) runs.push(await stepOnce(model, opt, B, rng, be));
+      const launches = (launchesOn(be) - l0) / repeats;
+      if (process.argv.includes('--profile') && isGpuJsDevice(device)) {
+        const { stats } = await (be as GpuJsBackend).deviceProfile(() => stepOnce(model, opt, B, rng, be));
+        console.log(`\n${device} batch ${B}: one step, profiled\n${formatKernelTimes(stats)}\n`);
+      }
       const med = (k: keyof Timing): number => runs.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
       const total = med('fwd') + med('bwd') + med('opt') + med('wait');
       console.log(
         `${device.padEnd(9)} ${String(B).padStart(5)} ${med('fwd').toFixed(0).padStart(9)} ${med('bwd').toFixed(0).padStart(9)} ` +
           `${med('opt').toFixed(0).padStart(6)} ${med('wait').toFixed(0).padStart(6)} ${total.toFixed(0).padStart(12)} ${med('cpu').toFixed(0).padStart(9)} ` +
           `${((1000 * B) / total).toFixed(1).padStart(16)}` +
-          (isGpuJsDevice(device) ? `  fallbacks ${JSON.stringify(fallbacks())}` : ''),
+          (isGpuJsDevice(device)
+            ? `  fallbacks ${JSON.stringify(fallbacks())}, ${launches} kernel launches a step`
+            : ''),
       );
     } catch (e) {
       console.log(

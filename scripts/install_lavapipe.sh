@@ -55,9 +55,11 @@ fi
 log "apt-get update"
 $SUDO apt-get update -q || die "apt-get update failed (network? apt sources?)"
 
-log "installing mesa-vulkan-drivers ${target[*]:-}"
-$SUDO apt-get install -y -q --no-install-recommends "${target[@]}" mesa-vulkan-drivers \
-  || die "apt-get install mesa-vulkan-drivers failed"
+# libvulkan1 (the Vulkan loader Dawn opens) is only a Recommends of mesa-vulkan-drivers: name it, or
+# an image that already has the drivers but not the loader gets no adapter.
+log "installing mesa-vulkan-drivers ${target[*]:-} and libvulkan1"
+$SUDO apt-get install -y -q --no-install-recommends "${target[@]}" mesa-vulkan-drivers libvulkan1 \
+  || die "apt-get install mesa-vulkan-drivers libvulkan1 failed"
 
 version="$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)"
 [ -n "$version" ] || die "mesa-vulkan-drivers is not installed after apt-get install"

@@ -67,6 +67,13 @@ const fnId = (f: object): number => {
   return id;
 };
 
+/** One row of `deviceProfile`: a kernel key and output size, its launches and their total ms. */
+export interface KernelTime {
+  kernel: string;
+  calls: number;
+  ms: number;
+}
+
 export class GpuJsBackend implements Backend {
   /** Data lives in device buffers; even the synchronous modes' readSync returns a copy. */
   readonly hostData: boolean = false;
@@ -92,6 +99,31 @@ export class GpuJsBackend implements Backend {
    * (it lags on webgpu while queued ops still read disposed buffers). */
   liveDeviceBuffers(): number {
     return this.rt.liveBuffers;
+  }
+  /** gpu.js kernel calls since the device started (on webgpu each is one compute dispatch; uploads
+   * and read-backs are not counted): divide a step's difference by its time per launch. */
+  kernelLaunches(): number {
+    return this.rt.launches;
+  }
+  /**
+   * Runs `fn` and returns, per kernel and output size, the launches it made and the time they took,
+   * slowest first: the device-side twin of `profile()`, which times enqueueing only. On webgpu each
+   * launch waits for the GPU to finish it, so a row's time is the kernel's plus one round trip per
+   * call (time an empty-ish kernel to know that) and the step runs slower than it does unprofiled.
+   */
+  async deviceProfile<T>(fn: () => T | Promise<T>): Promise<{ result: T; stats: KernelTime[] }> {
+    await this.sync();
+    const outer = this.rt.kernelTimes;
+    const times = new Map<string, { calls: number; ms: number }>();
+    this.rt.kernelTimes = times;
+    try {
+      const result = await fn();
+      await this.sync();
+      const stats = [...times].map(([kernel, s]) => ({ kernel, ...s })).sort((a, b) => b.ms - a.ms);
+      return { result, stats };
+    } finally {
+      this.rt.kernelTimes = outer;
+    }
   }
   /** Waits until all work enqueued so far has been handed to the device (torch.cuda.synchronize,
    * minus waiting for the GPU itself; a read does that). */
@@ -359,11 +391,12 @@ export class GpuJsBackend implements Backend {
       xs,
       args,
       cpu,
+      op === 'copyStrided' || op === 'cast' ? op : `${op} ${f.name || 'anonymous'}`,
     );
   }
 
   /** Runs kernel `key` over `size` outputs on `inputs` (then `extra` args); the CPU reference if
-   * the kernel cannot be built on this device. */
+   * the kernel cannot be built on this device. `label` names it in deviceProfile (default `op`). */
   private launch(
     op: string,
     key: string,
@@ -373,6 +406,7 @@ export class GpuJsBackend implements Backend {
     inputs: Raw[],
     extra: unknown[],
     cpu: CpuFn,
+    label = op,
   ): Raw {
     this.check(op, dtype, size);
     const raws = inputs.map((x) => this.own(x));
@@ -390,7 +424,7 @@ export class GpuJsBackend implements Backend {
           return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
         };
         try {
-          const r = this.rt.call(key, make, size, [...vals, ...extra]);
+          const r = this.rt.call(key, make, size, [...vals, ...extra], label);
           return r instanceof Promise ? r.catch(fail) : r;
         } catch (e) {
           return fail(e);

@@ -32,6 +32,7 @@ export interface DeviceHandle {
   toArray(): Promise<unknown>;
 }
 interface GPUDeviceLike {
+  queue?: { onSubmittedWorkDone(): Promise<void> };
   createBuffer(d: { size: number; usage: number; mappedAtCreation: boolean }): {
     getMappedRange(): ArrayBuffer;
     unmap(): void;

@@ -87,18 +87,45 @@ export class Runtime {
     return this.built.has(key);
   }
 
-  /** Calls kernel `key` over `size` outputs; a Promise on webgpu. */
-  call(key: string, make: () => KernelSource, size: number, args: unknown[]): Value | Promise<Value> {
+  /** gpu.js kernel calls so far (on webgpu each is one compute dispatch): what a step costs in launches. */
+  launches = 0;
+
+  /**
+   * When set, each launch adds its time to this map under `label size` (see GpuJsBackend.deviceProfile).
+   * On webgpu a launch then waits for the device to finish it (`onSubmittedWorkDone`), so the time
+   * is the kernel's own plus one round trip, and launches no longer overlap: for profiling only.
+   */
+  kernelTimes: Map<string, { calls: number; ms: number }> | null = null;
+
+  private timed(name: string, size: number, t0: number): void {
+    const times = this.kernelTimes;
+    if (!times) return;
+    const label = `${name} ${size}`;
+    const s = times.get(label) ?? { calls: 0, ms: 0 };
+    s.calls++;
+    s.ms += performance.now() - t0;
+    times.set(label, s);
+  }
+
+  /** Calls kernel `key` over `size` outputs; a Promise on webgpu. `label` names it in kernelTimes. */
+  call(key: string, make: () => KernelSource, size: number, args: unknown[], label = key): Value | Promise<Value> {
     const k = this.kernel(key, make);
+    this.launches++;
     k.setOutput([size]);
+    const t0 = performance.now();
     const r = k(...args.map((a) => (a instanceof Float32Array && a.length === 0 ? PLACEHOLDER : a)));
     if (r instanceof Promise) {
-      return r.then((v: DeviceHandle) => {
+      return r.then(async (v: DeviceHandle) => {
         this.built.add(key);
+        if (this.kernelTimes) {
+          await this.started.device?.queue?.onSubmittedWorkDone();
+          this.timed(label, size, t0);
+        }
         return v;
       });
     }
     this.built.add(key);
+    this.timed(label, size, t0);
     return r as Float32Array;
   }
 

@@ -209,6 +209,55 @@ t.test('memory: dispose, tidy, and disposal while work is queued', async (tt) =>
   );
 });
 
+t.test('kernelLaunches counts one launch per kernel call', async (tt) => {
+  await forEachBackend(
+    tt,
+    async (td, be) => {
+      const gpu = asGpu(be);
+      const x = randn([16], { device: be });
+      const n0 = gpu.kernelLaunches();
+      const y = x.exp().add(x); // two elementwise kernels (on webgpu they run once queued work ran)
+      await y.data();
+      td.equal(gpu.kernelLaunches() - n0, 2, 'exp and add: two launches; the read-back is not one');
+      x.dispose();
+      y.dispose();
+    },
+    GPU_ONLY,
+  );
+});
+
+t.test('deviceProfile times each launch by kernel and size', async (tt) => {
+  await forEachBackend(
+    tt,
+    async (td, be) => {
+      const gpu = asGpu(be);
+      const x = randn([16], { device: be }),
+        big = randn([64, 64], { device: be });
+      const { result, stats } = await gpu.deviceProfile(async () => {
+        const y = x.exp().add(x).exp();
+        const z = big.matmul(big);
+        return [await y.data(), await z.data()];
+      });
+      td.same(
+        stats.map((s) => `${s.kernel} x${s.calls}`).sort(),
+        ['binary add 16 x1', 'matmul 4096 x1', 'unary exp 16 x2'],
+        'one row per kernel and output size, launches counted',
+      );
+      td.ok(
+        stats.every((s) => Number.isFinite(s.ms) && s.ms >= 0),
+        'times are finite',
+      );
+      td.equal(result[1].length, 4096, 'fn result returned');
+      const after = x.exp();
+      await after.data();
+      const again = await gpu.deviceProfile(() => undefined);
+      td.same(again.stats, [], 'profiling stops when deviceProfile returns');
+      for (const t of [x, big, after]) t.dispose();
+    },
+    GPU_ONLY,
+  );
+});
+
 t.test('fallbacks are counted; kernels that cannot be built fall back', async (tt) => {
   await forEachBackend(
     tt,
