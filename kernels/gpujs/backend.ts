@@ -11,6 +11,7 @@ import {
   contiguousStrides,
   matmulStrides,
   sizeOf,
+  type AdamScalars,
   type Backend,
   type DType,
   type MatmulParams,
@@ -59,6 +60,60 @@ function identity(x: number): number {
 }
 
 type CpuFn = (be: typeof cpuRef, xs: Raw[]) => Raw;
+
+/** Chunks for a reduction of `len` elements into each of `outSize` outputs: enough threads to fill a
+ * GPU (~16k), at least 64 elements a chunk; 1 (no chunking) when the outputs alone fill it. */
+export function reduceChunks(outSize: number, len: number): number {
+  if (outSize >= 4096 || len < 256) return 1;
+  return Math.max(1, Math.min(Math.ceil(len / 64), Math.ceil(16384 / outSize)));
+}
+
+/** The CPU's stand-in for an Adam kernel (where it cannot be built): nn/optim_adam.ts's host loop,
+ * rounding each step to float32, for one of its outputs. */
+function adamOnHost(be: typeof cpuRef, which: 'm' | 'v' | 'p', xs: Raw[], s: AdamScalars): Raw {
+  const [p, g, m, v] = xs.map((x) => be.readSync(x));
+  const r = Math.fround,
+    out = new Float32Array(p.length);
+  for (let i = 0; i < p.length; i++) {
+    let gi = s.negate ? -g[i] : g[i];
+    if (s.l2) gi = r(gi + r(p[i] * s.wd));
+    const mi = r(r(m[i] * s.b1) + r(gi * s.c1)),
+      vi = r(r(v[i] * s.b2) + r(r(gi * s.c2) * gi));
+    const theta = s.scale ? r(p[i] * s.decay) : p[i];
+    out[i] =
+      which === 'm'
+        ? mi
+        : which === 'v'
+          ? vi
+          : r(theta + r(r(mi * s.negStep) / r(r(r(Math.sqrt(vi)) / s.bc2) + s.eps)));
+  }
+  return be.upload(out, 'float32');
+}
+
+/** The CPU's stand-in for the chunked pass (where its kernel cannot be built): each output's whole
+ * reduction in chunk 0 and, in the other chunks, what leaves it unchanged (0 for sum, itself for
+ * max and min), laid out as the kernel's ([outputs, n] for 'rows', [n, outputs] for 'cols'), so the
+ * second pass gives the CPU's value. */
+export function chunkPartials(
+  be: typeof cpuRef,
+  kind: ReduceKind,
+  a: Raw,
+  shape: Shape,
+  axes: readonly number[],
+  n: number,
+  layout: K.ReduceChunking,
+): Raw {
+  const r = be.reduce(kind, a, shape, axes);
+  const full = be.readSync(r);
+  be.dispose(r);
+  const outs = full.length,
+    out = new (full.constructor as new (n: number) => typeof full)(outs * n);
+  for (let o = 0; o < outs; o++)
+    for (let c = 0; c < n; c++)
+      out[layout === 'rows' ? o * n + c : c * outs + o] = c === 0 || kind !== 'sum' ? full[o] : 0;
+  return be.upload(out, r.dtype);
+}
+
 const fnIds = new WeakMap<object, number>();
 let nextFnId = 0;
 const fnId = (f: object): number => {
@@ -219,6 +274,51 @@ export class GpuJsBackend implements Backend {
     return this.elementwise('copyStrided', identity, [x], [v], x.dtype, (be, [a]) => be.copyStrided(a, v));
   }
 
+  // ---- fused optimizer step ------------------------------------------------------------------
+  /** Adam(W) in three launches (new m, new v, new parameter) where the tensor ops take ~15: on
+   * webgpu a training step is launch-bound (ALBEF-tiny: ~135 parameters a step). m and v are
+   * updated in place in program order (Runtime.moveInto). */
+  adamStep(p: Raw, grad: Raw, m: Raw, v: Raw, s: AdamScalars): Raw | null {
+    if (p.dtype !== 'float32' || p.size === 0) return null;
+    const ins = [p, grad, m, v];
+    const args = [s.b1, s.b2, s.c1, s.c2, s.wd, s.decay, s.negStep, s.bc2, s.eps, +s.negate, +s.l2, +s.scale];
+    const part = (which: 'm' | 'v' | 'p'): Raw =>
+      this.launch(
+        'adamStep',
+        `adam:${which}`,
+        () => K.adamSource(which),
+        p.size,
+        'float32',
+        ins,
+        args,
+        (be, xs) => adamOnHost(be, which, xs, s),
+      );
+    const [nm, nv, np] = [part('m'), part('v'), part('p')];
+    for (const [dst, src] of [
+      [m, nm],
+      [v, nv],
+    ] as const) {
+      this.tracker.release(src); // accounting only: its buffer now belongs to dst
+      this.rt.moveInto(this.own(dst).buf, (src as GpuRaw).buf);
+    }
+    return np;
+  }
+
+  /** The momentum (EMA) step in one launch where the tensor ops take three (nn/ema.ts). */
+  emaStep(mom: Raw, on: Raw, keep: number, take: number): Raw | null {
+    if (mom.dtype !== 'float32' || mom.size === 0) return null;
+    const k = Math.fround(keep),
+      t = Math.fround(take);
+    return this.launch('emaStep', 'ema', K.emaSource, mom.size, 'float32', [mom, on], [k, t], (be, [a, b]) => {
+      const [x, y] = [be.readSync(a), be.readSync(b)];
+      const r = Math.fround;
+      return be.upload(
+        Float32Array.from(x, (v, i) => r(r(v * k) + r(y[i] * t))),
+        'float32',
+      );
+    });
+  }
+
   // ---- reductions and products ---------------------------------------------------------------
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
     const dtype = kind === 'argmax' || kind === 'argmin' ? 'int32' : x.dtype;
@@ -235,6 +335,32 @@ export class GpuJsBackend implements Backend {
     ];
     if ((kind === 'argmax' || kind === 'argmin') && red.length > 1)
       return this.delegate('reduce (arg over several dims)', [x], outSize, dtype, cpu);
+    const len = args[args.length - 1];
+    const chunks = kind === 'argmax' || kind === 'argmin' ? 1 : reduceChunks(outSize, len);
+    if (chunks > 1) {
+      // Few outputs over a long range: one thread each would leave the GPU idle (the layer step's
+      // loss mean took 10 ms on an H200). Reduce chunks in parallel, then the partials.
+      const layout: K.ReduceChunking = red[red.length - 1].s === 1 ? 'rows' : 'cols';
+      const clen = Math.ceil(len / chunks),
+        n = layout === 'rows' ? chunks : Math.ceil(len / clen);
+      const partial = this.launch(
+        'reduce',
+        `reduce:${kind}:${kept.length}:${red.length}:${layout}`,
+        () => K.reduceSource(kind, kept.length, red.length, layout),
+        outSize * n,
+        dtype,
+        [x],
+        [...args, n, layout === 'rows' ? Math.ceil(len / n) : clen, outSize],
+        (be, [a]) => chunkPartials(be, kind, a, shape, axes, n, layout),
+        'reduce (chunks)',
+      );
+      const out =
+        layout === 'rows'
+          ? this.reduce(kind, partial, [outSize, n], [1])
+          : this.reduce(kind, partial, [n, outSize], [0]);
+      this.dispose(partial);
+      return out;
+    }
     return this.launch(
       'reduce',
       `reduce:${kind}:${kept.length}:${red.length}`,

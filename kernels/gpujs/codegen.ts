@@ -161,6 +161,45 @@ return ${intOut ? `vlTrunc(${call})` : call};
   return { src, types, functions: intOut ? [...fns, vlTrunc] : fns };
 }
 
+/**
+ * One output of the Adam(W) update (nn/optim_adam.ts's host loop, op for op): the new first moment
+ * ('m'), second moment ('v') or parameter ('p', which recomputes m and v rather than read them back).
+ * Args: p, g, m, v, b1, b2, c1, c2, wd, decay, negStep, bc2, eps, negate, l2, scale.
+ */
+export function adamSource(which: 'm' | 'v' | 'p'): KernelSource {
+  const types: Types = { p: 'Array', g: 'Array', m: 'Array', v: 'Array' };
+  for (const f of ['b1', 'b2', 'c1', 'c2', 'wd', 'decay', 'negStep', 'bc2', 'eps']) types[f] = 'Float';
+  for (const f of ['negate', 'l2', 'scale']) types[f] = 'Integer';
+  const m = 'm[i] * b1 + gi * c1',
+    v = 'v[i] * b2 + gi * c2 * gi';
+  const result =
+    which === 'm'
+      ? `return ${m};`
+      : which === 'v'
+        ? `return ${v};`
+        : `let theta = p[i];
+if (scale > 0) { theta = p[i] * decay; }
+let mi = ${m};
+let vi = ${v};
+return theta + (mi * negStep) / (Math.sqrt(vi) / bc2 + eps);`;
+  const src = `function (p, g, m, v, b1, b2, c1, c2, wd, decay, negStep, bc2, eps, negate, l2, scale) {
+let i = this.thread.x;
+let gi = g[i];
+if (negate > 0) { gi = -gi; }
+if (l2 > 0) { gi = gi + p[i] * wd; }
+${result}
+}`;
+  return { src, types };
+}
+
+/** A momentum (EMA) step, mom·keep + on·take (nn/ema.ts). Args: mom, on, keep, take. */
+export function emaSource(): KernelSource {
+  return {
+    src: 'function (mom, on, keep, take) {\nlet i = this.thread.x;\nreturn mom[i] * keep + on[i] * take;\n}',
+    types: { mom: 'Array', on: 'Array', keep: 'Float', take: 'Float' },
+  };
+}
+
 /** A value `v` everywhere. Args: v. */
 export function fullSource(): KernelSource {
   return { src: 'function (v) { return v; }', types: { v: 'Float' } };
@@ -169,8 +208,16 @@ export function fullSource(): KernelSource {
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
 /** Reduces x over rr reduced dims for each position of kr kept dims.
- * Args: x, ks0.., kn1.., rs0.., rn1.., len. argmax/argmin need rr = 1. */
-export function reduceSource(kind: ReduceOp, kr: number, rr: number): KernelSource {
+ * Args: x, ks0.., kn1.., rs0.., rn1.., len, then when chunked chunks, clen, nout. argmax/argmin need rr = 1.
+ * Chunked (sum, max, min), so that a reduction to few outputs runs on many threads, with a second
+ * reduce over the chunks to finish it (GpuJsBackend.reduce); each lays threads out so that
+ * neighbouring threads read neighbouring floats:
+ *   'rows' (the reduced elements are contiguous): thread t = o·chunks + c reduces the elements
+ *          c, c + chunks, c + 2·chunks, ... of output o; partials [nout, chunks];
+ *   'cols' (the outputs are contiguous): thread t = c·nout + o reduces elements [c·clen, (c+1)·clen)
+ *          of output o; partials [chunks, nout]. */
+export type ReduceChunking = 'rows' | 'cols';
+export function reduceSource(kind: ReduceOp, kr: number, rr: number, chunked?: ReduceChunking): KernelSource {
   const types: Types = { x: 'Array' };
   const params = ['x'];
   const ints = (names: string[]): void => {
@@ -191,8 +238,15 @@ export function reduceSource(kind: ReduceOp, kr: number, rr: number): KernelSour
       .slice(1)
       .map((d) => `rn${d}`),
   );
-  ints(['len']);
-  const base = `${splitIndex('this.thread.x', kr, 'k', (d) => `kn${d}`)}
+  ints(chunked ? ['len', 'chunks', 'clen', 'nout'] : ['len']);
+  // h0, h1: (output, chunk) for 'rows', (chunk, output) for 'cols'
+  const split =
+    chunked === 'rows'
+      ? `${splitIndex('this.thread.x', 2, 'h', () => 'chunks')}\n${splitIndex('h0', kr, 'k', (d) => `kn${d}`)}`
+      : chunked === 'cols'
+        ? `${splitIndex('this.thread.x', 2, 'h', () => 'nout')}\n${splitIndex('h1', kr, 'k', (d) => `kn${d}`)}`
+        : splitIndex('this.thread.x', kr, 'k', (d) => `kn${d}`);
+  const base = `${split}
 let base = ${dot(
     kr,
     (d) => `k${d}`,
@@ -208,7 +262,22 @@ let base = ${dot(
         )}]`;
   const inner = rr <= 1 ? '' : splitIndex('j', rr, 'r', (d) => `rn${d}`);
   let body: string;
-  if (kind === 'sum') {
+  if (chunked) {
+    if (kind !== 'sum' && kind !== 'max' && kind !== 'min') throw new Error(`reduceSource: ${kind} cannot be chunked`);
+    const take =
+      kind === 'sum' ? 'acc = acc + v;' : `if (i === 0 || v ${kind === 'max' ? '>' : '<'} acc || v !== v) { acc = v; }`;
+    // The loop counts from 0 (WGSL increments integers only; h0, h1 are floats from the index math).
+    body = `let acc = 0;
+for (let i = 0; i < clen; i++) {
+let j = ${chunked === 'rows' ? 'h1 + i * chunks' : 'h0 * clen + i'};
+if (j < len) {
+${inner}
+let v = ${at('j')};
+${take}
+}
+}
+return acc;`;
+  } else if (kind === 'sum') {
     body = `let acc = 0;
 for (let j = 0; j < len; j++) {
 ${inner}

@@ -166,6 +166,34 @@ export class Runtime {
     await new Promise((r) => setImmediate(r));
   }
 
+  /**
+   * An in-place update: from this point in program order `dst` holds what `src` holds, so ops queued
+   * before read the old value and ops queued after the new one. The old value leaves with `src`,
+   * which is released here and must not be used again.
+   */
+  moveInto(dst: DeviceBuf, src: DeviceBuf): void {
+    const swap = (): void => {
+      const old = dst.value;
+      dst.value = src.value;
+      src.value = old;
+    };
+    if (!this.async) {
+      swap();
+      this.release(src);
+      return;
+    }
+    dst.uses++; // neither may be freed before the swap has run
+    src.uses++;
+    const p = this.tail.then(() => {
+      swap();
+      dst.uses--;
+      src.uses--;
+      this.release(src);
+      this.maybeFree(dst);
+    });
+    this.tail = p.then(noop, noop);
+  }
+
   /** Marks `b` as no longer referenced; its memory goes once no queued op needs it. */
   release(b: DeviceBuf): void {
     b.released = true;

@@ -5,6 +5,8 @@
  * the errors a device that cannot start gives.
  */
 import { spawnSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { memory, randn, tensor, tidy, type Backend } from '../../engine/index.js';
 import { getBackend } from '../../kernels/select.js';
@@ -23,6 +25,8 @@ import { forEachBackend } from '../helpers/backends.js';
 
 const GPU_ONLY = { exclude: ['cpu', 'cpu-ref'] as const };
 const asGpu = (be: Backend): GpuJsBackend => be as GpuJsBackend;
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 const live = (be: Backend): number => memory().find((m) => m.device === be.device)!.buffers;
 
 /** Runs `code` (an ES module importing the repo's .ts files) in a fresh node; its stdout. */
@@ -185,6 +189,12 @@ t.test('memory: dispose, tidy, and disposal while work is queued', async (tt) =>
     tt,
     async (td, be) => {
       const gpu = asGpu(be);
+      // Earlier tests' garbage is freed by the FinalizationRegistry whenever a GC runs: settle it
+      // first, or a collection during this test makes the counts below move (seen under load).
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5)); // finalizers run in a later task
+      }
       await gpu.sync();
       const n0 = live(be),
         d0 = gpu.liveDeviceBuffers();
