@@ -174,14 +174,15 @@ export interface Backend {
   /** Converts dtype. */
   cast(x: Raw, dtype: DType): Raw;
 
-  // Optional fused kernels (float only). Where a backend lacks one, the engine computes the op
-  // from the primitives above, so a new backend needs none of them.
+  // Optional fused kernels (float only). Where a backend lacks one (or one returns null for a dtype
+  // it has no kernel for), the engine computes the op from the primitives above, so a new backend
+  // needs none of them.
   /** Softmax (or, with `log`, log-softmax) of each contiguous row of n elements. */
-  softmaxRows?(x: Raw, n: number, log: boolean): Raw;
+  softmaxRows?(x: Raw, n: number, log: boolean): Raw | null;
   /** (x - mean) / sqrt(var + eps) * weight + bias over each row of n (biased variance); weight, bias [n]. */
-  layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw;
+  layerNormRows?(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw | null;
   /** Layer norm's backward over rows of n: [rows + 2, n] holding dx (rows), dweight, dbias. */
-  layerNormBackwardRows?(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw;
+  layerNormBackwardRows?(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw | null;
   /** a ⊕ b for ⊕ in add, sub, mul, div over broadcast views of one shape: what `binary` with the
    * matching scalar function computes, bit for bit, where the backend has a faster kernel for this
    * dtype and layout (`cpu`: float32 WASM SIMD for same-shape, row, column and scalar operands).

@@ -68,6 +68,41 @@ export function reduceChunks(outSize: number, len: number): number {
   return Math.max(1, Math.min(Math.ceil(len / 64), Math.ceil(16384 / outSize)));
 }
 
+/** The CPU's stand-in for a row-statistics kernel (codegen rowStatsSource), in float64. */
+export function rowStatsOnHost(
+  kind: 'softmax' | 'layerNorm' | 'layerNormBackward',
+  [x, g, w]: TypedArray[],
+  n: number,
+  eps: number,
+): Float32Array {
+  const rows = x.length / n,
+    k = kind === 'layerNormBackward' ? 4 : 2,
+    out = new Float32Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from(x.subarray(r * n, (r + 1) * n));
+    if (kind === 'softmax') {
+      const m = row.reduce((a, v) => (v > a ? v : a), row[0]);
+      out[r * 2] = m;
+      out[r * 2 + 1] = row.reduce((a, v) => a + Math.exp(v - m), 0);
+      continue;
+    }
+    const mean = row.reduce((a, v) => a + v, 0) / n;
+    const rstd = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / n + eps);
+    out.set([mean, rstd], r * k);
+    if (kind === 'layerNormBackward') {
+      let a = 0,
+        b = 0;
+      for (let j = 0; j < n; j++) {
+        const gw = g[r * n + j] * w[j];
+        a += gw;
+        b += gw * (row[j] - mean) * rstd;
+      }
+      out.set([a / n, b / n], r * k + 2);
+    }
+  }
+  return out;
+}
+
 /** The CPU's stand-in for an Adam kernel (where it cannot be built): nn/optim_adam.ts's host loop,
  * rounding each step to float32, for one of its outputs. */
 function adamOnHost(be: typeof cpuRef, which: 'm' | 'v' | 'p', xs: Raw[], s: AdamScalars): Raw {
@@ -302,6 +337,82 @@ export class GpuJsBackend implements Backend {
       this.rt.moveInto(this.own(dst).buf, (src as GpuRaw).buf);
     }
     return np;
+  }
+
+  // ---- fused row-wise ops (engine/ops/fused.ts): row statistics, then one pass --------------
+  /** Softmax or log-softmax of rows of n in two launches where the composite takes five. */
+  softmaxRows(x: Raw, n: number, log: boolean): Raw | null {
+    if (x.dtype !== 'float32' || x.size === 0) return null;
+    const st = this.rowStats('softmax', [x], n, 0);
+    const out = this.launch(
+      'softmaxRows',
+      'rows:softmax',
+      K.softmaxApplySource,
+      x.size,
+      'float32',
+      [x, st],
+      [n, +log],
+      (be, [a]) => be.softmaxRows(a, n, log),
+    );
+    this.dispose(st);
+    return out;
+  }
+  /** Layer norm of rows of n in two launches where the composite takes eleven. */
+  layerNormRows(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw | null {
+    if (x.dtype !== 'float32' || x.size === 0) return null;
+    const st = this.rowStats('layerNorm', [x], n, eps);
+    const out = this.launch(
+      'layerNormRows',
+      'rows:layerNorm',
+      K.layerNormApplySource,
+      x.size,
+      'float32',
+      [x, st, weight, bias],
+      [n],
+      (be, [a, , w, b]) => be.layerNormRows(a, w, b, n, eps),
+    );
+    this.dispose(st);
+    return out;
+  }
+  /** Layer norm's backward ([rows + 2, n]: dx, dweight, dbias) in two launches. */
+  layerNormBackwardRows(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw | null {
+    if (x.dtype !== 'float32' || x.size === 0) return null;
+    const rows = x.size / n;
+    const st = this.rowStats('layerNormBackward', [x, g, weight], n, eps);
+    const out = this.launch(
+      'layerNormBackwardRows',
+      'rows:layerNormBackward',
+      K.layerNormBackwardApplySource,
+      (rows + 2) * n,
+      'float32',
+      [x, g, weight, st],
+      [n, rows],
+      (be, [a, gg, w]) => be.layerNormBackwardRows(gg, a, w, n, eps),
+    );
+    this.dispose(st);
+    return out;
+  }
+  private rowStats(kind: 'softmax' | 'layerNorm' | 'layerNormBackward', ins: Raw[], n: number, eps: number): Raw {
+    const k = kind === 'layerNormBackward' ? 4 : 2;
+    return this.launch(
+      `${kind} (row statistics)`,
+      `rows:${kind}:stats`,
+      () => K.rowStatsSource(kind),
+      (ins[0].size / n) * k,
+      'float32',
+      ins,
+      [n, eps],
+      (be, xs) =>
+        be.upload(
+          rowStatsOnHost(
+            kind,
+            xs.map((a) => be.readSync(a)),
+            n,
+            eps,
+          ),
+          'float32',
+        ),
+    );
   }
 
   /** The momentum (EMA) step in one launch where the tensor ops take three (nn/ema.ts). */
