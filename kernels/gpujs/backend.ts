@@ -190,6 +190,13 @@ export class GpuJsBackend implements Backend {
   liveDeviceBuffers(): number {
     return this.rt.liveBuffers;
   }
+  /** Sends float32 products to the tiled WGSL kernel (webgpu; kernels/gpujs/wgsl_matmul.ts) or back
+   * to gpu.js's; returns whether the WGSL kernel is in use (false where it is not available). Off by
+   * default (VLGRAD_WGSL_MATMUL=1 turns it on): measured slower on a training step's small products. */
+  setWgslMatmul(on: boolean): boolean {
+    this.rt.useWgslMatmul = on;
+    return on && this.rt.wgslMatmul !== null;
+  }
   /** gpu.js kernel calls since the device started (on webgpu each is one compute dispatch; uploads
    * and read-backs are not counted): divide a step's difference by its time per launch. */
   kernelLaunches(): number {
@@ -491,6 +498,8 @@ export class GpuJsBackend implements Backend {
     const { lda, ldb } = matmulStrides(p);
     const strides = [transA ? 1 : lda, transA ? lda : 1, transB ? 1 : ldb, transB ? ldb : 1];
     const offsets = [Float32Array.from(p.aOffsets), Float32Array.from(p.bOffsets)];
+    const [asi, ask, bsk, bsj] = strides;
+    const wgsl = { m, n, k, batch: p.batch, asi, ask, bsk, bsj, aOffsets: p.aOffsets, bOffsets: p.bOffsets };
     return this.launch(
       'matmul',
       'matmul',
@@ -500,6 +509,9 @@ export class GpuJsBackend implements Backend {
       [a, b],
       [...offsets, ...strides, k, m, n],
       (be, [x, y]) => be.matmul(x, y, p),
+      'matmul',
+      // webgpu: the tiled WGSL kernel where it compiled (wgsl_matmul.ts), float32 only
+      a.dtype === 'float32' ? ([x, y]) => this.rt.matmul(x, y, wgsl) : undefined,
     );
   }
   /** Moves a contiguous [batch, m, n] product to the result layout of `p.cOffsets` (one gather). */
@@ -633,7 +645,8 @@ export class GpuJsBackend implements Backend {
   }
 
   /** Runs kernel `key` over `size` outputs on `inputs` (then `extra` args); the CPU reference if
-   * the kernel cannot be built on this device. `label` names it in deviceProfile (default `op`). */
+   * the kernel cannot be built on this device. `label` names it in deviceProfile (default `op`).
+   * `custom`, when given, runs first and the kernel only where it returns null. */
   private launch(
     op: string,
     key: string,
@@ -644,6 +657,7 @@ export class GpuJsBackend implements Backend {
     extra: unknown[],
     cpu: CpuFn,
     label = op,
+    custom?: (vals: Value[]) => Value | Promise<Value> | null,
   ): Raw {
     this.check(op, dtype, size);
     const raws = inputs.map((x) => this.own(x));
@@ -661,7 +675,7 @@ export class GpuJsBackend implements Backend {
           return this.onCpu(`${op} (kernel failed to build)`, raws, vals, cpu);
         };
         try {
-          const r = this.rt.call(key, make, size, [...vals, ...extra], label);
+          const r = custom?.(vals) ?? this.rt.call(key, make, size, [...vals, ...extra], label);
           return r instanceof Promise ? r.catch(fail) : r;
         } catch (e) {
           return fail(e);

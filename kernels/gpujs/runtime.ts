@@ -10,7 +10,9 @@
  * are Float32Arrays and ops run on the spot.
  */
 import type { DType } from '../backend.js';
+import { envVar } from '../platform.js';
 import type { DeviceHandle, GpuJsKernel, GpuJsMode, Started } from './loader.js';
+import { createWgslMatmul, type WgslDevice, type WgslMatmul, type WgslMatmulArgs } from './wgsl_matmul.js';
 
 /** What a device buffer holds: host floats (webasm, cpu mode) or a WebGPU handle. */
 export type Value = Float32Array | DeviceHandle;
@@ -223,13 +225,43 @@ export class Runtime {
     return new module.WebGPUBufferResult({ buffer, output: [data.length], context, kernel: this.reader!.kernel });
   }
 
-  /** Builds the kernel that reads uploaded buffers back (webgpu needs a built kernel for that). */
+  /** Builds the kernel that reads uploaded buffers back (webgpu needs a built kernel for that), and
+   * on webgpu compiles the tiled WGSL matmul (used when `useWgslMatmul`). */
   async prepare(): Promise<void> {
     if (!this.async) return;
     const make = (): KernelSource => ({ src: 'function (v) { return v; }', types: { v: 'Float' } });
     const h = (await this.call('reader', make, 1, [0])) as DeviceHandle;
     h.delete();
     this.reader = this.kernel('reader', make);
+    try {
+      this.wgslMatmul = await createWgslMatmul(this.started.device as unknown as WgslDevice);
+    } catch {
+      this.wgslMatmul = null; // the gpu.js kernel serves every product
+    }
+  }
+
+  /** The tiled WGSL matmul (webgpu only; wgsl_matmul.ts), or null where it did not compile. */
+  wgslMatmul: WgslMatmul | null = null;
+  /** Whether products go to the WGSL kernel: off unless VLGRAD_WGSL_MATMUL=1, because on an H200 it
+   * took 0.8-1.2 ms a launch against gpu.js's 0.3 on the small products of a training step
+   * (bench/RESULTS.md, session 14). */
+  useWgslMatmul = envVar('VLGRAD_WGSL_MATMUL') === '1';
+
+  /** One product through the WGSL kernel, counted and profiled like `call`; null where it declines. */
+  matmul(a: Value, b: Value, p: WgslMatmulArgs): Value | Promise<Value> | null {
+    if (!this.useWgslMatmul || !this.wgslMatmul || !isHandle(a) || !isHandle(b)) return null;
+    const t0 = performance.now();
+    const buffer = this.wgslMatmul(a as unknown as { buffer: never }, b as unknown as { buffer: never }, p);
+    if (!buffer) return null;
+    this.launches++;
+    const { context, module } = this.started;
+    const size = p.batch * p.m * p.n;
+    const v = new module.WebGPUBufferResult({ buffer, output: [size], context, kernel: this.reader!.kernel });
+    if (!this.kernelTimes) return v;
+    return this.started.device!.queue!.onSubmittedWorkDone().then(() => {
+      this.timed('matmul (wgsl)', size, t0);
+      return v;
+    });
   }
 
   /** A buffer's floats on the host (sync modes only). */

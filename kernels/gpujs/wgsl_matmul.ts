@@ -1,0 +1,195 @@
+/**
+ * A tiled float32 matmul in hand-written WGSL for the webgpu device, run on gpu.js's buffers.
+ *
+ * gpu.js kernels compute one output per thread and have no workgroup memory, so its matmul re-reads
+ * A and B from device memory for every output (156-290 GFLOP/s at 512 on an H200). This kernel
+ * computes a 64x64 tile of C per workgroup of 16x16 threads, each thread a 4x4 block, staging
+ * 16-deep slices of A and B in workgroup memory. It reads any strided, transposed or batched
+ * operands the gpu.js kernel reads: C[z, r, c] = Σ_k A[ao[z] + r·asi + k·ask] · B[bo[z] + k·bsk + c·bsj],
+ * written contiguously as [batch, m, n].
+ *
+ * It takes gpu.js `WebGPUBufferResult`s and returns one (a new buffer), so its results flow into
+ * gpu.js kernels and read back like theirs. `createWgslMatmul` compiles it once when the device
+ * starts; where that fails the backend keeps gpu.js's kernel.
+ *
+ * Off by default (`GpuJsBackend.setWgslMatmul`, VLGRAD_WGSL_MATMUL=1): its first version, which made
+ * two small buffers per call and destroyed them after the submit, took 0.8-1.2 ms a launch on an
+ * H200 against 0.3 for gpu.js's kernel on a training step's small products (bench/RESULTS.md,
+ * session 14). This version reuses both buffers; it has not been timed on a GPU yet.
+ */
+
+/** The parts of WebGPU this file uses (Dawn in Node, navigator.gpu in a browser). */
+interface GpuBuffer {
+  getMappedRange(): ArrayBuffer;
+  unmap(): void;
+  destroy(): void;
+}
+export interface WgslDevice {
+  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): GpuBuffer;
+  createShaderModule(d: { code: string }): unknown;
+  createComputePipelineAsync(d: {
+    layout: 'auto';
+    compute: { module: unknown; entryPoint: string };
+  }): Promise<{ getBindGroupLayout(i: number): unknown }>;
+  createBindGroup(d: { layout: unknown; entries: { binding: number; resource: { buffer: GpuBuffer } }[] }): unknown;
+  createCommandEncoder(): {
+    beginComputePass(): {
+      setPipeline(p: unknown): void;
+      setBindGroup(i: number, g: unknown): void;
+      dispatchWorkgroups(x: number, y: number, z: number): void;
+      end(): void;
+    };
+    finish(): unknown;
+  };
+  queue: { submit(buffers: unknown[]): void; writeBuffer(b: GpuBuffer, offset: number, data: Uint32Array): void };
+}
+/** A gpu.js WebGPUBufferResult, as far as this file needs it. */
+interface BufferResult {
+  buffer: GpuBuffer;
+}
+
+const STORAGE = 0x80,
+  UNIFORM = 0x40,
+  COPY_SRC = 0x04,
+  COPY_DST = 0x08;
+const TILE = 64,
+  MAX_GROUPS = 65535;
+
+const SOURCE = /* wgsl */ `
+struct Params { M: u32, N: u32, K: u32, batch: u32, asi: u32, ask: u32, bsk: u32, bsj: u32, aRowFast: u32, bColFast: u32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> O: array<u32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
+var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let z = wg.z;
+  let row0 = wg.y * 64u;
+  let col0 = wg.x * 64u;
+  let tid = lid.y * 16u + lid.x;
+  let ao = O[z];
+  let bo = O[P.batch + z];
+  var acc: array<f32, 16>;
+  for (var t = 0u; t < P.K; t = t + 16u) {
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let e = tid + i * 256u;
+      // neighbouring threads read neighbouring floats: along rows when A's rows are contiguous
+      // in memory (asi = 1, a transposed A), else along k
+      var r = e / 16u;
+      var kk = e % 16u;
+      if (P.aRowFast == 1u) { r = e % 64u; kk = e / 64u; }
+      var v = 0.0;
+      if (row0 + r < P.M && t + kk < P.K) { v = A[ao + (row0 + r) * P.asi + (t + kk) * P.ask]; }
+      As[kk * 64u + r] = v;
+      var c = e % 64u;
+      var kb = e / 64u;
+      if (P.bColFast == 0u) { kb = e % 16u; c = e / 16u; }
+      var w = 0.0;
+      if (col0 + c < P.N && t + kb < P.K) { w = B[bo + (t + kb) * P.bsk + (col0 + c) * P.bsj]; }
+      Bs[kb * 64u + c] = w;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < 16u; k = k + 1u) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i = i + 1u) {
+        a[i] = As[k * 64u + lid.y * 4u + i];
+        b[i] = Bs[k * 64u + lid.x * 4u + i];
+      }
+      for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) { acc[i * 4u + j] = acc[i * 4u + j] + a[i] * b[j]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let r = row0 + lid.y * 4u + i;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      let c = col0 + lid.x * 4u + j;
+      if (r < P.M && c < P.N) { C[z * P.M * P.N + r * P.N + c] = acc[i * 4u + j]; }
+    }
+  }
+}
+`;
+
+/** One product's shape and operand layout (the gpu.js matmul kernel's arguments). */
+export interface WgslMatmulArgs {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  /** A[ao + r·asi + k·ask], B[bo + k·bsk + c·bsj]. */
+  asi: number;
+  ask: number;
+  bsk: number;
+  bsj: number;
+  aOffsets: ArrayLike<number>;
+  bOffsets: ArrayLike<number>;
+}
+
+export type WgslMatmul = (a: BufferResult, b: BufferResult, p: WgslMatmulArgs) => GpuBuffer | null;
+
+/** Compiles the kernel; the returned function encodes and submits one product and returns C's
+ * buffer (null where the grid would exceed WebGPU's 65,535 workgroups a dimension). */
+export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> {
+  const pipeline = await device.createComputePipelineAsync({
+    layout: 'auto',
+    compute: { module: device.createShaderModule({ code: SOURCE }), entryPoint: 'main' },
+  });
+  const layout = pipeline.getBindGroupLayout(0);
+  // One uniform and one offsets buffer for every call, rewritten with queue.writeBuffer: the queue
+  // runs writes and submits in call order, so each dispatch sees its own values (as gpu.js does).
+  const uniform = device.createBuffer({ size: 48, usage: UNIFORM | COPY_DST });
+  let offsets = device.createBuffer({ size: 1024, usage: STORAGE | COPY_DST });
+  let offsetsBytes = 1024;
+  return (a, b, p) => {
+    const gx = Math.ceil(p.n / TILE),
+      gy = Math.ceil(p.m / TILE);
+    if (gx > MAX_GROUPS || gy > MAX_GROUPS || p.batch > MAX_GROUPS) return null;
+    const params = Uint32Array.of(
+      p.m,
+      p.n,
+      p.k,
+      p.batch,
+      p.asi,
+      p.ask,
+      p.bsk,
+      p.bsj,
+      p.asi === 1 && p.ask !== 1 ? 1 : 0,
+      p.bsj === 1 ? 1 : 0,
+      0,
+      0,
+    );
+    const offs = Uint32Array.from([...Array.from(p.aOffsets), ...Array.from(p.bOffsets)]);
+    if (offs.byteLength > offsetsBytes) {
+      offsets.destroy(); // the queue keeps it until work already submitted with it has run
+      offsetsBytes = Math.max(offs.byteLength, 2 * offsetsBytes);
+      offsets = device.createBuffer({ size: offsetsBytes, usage: STORAGE | COPY_DST });
+    }
+    device.queue.writeBuffer(uniform, 0, params);
+    device.queue.writeBuffer(offsets, 0, offs);
+    const out = device.createBuffer({
+      size: Math.max(16, 4 * p.batch * p.m * p.n),
+      usage: STORAGE | COPY_SRC | COPY_DST,
+    });
+    const group = device.createBindGroup({
+      layout,
+      entries: [uniform, a.buffer, b.buffer, offsets, out].map((buffer, binding) => ({
+        binding,
+        resource: { buffer },
+      })),
+    });
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(gx, gy, p.batch);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    return out;
+  };
+}
