@@ -141,7 +141,10 @@ async function benchVlgrad(device: string): Promise<void> {
   const be = getBackend(device);
   const rng = new Rng(0);
   const f32 = (...shape: number[]): Tensor => randn(shape, { rng }).to(be);
-  // One call: make the result, read it back, free everything the call made.
+  // One call: make the result and free everything the call made. The gpu.js devices read it back
+  // (their work finishes only then); cpu and cpu-ref compute eagerly, so, like the PyTorch and
+  // js-pytorch cells, they do not copy it out: a 1-2 MiB read-back into a new array timed the
+  // allocator and first-touch page faults of a young process more than the op (RESULTS, session 14).
   const run = (make: () => Tensor): (() => void | Promise<void>) =>
     gpujs
       ? async () => {
@@ -151,7 +154,7 @@ async function benchVlgrad(device: string): Promise<void> {
         }
       : () => {
           tidy(() => {
-            make().dataSync();
+            make();
           });
         };
   for (const n of MATMUL_SIZES) {
@@ -223,9 +226,10 @@ async function benchTfjs(backend: 'cpu' | 'wasm'): Promise<void> {
         ? `, wasm features: simd=${String(tf.env().getBool?.('WASM_HAS_SIMD_SUPPORT'))}, threads=${String(tf.env().getBool?.('WASM_HAS_MULTITHREAD_SUPPORT'))}`
         : ''),
   );
+  // tfjs's cpu and wasm backends run each kernel when it is called: no read-back (as vlgrad's cpu cells)
   const run = (f: () => Any) => () => {
     tf.tidy(() => {
-      f().dataSync();
+      f();
     });
   };
   for (const n of MATMUL_SIZES) {
