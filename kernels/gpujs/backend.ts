@@ -8,7 +8,6 @@
  * f64, so float64 stays on the CPU. Tensors are limited to 2^24 elements (the f32 index math).
  */
 import {
-  contiguousStrides,
   matmulStrides,
   sizeOf,
   type AdamScalars,
@@ -27,10 +26,14 @@ import {
 import { cpuRef } from '../cpu/backend.js';
 import { MemoryTracker, type MemoryInfo } from '../memory.js';
 import * as K from './codegen.js';
+import * as F from './fused.js';
+import * as I from './indexing.js';
+import type { CpuFn } from './standins.js';
 import { countFallback } from './fallbacks.js';
-import { mergeViews, reducePlan, regionPlan, splitAt } from './layout.js';
+import { mergeViews, reducePlan, regionPlan } from './layout.js';
 import type { GpuJsDevice } from './loader.js';
-import { fromFloats, type DeviceBuf, type KernelSource, type Runtime, type Value } from './runtime.js';
+import { fromFloats, type DeviceBuf, type KernelSource, type KernelTime, type Runtime, type Value } from './runtime.js';
+export type { KernelTime } from './runtime.js';
 import { warn } from '../platform.js';
 
 /** The largest tensor (elements) and int32 magnitude these backends represent exactly. */
@@ -59,96 +62,6 @@ function identity(x: number): number {
   return x;
 }
 
-type CpuFn = (be: typeof cpuRef, xs: Raw[]) => Raw;
-
-/** Chunks for a reduction of `len` elements into each of `outSize` outputs: enough threads to fill a
- * GPU (~16k), at least 64 elements a chunk; 1 (no chunking) when the outputs alone fill it. */
-export function reduceChunks(outSize: number, len: number): number {
-  if (outSize >= 4096 || len < 256) return 1;
-  return Math.max(1, Math.min(Math.ceil(len / 64), Math.ceil(16384 / outSize)));
-}
-
-/** The CPU's stand-in for a row-statistics kernel (codegen rowStatsSource), in float64. */
-export function rowStatsOnHost(
-  kind: 'softmax' | 'layerNorm' | 'layerNormBackward',
-  [x, g, w]: TypedArray[],
-  n: number,
-  eps: number,
-): Float32Array {
-  const rows = x.length / n,
-    k = kind === 'layerNormBackward' ? 4 : 2,
-    out = new Float32Array(rows * k);
-  for (let r = 0; r < rows; r++) {
-    const row = Array.from(x.subarray(r * n, (r + 1) * n));
-    if (kind === 'softmax') {
-      const m = row.reduce((a, v) => (v > a ? v : a), row[0]);
-      out[r * 2] = m;
-      out[r * 2 + 1] = row.reduce((a, v) => a + Math.exp(v - m), 0);
-      continue;
-    }
-    const mean = row.reduce((a, v) => a + v, 0) / n;
-    const rstd = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / n + eps);
-    out.set([mean, rstd], r * k);
-    if (kind === 'layerNormBackward') {
-      let a = 0,
-        b = 0;
-      for (let j = 0; j < n; j++) {
-        const gw = g[r * n + j] * w[j];
-        a += gw;
-        b += gw * (row[j] - mean) * rstd;
-      }
-      out.set([a / n, b / n], r * k + 2);
-    }
-  }
-  return out;
-}
-
-/** The CPU's stand-in for an Adam kernel (where it cannot be built): nn/optim_adam.ts's host loop,
- * rounding each step to float32, for one of its outputs. */
-function adamOnHost(be: typeof cpuRef, which: 'm' | 'v' | 'p', xs: Raw[], s: AdamScalars): Raw {
-  const [p, g, m, v] = xs.map((x) => be.readSync(x));
-  const r = Math.fround,
-    out = new Float32Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    let gi = s.negate ? -g[i] : g[i];
-    if (s.l2) gi = r(gi + r(p[i] * s.wd));
-    const mi = r(r(m[i] * s.b1) + r(gi * s.c1)),
-      vi = r(r(v[i] * s.b2) + r(r(gi * s.c2) * gi));
-    const theta = s.scale ? r(p[i] * s.decay) : p[i];
-    out[i] =
-      which === 'm'
-        ? mi
-        : which === 'v'
-          ? vi
-          : r(theta + r(r(mi * s.negStep) / r(r(r(Math.sqrt(vi)) / s.bc2) + s.eps)));
-  }
-  return be.upload(out, 'float32');
-}
-
-/** The CPU's stand-in for the chunked pass (where its kernel cannot be built): each output's whole
- * reduction in chunk 0 and, in the other chunks, what leaves it unchanged (0 for sum, itself for
- * max and min), laid out as the kernel's ([outputs, n] for 'rows', [n, outputs] for 'cols'), so the
- * second pass gives the CPU's value. */
-export function chunkPartials(
-  be: typeof cpuRef,
-  kind: ReduceKind,
-  a: Raw,
-  shape: Shape,
-  axes: readonly number[],
-  n: number,
-  layout: K.ReduceChunking,
-): Raw {
-  const r = be.reduce(kind, a, shape, axes);
-  const full = be.readSync(r);
-  be.dispose(r);
-  const outs = full.length,
-    out = new (full.constructor as new (n: number) => typeof full)(outs * n);
-  for (let o = 0; o < outs; o++)
-    for (let c = 0; c < n; c++)
-      out[layout === 'rows' ? o * n + c : c * outs + o] = c === 0 || kind !== 'sum' ? full[o] : 0;
-  return be.upload(out, r.dtype);
-}
-
 const fnIds = new WeakMap<object, number>();
 let nextFnId = 0;
 const fnId = (f: object): number => {
@@ -156,13 +69,6 @@ const fnId = (f: object): number => {
   if (id === undefined) fnIds.set(f, (id = nextFnId++));
   return id;
 };
-
-/** One row of `deviceProfile`: a kernel key and output size, its launches and their total ms. */
-export interface KernelTime {
-  kernel: string;
-  calls: number;
-  ms: number;
-}
 
 export class GpuJsBackend implements Backend {
   /** Data lives in device buffers; even the synchronous modes' readSync returns a copy. */
@@ -208,19 +114,8 @@ export class GpuJsBackend implements Backend {
    * launch waits for the GPU to finish it, so a row's time is the kernel's plus one round trip per
    * call (time an empty-ish kernel to know that) and the step runs slower than it does unprofiled.
    */
-  async deviceProfile<T>(fn: () => T | Promise<T>): Promise<{ result: T; stats: KernelTime[] }> {
-    await this.sync();
-    const outer = this.rt.kernelTimes;
-    const times = new Map<string, { calls: number; ms: number }>();
-    this.rt.kernelTimes = times;
-    try {
-      const result = await fn();
-      await this.sync();
-      const stats = [...times].map(([kernel, s]) => ({ kernel, ...s })).sort((a, b) => b.ms - a.ms);
-      return { result, stats };
-    } finally {
-      this.rt.kernelTimes = outer;
-    }
+  deviceProfile<T>(fn: () => T | Promise<T>): Promise<{ result: T; stats: KernelTime[] }> {
+    return this.rt.profile(fn, () => this.sync());
   }
   /** Waits until all work enqueued so far has been handed to the device (torch.cuda.synchronize,
    * minus waiting for the GPU itself; a read does that). */
@@ -316,126 +211,33 @@ export class GpuJsBackend implements Backend {
     return this.elementwise('copyStrided', identity, [x], [v], x.dtype, (be, [a]) => be.copyStrided(a, v));
   }
 
-  // ---- fused optimizer step ------------------------------------------------------------------
-  /** Adam(W) in three launches (new m, new v, new parameter) where the tensor ops take ~15: on
-   * webgpu a training step is launch-bound (ALBEF-tiny: ~135 parameters a step). m and v are
-   * updated in place in program order (Runtime.moveInto). */
+  // ---- fused ops (fused.ts): a few launches where the composites take many -----------------
   adamStep(p: Raw, grad: Raw, m: Raw, v: Raw, s: AdamScalars): Raw | null {
-    if (p.dtype !== 'float32' || p.size === 0) return null;
-    const ins = [p, grad, m, v];
-    const args = [s.b1, s.b2, s.c1, s.c2, s.wd, s.decay, s.negStep, s.bc2, s.eps, +s.negate, +s.l2, +s.scale];
-    const part = (which: 'm' | 'v' | 'p'): Raw =>
-      this.launch(
-        'adamStep',
-        `adam:${which}`,
-        () => K.adamSource(which),
-        p.size,
-        'float32',
-        ins,
-        args,
-        (be, xs) => adamOnHost(be, which, xs, s),
-      );
-    const [nm, nv, np] = [part('m'), part('v'), part('p')];
-    for (const [dst, src] of [
-      [m, nm],
-      [v, nv],
-    ] as const) {
-      this.tracker.release(src); // accounting only: its buffer now belongs to dst
-      this.rt.moveInto(this.own(dst).buf, (src as GpuRaw).buf);
-    }
-    return np;
+    return F.adamStep(this.fused, p, grad, m, v, s);
   }
-
-  // ---- fused row-wise ops (engine/ops/fused.ts): row statistics, then one pass --------------
-  /** Softmax or log-softmax of rows of n in two launches where the composite takes five. */
-  softmaxRows(x: Raw, n: number, log: boolean): Raw | null {
-    if (x.dtype !== 'float32' || x.size === 0) return null;
-    const st = this.rowStats('softmax', [x], n, 0);
-    const out = this.launch(
-      'softmaxRows',
-      'rows:softmax',
-      K.softmaxApplySource,
-      x.size,
-      'float32',
-      [x, st],
-      [n, +log],
-      (be, [a]) => be.softmaxRows(a, n, log),
-    );
-    this.dispose(st);
-    return out;
-  }
-  /** Layer norm of rows of n in two launches where the composite takes eleven. */
-  layerNormRows(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw | null {
-    if (x.dtype !== 'float32' || x.size === 0) return null;
-    const st = this.rowStats('layerNorm', [x], n, eps);
-    const out = this.launch(
-      'layerNormRows',
-      'rows:layerNorm',
-      K.layerNormApplySource,
-      x.size,
-      'float32',
-      [x, st, weight, bias],
-      [n],
-      (be, [a, , w, b]) => be.layerNormRows(a, w, b, n, eps),
-    );
-    this.dispose(st);
-    return out;
-  }
-  /** Layer norm's backward ([rows + 2, n]: dx, dweight, dbias) in two launches. */
-  layerNormBackwardRows(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw | null {
-    if (x.dtype !== 'float32' || x.size === 0) return null;
-    const rows = x.size / n;
-    const st = this.rowStats('layerNormBackward', [x, g, weight], n, eps);
-    const out = this.launch(
-      'layerNormBackwardRows',
-      'rows:layerNormBackward',
-      K.layerNormBackwardApplySource,
-      (rows + 2) * n,
-      'float32',
-      [x, g, weight, st],
-      [n, rows],
-      (be, [a, gg, w]) => be.layerNormBackwardRows(gg, a, w, n, eps),
-    );
-    this.dispose(st);
-    return out;
-  }
-  private rowStats(kind: 'softmax' | 'layerNorm' | 'layerNormBackward', ins: Raw[], n: number, eps: number): Raw {
-    const k = kind === 'layerNormBackward' ? 4 : 2;
-    return this.launch(
-      `${kind} (row statistics)`,
-      `rows:${kind}:stats`,
-      () => K.rowStatsSource(kind),
-      (ins[0].size / n) * k,
-      'float32',
-      ins,
-      [n, eps],
-      (be, xs) =>
-        be.upload(
-          rowStatsOnHost(
-            kind,
-            xs.map((a) => be.readSync(a)),
-            n,
-            eps,
-          ),
-          'float32',
-        ),
-    );
-  }
-
-  /** The momentum (EMA) step in one launch where the tensor ops take three (nn/ema.ts). */
   emaStep(mom: Raw, on: Raw, keep: number, take: number): Raw | null {
-    if (mom.dtype !== 'float32' || mom.size === 0) return null;
-    const k = Math.fround(keep),
-      t = Math.fround(take);
-    return this.launch('emaStep', 'ema', K.emaSource, mom.size, 'float32', [mom, on], [k, t], (be, [a, b]) => {
-      const [x, y] = [be.readSync(a), be.readSync(b)];
-      const r = Math.fround;
-      return be.upload(
-        Float32Array.from(x, (v, i) => r(r(v * k) + r(y[i] * t))),
-        'float32',
-      );
-    });
+    return F.emaStep(this.fused, mom, on, keep, take);
   }
+  softmaxRows(x: Raw, n: number, log: boolean): Raw | null {
+    return F.softmaxRows(this.fused, x, n, log);
+  }
+  layerNormRows(x: Raw, weight: Raw, bias: Raw, n: number, eps: number): Raw | null {
+    return F.layerNormRows(this.fused, x, weight, bias, n, eps);
+  }
+  layerNormBackwardRows(g: Raw, x: Raw, weight: Raw, n: number, eps: number): Raw | null {
+    return F.layerNormBackwardRows(this.fused, g, x, weight, n, eps);
+  }
+  /** What fused.ts and indexing.ts need of this backend. */
+  private readonly fused: F.Launcher = {
+    launch: (...args) => this.launch(...args),
+    dispose: (x) => this.dispose(x),
+    reduce: (kind, x, shape, axes) => this.reduce(kind, x, shape, axes),
+    checkIndex: (op, index, n) => this.checkIndex(op, index, n),
+    replace: (dst, src) => {
+      this.tracker.release(src); // accounting only: its buffer now belongs to dst
+      this.rt.moveInto(this.own(dst).buf, this.own(src).buf);
+    },
+  };
 
   // ---- reductions and products ---------------------------------------------------------------
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw {
@@ -453,32 +255,8 @@ export class GpuJsBackend implements Backend {
     ];
     if ((kind === 'argmax' || kind === 'argmin') && red.length > 1)
       return this.delegate('reduce (arg over several dims)', [x], outSize, dtype, cpu);
-    const len = args[args.length - 1];
-    const chunks = kind === 'argmax' || kind === 'argmin' ? 1 : reduceChunks(outSize, len);
-    if (chunks > 1) {
-      // Few outputs over a long range: one thread each would leave the GPU idle (the layer step's
-      // loss mean took 10 ms on an H200). Reduce chunks in parallel, then the partials.
-      const layout: K.ReduceChunking = red[red.length - 1].s === 1 ? 'rows' : 'cols';
-      const clen = Math.ceil(len / chunks),
-        n = layout === 'rows' ? chunks : Math.ceil(len / clen);
-      const partial = this.launch(
-        'reduce',
-        `reduce:${kind}:${kept.length}:${red.length}:${layout}`,
-        () => K.reduceSource(kind, kept.length, red.length, layout),
-        outSize * n,
-        dtype,
-        [x],
-        [...args, n, layout === 'rows' ? Math.ceil(len / n) : clen, outSize],
-        (be, [a]) => chunkPartials(be, kind, a, shape, axes, n, layout),
-        'reduce (chunks)',
-      );
-      const out =
-        layout === 'rows'
-          ? this.reduce(kind, partial, [outSize, n], [1])
-          : this.reduce(kind, partial, [n, outSize], [0]);
-      this.dispose(partial);
-      return out;
-    }
+    const chunked = F.reduceInChunks(this.fused, kind, x, shape, axes, { kept, red, args, outSize, dtype });
+    if (chunked) return chunked;
     return this.launch(
       'reduce',
       `reduce:${kind}:${kept.length}:${red.length}`,
@@ -556,66 +334,18 @@ export class GpuJsBackend implements Backend {
     return this.elementwise(toInt ? 'cast' : 'copyStrided', identity, [x], [v], dtype, (be, [a]) => be.cast(a, dtype));
   }
 
-  // ---- indexing ------------------------------------------------------------------------------
+  // ---- indexing (indexing.ts) ---------------------------------------------------------------
   gather(x: Raw, xShape: Shape, dim: number, index: Raw, indexShape: Shape): Raw {
-    const xs = xShape.length ? xShape : [1],
-      is = indexShape.length ? indexShape : [1];
-    this.checkIndex('gather', index, xs[dim]);
-    const r = xs.length;
-    return this.launch(
-      'gather',
-      `gather:${r}:${dim}`,
-      () => K.gatherSource(r, dim),
-      index.size,
-      x.dtype,
-      [x, index],
-      [...contiguousStrides(xs), ...is.slice(1)],
-      (be, [a, i]) => be.gather(a, xShape, dim, i, indexShape),
-    );
+    return I.gather(this.fused, x, xShape, dim, index, indexShape);
   }
   scatterAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw, srcShape: Shape): Raw {
-    const bs = baseShape.length ? baseShape : [1],
-      ss = srcShape.length ? srcShape : [1];
-    this.checkIndex('scatterAdd', index, bs[dim]);
-    const r = bs.length;
-    return this.launch(
-      'scatterAdd',
-      `scatterAdd:${r}:${dim}`,
-      () => K.scatterAddSource(r, dim),
-      base.size,
-      base.dtype,
-      [base, index, src],
-      [...contiguousStrides(ss), ...ss, ...bs.slice(1)],
-      (be, [b, i, s]) => be.scatterAdd(b, baseShape, dim, i, s, srcShape),
-    );
+    return I.scatterAdd(this.fused, base, baseShape, dim, index, src, srcShape);
   }
   indexSelect(x: Raw, xShape: Shape, dim: number, index: Raw): Raw {
-    const [outer, n, inner] = splitAt(xShape, dim);
-    this.checkIndex('indexSelect', index, n);
-    return this.launch(
-      'indexSelect',
-      'indexSelect',
-      K.indexSelectSource,
-      outer * index.size * inner,
-      x.dtype,
-      [x, index],
-      [n, index.size, inner],
-      (be, [a, i]) => be.indexSelect(a, xShape, dim, i),
-    );
+    return I.indexSelect(this.fused, x, xShape, dim, index);
   }
   indexAdd(base: Raw, baseShape: Shape, dim: number, index: Raw, src: Raw): Raw {
-    const [, n, inner] = splitAt(baseShape, dim);
-    this.checkIndex('indexAdd', index, n);
-    return this.launch(
-      'indexAdd',
-      'indexAdd',
-      K.indexAddSource,
-      base.size,
-      base.dtype,
-      [base, index, src],
-      [n, index.size, inner],
-      (be, [b, i, s]) => be.indexAdd(b, baseShape, dim, i, s),
-    );
+    return I.indexAdd(this.fused, base, baseShape, dim, index, src);
   }
 
   // ---- machinery -----------------------------------------------------------------------------

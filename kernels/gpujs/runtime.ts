@@ -17,6 +17,13 @@ import { createWgslMatmul, type WgslDevice, type WgslMatmul, type WgslMatmulArgs
 /** What a device buffer holds: host floats (webasm, cpu mode) or a WebGPU handle. */
 export type Value = Float32Array | DeviceHandle;
 
+/** One row of `deviceProfile`: a kernel key and output size, its launches and their total ms. */
+export interface KernelTime {
+  kernel: string;
+  calls: number;
+  ms: number;
+}
+
 /**
  * One device allocation. `uses` counts queued ops that still have to read it, so a dispose()
  * issued while they are pending frees it only after they ran.
@@ -98,6 +105,23 @@ export class Runtime {
    * is the kernel's own plus one round trip, and launches no longer overlap: for profiling only.
    */
   kernelTimes: Map<string, { calls: number; ms: number }> | null = null;
+
+  /** Runs `fn` with every launch timed (kernelTimes) and returns the rows, slowest first;
+   * `sync` waits for queued work (GpuJsBackend.deviceProfile). */
+  async profile<T>(fn: () => T | Promise<T>, sync: () => Promise<void>): Promise<{ result: T; stats: KernelTime[] }> {
+    await sync();
+    const outer = this.kernelTimes;
+    const times = new Map<string, { calls: number; ms: number }>();
+    this.kernelTimes = times;
+    try {
+      const result = await fn();
+      await sync();
+      const stats = [...times].map(([kernel, s]) => ({ kernel, ...s })).sort((a, b) => b.ms - a.ms);
+      return { result, stats };
+    } finally {
+      this.kernelTimes = outer;
+    }
+  }
 
   private timed(name: string, size: number, t0: number): void {
     const times = this.kernelTimes;

@@ -11,7 +11,8 @@ import {
   logSoftmaxComposite,
   softmaxComposite,
 } from '../../engine/ops/fused.js';
-import { rowStatsOnHost, type GpuJsBackend } from '../../kernels/gpujs/backend.js';
+import type { GpuJsBackend } from '../../kernels/gpujs/backend.js';
+import { rowStatsOnHost } from '../../kernels/gpujs/standins.js';
 import { fallbacks, resetFallbacks } from '../../kernels/index.js';
 import { forEachBackend } from '../helpers/backends.js';
 
