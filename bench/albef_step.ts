@@ -41,10 +41,10 @@ import {
   type Backend,
   type Tensor,
 } from '../engine/index.js';
-import { fallbacks, getBackend, initBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
+import { fallbacks, getBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
 import type { GpuJsBackend } from '../kernels/gpujs/backend.js';
 import { AdamW, paramGroups } from '../nn/optim.js';
-import { formatKernelTimes } from './kernel_times.js';
+import { formatKernelTimes, launchesOn, reason, startDevice } from './device_helpers.js';
 import { Albef } from '../models/albef/albef.js';
 import { albefTiny } from '../models/albef/config.js';
 
@@ -65,11 +65,6 @@ interface Timing {
   opt: number;
   wait: number;
   cpu: number;
-}
-
-/** Starts `device` (gpu.js devices through initBackend); throws with the reason when it cannot. */
-async function start(device: string): Promise<Backend> {
-  return isGpuJsDevice(device) ? await initBackend(device) : getBackend(device);
 }
 
 async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backend): Promise<Timing> {
@@ -100,9 +95,6 @@ async function stepOnce(model: Albef, opt: AdamW, B: number, rng: Rng, be: Backe
   return { fwd: t1 - t0, bwd: t2 - t1, opt: t3 - t2, wait: t4 - t3, cpu: (c.user + c.system) / 1000 };
 }
 
-/** Kernel launches so far on a gpu.js device (NaN elsewhere). */
-const launchesOn = (be: Backend): number => (be as { kernelLaunches?: () => number }).kernelLaunches?.() ?? Number.NaN;
-
 /** Devices with synchronous reads: their step runs inside one tidy scope, as `albefStep` trains. */
 const SYNC_DEVICES = new Set(['cpu', 'cpu-ref']);
 
@@ -129,8 +121,6 @@ function lastUpdated(opt: AdamW): Tensor {
   return ps[ps.length - 1];
 }
 
-const reason = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split('\n')[0];
-
 console.log(
   `albef-tiny step times (ms, median of ${repeats} after one warm-up); load average ${loadavg()
     .map((x) => x.toFixed(1))
@@ -141,7 +131,7 @@ console.log('device    batch   forward  backward  adamw   wait  total(wall)  cpu
 for (const device of devices) {
   let be: Backend;
   try {
-    be = await start(device);
+    be = await startDevice(device);
   } catch (e) {
     console.log(`${device.padEnd(9)} not available: ${reason(e)}`);
     continue;

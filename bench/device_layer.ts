@@ -26,10 +26,10 @@
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { matmul, randn, Rng, setDefaultDevice, tidy, type Backend, type Tensor } from '../engine/index.js';
-import { fallbacks, getBackend, initBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
+import { fallbacks, getBackend, isGpuJsDevice, resetFallbacks } from '../kernels/index.js';
 import { TransformerLayer } from '../nn/transformer.js';
 import type { GpuJsBackend } from '../kernels/gpujs/backend.js';
-import { formatKernelTimes } from './kernel_times.js';
+import { formatKernelTimes, launchesOn, reason, startDevice } from './device_helpers.js';
 import { TORCH_LAYER_PY } from './torch_layer.js';
 
 const arg = (name: string, def: string): string => {
@@ -48,11 +48,6 @@ const B = 8,
   MLP = 1024;
 const cpuBe = getBackend('cpu');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const reason = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split('\n')[0];
-
-async function start(device: string): Promise<Backend> {
-  return isGpuJsDevice(device) ? await initBackend(device) : getBackend(device);
-}
 
 /** Median forward and step times (ms) of the layer on `be`. */
 async function timeLayer(be: Backend): Promise<{ fwd: number; step: number; launches: number }> {
@@ -104,9 +99,6 @@ async function timeLayer(be: Backend): Promise<{ fwd: number; step: number; laun
   }
   return { fwd: median(fwd), step: median(step), launches };
 }
-
-/** Kernel launches so far on a gpu.js device (NaN elsewhere). */
-const launchesOn = (be: Backend): number => (be as { kernelLaunches?: () => number }).kernelLaunches?.() ?? Number.NaN;
 
 /** Median ms of `matmul(a, b)` plus its read-back, n x n float32. */
 async function timeMatmul(be: Backend, n: number): Promise<number> {
@@ -187,7 +179,7 @@ const rows: string[] = [];
 for (const device of devices) {
   let be: Backend;
   try {
-    be = await start(device);
+    be = await startDevice(device);
   } catch (e) {
     rows.push(`| vlgrad ${device} | not available: ${reason(e)} |`);
     continue;

@@ -276,8 +276,12 @@ export class GpuJsBackend implements Backend {
     const { lda, ldb } = matmulStrides(p);
     const strides = [transA ? 1 : lda, transA ? lda : 1, transB ? 1 : ldb, transB ? ldb : 1];
     const offsets = [Float32Array.from(p.aOffsets), Float32Array.from(p.bOffsets)];
+    // webgpu with the tiled WGSL kernel turned on (wgsl_matmul.ts), float32 only: it runs first
     const [asi, ask, bsk, bsj] = strides;
-    const wgsl = { m, n, k, batch: p.batch, asi, ask, bsk, bsj, aOffsets: p.aOffsets, bOffsets: p.bOffsets };
+    const wgsl =
+      this.rt.useWgslMatmul && a.dtype === 'float32'
+        ? (vals: Value[]) => this.rt.matmul(vals[0], vals[1], { ...p, asi, ask, bsk, bsj })
+        : undefined;
     return this.launch(
       'matmul',
       'matmul',
@@ -288,8 +292,7 @@ export class GpuJsBackend implements Backend {
       [...offsets, ...strides, k, m, n],
       (be, [x, y]) => be.matmul(x, y, p),
       'matmul',
-      // webgpu: the tiled WGSL kernel where it compiled (wgsl_matmul.ts), float32 only
-      a.dtype === 'float32' ? ([x, y]) => this.rt.matmul(x, y, wgsl) : undefined,
+      wgsl,
     );
   }
   /** Moves a contiguous [batch, m, n] product to the result layout of `p.cOffsets` (one gather). */
@@ -370,7 +373,7 @@ export class GpuJsBackend implements Backend {
       xs,
       args,
       cpu,
-      op === 'copyStrided' || op === 'cast' ? op : `${op} ${f.name || 'anonymous'}`,
+      f === identity ? op : `${op} ${f.name || 'anonymous'}`, // e.g. 'binary add' in deviceProfile
     );
   }
 

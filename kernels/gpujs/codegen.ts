@@ -168,16 +168,18 @@ export function fullSource(): KernelSource {
 
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
+/** How a chunked reduction lays out its threads (reduceSource). */
+export type ReduceChunking = 'rows' | 'cols';
+
 /** Reduces x over rr reduced dims for each position of kr kept dims.
  * Args: x, ks0.., kn1.., rs0.., rn1.., len, then when chunked chunks, clen, nout. argmax/argmin need rr = 1.
  * Chunked (sum, max, min), so that a reduction to few outputs runs on many threads, with a second
- * reduce over the chunks to finish it (GpuJsBackend.reduce); each lays threads out so that
+ * reduce over the chunks to finish it (fused.ts reduceInChunks); each lays threads out so that
  * neighbouring threads read neighbouring floats:
  *   'rows' (the reduced elements are contiguous): thread t = o·chunks + c reduces the elements
  *          c, c + chunks, c + 2·chunks, ... of output o; partials [nout, chunks];
  *   'cols' (the outputs are contiguous): thread t = c·nout + o reduces elements [c·clen, (c+1)·clen)
  *          of output o; partials [chunks, nout]. */
-export type ReduceChunking = 'rows' | 'cols';
 export function reduceSource(kind: ReduceOp, kr: number, rr: number, chunked?: ReduceChunking): KernelSource {
   const types: Types = { x: 'Array' };
   const params = ['x'];

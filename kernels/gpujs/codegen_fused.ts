@@ -39,6 +39,9 @@ ${result}
   return { src, types };
 }
 
+/** The fused row-wise ops that start from per-row statistics. */
+export type RowKind = 'softmax' | 'layerNorm' | 'layerNormBackward';
+
 /**
  * Per-row statistics for the fused row-wise ops over rows of n floats; thread t computes value
  * t % k of row t / k:
@@ -47,7 +50,7 @@ ${result}
  *   'layerNormBackward' k = 4: mean, 1/√(var + eps), mean(g·w), mean(g·w·x̂).      Args: x, g, w, n, eps
  * Each thread loops over its row (a row is short next to the thread count).
  */
-export function rowStatsSource(kind: 'softmax' | 'layerNorm' | 'layerNormBackward'): KernelSource {
+export function rowStatsSource(kind: RowKind): KernelSource {
   const back = kind === 'layerNormBackward';
   const types: Types = back
     ? { x: 'Array', g: 'Array', w: 'Array', n: 'Integer', eps: 'Float' }

@@ -15,6 +15,7 @@
 import type { AdamScalars, DType, Raw, ReduceKind, Shape } from '../backend.js';
 import { reduceSource, type ReduceChunking } from './codegen.js';
 import * as K from './codegen_fused.js';
+import type { RowKind } from './codegen_fused.js';
 import type { KernelSource } from './runtime.js';
 import { adamOnHost, chunkPartials, emaOnHost, reduceChunks, rowStatsOnHost, type CpuFn } from './standins.js';
 
@@ -72,8 +73,6 @@ export function emaStep(k: Launcher, mom: Raw, on: Raw, keep: number, take: numb
   );
 }
 
-type RowKind = 'softmax' | 'layerNorm' | 'layerNormBackward';
-
 /** Per-row statistics (codegen_fused.ts rowStatsSource): 2 values a row, 4 for the backward. */
 function rowStats(k: Launcher, kind: RowKind, ins: Raw[], n: number, eps: number): Raw {
   const per = kind === 'layerNormBackward' ? 4 : 2;
@@ -85,16 +84,10 @@ function rowStats(k: Launcher, kind: RowKind, ins: Raw[], n: number, eps: number
     'float32',
     ins,
     [n, eps],
-    (be, xs) =>
-      be.upload(
-        rowStatsOnHost(
-          kind,
-          xs.map((a) => be.readSync(a)),
-          n,
-          eps,
-        ),
-        'float32',
-      ),
+    (be, xs) => {
+      const hosts = xs.map((a) => be.readSync(a));
+      return be.upload(rowStatsOnHost(kind, hosts, n, eps), 'float32');
+    },
   );
 }
 

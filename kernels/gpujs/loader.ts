@@ -27,6 +27,8 @@ export interface GpuJsInstance {
 }
 /** A gpu.js pipeline result on the WebGPU device (WebGPUBufferResult). */
 export interface DeviceHandle {
+  /** Its GPUBuffer (read by the hand-written WGSL matmul, wgsl_matmul.ts). */
+  readonly buffer: unknown;
   readonly output: number[];
   delete(): void;
   toArray(): Promise<unknown>;

@@ -141,18 +141,30 @@ export class Runtime {
     const t0 = performance.now();
     const r = k(...args.map((a) => (a instanceof Float32Array && a.length === 0 ? PLACEHOLDER : a)));
     if (r instanceof Promise) {
-      return r.then(async (v: DeviceHandle) => {
+      return r.then((v: DeviceHandle) => {
         this.built.add(key);
-        if (this.kernelTimes) {
-          await this.started.device?.queue?.onSubmittedWorkDone();
-          this.timed(label, size, t0);
-        }
-        return v;
+        return this.afterTimed(label, size, t0, v);
       });
     }
     this.built.add(key);
     this.timed(label, size, t0);
     return r as Float32Array;
+  }
+
+  /** `v` once a profiled webgpu launch has finished on the device and its time is recorded (at once
+   * when not profiling). */
+  private afterTimed(label: string, size: number, t0: number, v: DeviceHandle): DeviceHandle | Promise<DeviceHandle> {
+    if (!this.kernelTimes) return v;
+    return (this.started.device?.queue?.onSubmittedWorkDone() ?? Promise.resolve()).then(() => {
+      this.timed(label, size, t0);
+      return v;
+    });
+  }
+
+  /** A gpu.js handle on a buffer of `size` floats made outside gpu.js (uploads, the WGSL matmul). */
+  private handle(buffer: unknown, size: number): DeviceHandle {
+    const { context, module } = this.started;
+    return new module.WebGPUBufferResult({ buffer, output: [size], context, kernel: this.reader!.kernel });
   }
 
   /**
@@ -242,11 +254,11 @@ export class Runtime {
   upload(data: Float32Array): Value {
     if (data.length === 0) return EMPTY;
     if (!this.async) return data;
-    const { device, context, module } = this.started;
+    const { device } = this.started;
     const buffer = device!.createBuffer({ size: data.byteLength, usage: 0x80 | 0x04 | 0x08, mappedAtCreation: true });
     new Float32Array(buffer.getMappedRange()).set(data); // STORAGE | COPY_SRC | COPY_DST
     buffer.unmap();
-    return new module.WebGPUBufferResult({ buffer, output: [data.length], context, kernel: this.reader!.kernel });
+    return this.handle(buffer, data.length);
   }
 
   /** Builds the kernel that reads uploaded buffers back (webgpu needs a built kernel for that), and
@@ -275,17 +287,11 @@ export class Runtime {
   matmul(a: Value, b: Value, p: WgslMatmulArgs): Value | Promise<Value> | null {
     if (!this.useWgslMatmul || !this.wgslMatmul || !isHandle(a) || !isHandle(b)) return null;
     const t0 = performance.now();
-    const buffer = this.wgslMatmul(a as unknown as { buffer: never }, b as unknown as { buffer: never }, p);
+    const buffer = this.wgslMatmul(a, b, p);
     if (!buffer) return null;
     this.launches++;
-    const { context, module } = this.started;
     const size = p.batch * p.m * p.n;
-    const v = new module.WebGPUBufferResult({ buffer, output: [size], context, kernel: this.reader!.kernel });
-    if (!this.kernelTimes) return v;
-    return this.started.device!.queue!.onSubmittedWorkDone().then(() => {
-      this.timed('matmul (wgsl)', size, t0);
-      return v;
-    });
+    return this.afterTimed('matmul (wgsl)', size, t0, this.handle(buffer, size));
   }
 
   /** A buffer's floats on the host (sync modes only). */

@@ -6,6 +6,7 @@
 import type { AdamScalars, ReduceKind, Raw, Shape, TypedArray } from '../backend.js';
 import type { cpuRef } from '../cpu/backend.js';
 import type { ReduceChunking } from './codegen.js';
+import type { RowKind } from './codegen_fused.js';
 
 /** A CPU computation standing in for a kernel: cpu-ref and the inputs uploaded there. */
 export type CpuFn = (be: typeof cpuRef, xs: Raw[]) => Raw;
@@ -18,12 +19,7 @@ export function reduceChunks(outSize: number, len: number): number {
 }
 
 /** The CPU's stand-in for a row-statistics kernel (codegen rowStatsSource), in float64. */
-export function rowStatsOnHost(
-  kind: 'softmax' | 'layerNorm' | 'layerNormBackward',
-  [x, g, w]: TypedArray[],
-  n: number,
-  eps: number,
-): Float32Array {
+export function rowStatsOnHost(kind: RowKind, [x, g, w]: TypedArray[], n: number, eps: number): Float32Array {
   const rows = x.length / n,
     k = kind === 'layerNormBackward' ? 4 : 2,
     out = new Float32Array(rows * k);

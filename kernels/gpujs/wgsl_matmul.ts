@@ -43,9 +43,9 @@ export interface WgslDevice {
   };
   queue: { submit(buffers: unknown[]): void; writeBuffer(b: GpuBuffer, offset: number, data: Uint32Array): void };
 }
-/** A gpu.js WebGPUBufferResult, as far as this file needs it. */
+/** A gpu.js WebGPUBufferResult, as far as this file needs it (its GPUBuffer). */
 interface BufferResult {
-  buffer: GpuBuffer;
+  readonly buffer: unknown;
 }
 
 const STORAGE = 0x80,
@@ -178,7 +178,7 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
     });
     const group = device.createBindGroup({
       layout,
-      entries: [uniform, a.buffer, b.buffer, offsets, out].map((buffer, binding) => ({
+      entries: [uniform, a.buffer as GpuBuffer, b.buffer as GpuBuffer, offsets, out].map((buffer, binding) => ({
         binding,
         resource: { buffer },
       })),

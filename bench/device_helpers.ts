@@ -1,10 +1,26 @@
 /**
- * Prints a gpu.js device's per-kernel times (GpuJsBackend.deviceProfile): the slowest kernels by
- * name and output size, then totals by kernel name. Shared by bench/device_layer.ts and
- * bench/albef_step.ts (`--profile`).
+ * What bench/device_layer.ts and bench/albef_step.ts share: starting any device by name, its kernel
+ * launch count, a one-line reason for a failure, and the table of a gpu.js device's per-kernel times
+ * (GpuJsBackend.deviceProfile, `--profile`).
  */
+import type { Backend } from '../engine/index.js';
+import { getBackend, initBackend, isGpuJsDevice } from '../kernels/index.js';
 import type { KernelTime } from '../kernels/gpujs/backend.js';
 
+/** Starts `device` (the gpu.js devices through initBackend); throws with the reason when it cannot. */
+export async function startDevice(device: string): Promise<Backend> {
+  return isGpuJsDevice(device) ? await initBackend(device) : getBackend(device);
+}
+
+/** Kernel launches so far on a gpu.js device (NaN elsewhere). */
+export const launchesOn = (be: Backend): number =>
+  (be as { kernelLaunches?: () => number }).kernelLaunches?.() ?? Number.NaN;
+
+/** An error's first line, with its name. */
+export const reason = (e: unknown): string =>
+  (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split('\n')[0];
+
+/** The slowest kernels by name and output size, then totals by kernel name. */
 export function formatKernelTimes(stats: readonly KernelTime[], top = 15): string {
   const total = stats.reduce((a, s) => a + s.ms, 0),
     calls = stats.reduce((a, s) => a + s.calls, 0);
