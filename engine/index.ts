@@ -21,3 +21,4 @@ import { Tensor as TensorClass } from './tensor.js';
 export function tidy<T>(fn: () => T): T {
   return tidyWith(fn, (v): v is TensorClass => v instanceof TensorClass);
 }
+import './warm_up.js'; // registers the engine's part of startThreads

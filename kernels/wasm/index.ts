@@ -23,7 +23,7 @@ import {
   scratchBytes,
   writeDesc,
 } from './matmul_kernel.js';
-import { poolWarmUp, prefault, warmUpHere, warmUpJob } from './warm_up.js';
+import { poolWarmUp, prefault, runStartHooks, warmUpHere, warmUpJob } from './warm_up.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { ResidentArrays } from './resident.js';
 import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
@@ -34,6 +34,7 @@ import { coreCount, envVar, isNode } from '../platform.js';
 export type { FloatArray, MatmulOptions } from './options.js';
 export { matmulFallback } from './fallback.js';
 export { workersAvailable } from './workers.js';
+export { onStartThreads } from './warm_up.js';
 export { layerNorm, layerNormBackward, softmax, softmaxBackward } from './rowwise.js';
 
 /**
@@ -142,7 +143,9 @@ export function setThreads(n: number): void {
  * resolving with the count in use once every worker has warmed up and checked in; with 1 thread
  * the warm-up runs here. Call it at start-up and the first matmul runs at full speed (without
  * it, the first calls pay for compilation, V8's tier-up and page faults, and use the workers
- * only from the call after they check in). In a browser this is how threads start: there
+ * only from the call after they check in). Then it runs, once, what the layers above registered
+ * with `onStartThreads` (the engine compiles its matmul path: engine/warm_up.ts), so the first
+ * Tensor-API matmul runs at full speed too. In a browser this is how threads start: there
  * workers boot asynchronously. Where workers are unavailable (a page that is not cross-origin
  * isolated, or a page's main thread) it resolves to 1 and matmuls stay on this thread.
  */
@@ -160,6 +163,7 @@ export async function startThreads(n = coreCount()): Promise<number> {
     rt.prefaulted = true;
     await pool.whenReady;
   }
+  runStartHooks();
   return count;
 }
 
