@@ -1,7 +1,7 @@
 #!/bin/bash
 # One GPU-machine run (packed by scripts/pack_gpu_run.sh): unpacks Node, Dawn and the Vulkan loader, then times
 # vlgrad's webgpu device and the cpu device (bench/device_layer.ts, bench/albef_step.ts --profile), and
-# (WGSL_AB=1, the default) webgpu once more with the tiled WGSL matmul turned on.
+# (WGSL_AB=1, the default) webgpu once more with the tiled WGSL matmul turned off (gpu.js's matmul kernel).
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_run}; mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
@@ -29,11 +29,11 @@ echo "node $($NODE -v)"
 echo "== device_layer $(date -u +%T)"
 timeout 200 $NODE .gpu/device_layer.mjs --devices ${DEVICES:-webgpu,cpu} --runs ${RUNS:-20} --matmul ${MATMUL:-512,2048} --python python3 --profile 2>&1 \
   | grep -v 'artificially reduced' | tee "$OUT/layer.txt"
-if [ "${WGSL_AB:-1}" = 1 ]; then # the tiled WGSL matmul (off by default) on the same machine, for A/B
-  echo "== device_layer, VLGRAD_WGSL_MATMUL=1 $(date -u +%T)"
-  VLGRAD_WGSL_MATMUL=1 timeout 120 $NODE .gpu/device_layer.mjs --devices webgpu --runs ${RUNS:-20} --matmul ${MATMUL:-512,2048} --python none 2>&1 \
+if [ "${WGSL_AB:-1}" = 1 ]; then # gpu.js's own matmul kernel instead of the tiled WGSL one, same machine, for A/B
+  echo "== device_layer, VLGRAD_WGSL_MATMUL=0 $(date -u +%T)"
+  VLGRAD_WGSL_MATMUL=0 timeout 120 $NODE .gpu/device_layer.mjs --devices webgpu --runs ${RUNS:-20} --matmul ${MATMUL:-512,2048} --python none --profile 2>&1 \
     | grep -v 'artificially reduced' | tee "$OUT/layer_wgsl.txt"
-  VLGRAD_WGSL_MATMUL=1 timeout 120 $NODE .gpu/albef_step.mjs --devices webgpu --batch 16 --repeats ${REPEATS:-5} 2>&1 \
+  VLGRAD_WGSL_MATMUL=0 timeout 120 $NODE .gpu/albef_step.mjs --devices webgpu --batch 16 --repeats ${REPEATS:-5} --profile 2>&1 \
     | grep -v 'artificially reduced' | tee "$OUT/albef_wgsl.txt"
 fi
 echo "== albef_step $(date -u +%T)"

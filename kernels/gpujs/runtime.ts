@@ -278,10 +278,10 @@ export class Runtime {
 
   /** The tiled WGSL matmul (webgpu only; wgsl_matmul.ts), or null where it did not compile. */
   wgslMatmul: WgslMatmul | null = null;
-  /** Whether products go to the WGSL kernel: off unless VLGRAD_WGSL_MATMUL=1, because on an H200 it
-   * took 0.8-1.2 ms a launch against gpu.js's 0.3 on the small products of a training step
-   * (bench/RESULTS.md, session 14). */
-  useWgslMatmul = envVar('VLGRAD_WGSL_MATMUL') === '1';
+  /** Whether float32 products go to the WGSL kernel: on unless VLGRAD_WGSL_MATMUL=0. On an H200 it
+   * took 0.10-0.12 ms a launch against 0.16-0.35 for gpu.js's kernel on ALBEF-tiny's products and
+   * 0.19-0.42 against 0.35-0.72 on the layer step's (bench/RESULTS.md, session 15). */
+  useWgslMatmul = envVar('VLGRAD_WGSL_MATMUL') !== '0';
 
   /** One product through the WGSL kernel, counted and profiled like `call`; null where it declines. */
   matmul(a: Value, b: Value, p: WgslMatmulArgs): Value | Promise<Value> | null {

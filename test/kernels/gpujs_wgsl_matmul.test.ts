@@ -3,8 +3,9 @@
 // strides wider than the matrix, batches with their own and with shared (broadcast) operands,
 // sizes on and across the 64-wide tiles and K across the 16-deep slices, one-element products, and
 // a result scattered by cOffsets. Also: the kernel is the one that ran (deviceProfile's label), its
-// results feed gpu.js kernels and read back, and it is off unless turned on (setWgslMatmul,
-// VLGRAD_WGSL_MATMUL=1), since it measured slower on a GPU than gpu.js's kernel for small products.
+// results feed gpu.js kernels and read back, and it is on unless turned off (setWgslMatmul(false),
+// VLGRAD_WGSL_MATMUL=0). gpu.js's own matmul kernel, which serves every product when it is off,
+// gets the same layouts.
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { Rng, type Backend } from '../../engine/index.js';
@@ -92,27 +93,31 @@ t.test('the WGSL matmul = cpu-ref on every operand layout', async (tt) => {
     tt,
     async (td, be: Backend) => {
       const gpu = be as GpuJsBackend;
-      td.equal(gpu.setWgslMatmul(true), true, 'the WGSL kernel compiled on this adapter');
       td.teardown(() => {
-        gpu.setWgslMatmul(false); // the default, for the test files after this one
+        gpu.setWgslMatmul(true); // the default, for the test files after this one
       });
       resetFallbacks();
-      for (const [i, c] of CASES.entries()) {
-        const { a, b, p, want } = build(c, 100 + i);
-        const { result, stats } = await gpu.deviceProfile(() =>
-          be.read(be.matmul(be.upload(a.slice(), 'float32'), be.upload(b.slice(), 'float32'), p)),
-        );
-        td.ok(
-          stats.some((s) => s.kernel.startsWith('matmul (wgsl)')),
-          `${c.name}: ran the WGSL kernel (${stats.map((s) => s.kernel).join(', ')})`,
-        );
-        let worst = 0;
-        for (let j = 0; j < want.length; j++)
-          worst = Math.max(worst, Math.abs(result[j] - want[j]) / (1 + Math.abs(want[j])));
-        td.equal(result.length, want.length, `${c.name}: size`);
-        // float32 sums of k products in another order than cpu-ref's loop
-        td.ok(worst <= 2e-6 * Math.sqrt(c.k) + 1e-7, `${c.name}: worst relative error ${worst}`);
+      for (const wgsl of [true, false]) {
+        td.equal(gpu.setWgslMatmul(wgsl), wgsl, `the WGSL kernel ${wgsl ? 'compiled on this adapter' : 'is off'}`);
+        const kernel = wgsl ? 'matmul (wgsl)' : 'matmul ';
+        for (const [i, c] of CASES.entries()) {
+          const { a, b, p, want } = build(c, 100 + i);
+          const { result, stats } = await gpu.deviceProfile(() =>
+            be.read(be.matmul(be.upload(a.slice(), 'float32'), be.upload(b.slice(), 'float32'), p)),
+          );
+          td.ok(
+            stats.some((s) => s.kernel.startsWith(kernel)),
+            `${c.name}: ran '${kernel.trim()}' (${stats.map((s) => s.kernel).join(', ')})`,
+          );
+          let worst = 0;
+          for (let j = 0; j < want.length; j++)
+            worst = Math.max(worst, Math.abs(result[j] - want[j]) / (1 + Math.abs(want[j])));
+          td.equal(result.length, want.length, `${c.name}: size`);
+          // float32 sums of k products in another order than cpu-ref's loop
+          td.ok(worst <= 2e-6 * Math.sqrt(c.k) + 1e-7, `${c.name} (${kernel.trim()}): worst relative error ${worst}`);
+        }
       }
+      gpu.setWgslMatmul(true);
       // several products queued before any is read: each dispatch must see its own shape and offsets
       const queued = CASES.slice(1, 9).map((c, i) => {
         const { a, b, p, want } = build(c, 200 + i);
@@ -144,7 +149,7 @@ t.test('the WGSL matmul = cpu-ref on every operand layout', async (tt) => {
   );
 });
 
-t.test('the WGSL matmul is off unless VLGRAD_WGSL_MATMUL=1', async (tt) => {
+t.test('the WGSL matmul is on unless VLGRAD_WGSL_MATMUL=0', async (tt) => {
   await forEachBackend(
     tt,
     async (td) => {
@@ -167,8 +172,8 @@ t.test('the WGSL matmul is off unless VLGRAD_WGSL_MATMUL=1', async (tt) => {
         const line = r.stdout.trim().split('\n').pop() ?? '';
         return line.startsWith('[') ? (JSON.parse(line) as string[]) : [`failed: ${r.stderr.slice(-300)}`];
       };
-      td.same(run(), ['matmul 4900'], 'default: the gpu.js kernel');
-      td.same(run('1'), ['matmul (wgsl) 4900'], 'VLGRAD_WGSL_MATMUL=1: the WGSL kernel');
+      td.same(run(), ['matmul (wgsl) 4900'], 'default: the WGSL kernel');
+      td.same(run('0'), ['matmul 4900'], "VLGRAD_WGSL_MATMUL=0: gpu.js's kernel");
     },
     ONLY_WEBGPU,
   );
