@@ -1,5 +1,5 @@
 /**
- * The engine's part of `startThreads` (kernels/wasm/warm_up.ts runs it once, after the workers are
+ * The engine's part of `startThreads` (kernels/wasm/start_hooks.ts runs it once, after the workers are
  * ready). A fresh process's first op runs JavaScript V8 has never compiled: the op dispatch, shape
  * checks, result allocation and the autograd tape. That cost ~1.5 ms on the first 512^3 matmul
  * through the Tensor API (its median over fresh 2-thread processes went from 36 to 45 GFLOP/s

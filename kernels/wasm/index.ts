@@ -23,7 +23,8 @@ import {
   scratchBytes,
   writeDesc,
 } from './matmul_kernel.js';
-import { poolWarmUp, prefault, runStartHooks, warmUpHere, warmUpJob } from './warm_up.js';
+import { poolWarmUp, prefault, warmUpHere, warmUpJob } from './warm_up.js';
+import { runStartHooks } from './start_hooks.js';
 import { HeapLimitError, WasmHeap } from './memory.js';
 import { ResidentArrays } from './resident.js';
 import { extents, isEmptyMatmul, planMatmul, type FloatArray, type MatmulOptions, type MatmulPlan } from './options.js';
@@ -34,7 +35,7 @@ import { coreCount, envVar, isNode } from '../platform.js';
 export type { FloatArray, MatmulOptions } from './options.js';
 export { matmulFallback } from './fallback.js';
 export { workersAvailable } from './workers.js';
-export { onStartThreads } from './warm_up.js';
+export { onStartThreads } from './start_hooks.js';
 export { layerNorm, layerNormBackward, softmax, softmaxBackward } from './rowwise.js';
 
 /**

@@ -71,25 +71,3 @@ export function prefault(heap: WasmHeap): void {
   const words = heap.i32(0, Math.min(PREFAULT_BYTES, heap.byteLength) >> 2);
   for (let w = 0; w < words.length; w += 1024) Atomics.add(words, w, 0);
 }
-
-/**
- * Work `startThreads` runs once per process, after the workers are ready: layers above kernels/
- * register here what their own first use would otherwise pay for (the engine runs a small
- * training step through the Tensor API, engine/warm_up.ts, so V8 has compiled that JavaScript
- * before the first real op). kernels/ never imports those layers; they register themselves.
- */
-const startHooks: (() => void)[] = [];
-let hooksRun = false;
-
-/** Registers `hook` to run in the first `startThreads` (at once if that has already returned). */
-export function onStartThreads(hook: () => void): void {
-  startHooks.push(hook);
-  if (hooksRun) hook();
-}
-
-/** Runs the registered hooks, once per process. */
-export function runStartHooks(): void {
-  if (hooksRun) return;
-  hooksRun = true;
-  for (const hook of startHooks) hook();
-}
