@@ -270,18 +270,25 @@ export class GpuJsBackend implements Backend {
   }
   matmul(a: Raw, b: Raw, p: MatmulParams): Raw {
     const { m, k, n, transA, transB } = p;
-    if (p.cOffsets) return this.scatterRows(this.matmul(a, b, { ...p, cOffsets: undefined, cRowStride: undefined }), p);
-    const size = p.batch * m * n;
+    // webgpu's tiled WGSL kernel (wgsl_matmul.ts, float32) writes any result layout itself; gpu.js's
+    // kernel writes [batch, m, n], which a gather then moves to the layout of `cOffsets`
+    const direct = a.dtype === 'float32' && k > 0 && this.rt.takesWgslMatmul(p);
+    if (p.cOffsets && !direct)
+      return this.scatterRows(this.matmul(a, b, { ...p, cOffsets: undefined, cRowStride: undefined }), p);
+    const size = p.cSize ?? p.batch * m * n;
     if (k === 0) return this.full(size, 0, a.dtype);
-    const { lda, ldb } = matmulStrides(p);
+    const { lda, ldb, ldc } = matmulStrides(p);
     const strides = [transA ? 1 : lda, transA ? lda : 1, transB ? 1 : ldb, transB ? ldb : 1];
     const offsets = [Float32Array.from(p.aOffsets), Float32Array.from(p.bOffsets)];
-    // webgpu with the tiled WGSL kernel turned on (wgsl_matmul.ts), float32 only: it runs first
     const [asi, ask, bsk, bsj] = strides;
-    const wgsl =
-      this.rt.useWgslMatmul && a.dtype === 'float32'
-        ? (vals: Value[]) => this.rt.matmul(vals[0], vals[1], { ...p, asi, ask, bsk, bsj })
-        : undefined;
+    const wgsl = direct
+      ? (vals: Value[]) => {
+          const c = this.rt.matmul(vals[0], vals[1], { ...p, asi, ask, bsk, bsj, ldc });
+          // gpu.js's kernel cannot stand in for a scattered result: never the case on webgpu
+          if (c === null && p.cOffsets) throw new Error('gpu.js backend: the WGSL matmul declined a scattered result');
+          return c;
+        }
+      : undefined;
     return this.launch(
       'matmul',
       'matmul',

@@ -12,7 +12,13 @@
 import type { DType } from '../backend.js';
 import { envVar } from '../platform.js';
 import type { DeviceHandle, GpuJsKernel, GpuJsMode, Started } from './loader.js';
-import { createWgslMatmul, type WgslDevice, type WgslMatmul, type WgslMatmulArgs } from './wgsl_matmul.js';
+import {
+  createWgslMatmul,
+  wgslMatmulFits,
+  type WgslDevice,
+  type WgslMatmul,
+  type WgslMatmulArgs,
+} from './wgsl_matmul.js';
 
 /** What a device buffer holds: host floats (webasm, cpu mode) or a WebGPU handle. */
 export type Value = Float32Array | DeviceHandle;
@@ -283,6 +289,11 @@ export class Runtime {
    * 0.19-0.42 against 0.35-0.72 on the layer step's (bench/RESULTS.md, session 15). */
   useWgslMatmul = envVar('VLGRAD_WGSL_MATMUL') !== '0';
 
+  /** Whether a float32 product of this shape goes to the WGSL kernel (on, compiled, grid fits). */
+  takesWgslMatmul(p: Pick<WgslMatmulArgs, 'm' | 'n' | 'batch'>): boolean {
+    return this.useWgslMatmul && this.wgslMatmul !== null && wgslMatmulFits(p);
+  }
+
   /** One product through the WGSL kernel, counted and profiled like `call`; null where it declines. */
   matmul(a: Value, b: Value, p: WgslMatmulArgs): Value | Promise<Value> | null {
     if (!this.useWgslMatmul || !this.wgslMatmul || !isHandle(a) || !isHandle(b)) return null;
@@ -290,7 +301,7 @@ export class Runtime {
     const buffer = this.wgslMatmul(a, b, p);
     if (!buffer) return null;
     this.launches++;
-    const size = p.batch * p.m * p.n;
+    const size = p.cSize ?? p.batch * p.m * p.n;
     return this.afterTimed('matmul (wgsl)', size, t0, this.handle(buffer, size));
   }
 

@@ -6,7 +6,9 @@
  * computes a 64x64 tile of C per workgroup of 16x16 threads, each thread a 4x4 block, staging
  * 16-deep slices of A and B in workgroup memory. It reads any strided, transposed or batched
  * operands the gpu.js kernel reads: C[z, r, c] = Σ_k A[ao[z] + r·asi + k·ask] · B[bo[z] + k·bsk + c·bsj],
- * written contiguously as [batch, m, n].
+ * written at C[co[z] + r·ldc + c]: contiguously as [batch, m, n] by default, or straight into a
+ * strided result (attention's head merge, `MatmulParams.cOffsets`), where gpu.js's kernel needs a
+ * gather and a host-built index after it.
  *
  * It takes gpu.js `WebGPUBufferResult`s and returns one (a new buffer), so its results flow into
  * gpu.js kernels and read back like theirs. `createWgslMatmul` compiles it once when the device
@@ -58,11 +60,11 @@ const TILE = 64,
   MAX_GROUPS = 65535;
 
 const SOURCE = /* wgsl */ `
-struct Params { M: u32, N: u32, K: u32, batch: u32, asi: u32, ask: u32, bsk: u32, bsj: u32, aRowFast: u32, bColFast: u32, p0: u32, p1: u32 }
+struct Params { M: u32, N: u32, K: u32, batch: u32, asi: u32, ask: u32, bsk: u32, bsj: u32, aRowFast: u32, bColFast: u32, ldc: u32, p1: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read> O: array<u32>;
+@group(0) @binding(3) var<storage, read> O: array<u32>; // A's, B's, then C's offsets
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
 var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
@@ -75,6 +77,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let tid = lid.y * 16u + lid.x;
   let ao = O[z];
   let bo = O[P.batch + z];
+  let co = O[2u * P.batch + z];
   var acc: array<f32, 16>;
   for (var t = 0u; t < P.K; t = t + 16u) {
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -112,7 +115,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let r = row0 + lid.y * 4u + i;
     for (var j = 0u; j < 4u; j = j + 1u) {
       let c = col0 + lid.x * 4u + j;
-      if (r < P.M && c < P.N) { C[z * P.M * P.N + r * P.N + c] = acc[i * 4u + j]; }
+      if (r < P.M && c < P.N) { C[co + r * P.ldc + c] = acc[i * 4u + j]; }
     }
   }
 }
@@ -131,9 +134,19 @@ export interface WgslMatmulArgs {
   bsj: number;
   aOffsets: ArrayLike<number>;
   bOffsets: ArrayLike<number>;
+  /** Where C_i starts and its row stride (default i·m·n and n); the C_i cover all `cSize` elements
+   * (default batch·m·n) between them. */
+  cOffsets?: ArrayLike<number>;
+  ldc?: number;
+  cSize?: number;
 }
 
 export type WgslMatmul = (a: BufferResult, b: BufferResult, p: WgslMatmulArgs) => GpuBuffer | null;
+
+/** Whether the grid of `p` fits WebGPU's 65,535 workgroups a dimension (else the kernel declines). */
+export function wgslMatmulFits(p: Pick<WgslMatmulArgs, 'm' | 'n' | 'batch'>): boolean {
+  return Math.ceil(p.n / TILE) <= MAX_GROUPS && Math.ceil(p.m / TILE) <= MAX_GROUPS && p.batch <= MAX_GROUPS;
+}
 
 /** Compiles the kernel; the returned function encodes and submits one product and returns C's
  * buffer (null where the grid would exceed WebGPU's 65,535 workgroups a dimension). */
@@ -149,9 +162,9 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
   let offsets = device.createBuffer({ size: 1024, usage: STORAGE | COPY_DST });
   let offsetsBytes = 1024;
   return (a, b, p) => {
+    if (!wgslMatmulFits(p)) return null;
     const gx = Math.ceil(p.n / TILE),
       gy = Math.ceil(p.m / TILE);
-    if (gx > MAX_GROUPS || gy > MAX_GROUPS || p.batch > MAX_GROUPS) return null;
     const params = Uint32Array.of(
       p.m,
       p.n,
@@ -163,10 +176,11 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
       p.bsj,
       p.asi === 1 && p.ask !== 1 ? 1 : 0,
       p.bsj === 1 ? 1 : 0,
-      0,
+      p.ldc ?? p.n,
       0,
     );
-    const offs = Uint32Array.from([...Array.from(p.aOffsets), ...Array.from(p.bOffsets)]);
+    const cOffs = p.cOffsets ?? Array.from({ length: p.batch }, (_, z) => z * p.m * p.n);
+    const offs = Uint32Array.from([...Array.from(p.aOffsets), ...Array.from(p.bOffsets), ...Array.from(cOffs)]);
     if (offs.byteLength > offsetsBytes) {
       offsets.destroy(); // the queue keeps it until work already submitted with it has run
       offsetsBytes = Math.max(offs.byteLength, 2 * offsetsBytes);
@@ -175,7 +189,7 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
     device.queue.writeBuffer(uniform, 0, params);
     device.queue.writeBuffer(offsets, 0, offs);
     const out = device.createBuffer({
-      size: Math.max(16, 4 * p.batch * p.m * p.n),
+      size: Math.max(16, 4 * (p.cSize ?? p.batch * p.m * p.n)),
       usage: STORAGE | COPY_SRC | COPY_DST,
     });
     const group = device.createBindGroup({

@@ -2,7 +2,8 @@
 // Backend API so that every operand layout the engine produces is covered: both transposes, row
 // strides wider than the matrix, batches with their own and with shared (broadcast) operands,
 // sizes on and across the 64-wide tiles and K across the 16-deep slices, one-element products, and
-// a result scattered by cOffsets. Also: the kernel is the one that ran (deviceProfile's label), its
+// a result scattered by cOffsets (written in place by the WGSL kernel, gathered after gpu.js's).
+// Also: the kernel is the one that ran (deviceProfile's label), its
 // results feed gpu.js kernels and read back, and it is on unless turned off (setWgslMatmul(false),
 // VLGRAD_WGSL_MATMUL=0). gpu.js's own matmul kernel, which serves every product when it is off,
 // gets the same layouts.
@@ -109,6 +110,12 @@ t.test('the WGSL matmul = cpu-ref on every operand layout', async (tt) => {
             stats.some((s) => s.kernel.startsWith(kernel)),
             `${c.name}: ran '${kernel.trim()}' (${stats.map((s) => s.kernel).join(', ')})`,
           );
+          if (c.scatter)
+            td.equal(
+              stats.some((s) => s.kernel.startsWith('gather')),
+              !wgsl,
+              `${c.name}: ${wgsl ? 'written in place by the WGSL kernel' : "gpu.js's kernel, then a gather"}`,
+            );
           let worst = 0;
           for (let j = 0; j < want.length; j++)
             worst = Math.max(worst, Math.abs(result[j] - want[j]) / (1 + Math.abs(want[j])));
