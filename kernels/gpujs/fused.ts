@@ -3,7 +3,8 @@
  * a GPU a training step is bound by its launch count (docs/devices.md). Each returns null where it
  * does not apply (a dtype other than float32, an empty tensor): the engine then runs the composite.
  *
- *   adamStep       Adam(W): new m, new v, new parameter (3 launches; ~15 ops); m, v replaced in place
+ *   adamStep       Adam(W): new m, new v, new parameter (3 launches; ~15 ops); m, v replaced in place;
+ *                  on webgpu one hand-written WGSL launch (wgsl_adam.ts)
  *   emaStep        a momentum step, mom·keep + on·take (1 launch; 3 ops)
  *   softmaxRows    row statistics (max, Σ e^(x-max)), then one pass (2 launches; 5 ops)
  *   layerNormRows  row statistics (mean, 1/√(var+ε)), then one pass (2 launches; 11 ops)
@@ -16,7 +17,7 @@ import type { AdamScalars, DType, Raw, ReduceKind, Shape } from '../backend.js';
 import { reduceSource, type ReduceChunking } from './codegen.js';
 import * as K from './codegen_fused.js';
 import type { RowKind } from './codegen_fused.js';
-import type { KernelSource } from './runtime.js';
+import type { KernelSource, Value } from './runtime.js';
 import { adamOnHost, chunkPartials, emaOnHost, reduceChunks, rowStatsOnHost, type CpuFn } from './standins.js';
 
 /** What these ops (and indexing.ts) need of the backend. */
@@ -32,7 +33,10 @@ export interface Launcher {
     extra: unknown[],
     cpu: CpuFn,
     label?: string,
+    custom?: (vals: Value[]) => Value | Promise<Value> | null,
   ): Raw;
+  /** The one-launch WGSL Adam(W) step where it compiled (webgpu; wgsl_adam.ts), else null. */
+  wgslAdam(): ((vals: Value[], size: number, s: AdamScalars) => Value | Promise<Value> | null) | null;
   dispose(x: Raw): void;
   /** GpuJsBackend's reduce (the second pass of a chunked reduction). */
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw;
@@ -42,11 +46,36 @@ export interface Launcher {
   replace(dst: Raw, src: Raw): void;
 }
 
-/** Adam(W) in three launches; m and v are updated in place, in program order. */
+/** Adam(W): one WGSL launch on webgpu (m and v rewritten in place), else three gpu.js launches (m and
+ * v replaced in program order). Returns the new parameter. */
 export function adamStep(k: Launcher, p: Raw, grad: Raw, m: Raw, v: Raw, s: AdamScalars): Raw | null {
   if (p.dtype !== 'float32' || p.size === 0) return null;
   const ins = [p, grad, m, v];
   const args = [s.b1, s.b2, s.c1, s.c2, s.wd, s.decay, s.negStep, s.bc2, s.eps, +s.negate, +s.l2, +s.scale];
+  const wgsl = k.wgslAdam();
+  if (wgsl) {
+    // No stand-in can do this step's job: the CPU reference would return the parameter and leave the
+    // moments stale. So a failure is an error (at the next read, as on webgpu), never a fallback.
+    const broken: CpuFn = () => {
+      throw new Error('adamStep: the WGSL Adam kernel failed on this device');
+    };
+    return k.launch(
+      'adamStep',
+      'adam:wgsl',
+      () => K.adamSource('p'),
+      p.size,
+      'float32',
+      ins,
+      args,
+      broken,
+      'adamStep',
+      (vals) => {
+        const out = wgsl(vals, p.size, s);
+        if (out === null) throw new Error('adamStep: an operand of the WGSL Adam step is not a device buffer');
+        return out;
+      },
+    );
+  }
   const part = (which: 'm' | 'v' | 'p'): Raw =>
     k.launch(
       'adamStep',

@@ -9,16 +9,12 @@
  * resizing one kernel for two calls at once. webasm and gpu.js cpu mode are synchronous: values
  * are Float32Arrays and ops run on the spot.
  */
-import type { DType } from '../backend.js';
+import type { AdamScalars, DType } from '../backend.js';
 import { envVar } from '../platform.js';
 import type { DeviceHandle, GpuJsKernel, GpuJsMode, Started } from './loader.js';
-import {
-  createWgslMatmul,
-  wgslMatmulFits,
-  type WgslDevice,
-  type WgslMatmul,
-  type WgslMatmulArgs,
-} from './wgsl_matmul.js';
+import { createWgslAdam, type WgslAdam } from './wgsl_adam.js';
+import type { WgslDevice } from './wgsl_device.js';
+import { createWgslMatmul, wgslMatmulFits, type WgslMatmul, type WgslMatmulArgs } from './wgsl_matmul.js';
 
 /** What a device buffer holds: host floats (webasm, cpu mode) or a WebGPU handle. */
 export type Value = Float32Array | DeviceHandle;
@@ -275,11 +271,32 @@ export class Runtime {
     const h = (await this.call('reader', make, 1, [0])) as DeviceHandle;
     h.delete();
     this.reader = this.kernel('reader', make);
+    const device = this.started.device as unknown as WgslDevice;
     try {
-      this.wgslMatmul = await createWgslMatmul(this.started.device as unknown as WgslDevice);
+      this.wgslMatmul = await createWgslMatmul(device);
     } catch {
       this.wgslMatmul = null; // the gpu.js kernel serves every product
     }
+    try {
+      this.wgslAdam = await createWgslAdam(device);
+    } catch {
+      this.wgslAdam = null; // gpu.js's three kernels serve every step
+    }
+  }
+
+  /** The one-launch Adam(W) step (webgpu only; wgsl_adam.ts), or null where it did not compile. */
+  wgslAdam: WgslAdam | null = null;
+
+  /** One Adam(W) step through the WGSL kernel: m and v rewritten in place, the new parameter
+   * returned; counted and profiled like `call`. Null where the kernel is missing or an input is not
+   * a device buffer. */
+  adam(vals: Value[], size: number, s: AdamScalars): Value | Promise<Value> | null {
+    const [p, g, m, v] = vals;
+    if (!this.wgslAdam || !isHandle(p) || !isHandle(g) || !isHandle(m) || !isHandle(v)) return null;
+    const t0 = performance.now();
+    const buffer = this.wgslAdam(p, g, m, v, size, s);
+    this.launches++;
+    return this.afterTimed('adamStep (wgsl)', size, t0, this.handle(buffer, size));
   }
 
   /** The tiled WGSL matmul (webgpu only; wgsl_matmul.ts), or null where it did not compile. */

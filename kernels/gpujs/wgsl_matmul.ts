@@ -22,42 +22,19 @@
  * 433 to 300 ms (session 15).
  */
 
-/** The parts of WebGPU this file uses (Dawn in Node, navigator.gpu in a browser). */
-interface GpuBuffer {
-  getMappedRange(): ArrayBuffer;
-  unmap(): void;
-  destroy(): void;
-}
-export interface WgslDevice {
-  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): GpuBuffer;
-  createShaderModule(d: { code: string }): unknown;
-  createComputePipelineAsync(d: {
-    layout: 'auto';
-    compute: { module: unknown; entryPoint: string };
-  }): Promise<{ getBindGroupLayout(i: number): unknown }>;
-  createBindGroup(d: { layout: unknown; entries: { binding: number; resource: { buffer: GpuBuffer } }[] }): unknown;
-  createCommandEncoder(): {
-    beginComputePass(): {
-      setPipeline(p: unknown): void;
-      setBindGroup(i: number, g: unknown): void;
-      dispatchWorkgroups(x: number, y: number, z: number): void;
-      end(): void;
-    };
-    finish(): unknown;
-  };
-  queue: { submit(buffers: unknown[]): void; writeBuffer(b: GpuBuffer, offset: number, data: Uint32Array): void };
-}
-/** A gpu.js WebGPUBufferResult, as far as this file needs it (its GPUBuffer). */
-interface BufferResult {
-  readonly buffer: unknown;
-}
+import {
+  compileKernel,
+  COPY_DST,
+  COPY_SRC,
+  MAX_GROUPS,
+  STORAGE,
+  UNIFORM,
+  type BufferResult,
+  type GpuBuffer,
+  type WgslDevice,
+} from './wgsl_device.js';
 
-const STORAGE = 0x80,
-  UNIFORM = 0x40,
-  COPY_SRC = 0x04,
-  COPY_DST = 0x08;
-const TILE = 64,
-  MAX_GROUPS = 65535;
+const TILE = 64;
 
 const SOURCE = /* wgsl */ `
 struct Params { M: u32, N: u32, K: u32, batch: u32, asi: u32, ask: u32, bsk: u32, bsj: u32, aRowFast: u32, bColFast: u32, ldc: u32, p1: u32 }
@@ -151,11 +128,7 @@ export function wgslMatmulFits(p: Pick<WgslMatmulArgs, 'm' | 'n' | 'batch'>): bo
 /** Compiles the kernel; the returned function encodes and submits one product and returns C's
  * buffer (null where the grid would exceed WebGPU's 65,535 workgroups a dimension). */
 export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> {
-  const pipeline = await device.createComputePipelineAsync({
-    layout: 'auto',
-    compute: { module: device.createShaderModule({ code: SOURCE }), entryPoint: 'main' },
-  });
-  const layout = pipeline.getBindGroupLayout(0);
+  const kernel = await compileKernel(device, SOURCE);
   // One uniform and one offsets buffer for every call, rewritten with queue.writeBuffer: the queue
   // runs writes and submits in call order, so each dispatch sees its own values (as gpu.js does).
   const uniform = device.createBuffer({ size: 48, usage: UNIFORM | COPY_DST });
@@ -192,20 +165,7 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
       size: Math.max(16, 4 * (p.cSize ?? p.batch * p.m * p.n)),
       usage: STORAGE | COPY_SRC | COPY_DST,
     });
-    const group = device.createBindGroup({
-      layout,
-      entries: [uniform, a.buffer as GpuBuffer, b.buffer as GpuBuffer, offsets, out].map((buffer, binding) => ({
-        binding,
-        resource: { buffer },
-      })),
-    });
-    const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(gx, gy, p.batch);
-    pass.end();
-    device.queue.submit([encoder.finish()]);
+    kernel.run([uniform, a.buffer as GpuBuffer, b.buffer as GpuBuffer, offsets, out], [gx, gy, p.batch]);
     return out;
   };
 }
