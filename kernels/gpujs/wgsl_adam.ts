@@ -10,11 +10,8 @@
  */
 import {
   compileKernel,
-  COPY_DST,
-  COPY_SRC,
   MAX_GROUPS,
-  STORAGE,
-  UNIFORM,
+  newBuffer,
   type BufferResult,
   type GpuBuffer,
   type WgslDevice,
@@ -62,7 +59,7 @@ export type WgslAdam = (
 
 export async function createWgslAdam(device: WgslDevice): Promise<WgslAdam> {
   const kernel = await compileKernel(device, SOURCE);
-  const uniform = device.createBuffer({ size: 64, usage: UNIFORM | COPY_DST });
+  const uniform = newBuffer(device, 64, 'uniform');
   const params = new ArrayBuffer(64),
     u32 = new Uint32Array(params),
     f32 = new Float32Array(params);
@@ -70,7 +67,7 @@ export async function createWgslAdam(device: WgslDevice): Promise<WgslAdam> {
     u32.set([size, +s.negate, +s.l2, +s.scale]);
     f32.set([s.b1, s.b2, s.c1, s.c2, s.wd, s.decay, s.negStep, s.bc2, s.eps], 4);
     device.queue.writeBuffer(uniform, 0, u32); // copied now: the next call may refill `params`
-    const out = device.createBuffer({ size: Math.max(16, 4 * size), usage: STORAGE | COPY_SRC | COPY_DST });
+    const out = newBuffer(device, 4 * size, 'result');
     const groups = Math.ceil(size / WORKGROUP);
     const x = Math.min(groups, MAX_GROUPS);
     const buffers = [uniform, ...[p, g, m, v].map((b) => b.buffer as GpuBuffer), out];

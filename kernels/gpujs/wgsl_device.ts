@@ -39,10 +39,19 @@ export interface BufferResult {
   readonly buffer: unknown;
 }
 
-export const STORAGE = 0x80,
+const STORAGE = 0x80,
   UNIFORM = 0x40,
   COPY_SRC = 0x04,
   COPY_DST = 0x08;
+/** Buffer usages: a kernel's parameters (rewritten with queue.writeBuffer), a storage array of its
+ * own (likewise), and a result that gpu.js kernels read and the host reads back (as gpu.js's own
+ * outputs: storage, copy source and destination). */
+const USAGE = { uniform: UNIFORM | COPY_DST, storage: STORAGE | COPY_DST, result: STORAGE | COPY_SRC | COPY_DST };
+
+/** A new buffer of at least `bytes` (WebGPU binds no smaller than 16) for `use`. */
+export function newBuffer(device: WgslDevice, bytes: number, use: keyof typeof USAGE): GpuBuffer {
+  return device.createBuffer({ size: Math.max(16, bytes), usage: USAGE[use] });
+}
 /** WebGPU's default limit on workgroups in one dimension of a dispatch. */
 export const MAX_GROUPS = 65535;
 

@@ -24,11 +24,8 @@
 
 import {
   compileKernel,
-  COPY_DST,
-  COPY_SRC,
   MAX_GROUPS,
-  STORAGE,
-  UNIFORM,
+  newBuffer,
   type BufferResult,
   type GpuBuffer,
   type WgslDevice,
@@ -131,8 +128,8 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
   const kernel = await compileKernel(device, SOURCE);
   // One uniform and one offsets buffer for every call, rewritten with queue.writeBuffer: the queue
   // runs writes and submits in call order, so each dispatch sees its own values (as gpu.js does).
-  const uniform = device.createBuffer({ size: 48, usage: UNIFORM | COPY_DST });
-  let offsets = device.createBuffer({ size: 1024, usage: STORAGE | COPY_DST });
+  const uniform = newBuffer(device, 48, 'uniform');
+  let offsets = newBuffer(device, 1024, 'storage');
   let offsetsBytes = 1024;
   return (a, b, p) => {
     if (!wgslMatmulFits(p)) return null;
@@ -157,14 +154,11 @@ export async function createWgslMatmul(device: WgslDevice): Promise<WgslMatmul> 
     if (offs.byteLength > offsetsBytes) {
       offsets.destroy(); // the queue keeps it until work already submitted with it has run
       offsetsBytes = Math.max(offs.byteLength, 2 * offsetsBytes);
-      offsets = device.createBuffer({ size: offsetsBytes, usage: STORAGE | COPY_DST });
+      offsets = newBuffer(device, offsetsBytes, 'storage');
     }
     device.queue.writeBuffer(uniform, 0, params);
     device.queue.writeBuffer(offsets, 0, offs);
-    const out = device.createBuffer({
-      size: Math.max(16, 4 * (p.cSize ?? p.batch * p.m * p.n)),
-      usage: STORAGE | COPY_SRC | COPY_DST,
-    });
+    const out = newBuffer(device, 4 * (p.cSize ?? p.batch * p.m * p.n), 'result');
     kernel.run([uniform, a.buffer as GpuBuffer, b.buffer as GpuBuffer, offsets, out], [gx, gy, p.batch]);
     return out;
   };
