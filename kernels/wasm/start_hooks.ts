@@ -14,9 +14,18 @@ export function onStartThreads(hook: () => void): void {
   if (hooksRun) hook();
 }
 
-/** Runs the registered hooks, once per process. */
+/** Runs the registered hooks, once per process. A hook that throws does not stop the others; the
+ * first error is rethrown once all have run (so `startThreads` rejects with it). */
 export function runStartHooks(): void {
   if (hooksRun) return;
   hooksRun = true;
-  for (const hook of startHooks) hook();
+  const errors: unknown[] = [];
+  for (const hook of startHooks) {
+    try {
+      hook();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
 }

@@ -25,9 +25,13 @@ t.test('the warm-up runs two recorded-or-not products and leaves no tensor, RNG 
 t.test('startThreads runs each start hook once; a hook registered later runs at once', async (t) => {
   let early = 0,
     late = 0;
+  onStartThreads(() => {
+    throw new Error('a failing hook');
+  });
   onStartThreads(() => early++);
   t.equal(early, 0, 'not before startThreads');
-  await startThreads(1);
+  await t.rejects(startThreads(1), /a failing hook/, "a hook's error reaches the caller");
+  t.equal(early, 1, 'the hooks after a failing one still ran');
   await startThreads(1);
   t.equal(early, 1, 'once, however often startThreads is called');
   onStartThreads(() => late++);
