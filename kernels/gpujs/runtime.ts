@@ -302,8 +302,8 @@ export class Runtime {
   /** The tiled WGSL matmul (webgpu only; wgsl_matmul.ts), or null where it did not compile. */
   wgslMatmul: WgslMatmul | null = null;
   /** Whether float32 products go to the WGSL kernel: on unless VLGRAD_WGSL_MATMUL=0. On an H200 it
-   * took 0.10-0.12 ms a launch against 0.16-0.35 for gpu.js's kernel on ALBEF-tiny's products and
-   * 0.19-0.42 against 0.35-0.72 on the layer step's (bench/RESULTS.md, session 15). */
+   * averaged 0.11-0.13 ms a launch against 0.18-0.22 for gpu.js's kernel on ALBEF-tiny's products
+   * and 0.22-0.28 against 0.39-0.44 on the layer step's (bench/RESULTS.md, session 15). */
   useWgslMatmul = envVar('VLGRAD_WGSL_MATMUL') !== '0';
 
   /** Whether a float32 product of this shape goes to the WGSL kernel (on, compiled, grid fits). */

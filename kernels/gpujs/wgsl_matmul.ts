@@ -17,9 +17,9 @@
  * On by default (`GpuJsBackend.setWgslMatmul(false)` or VLGRAD_WGSL_MATMUL=0 turn it off). Its first
  * version made two small buffers per call and destroyed them after the submit, and took 0.8-1.2 ms
  * a launch on an H200 against 0.3 for gpu.js's kernel (bench/RESULTS.md, session 14). This one
- * writes its uniform and offsets into two buffers it keeps: on the same GPU it took 0.10-0.13 ms a
- * launch against gpu.js's 0.16-0.36 on ALBEF-tiny's products (whole steps drifted more than that
- * between runs; bench/RESULTS.md, session 15).
+ * writes its uniform and offsets into two buffers it keeps: on the same GPU it averaged 0.11-0.13 ms
+ * a launch against gpu.js's 0.18-0.22 on ALBEF-tiny's products, faster at every product size (whole
+ * steps drifted more than that between runs; bench/RESULTS.md, session 15).
  */
 
 import {
