@@ -7,7 +7,7 @@
  * SIGINT and SIGTERM stop it at the next step boundary after a checkpoint (`TrainingInterrupted`).
  */
 import { defaultBackend, getBackend, setDefaultDevice, type Backend } from '../../engine/index.js';
-import { initBackend, isGpuJsDevice } from '../../kernels/index.js';
+import { initBackend, isGpuJsDevice, startThreads, threads } from '../../kernels/index.js';
 import type { JsonlLog, LogRecord } from './jsonl.js';
 import type { ProgressBar } from './progress.js';
 
@@ -187,10 +187,13 @@ export const HOST_DEVICES: readonly string[] = ['cpu', 'cpu-ref'];
 
 /**
  * The backend of `--device name`, started if it must be: the gpu.js devices ('webgpu', 'webasm',
- * 'gpujs-cpu') through `initBackend`; 'cpu', 'cpu-ref' and registered devices as they are. A device
- * that cannot start is an error naming the device, the cause and the fix.
+ * 'gpujs-cpu') through `initBackend`; 'cpu' with its matmul threads started and warmed up
+ * (`startThreads`, at the configured count: VLGRAD_THREADS or every core), so the first steps run
+ * at full speed; 'cpu-ref' and registered devices as they are. A device that cannot start is an
+ * error naming the device, the cause and the fix.
  */
 export async function startTrainingDevice(name: string): Promise<Backend> {
+  if (name === 'cpu') await startThreads(threads());
   if (!isGpuJsDevice(name)) return getBackend(name);
   try {
     return await initBackend(name);
