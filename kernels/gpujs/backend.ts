@@ -230,7 +230,8 @@ export class GpuJsBackend implements Backend {
   /** What fused.ts and indexing.ts need of this backend. */
   private readonly fused: F.Launcher = {
     launch: (...args) => this.launch(...args),
-    wgslAdam: () => (this.rt.wgslAdam ? (vals, size, s) => this.rt.adam(vals, size, s) : null),
+    hasWgslAdam: () => this.rt.wgslAdam !== null,
+    wgslAdam: (vals, size, s) => this.rt.adam(vals, size, s),
     dispose: (x) => this.dispose(x),
     reduce: (kind, x, shape, axes) => this.reduce(kind, x, shape, axes),
     checkIndex: (op, index, n) => this.checkIndex(op, index, n),

@@ -35,8 +35,10 @@ export interface Launcher {
     label?: string,
     custom?: (vals: Value[]) => Value | Promise<Value> | null,
   ): Raw;
-  /** The one-launch WGSL Adam(W) step where it compiled (webgpu; wgsl_adam.ts), else null. */
-  wgslAdam(): ((vals: Value[], size: number, s: AdamScalars) => Value | Promise<Value> | null) | null;
+  /** Whether the one-launch WGSL Adam(W) step compiled (webgpu; wgsl_adam.ts). */
+  hasWgslAdam(): boolean;
+  /** That step on the operands' values: m and v rewritten in place, the new parameter returned. */
+  wgslAdam(vals: Value[], size: number, s: AdamScalars): Value | Promise<Value>;
   dispose(x: Raw): void;
   /** GpuJsBackend's reduce (the second pass of a chunked reduction). */
   reduce(kind: ReduceKind, x: Raw, shape: Shape, axes: readonly number[]): Raw;
@@ -52,8 +54,7 @@ export function adamStep(k: Launcher, p: Raw, grad: Raw, m: Raw, v: Raw, s: Adam
   if (p.dtype !== 'float32' || p.size === 0) return null;
   const ins = [p, grad, m, v];
   const args = [s.b1, s.b2, s.c1, s.c2, s.wd, s.decay, s.negStep, s.bc2, s.eps, +s.negate, +s.l2, +s.scale];
-  const wgsl = k.wgslAdam();
-  if (wgsl) {
+  if (k.hasWgslAdam()) {
     // No stand-in can do this step's job: the CPU reference would return the parameter and leave the
     // moments stale. So a failure is an error (at the next read, as on webgpu), never a fallback.
     const broken: CpuFn = () => {
@@ -62,18 +63,14 @@ export function adamStep(k: Launcher, p: Raw, grad: Raw, m: Raw, v: Raw, s: Adam
     return k.launch(
       'adamStep',
       'adam:wgsl',
-      () => K.adamSource('p'),
+      () => K.adamSource('p'), // never built: the WGSL step below runs or throws
       p.size,
       'float32',
       ins,
       args,
       broken,
       'adamStep',
-      (vals) => {
-        const out = wgsl(vals, p.size, s);
-        if (out === null) throw new Error('adamStep: an operand of the WGSL Adam step is not a device buffer');
-        return out;
-      },
+      (vals) => k.wgslAdam(vals, p.size, s),
     );
   }
   const part = (which: 'm' | 'v' | 'p'): Raw =>

@@ -287,12 +287,13 @@ export class Runtime {
   /** The one-launch Adam(W) step (webgpu only; wgsl_adam.ts), or null where it did not compile. */
   wgslAdam: WgslAdam | null = null;
 
-  /** One Adam(W) step through the WGSL kernel: m and v rewritten in place, the new parameter
-   * returned; counted and profiled like `call`. Null where the kernel is missing or an input is not
-   * a device buffer. */
-  adam(vals: Value[], size: number, s: AdamScalars): Value | Promise<Value> | null {
+  /** One Adam(W) step through the WGSL kernel (only where `wgslAdam` compiled): m and v rewritten in
+   * place, the new parameter returned; counted and profiled like `call`. */
+  adam(vals: Value[], size: number, s: AdamScalars): Value | Promise<Value> {
     const [p, g, m, v] = vals;
-    if (!this.wgslAdam || !isHandle(p) || !isHandle(g) || !isHandle(m) || !isHandle(v)) return null;
+    if (!this.wgslAdam) throw new Error('adamStep: the WGSL Adam kernel is not compiled on this device');
+    if (!isHandle(p) || !isHandle(g) || !isHandle(m) || !isHandle(v))
+      throw new Error('adamStep: an operand of the WGSL Adam step is not a device buffer');
     const t0 = performance.now();
     const buffer = this.wgslAdam(p, g, m, v, size, s);
     this.launches++;
@@ -311,9 +312,10 @@ export class Runtime {
     return this.useWgslMatmul && this.wgslMatmul !== null && wgslMatmulFits(p);
   }
 
-  /** One product through the WGSL kernel, counted and profiled like `call`; null where it declines. */
+  /** One product through the WGSL kernel (the backend asked `takesWgslMatmul` when it queued it),
+   * counted and profiled like `call`; null where it declines. */
   matmul(a: Value, b: Value, p: WgslMatmulArgs): Value | Promise<Value> | null {
-    if (!this.useWgslMatmul || !this.wgslMatmul || !isHandle(a) || !isHandle(b)) return null;
+    if (!this.wgslMatmul || !isHandle(a) || !isHandle(b)) return null;
     const t0 = performance.now();
     const buffer = this.wgslMatmul(a, b, p);
     if (!buffer) return null;
